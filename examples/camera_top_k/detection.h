@@ -1,0 +1,44 @@
+// File: camera_top_k/detection.h
+//
+// The camera job's record types: Dataset A (detections, a stream) and
+// Dataset B (locations, a static table). Plain structs so that they flow
+// through brook by value.
+#ifndef CAMERA_TOP_K_DETECTION_H_
+#define CAMERA_TOP_K_DETECTION_H_
+
+#include <cstdint>
+#include <string>
+
+namespace camera {
+
+// Longest accepted item_name, in bytes (Dataset A's schema).
+inline constexpr size_t kMaxItemNameBytes = 5000;
+// Longest accepted geographical_location, in bytes (Dataset B's schema).
+inline constexpr size_t kMaxLocationNameBytes = 500;
+
+// One row of Dataset A. `timestamp_detected_ms` is always epoch milliseconds,
+// whatever unit the input used (see TimestampUnit).
+struct Detection {
+  int64_t geographical_location_oid = 0;
+  int64_t video_camera_oid = 0;
+  int64_t detection_oid = 0;
+  std::string item_name;
+  int64_t timestamp_detected_ms = 0;
+
+  friend bool operator==(const Detection&, const Detection&) = default;
+};
+
+// One row of Dataset B.
+struct Location {
+  int64_t geographical_location_oid = 0;
+  std::string geographical_location;
+
+  friend bool operator==(const Location&, const Location&) = default;
+};
+
+// The unit of `timestamp_detected` in the input (--timestamp_unit).
+enum class TimestampUnit { kSeconds, kMilliseconds, kMicroseconds };
+
+}  // namespace camera
+
+#endif  // CAMERA_TOP_K_DETECTION_H_
