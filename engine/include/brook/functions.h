@@ -1,0 +1,216 @@
+// File: brook/functions.h
+//
+// The user-function API, shaped like Flink's: a KeyedProcessFunction gets
+// each record of its key with a context (timestamp, current key, timers, side
+// outputs) and a Collector, and OnTimer for each timer that fires; keyed state
+// comes from its RuntimeContext in Open(). A ProcessFunction is the same for a
+// non-keyed stream (no keyed state, no timers).
+//
+// Lifecycle (Flink's StreamOperator): Open -> ProcessElement/OnTimer ... ->
+// Close. The runtime never calls one function instance concurrently, so user
+// code needs no locks (Flink's mailbox model). Each parallel subtask gets its
+// own copy of the function object (functions must be copyable).
+//
+// Errors: a non-OK status returned from any hook fails the job; Execute()
+// returns it. Contexts and Collectors are valid only during the call they
+// are passed to: do not store them.
+#ifndef BROOK_FUNCTIONS_H_
+#define BROOK_FUNCTIONS_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "brook/internal/keyed_state_backend.h"
+#include "brook/internal/operator.h"
+#include "brook/internal/output.h"
+#include "brook/key_group.h"
+#include "brook/metrics.h"
+#include "brook/output_tag.h"
+#include "brook/state.h"
+#include "brook/timer_service.h"
+
+namespace brook {
+
+namespace internal {
+template <typename T>
+struct CollectorAccess;
+template <Key K, typename In, typename Out>
+class KeyedProcessOperator;
+template <typename In, typename Out>
+class ProcessOperator;
+}  // namespace internal
+
+// Collector<T>: where a function emits records. A record takes the timestamp
+// of the element being processed (or of the timer firing), as Flink's
+// TimestampedCollector, unless CollectWithTimestamp gives one.
+template <typename T>
+class Collector {
+ public:
+  void Collect(T value) { output_->Collect(std::move(value), timestamp_ms_); }
+  void CollectWithTimestamp(T value, int64_t timestamp_ms) {
+    output_->Collect(std::move(value), timestamp_ms);
+  }
+
+ private:
+  friend struct internal::CollectorAccess<T>;
+  Collector() = default;
+  internal::Output<T>* output_ = nullptr;
+  int64_t timestamp_ms_ = 0;
+};
+
+namespace internal {
+template <typename T>
+struct CollectorAccess {
+  static Collector<T> Make(Output<T>* out) {
+    Collector<T> c;
+    c.output_ = out;
+    return c;
+  }
+  static void SetTimestamp(Collector<T>& c, int64_t ts) { c.timestamp_ms_ = ts; }
+};
+}  // namespace internal
+
+// RuntimeContext: facts about the subtask a function runs in.
+class RuntimeContext {
+ public:
+  explicit RuntimeContext(const internal::OperatorSetup* setup) : setup_(setup) {}
+  int subtask_index() const { return setup_->subtask_index; }
+  int parallelism() const { return setup_->parallelism; }
+  int max_parallelism() const { return setup_->max_parallelism; }
+  const std::string& operator_name() const { return setup_->operator_name; }
+  const std::string& job_name() const { return setup_->job_name; }
+  // This subtask's metrics (counters named e.g. "num_duplicates").
+  MetricGroup& metrics() const { return *setup_->metrics; }
+
+ private:
+  const internal::OperatorSetup* setup_;
+};
+
+// KeyedRuntimeContext<K>: a RuntimeContext with keyed state. Get*State may be
+// called only from Open(). Returns kInvalidArgument when a state of that name
+// already exists with another kind or type.
+template <Key K>
+class KeyedRuntimeContext : public RuntimeContext {
+ public:
+  KeyedRuntimeContext(const internal::OperatorSetup* setup,
+                      internal::HeapKeyedStateBackend<K>* backend)
+      : RuntimeContext(setup), backend_(backend) {}
+
+  template <typename V>
+  absl::StatusOr<ValueState<V>> GetState(const ValueStateDescriptor<V>& d) {
+    auto impl = backend_->template GetValueState<V>(d.name, d.ttl);
+    if (!impl.ok()) return impl.status();
+    return ValueState<V>(*impl);
+  }
+  template <typename UK, typename UV>
+  absl::StatusOr<MapState<UK, UV>> GetMapState(const MapStateDescriptor<UK, UV>& d) {
+    auto impl = backend_->template GetMapState<UK, UV>(d.name, d.ttl);
+    if (!impl.ok()) return impl.status();
+    return MapState<UK, UV>(*impl);
+  }
+  template <typename V>
+  absl::StatusOr<ListState<V>> GetListState(const ListStateDescriptor<V>& d) {
+    auto impl = backend_->template GetListState<V>(d.name, d.ttl);
+    if (!impl.ok()) return impl.status();
+    return ListState<V>(*impl);
+  }
+  template <typename V>
+  absl::StatusOr<ReducingState<V>> GetReducingState(const ReducingStateDescriptor<V>& d) {
+    auto impl = backend_->template GetValueState<V>(d.name, d.ttl);
+    if (!impl.ok()) return impl.status();
+    return ReducingState<V>(*impl, d.reduce);
+  }
+
+ private:
+  internal::HeapKeyedStateBackend<K>* backend_;
+};
+
+// The context of a ProcessFunction call.
+class ProcessContext {
+ public:
+  // Event timestamp of the current record, epoch ms.
+  int64_t timestamp() const { return timestamp_ms_; }
+  int64_t CurrentWatermark() const { return watermark_ms_; }
+  // Emits `value` to the side output `tag`, with the current timestamp.
+  template <typename X>
+  void Output(const OutputTag<X>& tag, X value) {
+    side_outputs_->Emit(tag, std::move(value), timestamp_ms_);
+  }
+
+ private:
+  template <typename In, typename Out>
+  friend class internal::ProcessOperator;
+  template <Key K, typename In, typename Out>
+  friend class internal::KeyedProcessOperator;
+  int64_t timestamp_ms_ = 0;
+  int64_t watermark_ms_ = kMinTimestampMs;
+  internal::SideOutputs* side_outputs_ = nullptr;
+};
+
+// The context of a KeyedProcessFunction call.
+template <Key K>
+class KeyedContext : public ProcessContext {
+ public:
+  // The key of the record (or timer) being processed.
+  const K& GetCurrentKey() const { return *key_; }
+  TimerService& timer_service() const { return *timer_service_; }
+  // In OnTimer: which clock fired the timer.
+  TimeDomain time_domain() const { return time_domain_; }
+
+ private:
+  template <Key K2, typename In, typename Out>
+  friend class internal::KeyedProcessOperator;
+  const K* key_ = nullptr;
+  TimerService* timer_service_ = nullptr;
+  TimeDomain time_domain_ = TimeDomain::kEventTime;
+};
+
+// KeyedProcessFunction<K, I, O>: the general keyed operator (Flink's
+// KeyedProcessFunction). Subclass it; brook's built-in operators do too.
+template <Key K, typename I, typename O>
+class KeyedProcessFunction {
+ public:
+  using KeyType = K;
+  using InputType = I;
+  using OutputType = O;
+  using RuntimeContext = KeyedRuntimeContext<K>;
+  using Context = KeyedContext<K>;
+  using OnTimerContext = KeyedContext<K>;
+
+  virtual ~KeyedProcessFunction() = default;
+  // Create state handles here.
+  virtual absl::Status Open(RuntimeContext& /*ctx*/) { return absl::OkStatus(); }
+  virtual absl::Status ProcessElement(const I& value, Context& ctx, Collector<O>& out) = 0;
+  // A timer registered for the current key fired at `timestamp_ms`.
+  virtual absl::Status OnTimer(int64_t /*timestamp_ms*/, OnTimerContext& /*ctx*/,
+                               Collector<O>& /*out*/) {
+    return absl::OkStatus();
+  }
+  // The input ended (after the final watermark has fired every event-time
+  // timer). Output emitted here still reaches downstream.
+  virtual absl::Status EndInput(Context& /*ctx*/, Collector<O>& /*out*/) {
+    return absl::OkStatus();
+  }
+  virtual absl::Status Close() { return absl::OkStatus(); }
+};
+
+// ProcessFunction<I, O>: per-record function on a non-keyed stream.
+template <typename I, typename O>
+class ProcessFunction {
+ public:
+  using InputType = I;
+  using OutputType = O;
+  using Context = ProcessContext;
+
+  virtual ~ProcessFunction() = default;
+  virtual absl::Status Open(RuntimeContext& /*ctx*/) { return absl::OkStatus(); }
+  virtual absl::Status ProcessElement(const I& value, Context& ctx, Collector<O>& out) = 0;
+  virtual absl::Status Close() { return absl::OkStatus(); }
+};
+
+}  // namespace brook
+
+#endif  // BROOK_FUNCTIONS_H_

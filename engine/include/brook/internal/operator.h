@@ -1,0 +1,167 @@
+// File: brook/internal/operator.h  (internal: not part of the API)
+//
+// The runtime's side of an operator (Flink's StreamOperator): lifecycle
+// Setup -> Open -> process records/watermarks/timers -> EndInput -> Close,
+// all called from the subtask's single thread.
+#ifndef BROOK_INTERNAL_OPERATOR_H_
+#define BROOK_INTERNAL_OPERATOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <typeindex>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "brook/internal/output.h"
+#include "brook/metrics.h"
+#include "brook/output_tag.h"
+#include "brook/time.h"
+
+namespace brook::internal {
+
+class OperatorBase;
+
+// Processing time for one subtask: the clock, and callbacks into the
+// subtask's thread (through its mailbox) once a time is reached.
+class TimerScheduler {
+ public:
+  virtual ~TimerScheduler() = default;
+  virtual int64_t NowMs() = 0;
+  // Arranges for op->OnProcessingTime(now) to run in the subtask's thread at or
+  // after `timestamp_ms`. Calls may coalesce; the operator re-checks its timers.
+  virtual void Schedule(OperatorBase* op, int64_t timestamp_ms) = 0;
+};
+
+// What the runtime gives an operator before Open().
+struct OperatorSetup {
+  std::string job_name;
+  std::string operator_name;
+  int subtask_index = 0;
+  int parallelism = 1;
+  int max_parallelism = 128;
+  MetricGroup* metrics = nullptr;
+  TimerScheduler* timers = nullptr;
+};
+
+// Side outputs of one operator, by tag id.
+class SideOutputs {
+ public:
+  void Add(const std::string& tag, OutputBase* out) { outputs_[tag] = out; }
+  void set_discarded_counter(Counter* c) { discarded_ = c; }
+
+  template <typename X>
+  void Emit(const OutputTag<X>& tag, X value, int64_t timestamp_ms) {
+    auto it = outputs_.find(tag.id());
+    if (it == outputs_.end()) {
+      // Nobody reads this side output: count what is discarded.
+      if (discarded_ != nullptr) discarded_->Inc();
+      return;
+    }
+    if (it->second->type() != std::type_index(typeid(X))) {
+      if (status_.ok()) {
+        status_ = absl::InvalidArgumentError(
+            absl::StrCat("side output '", tag.id(), "' emitted with a different type than the "
+                         "OutputTag used by GetSideOutput"));
+      }
+      return;
+    }
+    static_cast<Output<X>*>(it->second)->Collect(std::move(value), timestamp_ms);
+  }
+  const absl::Status& status() const { return status_; }
+  const absl::flat_hash_map<std::string, OutputBase*>& outputs() const { return outputs_; }
+
+ private:
+  absl::flat_hash_map<std::string, OutputBase*> outputs_;
+  Counter* discarded_ = nullptr;
+  absl::Status status_;
+};
+
+class OperatorBase {
+ public:
+  virtual ~OperatorBase() = default;
+
+  void Setup(OperatorSetup setup) {
+    setup_ = std::move(setup);
+    if (setup_.metrics != nullptr) {
+      records_in_ = setup_.metrics->GetCounter("num_records_in");
+      watermark_gauge_ = setup_.metrics->GetGauge("current_watermark_ms");
+      side_outputs_.set_discarded_counter(
+          setup_.metrics->GetCounter("num_side_output_records_discarded"));
+    }
+  }
+  void SetMainOutput(OutputBase* out) { main_output_ = out; }
+  void AddSideOutput(const std::string& tag, OutputBase* out) { side_outputs_.Add(tag, out); }
+
+  virtual absl::Status Open() { return absl::OkStatus(); }
+  virtual absl::Status Close() { return absl::OkStatus(); }
+  // Processing time reached `now_ms` (see TimerScheduler::Schedule).
+  virtual absl::Status OnProcessingTime(int64_t /*now_ms*/) { return absl::OkStatus(); }
+
+  // Flushes every output's buffered batch downstream.
+  absl::Status FlushOutputs() {
+    if (main_output_ != nullptr) {
+      if (absl::Status s = main_output_->Flush(); !s.ok()) return s;
+    }
+    for (const auto& [tag, out] : side_outputs_.outputs()) {
+      if (absl::Status s = out->Flush(); !s.ok()) return s;
+    }
+    return side_outputs_.status();
+  }
+
+  const OperatorSetup& setup() const { return setup_; }
+
+ protected:
+  // Forwards a control element to the main and every side output (side
+  // outputs see the operator's watermarks too, as in Flink).
+  template <typename F>
+  absl::Status ForEachOutput(F f) {
+    if (main_output_ != nullptr) {
+      if (absl::Status s = f(main_output_); !s.ok()) return s;
+    }
+    for (const auto& [tag, out] : side_outputs_.outputs()) {
+      if (absl::Status s = f(out); !s.ok()) return s;
+    }
+    return side_outputs_.status();
+  }
+  absl::Status ForwardWatermark(int64_t watermark_ms) {
+    if (watermark_gauge_ != nullptr) watermark_gauge_->Set(watermark_ms);
+    return ForEachOutput([&](OutputBase* o) { return o->EmitWatermark(watermark_ms); });
+  }
+  absl::Status ForwardWatermarkStatus(bool idle) {
+    return ForEachOutput([&](OutputBase* o) { return o->EmitWatermarkStatus(idle); });
+  }
+  absl::Status ForwardEndInput() {
+    return ForEachOutput([&](OutputBase* o) { return o->EmitEndInput(); });
+  }
+
+  OperatorSetup setup_;
+  OutputBase* main_output_ = nullptr;
+  SideOutputs side_outputs_;
+  Counter* records_in_ = nullptr;
+  Counter* watermark_gauge_ = nullptr;
+};
+
+// An operator with one typed input; it is itself the consumer that the
+// previous operator of a chain (or the subtask's input gate) feeds.
+template <typename In>
+class OneInputOperator : public OperatorBase, public RecordConsumer<In> {
+ public:
+  absl::Status ProcessWatermark(int64_t watermark_ms) override {
+    return ForwardWatermark(watermark_ms);
+  }
+  absl::Status ProcessWatermarkStatus(bool idle) override { return ForwardWatermarkStatus(idle); }
+  absl::Status EndInput() override { return ForwardEndInput(); }
+
+ protected:
+  void CountIn(size_t n) {
+    if (records_in_ != nullptr) records_in_->Inc(static_cast<int64_t>(n));
+  }
+};
+
+}  // namespace brook::internal
+
+#endif  // BROOK_INTERNAL_OPERATOR_H_

@@ -1,0 +1,278 @@
+// File: brook/internal/operators.h  (internal: not part of the API)
+//
+// The runtime operators that wrap user functions: Map, Filter, FlatMap,
+// Process (non-keyed), KeyedProcess (keyed state + timers) and Sink.
+#ifndef BROOK_INTERNAL_OPERATORS_H_
+#define BROOK_INTERNAL_OPERATORS_H_
+
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/container/btree_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "brook/functions.h"
+#include "brook/internal/keyed_state_backend.h"
+#include "brook/internal/operator.h"
+#include "brook/key_group.h"
+#include "brook/sink.h"
+#include "brook/status.h"
+
+namespace brook::internal {
+
+template <typename In, typename Out, typename F>
+class MapOperator final : public OneInputOperator<In> {
+ public:
+  explicit MapOperator(F f) : f_(std::move(f)) {}
+  absl::Status Open() override {
+    out_ = static_cast<Output<Out>*>(this->main_output_);
+    return absl::OkStatus();
+  }
+  absl::Status ProcessBatch(std::vector<StreamRecord<In>>& batch) override {
+    this->CountIn(batch.size());
+    for (auto& r : batch) out_->Collect(f_(std::move(r.value)), r.timestamp_ms);
+    return absl::OkStatus();
+  }
+
+ private:
+  F f_;
+  Output<Out>* out_ = nullptr;
+};
+
+template <typename T, typename F>
+class FilterOperator final : public OneInputOperator<T> {
+ public:
+  explicit FilterOperator(F f) : f_(std::move(f)) {}
+  absl::Status Open() override {
+    out_ = static_cast<Output<T>*>(this->main_output_);
+    return absl::OkStatus();
+  }
+  absl::Status ProcessBatch(std::vector<StreamRecord<T>>& batch) override {
+    this->CountIn(batch.size());
+    for (auto& r : batch) {
+      if (f_(static_cast<const T&>(r.value))) out_->Collect(std::move(r.value), r.timestamp_ms);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  F f_;
+  Output<T>* out_ = nullptr;
+};
+
+template <typename In, typename Out, typename F>
+class FlatMapOperator final : public OneInputOperator<In> {
+ public:
+  explicit FlatMapOperator(F f) : f_(std::move(f)) {}
+  absl::Status Open() override {
+    collector_ = CollectorAccess<Out>::Make(static_cast<Output<Out>*>(this->main_output_));
+    return absl::OkStatus();
+  }
+  absl::Status ProcessBatch(std::vector<StreamRecord<In>>& batch) override {
+    this->CountIn(batch.size());
+    for (auto& r : batch) {
+      CollectorAccess<Out>::SetTimestamp(collector_, r.timestamp_ms);
+      f_(static_cast<const In&>(r.value), collector_);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  F f_;
+  Collector<Out> collector_ = CollectorAccess<Out>::Make(nullptr);
+};
+
+template <typename In, typename Out>
+class ProcessOperator final : public OneInputOperator<In> {
+ public:
+  explicit ProcessOperator(std::unique_ptr<ProcessFunction<In, Out>> fn) : fn_(std::move(fn)) {}
+  absl::Status Open() override {
+    collector_ = CollectorAccess<Out>::Make(static_cast<Output<Out>*>(this->main_output_));
+    ctx_.side_outputs_ = &this->side_outputs_;
+    RuntimeContext rc(&this->setup_);
+    return fn_->Open(rc);
+  }
+  absl::Status Close() override { return fn_->Close(); }
+  absl::Status ProcessBatch(std::vector<StreamRecord<In>>& batch) override {
+    this->CountIn(batch.size());
+    for (auto& r : batch) {
+      ctx_.timestamp_ms_ = r.timestamp_ms;
+      CollectorAccess<Out>::SetTimestamp(collector_, r.timestamp_ms);
+      BROOK_RETURN_IF_ERROR(fn_->ProcessElement(r.value, ctx_, collector_));
+    }
+    return this->side_outputs_.status();
+  }
+  absl::Status ProcessWatermark(int64_t watermark_ms) override {
+    ctx_.watermark_ms_ = watermark_ms;
+    return this->ForwardWatermark(watermark_ms);
+  }
+
+ private:
+  std::unique_ptr<ProcessFunction<In, Out>> fn_;
+  ProcessContext ctx_;
+  Collector<Out> collector_ = CollectorAccess<Out>::Make(nullptr);
+};
+
+// Runs a KeyedProcessFunction: sets the current key per record, owns the
+// subtask's keyed state (its key-group range) and its timers.
+template <Key K, typename In, typename Out>
+class KeyedProcessOperator final : public OneInputOperator<In>, private TimerService {
+ public:
+  using Fn = KeyedProcessFunction<K, In, Out>;
+  using KeySelector = std::function<K(const In&)>;
+
+  KeyedProcessOperator(std::unique_ptr<Fn> fn, KeySelector key_selector)
+      : fn_(std::move(fn)), key_selector_(std::move(key_selector)) {}
+
+  absl::Status Open() override {
+    const auto& s = this->setup_;
+    range_ = ComputeKeyGroupRangeForOperatorIndex(s.max_parallelism, s.parallelism,
+                                                   s.subtask_index);
+    backend_ = std::make_unique<HeapKeyedStateBackend<K>>(range_);
+    collector_ = CollectorAccess<Out>::Make(static_cast<Output<Out>*>(this->main_output_));
+    ctx_.side_outputs_ = &this->side_outputs_;
+    ctx_.timer_service_ = this;
+    ctx_.key_ = &current_key_;
+    if (s.metrics != nullptr) {
+      state_entries_ = s.metrics->GetGauge("state_entries");
+      state_bytes_ = s.metrics->GetGauge("state_bytes");
+      timers_gauge_ = s.metrics->GetGauge("timers");
+    }
+    KeyedRuntimeContext<K> rc(&this->setup_, backend_.get());
+    return fn_->Open(rc);
+  }
+  absl::Status Close() override { return fn_->Close(); }
+
+  absl::Status ProcessBatch(std::vector<StreamRecord<In>>& batch) override {
+    this->CountIn(batch.size());
+    ctx_.time_domain_ = TimeDomain::kEventTime;
+    for (auto& r : batch) {
+      BROOK_RETURN_IF_ERROR(SetCurrentKey(key_selector_(r.value)));
+      SetTimestamp(r.timestamp_ms);
+      BROOK_RETURN_IF_ERROR(fn_->ProcessElement(r.value, ctx_, collector_));
+    }
+    return this->side_outputs_.status();
+  }
+
+  absl::Status ProcessWatermark(int64_t watermark_ms) override {
+    if (watermark_ms <= watermark_ms_) return absl::OkStatus();  // never backwards
+    watermark_ms_ = watermark_ms;
+    ctx_.watermark_ms_ = watermark_ms;
+    backend_->context().watermark_ms = watermark_ms;
+    ctx_.time_domain_ = TimeDomain::kEventTime;
+    // Timers registered while firing (at or below the watermark) fire too.
+    while (!event_timers_.empty() && event_timers_.begin()->first <= watermark_ms) {
+      auto node = event_timers_.extract(event_timers_.begin());
+      BROOK_RETURN_IF_ERROR(FireTimer(node.value().first, std::move(node.value().second)));
+    }
+    backend_->AdvanceWatermark(watermark_ms);
+    UpdateGauges();
+    BROOK_RETURN_IF_ERROR(this->side_outputs_.status());
+    return this->ForwardWatermark(watermark_ms);
+  }
+
+  absl::Status OnProcessingTime(int64_t now_ms) override {
+    ctx_.time_domain_ = TimeDomain::kProcessingTime;
+    while (!processing_timers_.empty() && processing_timers_.begin()->first <= now_ms) {
+      auto node = processing_timers_.extract(processing_timers_.begin());
+      BROOK_RETURN_IF_ERROR(FireTimer(node.value().first, std::move(node.value().second)));
+    }
+    if (!processing_timers_.empty()) {
+      this->setup_.timers->Schedule(this, processing_timers_.begin()->first);
+    }
+    UpdateGauges();
+    return this->side_outputs_.status();
+  }
+
+  int64_t NumStateEntries() const { return backend_->NumEntries(); }
+  int64_t StateBytes() const { return backend_->ApproxBytes(); }
+  size_t NumTimers() const { return event_timers_.size() + processing_timers_.size(); }
+
+ private:
+  absl::Status SetCurrentKey(K key) {
+    const int kg = AssignToKeyGroup(key, this->setup_.max_parallelism);
+    if (!range_.Contains(kg)) {
+      return absl::InternalError(absl::StrCat(
+          "operator '", this->setup_.operator_name, "' subtask ", this->setup_.subtask_index,
+          " got a record of key group ", kg, " outside its range [", range_.start, ", ",
+          range_.end, "]: its input is not partitioned by the same key"));
+    }
+    current_key_ = std::move(key);
+    auto& kc = backend_->context();
+    kc.key = &current_key_;
+    kc.key_group_index = kg - range_.start;
+    return absl::OkStatus();
+  }
+  void SetTimestamp(int64_t ts) {
+    ctx_.timestamp_ms_ = ts;
+    backend_->context().timestamp_ms = ts;
+    CollectorAccess<Out>::SetTimestamp(collector_, ts);
+  }
+  absl::Status FireTimer(int64_t ts, K key) {
+    BROOK_RETURN_IF_ERROR(SetCurrentKey(std::move(key)));
+    SetTimestamp(ts);
+    return fn_->OnTimer(ts, ctx_, collector_);
+  }
+  void UpdateGauges() {
+    if (state_entries_ == nullptr) return;
+    state_entries_->Set(backend_->NumEntries());
+    state_bytes_->Set(backend_->ApproxBytes());
+    timers_gauge_->Set(static_cast<int64_t>(NumTimers()));
+  }
+
+  // TimerService, for the current key.
+  int64_t CurrentProcessingTime() const override { return this->setup_.timers->NowMs(); }
+  int64_t CurrentWatermark() const override { return watermark_ms_; }
+  void RegisterEventTimeTimer(int64_t ts) override { event_timers_.emplace(ts, current_key_); }
+  void RegisterProcessingTimeTimer(int64_t ts) override {
+    const bool earliest = processing_timers_.empty() || ts < processing_timers_.begin()->first;
+    if (processing_timers_.emplace(ts, current_key_).second && earliest) {
+      this->setup_.timers->Schedule(this, ts);
+    }
+  }
+  void DeleteEventTimeTimer(int64_t ts) override { event_timers_.erase({ts, current_key_}); }
+  void DeleteProcessingTimeTimer(int64_t ts) override {
+    processing_timers_.erase({ts, current_key_});
+  }
+
+  std::unique_ptr<Fn> fn_;
+  KeySelector key_selector_;
+  KeyGroupRange range_;
+  std::unique_ptr<HeapKeyedStateBackend<K>> backend_;
+  K current_key_{};
+  int64_t watermark_ms_ = kMinTimestampMs;
+  KeyedContext<K> ctx_;
+  Collector<Out> collector_ = CollectorAccess<Out>::Make(nullptr);
+  // Ordered by (timestamp, key): deduplicated, fired in a deterministic order.
+  absl::btree_set<std::pair<int64_t, K>> event_timers_;
+  absl::btree_set<std::pair<int64_t, K>> processing_timers_;
+  Counter* state_entries_ = nullptr;
+  Counter* state_bytes_ = nullptr;
+  Counter* timers_gauge_ = nullptr;
+};
+
+template <typename T>
+class SinkOperator final : public OneInputOperator<T> {
+ public:
+  explicit SinkOperator(std::unique_ptr<SinkWriter<T>> writer) : writer_(std::move(writer)) {}
+  absl::Status ProcessBatch(std::vector<StreamRecord<T>>& batch) override {
+    this->CountIn(batch.size());
+    return writer_->Write(batch);
+  }
+  absl::Status ProcessWatermark(int64_t watermark_ms) override {
+    if (this->watermark_gauge_ != nullptr) this->watermark_gauge_->Set(watermark_ms);
+    return writer_->OnWatermark(watermark_ms);
+  }
+  absl::Status ProcessWatermarkStatus(bool) override { return absl::OkStatus(); }
+  absl::Status EndInput() override { return writer_->Flush(); }
+  absl::Status Close() override { return writer_->Close(); }
+
+ private:
+  std::unique_ptr<SinkWriter<T>> writer_;
+};
+
+}  // namespace brook::internal
+
+#endif  // BROOK_INTERNAL_OPERATORS_H_

@@ -1,0 +1,123 @@
+// File: brook/source.h
+//
+// Sources, in the shape of Flink's Source/SourceReader split model: a Source
+// is a factory, shared by the job; each source subtask gets its own
+// SourceReader, which owns the input splits that subtask `subtask_index` of
+// `parallelism` is assigned (a file source: the whole file at parallelism 1;
+// a Kafka source would own the partitions i, i + parallelism, ...), and knows
+// its position in each, so that a checkpoint can record it.
+//
+// The runtime calls PollNext() in a loop from the subtask's thread, and in
+// between serves timers and emits watermarks, so a reader must not block for
+// long: return kNothingAvailable instead and the runtime waits a little.
+#ifndef BROOK_SOURCE_H_
+#define BROOK_SOURCE_H_
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "brook/metrics.h"
+
+namespace brook {
+
+namespace internal {
+template <typename T>
+class SourceDriver;
+}  // namespace internal
+
+// Whether a source ends (a file) or runs until cancelled (a live stream).
+// Bounded sources emit watermarks by input position (deterministic) and the
+// maximum watermark at their end; unbounded ones emit them periodically in
+// processing time.
+enum class Boundedness { kBounded, kContinuousUnbounded };
+
+// What PollNext() reports (as Flink's InputStatus).
+enum class InputStatus { kMoreAvailable, kNothingAvailable, kEndOfInput };
+
+// ReaderOutput<T>: where a reader emits records. The WatermarkStrategy's
+// timestamp assigner stamps each record; without an assigner, the timestamp
+// passed here (or 0) is used.
+template <typename T>
+class ReaderOutput {
+ public:
+  void Collect(T value);
+  void Collect(T value, int64_t timestamp_ms);
+
+ private:
+  friend class internal::SourceDriver<T>;
+  explicit ReaderOutput(internal::SourceDriver<T>* driver) : driver_(driver) {}
+  internal::SourceDriver<T>* driver_;
+};
+
+struct SourceReaderContext {
+  int subtask_index = 0;
+  int parallelism = 1;
+  MetricGroup* metrics = nullptr;
+};
+
+template <typename T>
+class SourceReader {
+ public:
+  virtual ~SourceReader() = default;
+  virtual absl::Status Open() { return absl::OkStatus(); }
+  // Emits the next records (about a batch: up to a few thousand) to `output`.
+  // kNothingAvailable: call again later; kEndOfInput: this reader is done.
+  // A non-OK status fails the job (malformed records should instead be
+  // counted and routed to a side output by the reader or a later operator).
+  virtual absl::StatusOr<InputStatus> PollNext(ReaderOutput<T>& output) = 0;
+  virtual absl::Status Close() { return absl::OkStatus(); }
+};
+
+template <typename T>
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual Boundedness boundedness() const = 0;
+  // Called once per source subtask, before the job's threads start.
+  virtual absl::StatusOr<std::unique_ptr<SourceReader<T>>> CreateReader(
+      const SourceReaderContext& ctx) = 0;
+};
+
+// A bounded source over values held in memory. At parallelism p, subtask i
+// reads the values at positions i, i + p, i + 2p, ...
+template <typename T>
+class CollectionSource final : public Source<T> {
+ public:
+  explicit CollectionSource(std::vector<T> values)
+      : values_(std::make_shared<const std::vector<T>>(std::move(values))) {}
+
+  Boundedness boundedness() const override { return Boundedness::kBounded; }
+  absl::StatusOr<std::unique_ptr<SourceReader<T>>> CreateReader(
+      const SourceReaderContext& ctx) override {
+    return std::unique_ptr<SourceReader<T>>(
+        new Reader(values_, ctx.subtask_index, ctx.parallelism));
+  }
+
+ private:
+  class Reader final : public SourceReader<T> {
+   public:
+    Reader(std::shared_ptr<const std::vector<T>> values, int index, int parallelism)
+        : values_(std::move(values)), next_(index), step_(parallelism) {}
+    absl::StatusOr<InputStatus> PollNext(ReaderOutput<T>& output) override {
+      for (int n = 0; n < 1024 && next_ < values_->size(); ++n, next_ += step_) {
+        output.Collect((*values_)[next_]);
+      }
+      return next_ < values_->size() ? InputStatus::kMoreAvailable : InputStatus::kEndOfInput;
+    }
+
+   private:
+    std::shared_ptr<const std::vector<T>> values_;
+    size_t next_;
+    size_t step_;
+  };
+
+  std::shared_ptr<const std::vector<T>> values_;
+};
+
+}  // namespace brook
+
+#endif  // BROOK_SOURCE_H_

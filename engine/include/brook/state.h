@@ -1,0 +1,193 @@
+// File: brook/state.h
+//
+// Keyed state, as Flink's: after KeyBy, a function creates state handles from
+// named descriptors in Open(), and every access is implicitly scoped to the
+// key of the record (or timer) being processed. The descriptor's name
+// identifies the state in a checkpoint.
+//
+//   class CountPerKey : public brook::KeyedProcessFunction<int64_t, Event, Count> {
+//     absl::Status Open(RuntimeContext& ctx) override {
+//       count_ = ctx.GetState(brook::ValueStateDescriptor<int64_t>("count"));
+//       return absl::OkStatus();
+//     }
+//     absl::Status ProcessElement(const Event& e, Context& ctx,
+//                                 brook::Collector<Count>& out) override {
+//       const int64_t* c = count_.Get();
+//       count_.Update(c ? *c + 1 : 1);
+//       ...
+//     }
+//     brook::ValueState<int64_t> count_;
+//   };
+//
+// Retention (StateTtlConfig) is event-time based: an entry written while
+// processing a record with timestamp t expires once the watermark reaches
+// t + ttl (expired when `last_update_ms + ttl_ms <= watermark`). Expired
+// entries are never returned and are removed as the watermark advances, so
+// results are deterministic under replay (DESIGN.md §5).
+//
+// Thread-safety: handles belong to one subtask and are used only from its
+// thread (the runtime never calls a function concurrently). Pointers returned
+// by Get() are valid until the next call on any state of the same function.
+#ifndef BROOK_STATE_H_
+#define BROOK_STATE_H_
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/time/time.h"
+
+namespace brook {
+
+// How long state is retained in event time; zero (the default) keeps it
+// forever, as Flink's default state TTL.
+struct StateTtlConfig {
+  absl::Duration ttl = absl::ZeroDuration();
+  bool enabled() const { return ttl > absl::ZeroDuration(); }
+};
+
+template <typename V>
+struct ValueStateDescriptor {
+  explicit ValueStateDescriptor(std::string name, StateTtlConfig ttl = {})
+      : name(std::move(name)), ttl(ttl) {}
+  std::string name;
+  StateTtlConfig ttl;
+};
+
+template <typename UK, typename UV>
+struct MapStateDescriptor {
+  explicit MapStateDescriptor(std::string name, StateTtlConfig ttl = {})
+      : name(std::move(name)), ttl(ttl) {}
+  std::string name;
+  StateTtlConfig ttl;  // per map entry, as Flink's MapState TTL
+};
+
+template <typename V>
+struct ListStateDescriptor {
+  explicit ListStateDescriptor(std::string name, StateTtlConfig ttl = {})
+      : name(std::move(name)), ttl(ttl) {}
+  std::string name;
+  StateTtlConfig ttl;  // for the whole list of a key
+};
+
+template <typename V>
+struct ReducingStateDescriptor {
+  ReducingStateDescriptor(std::string name, std::function<V(const V&, const V&)> reduce,
+                          StateTtlConfig ttl = {})
+      : name(std::move(name)), reduce(std::move(reduce)), ttl(ttl) {}
+  std::string name;
+  std::function<V(const V&, const V&)> reduce;
+  StateTtlConfig ttl;
+};
+
+namespace internal {
+template <typename V>
+class ValueStateImpl {
+ public:
+  virtual ~ValueStateImpl() = default;
+  virtual const V* Get() = 0;
+  virtual V* GetMutable() = 0;
+  virtual void Update(V value) = 0;
+  virtual void Clear() = 0;
+};
+template <typename UK, typename UV>
+class MapStateImpl {
+ public:
+  virtual ~MapStateImpl() = default;
+  virtual const UV* Get(const UK& key) = 0;
+  virtual void Put(UK key, UV value) = 0;
+  virtual void Remove(const UK& key) = 0;
+  virtual void ForEach(absl::FunctionRef<void(const UK&, const UV&)> fn) = 0;
+  virtual size_t Size() = 0;
+  virtual void Clear() = 0;
+};
+template <typename V>
+class ListStateImpl {
+ public:
+  virtual ~ListStateImpl() = default;
+  virtual const std::vector<V>* Get() = 0;
+  virtual void Add(V value) = 0;
+  virtual void Update(std::vector<V> values) = 0;
+  virtual void Clear() = 0;
+};
+}  // namespace internal
+
+// ValueState<V>: one value per key.
+template <typename V>
+class ValueState {
+ public:
+  ValueState() = default;
+  explicit ValueState(internal::ValueStateImpl<V>* impl) : impl_(impl) {}
+  // The current key's value, or nullptr when it has none (or it expired).
+  const V* Get() const { return impl_->Get(); }
+  // As Get(), but mutable in place; changing it does not refresh its TTL.
+  V* GetMutable() { return impl_->GetMutable(); }
+  // Sets the current key's value (and refreshes its TTL timestamp).
+  void Update(V value) { impl_->Update(std::move(value)); }
+  void Clear() { impl_->Clear(); }
+
+ private:
+  internal::ValueStateImpl<V>* impl_ = nullptr;
+};
+
+// MapState<UK, UV>: a map per key. UK must be hashable with absl::Hash.
+template <typename UK, typename UV>
+class MapState {
+ public:
+  MapState() = default;
+  explicit MapState(internal::MapStateImpl<UK, UV>* impl) : impl_(impl) {}
+  const UV* Get(const UK& key) const { return impl_->Get(key); }
+  bool Contains(const UK& key) const { return impl_->Get(key) != nullptr; }
+  void Put(UK key, UV value) { impl_->Put(std::move(key), std::move(value)); }
+  void Remove(const UK& key) { impl_->Remove(key); }
+  // Visits the current key's entries in unspecified order; the map must not be
+  // modified during the visit.
+  void ForEach(absl::FunctionRef<void(const UK&, const UV&)> fn) const { impl_->ForEach(fn); }
+  size_t Size() const { return impl_->Size(); }
+  bool IsEmpty() const { return impl_->Size() == 0; }
+  void Clear() { impl_->Clear(); }
+
+ private:
+  internal::MapStateImpl<UK, UV>* impl_ = nullptr;
+};
+
+// ListState<V>: a list per key, in insertion order.
+template <typename V>
+class ListState {
+ public:
+  ListState() = default;
+  explicit ListState(internal::ListStateImpl<V>* impl) : impl_(impl) {}
+  // The current key's list, or nullptr when it has none.
+  const std::vector<V>* Get() const { return impl_->Get(); }
+  void Add(V value) { impl_->Add(std::move(value)); }
+  void Update(std::vector<V> values) { impl_->Update(std::move(values)); }
+  void Clear() { impl_->Clear(); }
+
+ private:
+  internal::ListStateImpl<V>* impl_ = nullptr;
+};
+
+// ReducingState<V>: Add() folds values with the descriptor's reduce function.
+template <typename V>
+class ReducingState {
+ public:
+  ReducingState() = default;
+  ReducingState(internal::ValueStateImpl<V>* impl, std::function<V(const V&, const V&)> reduce)
+      : impl_(impl), reduce_(std::move(reduce)) {}
+  const V* Get() const { return impl_->Get(); }
+  void Add(V value) {
+    const V* current = impl_->Get();
+    impl_->Update(current ? reduce_(*current, value) : std::move(value));
+  }
+  void Clear() { impl_->Clear(); }
+
+ private:
+  internal::ValueStateImpl<V>* impl_ = nullptr;
+  std::function<V(const V&, const V&)> reduce_;
+};
+
+}  // namespace brook
+
+#endif  // BROOK_STATE_H_

@@ -1,0 +1,361 @@
+// File: brook/stream.h
+//
+// The DataStream API (Flink's names): a StreamExecutionEnvironment builds a
+// job graph from sources, transformations and sinks, and Execute() runs it.
+//
+//   brook::StreamExecutionEnvironment env({.parallelism = 2});
+//   auto sink = std::make_shared<brook::CollectSink<Count>>();
+//   env.FromCollection(events,
+//                      brook::WatermarkStrategy<Event>::ForMonotonousTimestamps()
+//                          .WithTimestampAssigner([](const Event& e) { return e.ts_ms; }))
+//       .KeyBy([](const Event& e) { return e.user_id; })
+//       .Process(CountPerKey(), "count")
+//       .SinkTo(sink);
+//   absl::Status s = env.Execute("count-job");
+//
+// Exchanges: operators of equal parallelism connected by a forward edge are
+// chained into one subtask (direct calls, no queue). KeyBy() hash-partitions
+// by key group; Rebalance() spreads batches round-robin; Broadcast() sends
+// every record to every subtask. A forward edge between operators of
+// different parallelism becomes a rebalance (as in Flink's default).
+//
+// Thread-safety: build and Execute() from one thread; Cancel() and metrics()
+// may be called from any thread. Environments share nothing: two jobs may run
+// in one process.
+#ifndef BROOK_STREAM_H_
+#define BROOK_STREAM_H_
+
+#include <concepts>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "brook/functions.h"
+#include "brook/internal/graph.h"
+#include "brook/internal/operators.h"
+#include "brook/internal/subtask.h"
+#include "brook/key_group.h"
+#include "brook/metrics.h"
+#include "brook/output_tag.h"
+#include "brook/sink.h"
+#include "brook/source.h"
+#include "brook/watermark_strategy.h"
+
+namespace brook {
+
+struct ExecutionConfig {
+  // Default parallelism of every operator (override per operator with
+  // SetParallelism()).
+  int parallelism = 1;
+  // Number of key groups: the most subtasks a keyed operator can ever have,
+  // and the granularity of state redistribution.
+  int max_parallelism = kDefaultMaxParallelism;
+  // Records per batch between operators and subtasks.
+  size_t batch_size = 1024;
+  // Batches a channel holds before its producer blocks (backpressure). Memory
+  // in flight is bounded by channels x capacity x batch_size records.
+  int channel_capacity = 8;
+};
+
+template <typename T>
+class DataStream;
+template <Key K, typename T>
+class KeyedStream;
+
+class StreamExecutionEnvironment {
+ public:
+  explicit StreamExecutionEnvironment(ExecutionConfig config = {});
+  ~StreamExecutionEnvironment();
+  StreamExecutionEnvironment(const StreamExecutionEnvironment&) = delete;
+  StreamExecutionEnvironment& operator=(const StreamExecutionEnvironment&) = delete;
+
+  // A stream read from `source`, stamped and watermarked by `strategy`. Its
+  // parallelism is the environment's default; change it with SetParallelism().
+  template <typename T>
+  DataStream<T> FromSource(std::shared_ptr<Source<T>> source, WatermarkStrategy<T> strategy,
+                           std::string name);
+
+  // A bounded stream of `values` at parallelism 1. Without a strategy, records
+  // have timestamp 0 and event time jumps to the end once all are read.
+  template <typename T>
+  DataStream<T> FromCollection(
+      std::vector<T> values,
+      WatermarkStrategy<T> strategy = WatermarkStrategy<T>::NoWatermarks(),
+      std::string name = "Collection");
+
+  // Runs the job until every source has ended and every record is processed,
+  // or until Cancel() or a failure. Returns the first failure of any operator
+  // (as the operator returned it); kCancelled after Cancel(); kInvalidArgument
+  // for a malformed job graph. An environment executes its graph once.
+  absl::Status Execute(const std::string& job_name = "brook-job");
+
+  // Thread-safe. Stops a running Execute(), which then returns kCancelled.
+  void Cancel();
+
+  MetricRegistry& metrics() { return *metrics_; }
+  const ExecutionConfig& config() const { return config_; }
+  internal::StreamGraph& graph() { return *graph_; }
+
+ private:
+  struct RunningJob;
+  ExecutionConfig config_;
+  std::unique_ptr<internal::StreamGraph> graph_;
+  std::unique_ptr<MetricRegistry> metrics_;
+  absl::Mutex mu_;
+  std::shared_ptr<RunningJob> running_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+template <typename T>
+class DataStream {
+ public:
+  using ValueType = T;
+
+  DataStream(StreamExecutionEnvironment* env, int node, std::string tag = "",
+             std::shared_ptr<internal::PartitionerBase> partitioner = nullptr)
+      : env_(env), node_(node), tag_(std::move(tag)), partitioner_(std::move(partitioner)) {}
+
+  // f(const T&) -> O, for each record.
+  template <typename F>
+    requires std::invocable<F&, T&&>
+  auto Map(F f, std::string name = "Map") const {
+    using O = std::decay_t<std::invoke_result_t<F&, T&&>>;
+    return AddOperator<O>(std::move(name), [f](const internal::SubtaskInfo&) {
+      return std::unique_ptr<internal::OperatorBase>(
+          new internal::MapOperator<T, O, F>(f));
+    });
+  }
+
+  // Keeps the records for which f(const T&) is true.
+  template <typename F>
+    requires std::predicate<F&, const T&>
+  DataStream<T> Filter(F f, std::string name = "Filter") const {
+    return AddOperator<T>(std::move(name), [f](const internal::SubtaskInfo&) {
+      return std::unique_ptr<internal::OperatorBase>(new internal::FilterOperator<T, F>(f));
+    });
+  }
+
+  // f(const T&, Collector<O>&) emits zero or more records per input.
+  template <typename O, typename F>
+    requires std::invocable<F&, const T&, Collector<O>&>
+  DataStream<O> FlatMap(F f, std::string name = "FlatMap") const {
+    return AddOperator<O>(std::move(name), [f](const internal::SubtaskInfo&) {
+      return std::unique_ptr<internal::OperatorBase>(
+          new internal::FlatMapOperator<T, O, F>(f));
+    });
+  }
+
+  // Runs a copy of `fn` (a ProcessFunction<T, O>) in each subtask.
+  template <typename Fn>
+    requires std::derived_from<Fn, ProcessFunction<T, typename Fn::OutputType>> &&
+             std::copy_constructible<Fn>
+  DataStream<typename Fn::OutputType> Process(Fn fn, std::string name = "Process") const {
+    using O = typename Fn::OutputType;
+    return AddOperator<O>(std::move(name), [fn](const internal::SubtaskInfo&) {
+      return std::unique_ptr<internal::OperatorBase>(
+          new internal::ProcessOperator<T, O>(std::make_unique<Fn>(fn)));
+    });
+  }
+
+  // Partitions by key: key_selector(const T&) -> K, where K satisfies
+  // brook::Key. A member pointer works too: KeyBy(&Event::user_id).
+  template <typename F>
+  auto KeyBy(F key_selector) const {
+    using K = std::decay_t<std::invoke_result_t<F&, const T&>>;
+    static_assert(Key<K>, "KeyBy: the key type must be copyable, totally ordered and have a "
+                          "brook::KeyHash specialisation (integers and strings do)");
+    std::function<K(const T&)> selector = [key_selector](const T& v) -> K {
+      return std::invoke(key_selector, v);
+    };
+    return KeyedStream<K, T>(*this, std::move(selector));
+  }
+
+  // The next operator reads this stream round-robin across its subtasks.
+  DataStream<T> Rebalance() const {
+    return WithPartitioning(internal::Partitioning::kRebalance);
+  }
+  // The next operator's every subtask reads every record.
+  DataStream<T> Broadcast() const {
+    return WithPartitioning(internal::Partitioning::kBroadcast);
+  }
+
+  // Sets the parallelism of the operator that produces this stream (1 to the
+  // max parallelism; otherwise Execute() fails with kInvalidArgument).
+  DataStream<T>& SetParallelism(int parallelism) {
+    auto& graph = env_->graph();
+    if (parallelism < 1 || parallelism > env_->config().max_parallelism) {
+      graph.Fail(absl::InvalidArgumentError(absl::StrCat(
+          "operator '", graph.nodes[node_].name, "': parallelism ", parallelism,
+          " is outside [1, max_parallelism=", env_->config().max_parallelism, "]")));
+    } else {
+      graph.nodes[node_].parallelism = parallelism;
+    }
+    return *this;
+  }
+
+  // The side output `tag` of the operator that produced this stream.
+  template <typename X>
+  DataStream<X> GetSideOutput(const OutputTag<X>& tag) const {
+    auto& node = env_->graph().nodes[node_];
+    auto [it, inserted] = node.side_output_types.emplace(
+        tag.id(), std::make_shared<internal::TypeOps<X>>());
+    if (!inserted && it->second->type() != std::type_index(typeid(X))) {
+      env_->graph().Fail(absl::InvalidArgumentError(absl::StrCat(
+          "side output '", tag.id(), "' of '", node.name, "' read with two different types")));
+    }
+    return DataStream<X>(env_, node_, tag.id());
+  }
+
+  // Writes the stream to `sink`, at the environment's parallelism unless
+  // `parallelism` > 0.
+  void SinkTo(std::shared_ptr<Sink<T>> sink, std::string name = "Sink",
+              int parallelism = 0) const {
+    int node = AddNode(internal::StreamNode::Kind::kSink, std::move(name), nullptr,
+                       [sink](const internal::SubtaskInfo& info)
+                           -> absl::StatusOr<std::unique_ptr<internal::OperatorBase>> {
+                         SinkWriterContext ctx{info.subtask_index, info.parallelism,
+                                               info.metrics};
+                         auto writer = sink->CreateWriter(ctx);
+                         if (!writer.ok()) return writer.status();
+                         return std::unique_ptr<internal::OperatorBase>(
+                             new internal::SinkOperator<T>(std::move(*writer)));
+                       });
+    if (parallelism > 0) DataStream<T>(env_, node).SetParallelism(parallelism);
+  }
+
+  StreamExecutionEnvironment* env() const { return env_; }
+  int node_id() const { return node_; }
+
+ private:
+  template <Key K, typename X>
+  friend class KeyedStream;
+
+  DataStream<T> WithPartitioning(internal::Partitioning kind) const {
+    return DataStream<T>(env_, node_, tag_, std::make_shared<internal::Partitioner<T>>(kind));
+  }
+
+  using Factory =
+      std::function<absl::StatusOr<std::unique_ptr<internal::OperatorBase>>(
+          const internal::SubtaskInfo&)>;
+
+  int AddNode(internal::StreamNode::Kind kind, std::string name,
+              std::shared_ptr<internal::TypeOpsBase> output_type, Factory factory) const {
+    auto& graph = env_->graph();
+    internal::StreamNode node;
+    node.id = static_cast<int>(graph.nodes.size());
+    node.kind = kind;
+    node.name = std::move(name);
+    node.parallelism = env_->config().parallelism;
+    node.output_type = std::move(output_type);
+    node.factory = std::move(factory);
+    graph.nodes.push_back(std::move(node));
+    internal::StreamEdge edge;
+    edge.from = node_;
+    edge.tag = tag_;
+    edge.to = graph.nodes.back().id;
+    edge.partitioner = partitioner_ ? partitioner_
+                                    : std::make_shared<internal::Partitioner<T>>(
+                                          internal::Partitioning::kForward);
+    graph.edges.push_back(std::move(edge));
+    return graph.nodes.back().id;
+  }
+
+  template <typename O, typename F>
+  DataStream<O> AddOperator(std::string name, F make) const {
+    Factory factory = [make](const internal::SubtaskInfo& info)
+        -> absl::StatusOr<std::unique_ptr<internal::OperatorBase>> { return make(info); };
+    int node = AddNode(internal::StreamNode::Kind::kOperator, std::move(name),
+                       std::make_shared<internal::TypeOps<O>>(), std::move(factory));
+    return DataStream<O>(env_, node);
+  }
+
+  StreamExecutionEnvironment* env_;
+  int node_;
+  std::string tag_;
+  std::shared_ptr<internal::PartitionerBase> partitioner_;
+};
+
+// A stream partitioned by key (Flink's KeyedStream): keyed functions see each
+// key's records in order, on the subtask that owns the key's key group.
+template <Key K, typename T>
+class KeyedStream {
+ public:
+  KeyedStream(DataStream<T> input, std::function<K(const T&)> key_selector)
+      : input_(std::move(input)), key_selector_(std::move(key_selector)) {}
+
+  // Runs a copy of `fn` (a KeyedProcessFunction<K, T, O>) in each subtask.
+  template <typename Fn>
+    requires std::derived_from<Fn, KeyedProcessFunction<K, T, typename Fn::OutputType>> &&
+             std::copy_constructible<Fn>
+  DataStream<typename Fn::OutputType> Process(Fn fn, std::string name = "KeyedProcess") const {
+    using O = typename Fn::OutputType;
+    auto selector = key_selector_;
+    return Partitioned().template AddOperator<O>(
+        std::move(name), [fn, selector](const internal::SubtaskInfo&) {
+          return std::unique_ptr<internal::OperatorBase>(
+              new internal::KeyedProcessOperator<K, T, O>(std::make_unique<Fn>(fn), selector));
+        });
+  }
+
+  const std::function<K(const T&)>& key_selector() const { return key_selector_; }
+
+  // The input, hash-partitioned by this stream's key: the next operator added
+  // to it is keyed. Used to build keyed operators (windows) on this API.
+  DataStream<T> Partitioned() const {
+    auto p = std::make_shared<internal::Partitioner<T>>(internal::Partitioning::kHash);
+    auto selector = key_selector_;
+    p->key_hash = [selector](const T& v) { return KeyHash<K>()(selector(v)); };
+    return DataStream<T>(input_.env_, input_.node_, input_.tag_, std::move(p));
+  }
+
+ private:
+  DataStream<T> input_;
+  std::function<K(const T&)> key_selector_;
+};
+
+template <typename T>
+DataStream<T> StreamExecutionEnvironment::FromSource(std::shared_ptr<Source<T>> source,
+                                                     WatermarkStrategy<T> strategy,
+                                                     std::string name) {
+  internal::StreamNode node;
+  node.id = static_cast<int>(graph_->nodes.size());
+  node.kind = internal::StreamNode::Kind::kSource;
+  node.name = std::move(name);
+  node.parallelism = config_.parallelism;
+  node.output_type = std::make_shared<internal::TypeOps<T>>();
+  const Boundedness boundedness = source->boundedness();
+  node.factory = [source, strategy, boundedness](const internal::SubtaskInfo& info)
+      -> absl::StatusOr<std::unique_ptr<internal::OperatorBase>> {
+    SourceReaderContext ctx{info.subtask_index, info.parallelism, info.metrics};
+    auto reader = source->CreateReader(ctx);
+    if (!reader.ok()) return reader.status();
+    return std::unique_ptr<internal::OperatorBase>(
+        new internal::SourceDriver<T>(std::move(*reader), strategy, boundedness));
+  };
+  node.make_source_subtask = [strategy, boundedness](internal::OperatorBase* driver,
+                                                     internal::TimerScheduler* clock) {
+    return std::unique_ptr<internal::SubtaskBase>(new internal::SourceSubtask<T>(
+        static_cast<internal::SourceDriver<T>*>(driver), strategy, boundedness, clock));
+  };
+  graph_->nodes.push_back(std::move(node));
+  return DataStream<T>(this, graph_->nodes.back().id);
+}
+
+template <typename T>
+DataStream<T> StreamExecutionEnvironment::FromCollection(std::vector<T> values,
+                                                         WatermarkStrategy<T> strategy,
+                                                         std::string name) {
+  auto stream = FromSource<T>(std::make_shared<CollectionSource<T>>(std::move(values)),
+                              std::move(strategy), std::move(name));
+  stream.SetParallelism(1);
+  return stream;
+}
+
+}  // namespace brook
+
+#endif  // BROOK_STREAM_H_

@@ -1,0 +1,255 @@
+// Execute(): turns the logical graph into operator chains and subtasks, wires
+// outputs, writers and input gates, and runs one thread per subtask.
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "brook/internal/graph.h"
+#include "brook/status.h"
+#include "brook/stream.h"
+#include "processing_time_service.h"
+
+namespace brook {
+
+using internal::Mailbox;
+using internal::OperatorBase;
+using internal::Partitioning;
+using internal::StreamEdge;
+using internal::StreamNode;
+using internal::SubtaskBase;
+
+namespace {
+
+// A subtask's processing-time scheduler: due callbacks become mail.
+class SubtaskTimerScheduler final : public internal::TimerScheduler {
+ public:
+  explicit SubtaskTimerScheduler(internal::ProcessingTimeService* service) : service_(service) {}
+  void set_mailbox(Mailbox* mailbox) { mailbox_ = mailbox; }
+
+  int64_t NowMs() override { return internal::ProcessingTimeService::NowMs(); }
+  void Schedule(OperatorBase* op, int64_t timestamp_ms) override {
+    Mailbox* mailbox = mailbox_;
+    service_->ScheduleAt(timestamp_ms, [mailbox, op] {
+      mailbox->Post([op] { return op->OnProcessingTime(internal::ProcessingTimeService::NowMs()); });
+    });
+  }
+
+ private:
+  internal::ProcessingTimeService* service_;
+  Mailbox* mailbox_ = nullptr;
+};
+
+}  // namespace
+
+struct StreamExecutionEnvironment::RunningJob {
+  absl::Mutex mu;
+  absl::Status status ABSL_GUARDED_BY(mu);
+  std::vector<Mailbox*> mailboxes;  // fixed before threads start
+
+  // Records the first real failure (a kCancelled caused by another failure
+  // must not hide it) and stops every subtask.
+  void Fail(const absl::Status& s) {
+    {
+      absl::MutexLock lock(&mu);
+      if (status.ok() || (absl::IsCancelled(status) && !absl::IsCancelled(s))) status = s;
+    }
+    CancelAll();
+  }
+  void CancelAll() {
+    for (Mailbox* m : mailboxes) m->Cancel();
+  }
+};
+
+StreamExecutionEnvironment::StreamExecutionEnvironment(ExecutionConfig config)
+    : config_(config),
+      graph_(std::make_unique<internal::StreamGraph>()),
+      metrics_(std::make_unique<MetricRegistry>()) {}
+
+StreamExecutionEnvironment::~StreamExecutionEnvironment() = default;
+
+void StreamExecutionEnvironment::Cancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  if (running_) running_->CancelAll();
+}
+
+absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
+  BROOK_RETURN_IF_ERROR(graph_->error);
+  auto& nodes = graph_->nodes;
+  auto& edges = graph_->edges;
+  const int n = static_cast<int>(nodes.size());
+  if (n == 0) return absl::InvalidArgumentError("the job has no sources");
+  if (config_.batch_size == 0 || config_.channel_capacity < 1 ||
+      config_.max_parallelism < 1 || config_.parallelism < 1 ||
+      config_.parallelism > config_.max_parallelism) {
+    return absl::InvalidArgumentError(
+        "ExecutionConfig: batch_size, channel_capacity and parallelism must be >= 1 and "
+        "parallelism <= max_parallelism");
+  }
+
+  // Each non-source node has exactly one input edge (edges point to later
+  // nodes, so node order is a topological order).
+  std::vector<int> input_edge(n, -1);
+  std::vector<std::vector<int>> out_edges(n);
+  for (int e = 0; e < static_cast<int>(edges.size()); ++e) {
+    input_edge[edges[e].to] = e;
+    out_edges[edges[e].from].push_back(e);
+  }
+  std::vector<bool> chained(n, false);
+  std::vector<int> head(n);
+  for (int i = 0; i < n; ++i) {
+    head[i] = i;
+    if (nodes[i].kind == StreamNode::Kind::kSource) continue;
+    StreamEdge& e = edges[input_edge[i]];
+    const int p_from = nodes[e.from].parallelism;
+    const int p_to = nodes[i].parallelism;
+    if (e.partitioner->kind == Partitioning::kForward && p_from != p_to) {
+      // Flink's default when parallelism changes.
+      e.partitioner = std::make_shared<internal::PartitionerBase>(Partitioning::kRebalance);
+    }
+    // With one subtask on each side every partitioning is a forward.
+    if (p_from == p_to && (e.partitioner->kind == Partitioning::kForward || p_from == 1)) {
+      chained[i] = true;
+      head[i] = head[e.from];
+    }
+  }
+  auto type_of_edge = [&](const StreamEdge& e) -> internal::TypeOpsBase* {
+    const StreamNode& from = nodes[e.from];
+    if (e.tag.empty()) return from.output_type.get();
+    return from.side_output_types.at(e.tag).get();
+  };
+
+  auto job = std::make_shared<RunningJob>();
+  internal::ProcessingTimeService time_service;
+  std::deque<MetricGroup> metric_groups;
+  std::vector<std::unique_ptr<SubtaskTimerScheduler>> schedulers;
+  std::vector<std::unique_ptr<SubtaskBase>> subtasks;
+
+  // Input gates of every chain head but sources: gates[node][subtask].
+  std::vector<std::vector<std::unique_ptr<Mailbox>>> gates(n);
+  std::vector<std::vector<Mailbox*>> gate_ptrs(n);
+  for (int i = 0; i < n; ++i) {
+    if (head[i] != i || nodes[i].kind == StreamNode::Kind::kSource) continue;
+    const StreamEdge& e = edges[input_edge[i]];
+    for (int s = 0; s < nodes[i].parallelism; ++s) {
+      gates[i].push_back(type_of_edge(e)->MakeGate(nodes[e.from].parallelism,
+                                                   config_.channel_capacity));
+      gate_ptrs[i].push_back(gates[i].back().get());
+    }
+  }
+
+  for (int h = 0; h < n; ++h) {
+    if (head[h] != h) continue;
+    std::vector<int> members;
+    for (int i = h; i < n; ++i) {
+      if (head[i] == h) members.push_back(i);
+    }
+    for (int s = 0; s < nodes[h].parallelism; ++s) {
+      schedulers.push_back(std::make_unique<SubtaskTimerScheduler>(&time_service));
+      SubtaskTimerScheduler* scheduler = schedulers.back().get();
+      std::vector<std::unique_ptr<OperatorBase>> ops;
+      std::vector<OperatorBase*> op_of(n, nullptr);
+      for (int m : members) {
+        const StreamNode& node = nodes[m];
+        metric_groups.emplace_back(metrics_.get(), MetricScope{job_name, node.name, s});
+        internal::SubtaskInfo info{s, node.parallelism, &metric_groups.back(), scheduler};
+        auto op = node.factory(info);
+        if (!op.ok()) {
+          return absl::Status(op.status().code(),
+                              absl::StrCat("operator '", node.name, "' subtask ", s, ": ",
+                                           op.status().message()));
+        }
+        (*op)->Setup(internal::OperatorSetup{job_name, node.name, s, node.parallelism,
+                                             config_.max_parallelism, &metric_groups.back(),
+                                             scheduler});
+        op_of[m] = op->get();
+        ops.push_back(std::move(*op));
+      }
+      std::vector<std::unique_ptr<internal::OutputBase>> outputs;
+      std::vector<std::unique_ptr<internal::WriterBase>> writers;
+      for (int m : members) {
+        const StreamNode& node = nodes[m];
+        std::vector<std::pair<std::string, internal::TypeOpsBase*>> tags;
+        if (node.output_type) tags.emplace_back("", node.output_type.get());
+        for (const auto& [tag, ops_type] : node.side_output_types) {
+          tags.emplace_back(tag, ops_type.get());
+        }
+        MetricGroup* group = nullptr;
+        for (auto& g : metric_groups) {
+          if (g.scope().operator_name == node.name && g.scope().subtask == s) group = &g;
+        }
+        for (const auto& [tag, type_ops] : tags) {
+          std::vector<OperatorBase*> chained_ops;
+          std::vector<internal::WriterBase*> tag_writers;
+          for (int e : out_edges[m]) {
+            const StreamEdge& edge = edges[e];
+            if (edge.tag != tag) continue;
+            if (chained[edge.to]) {
+              chained_ops.push_back(op_of[edge.to]);
+            } else {
+              writers.push_back(type_ops->MakeWriter(
+                  *edge.partitioner, gate_ptrs[edge.to], s, config_.max_parallelism,
+                  config_.batch_size, group->GetCounter("backpressured_time_ms")));
+              tag_writers.push_back(writers.back().get());
+            }
+          }
+          Counter* out_counter =
+              tag.empty() ? group->GetCounter("num_records_out")
+                          : group->GetCounter(absl::StrCat("num_records_out_", tag));
+          outputs.push_back(
+              type_ops->MakeOutput(chained_ops, tag_writers, out_counter, config_.batch_size));
+          if (tag.empty()) {
+            op_of[m]->SetMainOutput(outputs.back().get());
+          } else {
+            op_of[m]->AddSideOutput(tag, outputs.back().get());
+          }
+        }
+      }
+      std::unique_ptr<SubtaskBase> subtask;
+      if (nodes[h].kind == StreamNode::Kind::kSource) {
+        subtask = nodes[h].make_source_subtask(ops.front().get(), scheduler);
+      } else {
+        subtask = type_of_edge(edges[input_edge[h]])
+                      ->MakeInputSubtask(std::move(gates[h][s]), ops.front().get());
+      }
+      scheduler->set_mailbox(subtask->mailbox());
+      subtask->name = absl::StrCat(nodes[h].name, " (", s + 1, "/", nodes[h].parallelism, ")");
+      subtask->operators = std::move(ops);
+      subtask->outputs = std::move(outputs);
+      subtask->writers = std::move(writers);
+      job->mailboxes.push_back(subtask->mailbox());
+      subtasks.push_back(std::move(subtask));
+    }
+  }
+
+  {
+    absl::MutexLock lock(&mu_);
+    if (cancelled_) return absl::CancelledError("job cancelled before it started");
+    running_ = job;
+  }
+  std::vector<std::thread> threads;
+  threads.reserve(subtasks.size());
+  for (auto& subtask : subtasks) {
+    threads.emplace_back([job, st = subtask.get()] {
+      absl::Status s = st->Run();
+      if (!s.ok()) {
+        job->Fail(absl::Status(s.code(), absl::StrCat(st->name, ": ", s.message())));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  time_service.Stop();
+  {
+    absl::MutexLock lock(&mu_);
+    running_.reset();
+  }
+  absl::MutexLock lock(&job->mu);
+  return job->status;
+}
+
+}  // namespace brook

@@ -1,0 +1,56 @@
+// Boost 1.74's Asio uses std::exchange etc. without including <utility>
+// under C++20.
+#include <utility>
+
+#include "processing_time_service.h"
+
+#include <chrono>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/system_timer.hpp>
+
+namespace brook::internal {
+
+namespace asio = boost::asio;
+
+struct ProcessingTimeService::Impl {
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  std::thread thread;
+  bool stopped = false;
+};
+
+ProcessingTimeService::ProcessingTimeService() : impl_(std::make_unique<Impl>()) {
+  impl_->thread = std::thread([impl = impl_.get()] { impl->io.run(); });
+}
+
+ProcessingTimeService::~ProcessingTimeService() { Stop(); }
+
+int64_t ProcessingTimeService::NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void ProcessingTimeService::ScheduleAt(int64_t timestamp_ms, std::function<void()> callback) {
+  asio::post(impl_->io, [io = &impl_->io, timestamp_ms, cb = std::move(callback)]() mutable {
+    auto timer = std::make_shared<asio::system_timer>(
+        *io, std::chrono::system_clock::time_point(std::chrono::milliseconds(timestamp_ms)));
+    timer->async_wait([timer, cb = std::move(cb)](const boost::system::error_code& ec) {
+      if (!ec) cb();
+    });
+  });
+}
+
+void ProcessingTimeService::Stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->work.reset();
+  impl_->io.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace brook::internal

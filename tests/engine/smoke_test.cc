@@ -1,0 +1,39 @@
+#include <gtest/gtest.h>
+
+#include "brook/brook.h"
+
+namespace {
+struct Ev { int64_t key; int64_t ts; };
+class Sum : public brook::KeyedProcessFunction<int64_t, Ev, std::pair<int64_t,int64_t>> {
+ public:
+  absl::Status Open(RuntimeContext& ctx) override {
+    BROOK_ASSIGN_OR_RETURN(sum_, ctx.GetState(brook::ValueStateDescriptor<int64_t>("sum")));
+    return absl::OkStatus();
+  }
+  absl::Status ProcessElement(const Ev& e, Context& ctx, brook::Collector<std::pair<int64_t,int64_t>>& out) override {
+    const int64_t* s = sum_.Get();
+    sum_.Update((s ? *s : 0) + 1);
+    ctx.timer_service().RegisterEventTimeTimer(100);
+    return absl::OkStatus();
+  }
+  absl::Status OnTimer(int64_t, OnTimerContext& ctx, brook::Collector<std::pair<int64_t,int64_t>>& out) override {
+    out.Collect({ctx.GetCurrentKey(), *sum_.Get()});
+    return absl::OkStatus();
+  }
+  brook::ValueState<int64_t> sum_;
+};
+TEST(Smoke, Runs) {
+  for (int p : {1, 2, 4}) {
+    brook::StreamExecutionEnvironment env({.parallelism = p});
+    std::vector<Ev> evs;
+    for (int i = 0; i < 10000; ++i) evs.push_back({i % 7, i});
+    auto sink = std::make_shared<brook::CollectSink<std::pair<int64_t,int64_t>>>();
+    env.FromCollection(evs).KeyBy(&Ev::key).Process(Sum(), "sum").SinkTo(sink);
+    ASSERT_TRUE(env.Execute().ok());
+    auto v = sink->values();
+    std::sort(v.begin(), v.end());
+    ASSERT_EQ(v.size(), 7u) << p;
+    EXPECT_EQ(v[0].second, 1429);
+  }
+}
+}  // namespace
