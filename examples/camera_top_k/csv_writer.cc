@@ -1,0 +1,78 @@
+// File: camera_top_k/csv_writer.cc
+#include "camera_top_k/csv_writer.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace camera {
+namespace {
+
+absl::Status WriteError(int error_number) {
+  absl::Status status = absl::ErrnoToStatus(error_number, "write CSV");
+  if (status.code() == absl::StatusCode::kUnknown) {
+    return absl::UnavailableError(status.message());
+  }
+  return status;
+}
+
+}  // namespace
+
+void AppendCsvField(std::string_view field, std::string& out) {
+  if (field.find_first_of(",\"\r\n") == std::string_view::npos) {
+    out.append(field);
+    return;
+  }
+  out += '"';
+  for (char c : field) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+}
+
+std::string CsvEscape(std::string_view field) {
+  std::string out;
+  AppendCsvField(field, out);
+  return out;
+}
+
+absl::Status CsvWriter::WriteRow(
+    std::initializer_list<std::string_view> fields) {
+  row_.clear();
+  bool first = true;
+  for (std::string_view field : fields) {
+    if (!first) row_ += ',';
+    first = false;
+    AppendCsvField(field, row_);
+  }
+  return EndRow();
+}
+
+absl::Status CsvWriter::WriteRow(const std::vector<std::string>& fields) {
+  row_.clear();
+  bool first = true;
+  for (const std::string& field : fields) {
+    if (!first) row_ += ',';
+    first = false;
+    AppendCsvField(field, row_);
+  }
+  return EndRow();
+}
+
+absl::Status CsvWriter::EndRow() {
+  row_ += '\n';
+  if (buffer_ != nullptr) {
+    buffer_->append(row_);
+  } else if (std::fwrite(row_.data(), 1, row_.size(), file_) != row_.size()) {
+    return WriteError(errno);
+  }
+  ++rows_written_;
+  return absl::OkStatus();
+}
+
+absl::Status CsvWriter::Flush() {
+  if (file_ != nullptr && std::fflush(file_) != 0) return WriteError(errno);
+  return absl::OkStatus();
+}
+
+}  // namespace camera
