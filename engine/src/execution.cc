@@ -92,26 +92,40 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
         "parallelism <= max_parallelism");
   }
 
-  // Each non-source node has exactly one input edge (edges point to later
-  // nodes, so node order is a topological order).
-  std::vector<int> input_edge(n, -1);
+  // Edges point to later nodes, so node order is a topological order. A node
+  // with one input edge may be chained to its producer; a union (several
+  // input edges) reads them all through one gate.
+  std::vector<std::vector<int>> in_edges(n);
   std::vector<std::vector<int>> out_edges(n);
   for (int e = 0; e < static_cast<int>(edges.size()); ++e) {
-    input_edge[edges[e].to] = e;
+    in_edges[edges[e].to].push_back(e);
     out_edges[edges[e].from].push_back(e);
   }
   std::vector<bool> chained(n, false);
   std::vector<int> head(n);
+  std::vector<int> channel_offset(edges.size(), 0);  // first channel of an edge in its gate
   for (int i = 0; i < n; ++i) {
     head[i] = i;
     if (nodes[i].kind == StreamNode::Kind::kSource) continue;
-    StreamEdge& e = edges[input_edge[i]];
+    if (in_edges[i].empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("operator '", nodes[i].name, "' has no input"));
+    }
+    int channels = 0;
+    for (int ei : in_edges[i]) {
+      StreamEdge& e = edges[ei];
+      if (e.partitioner->kind == Partitioning::kForward &&
+          nodes[e.from].parallelism != nodes[i].parallelism) {
+        // Flink's default when parallelism changes.
+        e.partitioner = std::make_shared<internal::PartitionerBase>(Partitioning::kRebalance);
+      }
+      channel_offset[ei] = channels;
+      channels += nodes[e.from].parallelism;
+    }
+    if (in_edges[i].size() != 1) continue;
+    const StreamEdge& e = edges[in_edges[i][0]];
     const int p_from = nodes[e.from].parallelism;
     const int p_to = nodes[i].parallelism;
-    if (e.partitioner->kind == Partitioning::kForward && p_from != p_to) {
-      // Flink's default when parallelism changes.
-      e.partitioner = std::make_shared<internal::PartitionerBase>(Partitioning::kRebalance);
-    }
     // With one subtask on each side every partitioning is a forward.
     if (p_from == p_to && (e.partitioner->kind == Partitioning::kForward || p_from == 1)) {
       chained[i] = true;
@@ -123,6 +137,14 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
     if (e.tag.empty()) return from.output_type.get();
     return from.side_output_types.at(e.tag).get();
   };
+  for (int i = 0; i < n; ++i) {
+    for (int ei : in_edges[i]) {
+      if (type_of_edge(edges[ei])->type() != type_of_edge(edges[in_edges[i][0]])->type()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "operator '", nodes[i].name, "': its inputs carry different record types"));
+      }
+    }
+  }
 
   auto job = std::make_shared<RunningJob>();
   internal::ProcessingTimeService time_service;
@@ -135,10 +157,11 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
   std::vector<std::vector<Mailbox*>> gate_ptrs(n);
   for (int i = 0; i < n; ++i) {
     if (head[i] != i || nodes[i].kind == StreamNode::Kind::kSource) continue;
-    const StreamEdge& e = edges[input_edge[i]];
+    int channels = 0;
+    for (int ei : in_edges[i]) channels += nodes[edges[ei].from].parallelism;
     for (int s = 0; s < nodes[i].parallelism; ++s) {
-      gates[i].push_back(type_of_edge(e)->MakeGate(nodes[e.from].parallelism,
-                                                   config_.channel_capacity));
+      gates[i].push_back(
+          type_of_edge(edges[in_edges[i][0]])->MakeGate(channels, config_.channel_capacity));
       gate_ptrs[i].push_back(gates[i].back().get());
     }
   }
@@ -193,7 +216,8 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
               chained_ops.push_back(op_of[edge.to]);
             } else {
               writers.push_back(type_ops->MakeWriter(
-                  *edge.partitioner, gate_ptrs[edge.to], s, config_.max_parallelism,
+                  *edge.partitioner, gate_ptrs[edge.to], channel_offset[e] + s, s,
+                  config_.max_parallelism,
                   config_.batch_size, group->GetCounter("backpressured_time_ms")));
               tag_writers.push_back(writers.back().get());
             }
@@ -214,7 +238,7 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
       if (nodes[h].kind == StreamNode::Kind::kSource) {
         subtask = nodes[h].make_source_subtask(ops.front().get(), scheduler);
       } else {
-        subtask = type_of_edge(edges[input_edge[h]])
+        subtask = type_of_edge(edges[in_edges[h][0]])
                       ->MakeInputSubtask(std::move(gates[h][s]), ops.front().get());
       }
       scheduler->set_mailbox(subtask->mailbox());

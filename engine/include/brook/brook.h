@@ -17,5 +17,6 @@
 #include "brook/time.h"
 #include "brook/timer_service.h"
 #include "brook/watermark_strategy.h"
+#include "brook/window.h"
 
 #endif  // BROOK_BROOK_H_

@@ -120,4 +120,8 @@ class CollectionSource final : public Source<T> {
 
 }  // namespace brook
 
+// ReaderOutput's members call into the runtime's SourceDriver; its definition
+// must be visible wherever a reader is written.
+#include "brook/internal/subtask.h"  // IWYU pragma: export
+
 #endif  // BROOK_SOURCE_H_

@@ -114,7 +114,8 @@ class ListStateImpl {
 };
 }  // namespace internal
 
-// ValueState<V>: one value per key.
+// ValueState<V>: one value per key. With an empty V (std::monostate: a
+// "seen" flag) the heap backend stores only the keys, as a set.
 template <typename V>
 class ValueState {
  public:

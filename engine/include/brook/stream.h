@@ -175,6 +175,33 @@ class DataStream {
     return KeyedStream<K, T>(*this, std::move(selector));
   }
 
+  // This stream and `others` as one stream (Flink's union). The union is an
+  // operator of its own (at the default parallelism, not chained to its
+  // inputs) whose watermark is the minimum over every input subtask. Every
+  // stream must come from this environment (else Execute() fails with
+  // kInvalidArgument).
+  DataStream<T> Union(const std::vector<DataStream<T>>& others,
+                      std::string name = "Union") const {
+    DataStream<T> merged = Map([](T&& v) -> T { return std::move(v); }, std::move(name));
+    auto& graph = env_->graph();
+    for (const DataStream<T>& other : others) {
+      if (other.env_ != env_) {
+        graph.Fail(absl::InvalidArgumentError(absl::StrCat(
+            "Union '", graph.nodes[merged.node_].name, "': a stream of another environment")));
+        continue;
+      }
+      internal::StreamEdge edge;
+      edge.from = other.node_;
+      edge.tag = other.tag_;
+      edge.to = merged.node_;
+      edge.partitioner = other.partitioner_ ? other.partitioner_
+                                            : std::make_shared<internal::Partitioner<T>>(
+                                                  internal::Partitioning::kForward);
+      graph.edges.push_back(std::move(edge));
+    }
+    return merged;
+  }
+
   // The next operator reads this stream round-robin across its subtasks.
   DataStream<T> Rebalance() const {
     return WithPartitioning(internal::Partitioning::kRebalance);
@@ -301,6 +328,11 @@ class KeyedStream {
               new internal::KeyedProcessOperator<K, T, O>(std::make_unique<Fn>(fn), selector));
         });
   }
+
+  // This stream windowed by `assigner` (a brook::WindowAssigner); returns a
+  // WindowedStream<K, T>. Defined in brook/window.h: include it to call.
+  template <typename A>
+  auto Window(A assigner) const;
 
   const std::function<K(const T&)>& key_selector() const { return key_selector_; }
 

@@ -38,7 +38,8 @@ class TypeOpsBase {
   virtual std::unique_ptr<Mailbox> MakeGate(int num_channels, int capacity) = 0;
   virtual std::unique_ptr<WriterBase> MakeWriter(const PartitionerBase& partitioner,
                                                  const std::vector<Mailbox*>& gates, int channel,
-                                                 int max_parallelism, size_t batch_size,
+                                                 int subtask, int max_parallelism,
+                                                 size_t batch_size,
                                                  Counter* backpressured_ms) = 0;
   virtual std::unique_ptr<SubtaskBase> MakeInputSubtask(std::unique_ptr<Mailbox> gate,
                                                         OperatorBase* head) = 0;
@@ -61,7 +62,7 @@ class TypeOps final : public TypeOpsBase {
   }
   std::unique_ptr<WriterBase> MakeWriter(const PartitionerBase& partitioner,
                                          const std::vector<Mailbox*>& gates, int channel,
-                                         int max_parallelism, size_t batch_size,
+                                         int subtask, int max_parallelism, size_t batch_size,
                                          Counter* backpressured_ms) override {
     std::vector<InputGate<T>*> targets;
     for (Mailbox* g : gates) targets.push_back(static_cast<InputGate<T>*>(g));
@@ -70,7 +71,8 @@ class TypeOps final : public TypeOpsBase {
       key_hash = static_cast<const Partitioner<T>&>(partitioner).key_hash;
     }
     return std::make_unique<RecordWriter<T>>(partitioner.kind, std::move(key_hash),
-                                             std::move(targets), channel, max_parallelism,
+                                             std::move(targets), channel, subtask,
+                                             max_parallelism,
                                              batch_size, backpressured_ms);
   }
   std::unique_ptr<SubtaskBase> MakeInputSubtask(std::unique_ptr<Mailbox> gate,

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "brook/key_group.h"
@@ -61,7 +62,7 @@ inline bool Expired(int64_t last_update_ms, int64_t ttl_ms, int64_t watermark_ms
 }
 
 // Per-key-group tables of Entry, with the bookkeeping common to all kinds.
-template <typename K, typename Entry>
+template <typename K, typename Entry, typename Table = absl::flat_hash_map<K, Entry>>
 class KeyGroupedTable : public StateTableBase {
  public:
   KeyGroupedTable(KeyContext<K>* ctx, int num_key_groups, int64_t ttl_ms)
@@ -80,14 +81,14 @@ class KeyGroupedTable : public StateTableBase {
   bool has_ttl() const override { return ttl_ms_ > 0; }
 
  protected:
-  absl::flat_hash_map<K, Entry>& table() { return tables_[ctx_->key_group_index]; }
+  Table& table() { return tables_[ctx_->key_group_index]; }
   const K& key() const { return *ctx_->key; }
   bool IsExpired(int64_t last_update_ms) const {
     return ttl_ms_ > 0 && Expired(last_update_ms, ttl_ms_, ctx_->watermark_ms);
   }
 
   KeyContext<K>* ctx_;
-  std::vector<absl::flat_hash_map<K, Entry>> tables_;
+  std::vector<Table> tables_;
   int64_t ttl_ms_;
 };
 
@@ -133,6 +134,57 @@ class HeapValueState final
       }
     }
   }
+};
+
+// ValueState<V> of an empty V (e.g. std::monostate, a "seen" flag): all
+// values are equal, so only the keys are stored: a set of keys, or with TTL a
+// map key -> last update (8 bytes per slot less than HeapValueState).
+template <typename K, typename V, bool kTtl>
+class HeapKeySetState final
+    : public KeyGroupedTable<K, int64_t,
+                             std::conditional_t<kTtl, absl::flat_hash_map<K, int64_t>,
+                                                absl::flat_hash_set<K>>>,
+      public ValueStateImpl<V> {
+  using Base = KeyGroupedTable<
+      K, int64_t,
+      std::conditional_t<kTtl, absl::flat_hash_map<K, int64_t>, absl::flat_hash_set<K>>>;
+
+ public:
+  using Base::Base;
+
+  const V* Get() override { return GetMutable(); }
+  V* GetMutable() override {
+    auto& t = this->table();
+    auto it = t.find(this->key());
+    if (it == t.end()) return nullptr;
+    if constexpr (kTtl) {
+      if (this->IsExpired(it->second)) {
+        t.erase(it);
+        return nullptr;
+      }
+    }
+    return &value_;
+  }
+  void Update(V /*value*/) override {
+    if constexpr (kTtl) {
+      this->table().insert_or_assign(this->key(), this->ctx_->timestamp_ms);
+    } else {
+      this->table().insert(this->key());
+    }
+  }
+  void Clear() override { this->table().erase(this->key()); }
+  void ExpireUpTo(int64_t watermark_ms) override {
+    if constexpr (kTtl) {
+      for (auto& t : this->tables_) {
+        absl::erase_if(t, [&](const auto& kv) {
+          return Expired(kv.second, this->ttl_ms_, watermark_ms);
+        });
+      }
+    }
+  }
+
+ private:
+  V value_{};  // the value of every present key
 };
 
 template <typename K, typename UK, typename UV>
@@ -267,6 +319,13 @@ class HeapKeyedStateBackend {
   absl::StatusOr<ValueStateImpl<V>*> GetValueState(const std::string& name,
                                                    const StateTtlConfig& ttl) {
     return GetOrCreate<ValueStateImpl<V>>(name, ttl, [&]() -> std::unique_ptr<StateTableBase> {
+      if constexpr (std::is_empty_v<V> && std::is_default_constructible_v<V>) {
+        if (ttl.enabled()) {
+          return std::make_unique<HeapKeySetState<K, V, true>>(&ctx_, range_.size(),
+                                                              ToMillis(ttl.ttl));
+        }
+        return std::make_unique<HeapKeySetState<K, V, false>>(&ctx_, range_.size(), 0);
+      }
       if (ttl.enabled()) {
         return std::make_unique<HeapValueState<K, V, true>>(&ctx_, range_.size(), ToMillis(ttl.ttl));
       }

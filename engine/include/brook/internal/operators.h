@@ -186,6 +186,15 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
     return this->side_outputs_.status();
   }
 
+  // The function's EndInput hook (functions.h), after the final watermark has
+  // fired every event-time timer; its output goes out before end-of-input.
+  absl::Status EndInput() override {
+    ctx_.time_domain_ = TimeDomain::kEventTime;
+    BROOK_RETURN_IF_ERROR(fn_->EndInput(ctx_, collector_));
+    BROOK_RETURN_IF_ERROR(this->side_outputs_.status());
+    return this->ForwardEndInput();
+  }
+
   int64_t NumStateEntries() const { return backend_->NumEntries(); }
   int64_t StateBytes() const { return backend_->ApproxBytes(); }
   size_t NumTimers() const { return event_timers_.size() + processing_timers_.size(); }

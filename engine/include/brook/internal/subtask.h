@@ -59,10 +59,13 @@ class WriterBase {
 template <typename T>
 class RecordWriter final : public RecordConsumer<T>, public WriterBase {
  public:
+  // `channel`: this writer's channel in every target gate; `subtask`: the
+  // producing subtask's index (a forward edge feeds the same index).
   RecordWriter(Partitioning kind, std::function<int32_t(const T&)> key_hash,
-               std::vector<InputGate<T>*> targets, int channel, int max_parallelism,
-               size_t batch_size, Counter* backpressured_ms)
+               std::vector<InputGate<T>*> targets, int channel, int subtask,
+               int max_parallelism, size_t batch_size, Counter* backpressured_ms)
       : kind_(kind),
+        forward_target_(subtask),
         key_hash_(std::move(key_hash)),
         targets_(std::move(targets)),
         channel_(channel),
@@ -75,7 +78,7 @@ class RecordWriter final : public RecordConsumer<T>, public WriterBase {
     const int n = static_cast<int>(targets_.size());
     switch (kind_) {
       case Partitioning::kForward:
-        return Push(channel_ % n, std::move(batch));
+        return Push(forward_target_ % n, std::move(batch));
       case Partitioning::kRebalance: {
         const int t = next_target_;
         next_target_ = (next_target_ + 1) % n;
@@ -141,6 +144,7 @@ class RecordWriter final : public RecordConsumer<T>, public WriterBase {
   }
 
   Partitioning kind_;
+  int forward_target_;
   std::function<int32_t(const T&)> key_hash_;
   std::vector<InputGate<T>*> targets_;
   int channel_;  // this writer's channel index in every target gate

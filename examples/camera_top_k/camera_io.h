@@ -1,0 +1,123 @@
+// File: camera_top_k/camera_io.h
+//
+// The camera job's sources and sinks, as brook Source/Sink implementations:
+//   - DetectionFileSource: Dataset A from a DetectionReader (a file or
+//     stdin), bounded, parallelism 1 (one reader, so line numbers and
+//     watermarks follow input order).
+//   - DetectionGeneratorSource: the synthetic generator; bounded when it has
+//     a count and no pacing, otherwise a live (unbounded) source.
+//   - RankedCsvSink: the result CSV, buffered and written in (window end,
+//     location oid, rank) order each time the watermark passes.
+//   - DeadLetterCsvSink: rejected records (source,line_number,reason,raw_line).
+// Both sinks must run at parallelism 1 (one file each).
+#ifndef CAMERA_TOP_K_CAMERA_IO_H_
+#define CAMERA_TOP_K_CAMERA_IO_H_
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "brook/sink.h"
+#include "brook/source.h"
+#include "camera_top_k/detection.h"
+#include "camera_top_k/detection_reader.h"
+#include "camera_top_k/generator.h"
+
+namespace camera {
+
+// A detection on its way through the job, with where it came from.
+struct Event {
+  Detection detection;
+  int64_t line_number = 0;  // 1-based input line; 0 when generated
+};
+
+// What a source emits: an accepted detection or a malformed line.
+using SourceRecord = std::variant<Event, Rejection>;
+
+// A row of the result: one ranked item of one location and window.
+struct ResultRow {
+  bool global_window = true;
+  int64_t window_start_ms = 0;
+  int64_t window_end_ms = 0;
+  int64_t geographical_location_oid = 0;
+  int32_t item_rank = 0;
+  std::string item_name;
+  int64_t item_count = 0;
+};
+
+// Dataset A as the job reads it: a pre-opened reader (opened early so that a
+// missing file or bad header is reported before any work).
+class DetectionFileSource final : public brook::Source<SourceRecord> {
+ public:
+  explicit DetectionFileSource(std::unique_ptr<DetectionReader> reader)
+      : reader_(std::move(reader)) {}
+  brook::Boundedness boundedness() const override { return brook::Boundedness::kBounded; }
+  // kFailedPrecondition unless parallelism is 1 (the file has one reader).
+  absl::StatusOr<std::unique_ptr<brook::SourceReader<SourceRecord>>> CreateReader(
+      const brook::SourceReaderContext& ctx) override;
+
+ private:
+  std::unique_ptr<DetectionReader> reader_;
+};
+
+class DetectionGeneratorSource final : public brook::Source<SourceRecord> {
+ public:
+  // `rate`: events per wall-clock second, 0 = as fast as possible.
+  DetectionGeneratorSource(GeneratorOptions options, double rate)
+      : options_(options), rate_(rate) {}
+  brook::Boundedness boundedness() const override {
+    return options_.count > 0 && rate_ <= 0 ? brook::Boundedness::kBounded
+                                            : brook::Boundedness::kContinuousUnbounded;
+  }
+  absl::StatusOr<std::unique_ptr<brook::SourceReader<SourceRecord>>> CreateReader(
+      const brook::SourceReaderContext& ctx) override;
+
+ private:
+  GeneratorOptions options_;
+  double rate_;
+};
+
+// Opens `path` for writing; "-" or "" is stdout. kUnavailable (with the path
+// and the OS error) when it cannot be created.
+absl::StatusOr<std::shared_ptr<std::FILE>> OpenOutput(const std::string& path);
+
+class RankedCsvSink final : public brook::Sink<ResultRow> {
+ public:
+  // `location_names`: oid -> geographical_location (missing oid: empty).
+  RankedCsvSink(std::shared_ptr<std::FILE> out,
+                std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names)
+      : out_(std::move(out)), names_(std::move(location_names)) {}
+  absl::StatusOr<std::unique_ptr<brook::SinkWriter<ResultRow>>> CreateWriter(
+      const brook::SinkWriterContext& ctx) override;
+  int64_t rows_written() const { return rows_written_; }
+
+ private:
+  std::shared_ptr<std::FILE> out_;
+  std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> names_;
+  int64_t rows_written_ = 0;  // written by the single writer, read after the job
+};
+
+class DeadLetterCsvSink final : public brook::Sink<Rejection> {
+ public:
+  explicit DeadLetterCsvSink(std::shared_ptr<std::FILE> out) : out_(std::move(out)) {}
+  absl::StatusOr<std::unique_ptr<brook::SinkWriter<Rejection>>> CreateWriter(
+      const brook::SinkWriterContext& ctx) override;
+
+ private:
+  std::shared_ptr<std::FILE> out_;
+};
+
+// Dataset A's columns, re-serialised from parsed fields (timestamp in
+// `unit`): the raw_line of records rejected after parsing (unknown location,
+// late), whose original text is no longer at hand.
+std::string FormatDetectionCsv(const Detection& d, TimestampUnit unit);
+
+}  // namespace camera
+
+#endif  // CAMERA_TOP_K_CAMERA_IO_H_

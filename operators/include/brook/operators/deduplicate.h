@@ -1,0 +1,233 @@
+// File: brook/operators/deduplicate.h
+//
+// Deduplicate<T, K>: keeps the first record of each id and drops the rest, as
+// Flink SQL's deduplication with "keep first row" ordered by processing time
+// (`ROW_NUMBER() OVER (PARTITION BY id ORDER BY proctime ASC) = 1`): "first"
+// means first in arrival order at the operator, not smallest event timestamp.
+// It is a KeyedProcessFunction, so it runs after KeyBy on the id:
+//
+//   brook::OutputTag<Detection> dups("duplicate-detections");
+//   auto unique = detections
+//       .KeyBy(&Detection::detection_oid)
+//       .Process(brook::ops::Deduplicate<Detection>({
+//                    .retention = absl::Hours(1),
+//                    .fingerprint = [](const Detection& d) {
+//                      return brook::ops::Fingerprinter()
+//                          .Add(d.item_name).Add(d.timestamp_detected_ms).value();
+//                    },
+//                    .duplicates_output = dups}),
+//                "dedup");
+//   unique.GetSideOutput(dups).SinkTo(dead_letters, "duplicates");
+//
+// Semantics:
+//  - The first record of an id is emitted unchanged, with its timestamp.
+//    Every later record of the id is a duplicate: it is dropped from the main
+//    output, counted in `num_duplicates`, and sent to `duplicates_output` when
+//    that tag is set (so nothing is silently lost).
+//  - Conflicting duplicates: when `fingerprint` is set, the first record's
+//    fingerprint is kept, and a duplicate whose fingerprint differs (same id,
+//    other fields differ) is also counted in `num_conflicting_duplicates` (it
+//    is counted in `num_duplicates` too: that counter is every record
+//    dropped). It goes to `conflicts_output` when set, else to
+//    `duplicates_output`; each dropped record goes to at most one side
+//    output. Without a fingerprint conflicts are not detected, and the
+//    operator keeps only the set of seen ids (smaller state, see below). Two
+//    different records with equal 64-bit fingerprints are taken as identical
+//    (for a good 64-bit hash, probability ~2^-64 per pair).
+//  - Retention (DESIGN.md §5, event-time state TTL): with `retention` r > 0,
+//    an id first seen in a record with timestamp t is forgotten once the
+//    watermark reaches t + r (`t + r <= watermark`); a record of that id
+//    processed afterwards is new again: emitted, and remembered from its own
+//    timestamp. Only the first record sets t: duplicates never extend it.
+//    A record whose own timestamp is already expired (t + r <= watermark
+//    when it arrives, i.e. later than the retention) is therefore always
+//    emitted, and so is every later copy of it. r = 0 (the default) keeps ids
+//    forever, as Flink's default state TTL; state then grows with the number
+//    of distinct ids.
+//  - The result is deterministic for a deterministic arrival order per id,
+//    i.e. for any parallelism of this operator when the ids come from one
+//    ordered input; event-time retention keeps it so under replay.
+//
+// Metrics (RuntimeContext::metrics(), per subtask): num_duplicates,
+// num_conflicting_duplicates; the runtime adds num_records_in and the keyed
+// state gauges state_entries / state_bytes.
+//
+// State, one entry per retained id, in the heap backend's per-key-group hash
+// tables (measured with K = int64_t; see docs/dedup-and-join.md and
+// bench/operators_benchmark.cc): without fingerprint, a set of ids
+// (8 bytes per slot + 1 control byte; + 8 bytes of timestamp with
+// retention); with fingerprint, the 8-byte fingerprint per id besides.
+//
+// Errors: Open() returns kInvalidArgument for a negative retention, for
+// conflicts_output without fingerprint, or for a state-name clash. Thread-safety: as every function, one instance per
+// subtask, never called concurrently; copies share nothing mutable.
+#ifndef BROOK_OPERATORS_DEDUPLICATE_H_
+#define BROOK_OPERATORS_DEDUPLICATE_H_
+
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "brook/functions.h"
+#include "brook/key_group.h"
+#include "brook/metrics.h"
+#include "brook/output_tag.h"
+#include "brook/state.h"
+#include "brook/status.h"
+
+namespace brook::ops {
+
+// Fingerprinter: a small deterministic 64-bit hash (FNV-1a over the fields'
+// bytes, then a final mix) for DeduplicateOptions::fingerprint. Unlike
+// absl::Hash, its value is the same in every process and run, so stored
+// fingerprints stay comparable after a restore from a checkpoint. Not a
+// cryptographic hash.
+class Fingerprinter {
+ public:
+  Fingerprinter& Add(absl::string_view bytes) {
+    // Length first, so that ("ab", "c") and ("a", "bc") differ.
+    AddInteger(static_cast<uint64_t>(bytes.size()));
+    for (unsigned char c : bytes) Mix(c);
+    return *this;
+  }
+  Fingerprinter& Add(const std::string& s) { return Add(absl::string_view(s)); }
+  Fingerprinter& Add(const char* s) { return Add(absl::string_view(s)); }
+  template <typename I>
+    requires std::is_integral_v<I> || std::is_enum_v<I>
+  Fingerprinter& Add(I v) {
+    return AddInteger(static_cast<uint64_t>(v));
+  }
+  Fingerprinter& Add(double v) {
+    if (v == 0) v = 0;  // +0 and -0 compare equal, so they hash equal
+    uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    return AddInteger(bits);
+  }
+  // The fingerprint of everything added so far.
+  uint64_t value() const {
+    // MurmurHash3's fmix64: spreads FNV's weak high bits.
+    uint64_t h = h_;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+  }
+
+ private:
+  Fingerprinter& AddInteger(uint64_t v) {
+    for (int i = 0; i < 8; ++i) Mix(static_cast<unsigned char>(v >> (8 * i)));
+    return *this;
+  }
+  void Mix(unsigned char c) {
+    h_ ^= c;
+    h_ *= 0x100000001b3ULL;
+  }
+  uint64_t h_ = 0xcbf29ce484222325ULL;
+};
+
+template <typename T>
+struct DeduplicateOptions {
+  // How long (event time) an id is remembered after the timestamp of its
+  // first record; zero keeps ids forever. See the header comment.
+  absl::Duration retention = absl::ZeroDuration();
+  // Optional: the fingerprint of a record's fields (deterministic across
+  // processes, e.g. with Fingerprinter). Enables conflict detection; costs 8
+  // bytes of state per id. Default: none (conflicts are not detected).
+  std::function<uint64_t(const T&)> fingerprint = nullptr;
+  // Optional side output for dropped duplicates (all of them, conflicting
+  // ones too unless conflicts_output is set). Unset: dropped and counted.
+  std::optional<OutputTag<T>> duplicates_output = std::nullopt;
+  // Optional side output for conflicting duplicates only (needs fingerprint).
+  std::optional<OutputTag<T>> conflicts_output = std::nullopt;
+  // The keyed state's name (its identity in a checkpoint).
+  std::string state_name = "dedup-seen-ids";
+};
+
+template <typename T, Key K = int64_t>
+class Deduplicate final : public KeyedProcessFunction<K, T, T> {
+  using Base = KeyedProcessFunction<K, T, T>;
+
+ public:
+  explicit Deduplicate(DeduplicateOptions<T> options = {}) : options_(std::move(options)) {}
+
+  absl::Status Open(typename Base::RuntimeContext& ctx) override {
+    if (options_.retention < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Deduplicate '", ctx.operator_name(), "': negative retention ",
+                       absl::FormatDuration(options_.retention)));
+    }
+    if (options_.conflicts_output && !options_.fingerprint) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Deduplicate '", ctx.operator_name(), "': conflicts_output needs a fingerprint"));
+    }
+    // StateTtlConfig with ttl 0 = no TTL: ids are kept forever.
+    const StateTtlConfig ttl{options_.retention};
+    if (options_.fingerprint) {
+      BROOK_ASSIGN_OR_RETURN(fingerprints_,
+                             ctx.GetState(ValueStateDescriptor<uint64_t>(options_.state_name, ttl)));
+    } else {
+      // An empty value type: the state is a set of ids.
+      BROOK_ASSIGN_OR_RETURN(
+          seen_, ctx.GetState(ValueStateDescriptor<std::monostate>(options_.state_name, ttl)));
+    }
+    duplicates_ = ctx.metrics().GetCounter("num_duplicates");
+    conflicts_ = ctx.metrics().GetCounter("num_conflicting_duplicates");
+    return absl::OkStatus();
+  }
+
+  absl::Status ProcessElement(const T& value, typename Base::Context& ctx,
+                              Collector<T>& out) override {
+    if (!options_.fingerprint) {
+      if (seen_.Get() != nullptr) {
+        Drop(value, ctx, /*conflicting=*/false);
+        return absl::OkStatus();
+      }
+      seen_.Update(std::monostate{});
+    } else {
+      const uint64_t fp = options_.fingerprint(value);
+      if (const uint64_t* first = fingerprints_.Get(); first != nullptr) {
+        Drop(value, ctx, /*conflicting=*/*first != fp);
+        return absl::OkStatus();
+      }
+      fingerprints_.Update(fp);
+    }
+    out.Collect(value);
+    return absl::OkStatus();
+  }
+
+  const DeduplicateOptions<T>& options() const { return options_; }
+
+ private:
+  void Drop(const T& value, typename Base::Context& ctx, bool conflicting) {
+    duplicates_->Inc();
+    if (conflicting) {
+      conflicts_->Inc();
+      if (options_.conflicts_output) {
+        ctx.Output(*options_.conflicts_output, value);
+        return;
+      }
+    }
+    if (options_.duplicates_output) ctx.Output(*options_.duplicates_output, value);
+  }
+
+  DeduplicateOptions<T> options_;
+  ValueState<std::monostate> seen_;     // without fingerprint
+  ValueState<uint64_t> fingerprints_;  // with fingerprint
+  Counter* duplicates_ = nullptr;
+  Counter* conflicts_ = nullptr;
+};
+
+}  // namespace brook::ops
+
+#endif  // BROOK_OPERATORS_DEDUPLICATE_H_

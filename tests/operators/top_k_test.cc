@@ -1,0 +1,280 @@
+// Tests for brook/operators/top_k.h: ranking, tie-breaks, K larger than the
+// number of items, empty input, the global window, and a job whose output is
+// the same at parallelism 1, 2 and 4 and equal to a direct computation.
+#include "brook/operators/top_k.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "brook/brook.h"
+#include "brook/testing/test_harness.h"
+#include "brook/window.h"
+
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+struct Sighting {
+  int64_t location = 0;
+  std::string item;
+  int64_t ts_ms = 0;
+};
+
+using Ranked = brook::ops::RankedItem<int64_t>;
+
+auto ItemOf() { return &Sighting::item; }
+using TopKOp = decltype(brook::ops::WindowTopK<int64_t, Sighting>(
+    ItemOf(), 1, brook::WindowOperatorOptions<Sighting>{}));
+using Harness = brook::testing::KeyedProcessFunctionTestHarness<TopKOp>;
+
+Harness MakeHarness(int k, brook::WindowOperatorOptions<Sighting> options) {
+  return Harness(brook::ops::WindowTopK<int64_t, Sighting>(ItemOf(), k, std::move(options)),
+                 [](const Sighting& s) { return s.location; });
+}
+
+brook::WindowOperatorOptions<Sighting> Tumbling(int64_t size_ms) {
+  return {.assigner = brook::TumblingEventTimeWindows::Of(absl::Milliseconds(size_ms))};
+}
+
+Ranked Row(int64_t start, int64_t end, int64_t partition, int32_t rank, std::string item,
+           int64_t count) {
+  return Ranked{start, end, false, partition, rank, std::move(item), count};
+}
+
+absl::Status Feed(Harness& h, int64_t location, const std::vector<std::string>& items,
+                  int64_t ts) {
+  for (const auto& item : items) BROOK_RETURN_IF_ERROR(h.ProcessElement({location, item, ts}, ts));
+  return absl::OkStatus();
+}
+
+TEST(TopK, RanksByCountThenItemAscending) {
+  Harness h = MakeHarness(3, Tumbling(10));
+  ASSERT_TRUE(h.Open().ok());
+  // "c" is seen (and interned) before "b": ties must still rank b first.
+  ASSERT_TRUE(Feed(h, 7, {"d", "c", "a", "c", "b", "a", "b", "a"}, 3).ok());
+  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  auto out = h.ExtractOutput();
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].value, Row(0, 10, 7, 1, "a", 3));
+  EXPECT_EQ(out[1].value, Row(0, 10, 7, 2, "b", 2));
+  EXPECT_EQ(out[2].value, Row(0, 10, 7, 3, "c", 2));
+  EXPECT_EQ(out[0].timestamp_ms, 9);
+  EXPECT_EQ(h.Metric("top_k_interned_items"), 4);
+  EXPECT_EQ(h.Metric("num_windows_fired"), 1);
+}
+
+TEST(TopK, TiesBreakByByteOrderNotFirstSeen) {
+  Harness h = MakeHarness(4, Tumbling(10));
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(Feed(h, 1, {"zeta", "alpha", "a", "B"}, 0).ok());
+  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  // Byte order: "B" (0x42) < "a" < "alpha" < "zeta".
+  EXPECT_THAT(h.ExtractOutputValues(),
+              ElementsAre(Row(0, 10, 1, 1, "B", 1), Row(0, 10, 1, 2, "a", 1),
+                          Row(0, 10, 1, 3, "alpha", 1), Row(0, 10, 1, 4, "zeta", 1)));
+}
+
+TEST(TopK, KLargerThanItemsEmitsWhatExists) {
+  Harness h = MakeHarness(10, Tumbling(10));
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(Feed(h, 1, {"x", "y", "x"}, 5).ok());
+  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  EXPECT_THAT(h.ExtractOutputValues(),
+              ElementsAre(Row(0, 10, 1, 1, "x", 2), Row(0, 10, 1, 2, "y", 1)));
+}
+
+TEST(TopK, EmptyInputEmitsNothing) {
+  Harness h = MakeHarness(3, Tumbling(10));
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(h.ProcessWatermark(100).ok());
+  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+  EXPECT_THAT(h.ExtractOutput(), IsEmpty());
+
+  Harness g = MakeHarness(3, {.assigner = brook::GlobalWindows::Create()});
+  ASSERT_TRUE(g.Open().ok());
+  ASSERT_TRUE(g.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+  EXPECT_THAT(g.ExtractOutput(), IsEmpty());
+}
+
+TEST(TopK, SeparatesPartitionsAndWindows) {
+  Harness h = MakeHarness(1, Tumbling(10));
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(Feed(h, 2, {"p", "q", "q"}, 1).ok());
+  ASSERT_TRUE(Feed(h, 1, {"p", "p", "q"}, 2).ok());
+  ASSERT_TRUE(Feed(h, 1, {"q"}, 12).ok());
+  ASSERT_TRUE(h.ProcessWatermark(19).ok());
+  EXPECT_THAT(h.ExtractOutputValues(),
+              ElementsAre(Row(0, 10, 1, 1, "p", 2), Row(0, 10, 2, 1, "q", 2),
+                          Row(10, 20, 1, 1, "q", 1)));
+  EXPECT_EQ(h.NumStateEntries(), 0);
+}
+
+TEST(TopK, GlobalWindowFiresAtMaxWatermark) {
+  Harness h = MakeHarness(2, {.assigner = brook::GlobalWindows::Create()});
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(Feed(h, 5, {"cat", "dog", "cat"}, -100).ok());
+  ASSERT_TRUE(h.ProcessWatermark(1'700'000'000'000).ok());
+  ASSERT_TRUE(Feed(h, 5, {"dog", "dog", "eel"}, 1'800'000'000'000).ok());
+  EXPECT_THAT(h.ExtractOutput(), IsEmpty());
+  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+  auto out = h.ExtractOutput();
+  ASSERT_EQ(out.size(), 2u);
+  const Ranked first{brook::kMinTimestampMs, brook::kMaxWatermarkMs, true, 5, 1, "dog", 3};
+  const Ranked second{brook::kMinTimestampMs, brook::kMaxWatermarkMs, true, 5, 2, "cat", 2};
+  EXPECT_EQ(out[0].value, first);
+  EXPECT_EQ(out[1].value, second);
+  EXPECT_EQ(out[0].timestamp_ms, brook::kMaxWatermarkMs);
+  EXPECT_EQ(h.NumStateEntries(), 0);
+}
+
+TEST(TopK, EarlyFiringByCountEmitsCurrentTopK) {
+  auto options = Tumbling(10);
+  options.early_fire_count = 3;
+  Harness h = MakeHarness(2, options);
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(Feed(h, 1, {"b", "a", "b"}, 1).ok());
+  EXPECT_THAT(h.ExtractOutputValues(),
+              ElementsAre(Row(0, 10, 1, 1, "b", 2), Row(0, 10, 1, 2, "a", 1)));
+  ASSERT_TRUE(Feed(h, 1, {"a", "a"}, 2).ok());
+  ASSERT_TRUE(h.ProcessWatermark(9).ok());  // the final result follows
+  EXPECT_THAT(h.ExtractOutputValues(),
+              ElementsAre(Row(0, 10, 1, 1, "a", 3), Row(0, 10, 1, 2, "b", 2)));
+}
+
+TEST(TopK, ItemFunctionMayReturnAStringByValue) {
+  auto upper = [](const Sighting& s) {
+    std::string u = s.item;
+    for (char& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return u;
+  };
+  using Op = decltype(brook::ops::WindowTopK<int64_t, Sighting>(upper, 2, {}));
+  brook::testing::KeyedProcessFunctionTestHarness<Op> h(
+      brook::ops::WindowTopK<int64_t, Sighting>(upper, 2, {}),
+      [](const Sighting& s) { return s.location; });
+  ASSERT_TRUE(h.Open().ok());
+  for (const char* item : {"x", "X", "y"}) ASSERT_TRUE(h.ProcessElement({1, item, 0}, 0).ok());
+  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+  auto out = h.ExtractOutputValues();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].item, "X");
+  EXPECT_EQ(out[0].count, 2);
+  EXPECT_EQ(out[1].item, "Y");
+}
+
+TEST(TopK, RejectsNonPositiveK) {
+  Harness h = MakeHarness(0, Tumbling(10));
+  EXPECT_EQ(h.Open().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(TopK, CopiedAggregateKeepsAValidDictionary) {
+  auto agg = brook::ops::TopK<int64_t, Sighting>(&Sighting::item, 2);
+  auto acc = agg.CreateAccumulator();
+  agg.Add({1, "alpha", 0}, acc);
+  agg.Add({1, "beta", 0}, acc);
+  agg.Add({1, "beta", 0}, acc);
+  auto copy = agg;  // must not share string storage with `agg`
+  agg = brook::ops::TopK<int64_t, Sighting>(&Sighting::item, 2);
+  std::vector<Ranked> out;
+  copy.GetResult(acc, brook::TimeWindow{0, 10}, 1, out);
+  EXPECT_THAT(out, ElementsAre(Row(0, 10, 1, 1, "beta", 2), Row(0, 10, 1, 2, "alpha", 1)));
+  EXPECT_EQ(copy.num_interned_items(), 2u);
+}
+
+// ---------------------------------------------------------------------------
+// A job: generated sightings -> KeyBy(location) -> window Top-K -> sink.
+
+std::vector<Sighting> Generate(int n) {
+  static const char* kItems[] = {"apple", "Banana", "cherry", "date", "elder", "fig",
+                                 "grape", "honeydew", "kiwi", "lemon", "mango", "Nut"};
+  std::vector<Sighting> out;
+  uint64_t x = 12345;
+  auto next = [&x] {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return x >> 33;
+  };
+  for (int i = 0; i < n; ++i) {
+    // Skewed items (so that counts tie and differ), 9 locations, timestamps
+    // rising about 3 ms per record with up to 40 ms of disorder.
+    const uint64_t r = next();
+    const int item = static_cast<int>(std::min<uint64_t>(r % 12, (r / 12) % 12));
+    const int64_t location = static_cast<int64_t>(next() % 9) - 2;  // negative keys too
+    const int64_t ts = 1'000'000 + i * 3 - static_cast<int64_t>(next() % 41);
+    out.push_back({location, kItems[item], ts});
+  }
+  return out;
+}
+
+// The answer, computed directly: counts per (window, location, item), then
+// sorted and cut at k.
+std::vector<Ranked> Expected(const std::vector<Sighting>& input, int64_t size_ms, int k) {
+  std::map<std::tuple<int64_t, int64_t>, std::map<std::string, int64_t>> counts;
+  for (const auto& s : input) {
+    const int64_t start = size_ms == 0 ? brook::kMinTimestampMs
+                                       : s.ts_ms - ((s.ts_ms % size_ms) + size_ms) % size_ms;
+    ++counts[{start, s.location}][s.item];
+  }
+  std::vector<Ranked> out;
+  for (const auto& [key, items] : counts) {
+    const auto [start, location] = key;
+    std::vector<std::pair<int64_t, std::string>> v;
+    for (const auto& [item, c] : items) v.push_back({-c, item});
+    std::sort(v.begin(), v.end());
+    for (int i = 0; i < k && i < static_cast<int>(v.size()); ++i) {
+      const bool global = size_ms == 0;
+      out.push_back(Ranked{start, global ? brook::kMaxWatermarkMs : start + size_ms, global,
+                           location, i + 1, v[i].second, -v[i].first});
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<Ranked> RunJob(const std::vector<Sighting>& input, int parallelism, int64_t size_ms,
+                           int k) {
+  brook::StreamExecutionEnvironment env({.parallelism = parallelism, .batch_size = 64});
+  auto sink = std::make_shared<brook::CollectSink<Ranked>>();
+  brook::OutputTag<Sighting> late("late");
+  auto assigner = size_ms == 0
+                      ? brook::GlobalWindows::Create()
+                      : brook::TumblingEventTimeWindows::Of(absl::Milliseconds(size_ms));
+  auto top = env.FromCollection(input,
+                                brook::WatermarkStrategy<Sighting>::ForBoundedOutOfOrderness(
+                                    absl::Milliseconds(40))
+                                    .WithTimestampAssigner([](const Sighting& s) { return s.ts_ms; })
+                                    .WithRecordsPerWatermark(50))
+                 .KeyBy(&Sighting::location)
+                 .Window(assigner)
+                 .SideOutputLateData(late)
+                 .Aggregate(brook::ops::TopK<int64_t, Sighting>(&Sighting::item, k), "top-k");
+  top.SinkTo(sink);
+  auto late_sink = std::make_shared<brook::CollectSink<Sighting>>();
+  top.GetSideOutput(late).SinkTo(late_sink);
+  absl::Status s = env.Execute("top-k-job");
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_THAT(late_sink->values(), IsEmpty());  // disorder <= the watermark delay
+  auto got = sink->values();
+  std::sort(got.begin(), got.end());
+  return got;
+}
+
+TEST(TopKJob, SameResultAtAnyParallelismAndEqualToDirectComputation) {
+  const std::vector<Sighting> input = Generate(4000);
+  for (int64_t size_ms : {int64_t{250}, int64_t{0}}) {
+    const int k = 3;
+    const std::vector<Ranked> want = Expected(input, size_ms, k);
+    ASSERT_FALSE(want.empty());
+    for (int p : {1, 2, 4}) {
+      EXPECT_EQ(RunJob(input, p, size_ms, k), want) << "parallelism " << p << " size " << size_ms;
+    }
+  }
+}
+
+}  // namespace

@@ -1,0 +1,556 @@
+// Tests for brook/window.h: window assignment (hand-computed values, negative
+// timestamps and offsets), the event-time trigger, allowed lateness, late-data
+// side output, purging, early firings, and the fluent DataStream API.
+#include "brook/window.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <ostream>
+#include <tuple>
+#include <vector>
+
+#include "brook/brook.h"
+#include "brook/testing/test_harness.h"
+
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+struct Ev {
+  int64_t key = 0;
+  int64_t value = 0;
+};
+
+// Output of the Count aggregate: one row per firing.
+struct WindowCount {
+  int64_t key = 0;
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  int64_t count = 0;
+  int64_t sum = 0;
+  friend bool operator==(const WindowCount&, const WindowCount&) = default;
+  friend auto operator<=>(const WindowCount&, const WindowCount&) = default;
+  friend std::ostream& operator<<(std::ostream& os, const WindowCount& c) {
+    return os << "{key=" << c.key << " [" << c.start_ms << "," << c.end_ms << ") count=" << c.count
+              << " sum=" << c.sum << "}";
+  }
+};
+
+struct CountAgg {
+  struct Accumulator {
+    int64_t count = 0;
+    int64_t sum = 0;
+  };
+  using OutputType = WindowCount;
+  Accumulator CreateAccumulator() const { return {}; }
+  void Add(const Ev& e, Accumulator& acc) {
+    ++acc.count;
+    acc.sum += e.value;
+  }
+  void GetResult(const Accumulator& acc, const brook::TimeWindow& w, const int64_t& key,
+                 std::vector<WindowCount>& out) {
+    out.push_back({key, w.start_ms, w.end_ms, acc.count, acc.sum});
+  }
+};
+
+static_assert(brook::WindowAggregateFunction<CountAgg, int64_t, Ev>);
+
+using Op = brook::WindowOperator<int64_t, Ev, CountAgg>;
+using Harness = brook::testing::KeyedProcessFunctionTestHarness<Op>;
+
+Harness MakeHarness(brook::WindowOperatorOptions<Ev> options,
+                    brook::testing::HarnessOptions h = {}) {
+  return Harness(Op(CountAgg(), std::move(options)), [](const Ev& e) { return e.key; }, h);
+}
+
+std::vector<brook::TimeWindow> Assign(const brook::WindowAssigner& a, int64_t ts) {
+  std::vector<brook::TimeWindow> w;
+  EXPECT_TRUE(a.AssignWindows(ts, w)) << ts;
+  return w;
+}
+
+brook::TimeWindow W(int64_t s, int64_t e) { return brook::TimeWindow{s, e}; }
+
+// ---------------------------------------------------------------------------
+// Assignment.
+
+TEST(TimeWindow, MaxTimestampIsEndMinusOne) {
+  EXPECT_EQ(W(0, 10).max_timestamp(), 9);
+  EXPECT_EQ(W(-10, 0).max_timestamp(), -1);
+  EXPECT_TRUE(brook::TimeWindow::Global().is_global());
+  EXPECT_EQ(brook::TimeWindow::Global().max_timestamp(), brook::kMaxWatermarkMs);
+  EXPECT_FALSE(W(0, 10).is_global());
+}
+
+TEST(WindowStart, MatchesFlinkForNegativeTimestamps) {
+  using brook::GetWindowStartWithOffset;
+  EXPECT_EQ(GetWindowStartWithOffset(0, 0, 10), 0);
+  EXPECT_EQ(GetWindowStartWithOffset(9, 0, 10), 0);
+  EXPECT_EQ(GetWindowStartWithOffset(10, 0, 10), 10);
+  EXPECT_EQ(GetWindowStartWithOffset(-1, 0, 10), -10);
+  EXPECT_EQ(GetWindowStartWithOffset(-10, 0, 10), -10);
+  EXPECT_EQ(GetWindowStartWithOffset(-11, 0, 10), -20);
+  // The old formula ts - (ts - offset + size) % size gives -10 here: a window
+  // [-10, 0) that does not contain -15.
+  EXPECT_EQ(GetWindowStartWithOffset(-15, 0, 10), -20);
+  // Offsets: (-15 - 3) % 10 = -8 -> -15 - 2 = -17, i.e. [-17, -7).
+  EXPECT_EQ(GetWindowStartWithOffset(-15, 3, 10), -17);
+  EXPECT_EQ(GetWindowStartWithOffset(5, 3, 10), 3);
+  EXPECT_EQ(GetWindowStartWithOffset(2, 3, 10), -7);
+  EXPECT_EQ(GetWindowStartWithOffset(0, -3, 10), -3);
+  EXPECT_EQ(GetWindowStartWithOffset(7, -3, 10), 7);
+}
+
+TEST(TumblingEventTimeWindows, AssignsOneWindow) {
+  auto a = brook::TumblingEventTimeWindows::Of(absl::Milliseconds(10));
+  ASSERT_TRUE(a.Validate().ok());
+  EXPECT_THAT(Assign(a, 0), ElementsAre(W(0, 10)));
+  EXPECT_THAT(Assign(a, 9), ElementsAre(W(0, 10)));
+  EXPECT_THAT(Assign(a, 10), ElementsAre(W(10, 20)));
+  EXPECT_THAT(Assign(a, -1), ElementsAre(W(-10, 0)));
+  EXPECT_THAT(Assign(a, -15), ElementsAre(W(-20, -10)));
+
+  auto shifted = brook::TumblingEventTimeWindows::Of(absl::Milliseconds(10), absl::Milliseconds(3));
+  EXPECT_THAT(Assign(shifted, -15), ElementsAre(W(-17, -7)));
+  EXPECT_THAT(Assign(shifted, 3), ElementsAre(W(3, 13)));
+  EXPECT_THAT(Assign(shifted, 2), ElementsAre(W(-7, 3)));
+
+  auto days = brook::TumblingEventTimeWindows::Of(absl::Hours(24), absl::Hours(-8));
+  const int64_t day = 86'400'000, eight_h = 8 * 3'600'000;
+  EXPECT_THAT(Assign(days, 0), ElementsAre(W(-eight_h, day - eight_h)));
+}
+
+TEST(SlidingEventTimeWindows, AssignsLatestFirst) {
+  auto a = brook::SlidingEventTimeWindows::Of(absl::Milliseconds(10), absl::Milliseconds(5));
+  ASSERT_TRUE(a.Validate().ok());
+  EXPECT_THAT(Assign(a, 7), ElementsAre(W(5, 15), W(0, 10)));
+  EXPECT_THAT(Assign(a, 5), ElementsAre(W(5, 15), W(0, 10)));
+  EXPECT_THAT(Assign(a, 4), ElementsAre(W(0, 10), W(-5, 5)));
+  EXPECT_THAT(Assign(a, -1), ElementsAre(W(-5, 5), W(-10, 0)));
+  EXPECT_THAT(Assign(a, -10), ElementsAre(W(-10, 0), W(-15, -5)));
+
+  // size not a multiple of slide, with an offset: last start for -3 with
+  // slide 4 offset 1 is -3 ((-3 - 1) % 4 == 0); starts -3, -7, -11 (> -13).
+  auto b = brook::SlidingEventTimeWindows::Of(absl::Milliseconds(10), absl::Milliseconds(4),
+                                              absl::Milliseconds(1));
+  EXPECT_THAT(Assign(b, -3), ElementsAre(W(-3, 7), W(-7, 3), W(-11, -1)));
+  // Starting at 1: 1 + 4k. For 2: starts 1, -3, -7 (> -8).
+  EXPECT_THAT(Assign(b, 2), ElementsAre(W(1, 11), W(-3, 7), W(-7, 3)));
+}
+
+TEST(GlobalWindows, AssignsTheGlobalWindow) {
+  auto a = brook::GlobalWindows::Create();
+  EXPECT_FALSE(a.is_event_time());
+  EXPECT_THAT(Assign(a, -5), ElementsAre(brook::TimeWindow::Global()));
+  EXPECT_THAT(Assign(a, brook::kMinTimestampMs), ElementsAre(brook::TimeWindow::Global()));
+}
+
+TEST(WindowAssigner, RejectsInvalidParameters) {
+  using absl::Milliseconds;
+  using brook::SlidingEventTimeWindows;
+  using brook::TumblingEventTimeWindows;
+  EXPECT_EQ(TumblingEventTimeWindows::Of(Milliseconds(0)).Validate().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(TumblingEventTimeWindows::Of(Milliseconds(10), Milliseconds(10)).Validate().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(TumblingEventTimeWindows::Of(Milliseconds(10), Milliseconds(-10)).Validate().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(TumblingEventTimeWindows::Of(Milliseconds(10), Milliseconds(-9)).Validate().ok());
+  EXPECT_EQ(SlidingEventTimeWindows::Of(Milliseconds(10), Milliseconds(0)).Validate().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SlidingEventTimeWindows::Of(Milliseconds(0), Milliseconds(5)).Validate().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SlidingEventTimeWindows::Of(Milliseconds(10), Milliseconds(5), Milliseconds(5))
+                .Validate()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(WindowAssigner, ReportsOverflowNearTheInt64Range) {
+  auto a = brook::TumblingEventTimeWindows::Of(absl::Milliseconds(10));
+  std::vector<brook::TimeWindow> w;
+  EXPECT_FALSE(a.AssignWindows(brook::kMinTimestampMs, w));
+  EXPECT_FALSE(a.AssignWindows(brook::kMaxWatermarkMs, w));
+  auto s = brook::SlidingEventTimeWindows::Of(absl::Milliseconds(10), absl::Milliseconds(5));
+  EXPECT_FALSE(s.AssignWindows(brook::kMinTimestampMs + 3, w));
+}
+
+// ---------------------------------------------------------------------------
+// The window operator, driven by the test harness.
+
+brook::WindowOperatorOptions<Ev> Tumbling10() {
+  return {.assigner = brook::TumblingEventTimeWindows::Of(absl::Milliseconds(10))};
+}
+
+TEST(WindowOperator, FiresExactlyWhenWatermarkReachesMaxTimestamp) {
+  Harness h = MakeHarness(Tumbling10());
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(h.ProcessElement({1, 5}, 1).ok());
+  ASSERT_TRUE(h.ProcessElement({1, 7}, 9).ok());
+  ASSERT_TRUE(h.ProcessElement({1, 100}, 10).ok());  // next window
+  ASSERT_TRUE(h.ProcessWatermark(8).ok());           // end - 2: not yet
+  EXPECT_THAT(h.ExtractOutput(), IsEmpty());
+  ASSERT_TRUE(h.ProcessWatermark(9).ok());  // end - 1 = max_timestamp
+  auto out = h.ExtractOutput();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].value, (WindowCount{1, 0, 10, 2, 12}));
+  EXPECT_EQ(out[0].timestamp_ms, 9);  // stamped with the window's max_timestamp
+  EXPECT_THAT(h.ExtractWatermarks(), ElementsAre(8, 9));
+  EXPECT_EQ(h.Metric("num_windows_fired"), 1);
+  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+  EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 10, 20, 1, 100}));
+  EXPECT_EQ(h.NumStateEntries(), 0);
+  EXPECT_EQ(h.NumTimers(), 0u);
+}
+
+TEST(WindowOperator, FiresKeysInKeyOrderAndWindowsInTimeOrder) {
+  Harness h = MakeHarness(Tumbling10());
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(h.ProcessElement({3, 1}, 25).ok());
+  ASSERT_TRUE(h.ProcessElement({2, 1}, 15).ok());
+  ASSERT_TRUE(h.ProcessElement({3, 1}, 5).ok());
+  ASSERT_TRUE(h.ProcessElement({1, 1}, 5).ok());
+  ASSERT_TRUE(h.ProcessWatermark(100).ok());
+  EXPECT_THAT(h.ExtractOutputValues(),
+              ElementsAre(WindowCount{1, 0, 10, 1, 1}, WindowCount{3, 0, 10, 1, 1},
+                          WindowCount{2, 10, 20, 1, 1}, WindowCount{3, 20, 30, 1, 1}));
+}
+
+TEST(WindowOperator, LateRecordWithinAllowedLatenessRefiresWithUpdatedResult) {
+  auto options = Tumbling10();
+  options.allowed_lateness = absl::Milliseconds(5);
+  Harness h = MakeHarness(options);
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
+  ASSERT_TRUE(h.ProcessElement({1, 2}, 5).ok());
+  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 0, 10, 2, 3}));
+  // After the firing, within lateness: fires again at once, with all records.
+  ASSERT_TRUE(h.ProcessElement({1, 10}, 3).ok());
+  auto out = h.ExtractOutput();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].value, (WindowCount{1, 0, 10, 3, 13}));
+  EXPECT_EQ(out[0].timestamp_ms, 9);
+  ASSERT_TRUE(h.ProcessWatermark(13).ok());  // 9 + 5 = 14 not reached
+  ASSERT_TRUE(h.ProcessElement({1, 100}, 0).ok());
+  EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 0, 10, 4, 113}));
+  EXPECT_EQ(h.Metric("num_windows_fired"), 3);
+  EXPECT_EQ(h.Metric("num_late_firings"), 2);
+  EXPECT_EQ(h.Metric("num_late_records"), 0);
+}
+
+TEST(WindowOperator, RecordLateBeyondLatenessGoesToSideOutput) {
+  brook::OutputTag<Ev> late("late");
+  auto options = Tumbling10();
+  options.allowed_lateness = absl::Milliseconds(5);
+  options.late_data = late;
+  Harness h = MakeHarness(options);
+  h.RegisterSideOutput(late);
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
+  ASSERT_TRUE(h.ProcessWatermark(14).ok());  // max_ts 9 + lateness 5: window late
+  EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 0, 10, 1, 1}));
+  ASSERT_TRUE(h.ProcessElement({1, 7}, 8).ok());
+  EXPECT_THAT(h.ExtractOutput(), IsEmpty());  // no refire
+  auto side = h.ExtractSideOutput(late);
+  ASSERT_EQ(side.size(), 1u);
+  EXPECT_EQ(side[0].value.value, 7);
+  EXPECT_EQ(side[0].timestamp_ms, 8);
+  EXPECT_EQ(h.Metric("num_late_records"), 1);
+  EXPECT_EQ(h.Metric("num_late_records_dropped"), 0);  // Flink: only when not side output
+  // A record of a window not yet late is accepted as usual.
+  ASSERT_TRUE(h.ProcessElement({1, 9}, 10).ok());
+  EXPECT_THAT(h.ExtractSideOutput(late), IsEmpty());
+  ASSERT_TRUE(h.ProcessWatermark(19).ok());
+  EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 10, 20, 1, 9}));
+}
+
+TEST(WindowOperator, LateRecordWithoutSideOutputIsDroppedAndCounted) {
+  Harness h = MakeHarness(Tumbling10());
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(h.ProcessWatermark(9).ok());  // [0, 10) is late at once (no lateness)
+  ASSERT_TRUE(h.ProcessElement({1, 1}, 9).ok());
+  ASSERT_TRUE(h.ProcessElement({1, 1}, 0).ok());
+  ASSERT_TRUE(h.ProcessElement({1, 1}, 10).ok());  // on time
+  EXPECT_EQ(h.Metric("num_late_records_dropped"), 2);
+  EXPECT_EQ(h.Metric("num_late_records"), 2);
+  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+  EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 10, 20, 1, 1}));
+}
+
+TEST(WindowOperator, PurgesStateAtMaxTimestampPlusLateness) {
+  auto options = Tumbling10();
+  options.allowed_lateness = absl::Milliseconds(5);
+  Harness h = MakeHarness(options);
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
+  ASSERT_TRUE(h.ProcessElement({2, 1}, 2).ok());
+  EXPECT_EQ(h.NumStateEntries(), 2);
+  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  EXPECT_EQ(h.NumStateEntries(), 2);  // fired, kept for late records
+  ASSERT_TRUE(h.ProcessWatermark(13).ok());
+  EXPECT_EQ(h.NumStateEntries(), 2);
+  ASSERT_TRUE(h.ProcessWatermark(14).ok());  // 9 + 5
+  EXPECT_EQ(h.NumStateEntries(), 0);
+  EXPECT_EQ(h.NumTimers(), 0u);
+  EXPECT_EQ(h.ExtractOutputValues().size(), 2u);
+}
+
+TEST(WindowOperator, PurgesOnlyExpiredWindowsOfAKey) {
+  auto options = Tumbling10();
+  options.allowed_lateness = absl::Milliseconds(10);
+  Harness h = MakeHarness(options);
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
+  ASSERT_TRUE(h.ProcessElement({1, 2}, 11).ok());
+  // 19 is both [10, 20)'s firing time and [0, 10)'s cleanup time.
+  ASSERT_TRUE(h.ProcessWatermark(19).ok());
+  EXPECT_THAT(h.ExtractOutputValues(),
+              ElementsAre(WindowCount{1, 0, 10, 1, 1}, WindowCount{1, 10, 20, 1, 2}));
+  EXPECT_EQ(h.NumStateEntries(), 1);  // key 1 still holds [10, 20)
+  ASSERT_TRUE(h.ProcessElement({1, 5}, 12).ok());  // late, allowed: refire
+  EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 10, 20, 2, 7}));
+  ASSERT_TRUE(h.ProcessElement({1, 5}, 9).ok());  // [0, 10) purged: late
+  EXPECT_THAT(h.ExtractOutputValues(), IsEmpty());
+  EXPECT_EQ(h.Metric("num_late_records_dropped"), 1);
+  ASSERT_TRUE(h.ProcessWatermark(29).ok());
+  EXPECT_EQ(h.NumStateEntries(), 0);
+}
+
+TEST(WindowOperator, SlidingWindowsFireEachWindowAndSkipOnlyLateOnes) {
+  brook::WindowOperatorOptions<Ev> options{
+      .assigner = brook::SlidingEventTimeWindows::Of(absl::Milliseconds(10),
+                                                     absl::Milliseconds(5))};
+  Harness h = MakeHarness(options);
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(h.ProcessElement({1, 1}, 7).ok());  // [0, 10) and [5, 15)
+  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 0, 10, 1, 1}));
+  // [0, 10) is late now, [5, 15) is not: the record counts in [5, 15) only
+  // and is neither dropped nor side output.
+  ASSERT_TRUE(h.ProcessElement({1, 2}, 8).ok());
+  EXPECT_EQ(h.Metric("num_late_records"), 0);
+  ASSERT_TRUE(h.ProcessWatermark(14).ok());
+  EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 5, 15, 2, 3}));
+  EXPECT_EQ(h.NumStateEntries(), 0);
+}
+
+TEST(WindowOperator, GlobalWindowFiresOnlyAtMaxWatermark) {
+  brook::WindowOperatorOptions<Ev> options{.assigner = brook::GlobalWindows::Create(),
+                                           .allowed_lateness = absl::Milliseconds(5)};
+  Harness h = MakeHarness(options);
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(h.ProcessElement({1, 1}, 5).ok());
+  ASSERT_TRUE(h.ProcessWatermark(1'000'000'000'000).ok());
+  ASSERT_TRUE(h.ProcessElement({1, 2}, -7).ok());  // never late
+  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs - 1).ok());
+  EXPECT_THAT(h.ExtractOutput(), IsEmpty());
+  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+  auto out = h.ExtractOutput();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].value, (WindowCount{1, brook::kMinTimestampMs, brook::kMaxWatermarkMs, 2, 3}));
+  EXPECT_EQ(out[0].timestamp_ms, brook::kMaxWatermarkMs);
+  EXPECT_EQ(h.NumStateEntries(), 0);
+  EXPECT_EQ(h.Metric("num_late_records"), 0);
+}
+
+TEST(WindowOperator, EarlyFiringByProcessingTimeEmitsOnlyChangedPartitions) {
+  auto options = Tumbling10();
+  options.early_fire_interval = absl::Milliseconds(100);
+  Harness h = MakeHarness(options, {.initial_processing_time_ms = 1'000});
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
+  ASSERT_TRUE(h.ProcessElement({2, 1}, 2).ok());
+  ASSERT_TRUE(h.ProcessElement({2, 1}, 12).ok());  // key 2 has two windows
+  ASSERT_TRUE(h.SetProcessingTime(1'099).ok());
+  EXPECT_THAT(h.ExtractOutput(), IsEmpty());
+  ASSERT_TRUE(h.SetProcessingTime(1'100).ok());  // aligned to the interval
+  EXPECT_THAT(h.ExtractOutputValues(),
+              ElementsAre(WindowCount{1, 0, 10, 1, 1}, WindowCount{2, 0, 10, 1, 1},
+                          WindowCount{2, 10, 20, 1, 1}));
+  EXPECT_EQ(h.Metric("num_early_firings"), 3);
+  // Only key 2's window [10, 20) changes.
+  ASSERT_TRUE(h.ProcessElement({2, 5}, 15).ok());
+  ASSERT_TRUE(h.SetProcessingTime(1'250).ok());
+  EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{2, 10, 20, 2, 6}));
+  // Nothing changed: nothing fires.
+  ASSERT_TRUE(h.SetProcessingTime(1'500).ok());
+  EXPECT_THAT(h.ExtractOutput(), IsEmpty());
+  EXPECT_EQ(h.NumTimers(), 3u);  // the event-time timers only
+  // The final results follow the early ones.
+  ASSERT_TRUE(h.ProcessWatermark(19).ok());
+  EXPECT_THAT(h.ExtractOutputValues(),
+              ElementsAre(WindowCount{1, 0, 10, 1, 1}, WindowCount{2, 0, 10, 1, 1},
+                          WindowCount{2, 10, 20, 2, 6}));
+  EXPECT_EQ(h.Metric("num_windows_fired"), 3);
+}
+
+TEST(WindowOperator, EarlyTimerIsDeletedWhenKeyStateIsPurged) {
+  auto options = Tumbling10();
+  options.early_fire_interval = absl::Milliseconds(100);
+  Harness h = MakeHarness(options);
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
+  EXPECT_EQ(h.NumTimers(), 2u);  // window end + early firing
+  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 0, 10, 1, 1}));
+  EXPECT_EQ(h.NumTimers(), 0u);
+  ASSERT_TRUE(h.SetProcessingTime(1'000).ok());
+  EXPECT_THAT(h.ExtractOutput(), IsEmpty());
+}
+
+TEST(WindowOperator, EarlyFiringByCount) {
+  auto options = Tumbling10();
+  options.early_fire_count = 2;
+  Harness h = MakeHarness(options);
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
+  EXPECT_THAT(h.ExtractOutput(), IsEmpty());
+  ASSERT_TRUE(h.ProcessElement({1, 2}, 2).ok());
+  EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 0, 10, 2, 3}));
+  ASSERT_TRUE(h.ProcessElement({2, 7}, 2).ok());  // counted per key and window
+  ASSERT_TRUE(h.ProcessElement({1, 3}, 3).ok());
+  ASSERT_TRUE(h.ProcessElement({1, 4}, 13).ok());  // another window
+  EXPECT_THAT(h.ExtractOutput(), IsEmpty());
+  ASSERT_TRUE(h.ProcessElement({1, 4}, 4).ok());
+  auto out = h.ExtractOutput();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].value, (WindowCount{1, 0, 10, 4, 10}));
+  EXPECT_EQ(out[0].timestamp_ms, 9);
+  ASSERT_TRUE(h.ProcessElement({1, 5}, 5).ok());
+  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  EXPECT_THAT(h.ExtractOutputValues(),
+              ElementsAre(WindowCount{1, 0, 10, 5, 15}, WindowCount{2, 0, 10, 1, 7}));
+  EXPECT_EQ(h.Metric("num_early_firings"), 2);
+  EXPECT_EQ(h.Metric("num_windows_fired"), 2);
+}
+
+TEST(WindowOperator, InvalidOptionsFailOpen) {
+  auto options = Tumbling10();
+  options.allowed_lateness = absl::Milliseconds(-1);
+  Harness h = MakeHarness(options);
+  EXPECT_EQ(h.Open().code(), absl::StatusCode::kInvalidArgument);
+
+  Harness h2 = MakeHarness({.assigner = brook::TumblingEventTimeWindows::Of(absl::ZeroDuration())});
+  EXPECT_EQ(h2.Open().code(), absl::StatusCode::kInvalidArgument);
+
+  auto bad_count = Tumbling10();
+  bad_count.early_fire_count = -2;
+  Harness h3 = MakeHarness(bad_count);
+  EXPECT_EQ(h3.Open().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(WindowOperator, RecordWithoutUsableTimestampFailsWithInvalidArgument) {
+  Harness h = MakeHarness(Tumbling10());
+  ASSERT_TRUE(h.Open().ok());
+  absl::Status s = h.ProcessElement({1, 1}, brook::kMinTimestampMs);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("timestamp"));
+}
+
+// ---------------------------------------------------------------------------
+// The fluent API through StreamExecutionEnvironment.
+
+struct TimedEv {
+  int64_t key = 0;
+  int64_t value = 0;
+  int64_t ts_ms = 0;
+};
+
+struct TimedCount {
+  struct Accumulator {
+    int64_t count = 0;
+    int64_t sum = 0;
+  };
+  using OutputType = WindowCount;
+  Accumulator CreateAccumulator() const { return {}; }
+  void Add(const TimedEv& e, Accumulator& acc) {
+    ++acc.count;
+    acc.sum += e.value;
+  }
+  void GetResult(const Accumulator& acc, const brook::TimeWindow& w, const int64_t& key,
+                 std::vector<WindowCount>& out) {
+    out.push_back({key, w.start_ms, w.end_ms, acc.count, acc.sum});
+  }
+};
+
+TEST(WindowedStream, AggregatesAndSideOutputsLateDataInAJob) {
+  // Records 0..999 by timestamp, keys 0..6, in order except every 100th
+  // record, which arrives 60 ms late (its window [t/50*50, +50) has closed
+  // when the watermark, emitted every 10 records, passed it).
+  std::vector<TimedEv> events;
+  for (int64_t i = 0; i < 1000; ++i) events.push_back({i % 7, i, i});
+  std::vector<TimedEv> input;
+  std::vector<TimedEv> late_expected;
+  for (const TimedEv& e : events) {
+    if (e.ts_ms % 100 == 50) continue;
+    input.push_back(e);
+    if (e.ts_ms % 100 == 10 && e.ts_ms >= 110) {
+      TimedEv late = events[e.ts_ms - 60];
+      input.push_back(late);
+      late_expected.push_back(late);
+    }
+  }
+  for (int p : {1, 3}) {
+    brook::StreamExecutionEnvironment env({.parallelism = p});
+    brook::OutputTag<TimedEv> late("late");
+    auto sink = std::make_shared<brook::CollectSink<WindowCount>>();
+    auto late_sink = std::make_shared<brook::CollectSink<TimedEv>>();
+    auto counts =
+        env.FromCollection(input, brook::WatermarkStrategy<TimedEv>::ForMonotonousTimestamps()
+                                      .WithTimestampAssigner([](const TimedEv& e) { return e.ts_ms; })
+                                      .WithRecordsPerWatermark(10))
+            .KeyBy(&TimedEv::key)
+            .Window(brook::TumblingEventTimeWindows::Of(absl::Milliseconds(50)))
+            .AllowedLateness(absl::Milliseconds(0))
+            .SideOutputLateData(late)
+            .Aggregate(TimedCount(), "count");
+    counts.SinkTo(sink);
+    counts.GetSideOutput(late).SinkTo(late_sink);
+    ASSERT_TRUE(env.Execute("window-job").ok()) << p;
+
+    std::map<std::tuple<int64_t, int64_t>, WindowCount> expected;
+    for (const TimedEv& e : input) {
+      if (e.ts_ms % 100 == 50) continue;  // only late copies of these exist
+      const int64_t start = e.ts_ms / 50 * 50;
+      auto& c = expected[{e.key, start}];
+      c = {e.key, start, start + 50, c.count + 1, c.sum + e.value};
+    }
+    std::vector<WindowCount> want;
+    for (const auto& [k, c] : expected) want.push_back(c);
+    std::vector<WindowCount> got = sink->values();
+    std::sort(got.begin(), got.end());
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(got, want) << "parallelism " << p;
+
+    std::vector<int64_t> late_ts;
+    for (const auto& e : late_sink->values()) late_ts.push_back(e.ts_ms);
+    std::sort(late_ts.begin(), late_ts.end());
+    std::vector<int64_t> late_want;
+    for (const auto& e : late_expected) late_want.push_back(e.ts_ms);
+    ASSERT_EQ(late_want.size(), 9u);  // 50, 150, ..., 850
+    EXPECT_EQ(late_ts, late_want) << "parallelism " << p;
+    EXPECT_EQ(env.metrics().Sum("num_late_records", "count"),
+              static_cast<int64_t>(late_want.size()));
+    EXPECT_EQ(env.metrics().Sum("num_late_records_dropped", "count"), 0);
+  }
+}
+
+TEST(WindowedStream, InvalidAssignerFailsExecute) {
+  brook::StreamExecutionEnvironment env;
+  auto sink = std::make_shared<brook::CollectSink<WindowCount>>();
+  env.FromCollection(std::vector<TimedEv>{{1, 1, 1}})
+      .KeyBy(&TimedEv::key)
+      .Window(brook::SlidingEventTimeWindows::Of(absl::Milliseconds(10), absl::ZeroDuration()))
+      .Aggregate(TimedCount(), "bad-window")
+      .SinkTo(sink);
+  absl::Status s = env.Execute();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("bad-window"));
+}
+
+}  // namespace
