@@ -53,7 +53,7 @@
 // state gauges state_entries / state_bytes.
 //
 // State, one entry per retained id, in the heap backend's per-key-group hash
-// tables (measured with K = int64_t; see docs/dedup-and-join.md and
+// tables (measured with K = int64_t; see docs/operators.md and
 // bench/operators_benchmark.cc): without fingerprint, a set of ids
 // (8 bytes per slot + 1 control byte; + 8 bytes of timestamp with
 // retention); with fingerprint, the 8-byte fingerprint per id besides.
