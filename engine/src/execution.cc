@@ -1,5 +1,6 @@
 // Execute(): turns the logical graph into operator chains and subtasks, wires
 // outputs, writers and input gates, and runs one thread per subtask.
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <string>
@@ -7,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "brook/internal/graph.h"
@@ -152,6 +154,13 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
   std::vector<std::unique_ptr<SubtaskTimerScheduler>> schedulers;
   std::vector<std::unique_ptr<SubtaskBase>> subtasks;
 
+  // A job whose sources are all bounded aligns watermarks at every input
+  // gate, so that its output is deterministic (see InputSubtask).
+  const bool all_sources_bounded =
+      std::all_of(nodes.begin(), nodes.end(), [](const StreamNode& node) {
+        return node.kind != StreamNode::Kind::kSource || node.bounded_source;
+      });
+
   // Input gates of every chain head but sources: gates[node][subtask].
   std::vector<std::vector<std::unique_ptr<Mailbox>>> gates(n);
   std::vector<std::vector<Mailbox*>> gate_ptrs(n);
@@ -163,6 +172,19 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
       gates[i].push_back(
           type_of_edge(edges[in_edges[i][0]])->MakeGate(channels, config_.channel_capacity));
       gate_ptrs[i].push_back(gates[i].back().get());
+    }
+  }
+
+  // Metrics are scoped by operator name: give operators that share a name
+  // (e.g. two default "Map"s) distinct scopes, so that no two threads ever
+  // write one counter.
+  std::vector<std::string> metric_names(n);
+  {
+    absl::flat_hash_map<std::string, int> uses;
+    for (const StreamNode& node : nodes) ++uses[node.name];
+    for (int i = 0; i < n; ++i) {
+      metric_names[i] =
+          uses[nodes[i].name] > 1 ? absl::StrCat(nodes[i].name, "#", i) : nodes[i].name;
     }
   }
 
@@ -179,7 +201,7 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
       std::vector<OperatorBase*> op_of(n, nullptr);
       for (int m : members) {
         const StreamNode& node = nodes[m];
-        metric_groups.emplace_back(metrics_.get(), MetricScope{job_name, node.name, s});
+        metric_groups.emplace_back(metrics_.get(), MetricScope{job_name, metric_names[m], s});
         internal::SubtaskInfo info{s, node.parallelism, &metric_groups.back(), scheduler};
         auto op = node.factory(info);
         if (!op.ok()) {
@@ -204,7 +226,7 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
         }
         MetricGroup* group = nullptr;
         for (auto& g : metric_groups) {
-          if (g.scope().operator_name == node.name && g.scope().subtask == s) group = &g;
+          if (g.scope().operator_name == metric_names[m] && g.scope().subtask == s) group = &g;
         }
         for (const auto& [tag, type_ops] : tags) {
           std::vector<OperatorBase*> chained_ops;
@@ -239,7 +261,8 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
         subtask = nodes[h].make_source_subtask(ops.front().get(), scheduler);
       } else {
         subtask = type_of_edge(edges[in_edges[h][0]])
-                      ->MakeInputSubtask(std::move(gates[h][s]), ops.front().get());
+                      ->MakeInputSubtask(std::move(gates[h][s]), ops.front().get(),
+                                         all_sources_bounded);
       }
       scheduler->set_mailbox(subtask->mailbox());
       subtask->name = absl::StrCat(nodes[h].name, " (", s + 1, "/", nodes[h].parallelism, ")");

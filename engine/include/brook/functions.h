@@ -49,8 +49,12 @@ class ProcessOperator;
 template <typename T>
 class Collector {
  public:
-  void Collect(T value) { output_->Collect(std::move(value), timestamp_ms_); }
-  void CollectWithTimestamp(T value, int64_t timestamp_ms) {
+  void Collect(const T& value) { output_->Collect(value, timestamp_ms_); }
+  void Collect(T&& value) { output_->Collect(std::move(value), timestamp_ms_); }
+  void CollectWithTimestamp(const T& value, int64_t timestamp_ms) {
+    output_->Collect(value, timestamp_ms);
+  }
+  void CollectWithTimestamp(T&& value, int64_t timestamp_ms) {
     output_->Collect(std::move(value), timestamp_ms);
   }
 
@@ -190,7 +194,9 @@ class KeyedProcessFunction {
     return absl::OkStatus();
   }
   // The input ended (after the final watermark has fired every event-time
-  // timer). Output emitted here still reaches downstream.
+  // timer). Output emitted here still reaches downstream. There is no current
+  // key here: GetCurrentKey() and keyed state refer to whichever key was
+  // processed last, so do not use them.
   virtual absl::Status EndInput(Context& /*ctx*/, Collector<O>& /*out*/) {
     return absl::OkStatus();
   }

@@ -8,7 +8,8 @@
 // Thread-safety: registration and Snapshot() are thread-safe. A Counter has a
 // single writer (its subtask's thread) and any number of readers; Inc() is a
 // relaxed load/store pair, not a locked read-modify-write, so it costs about as
-// much as a plain increment on the hot path.
+// much as a plain increment on the hot path. A Histogram likewise has a single
+// writer (Observe()) and any number of readers.
 #ifndef BROOK_METRICS_H_
 #define BROOK_METRICS_H_
 
@@ -17,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,39 @@ class Counter {
 // it must only read atomics (or otherwise be thread-safe).
 using Gauge = std::function<int64_t()>;
 
+// A histogram's counts at one instant: counts[i] is the number of
+// observations v with upper_bounds[i - 1] < v <= upper_bounds[i] (Prometheus'
+// `le` rule); counts.back() counts those above the last bound (+Inf).
+struct HistogramSnapshot {
+  std::vector<int64_t> upper_bounds;  // ascending, distinct
+  std::vector<int64_t> counts;        // upper_bounds.size() + 1 buckets, not cumulative
+  int64_t sum = 0;                    // of every observed value
+  int64_t count() const;              // sum of counts
+};
+
+// A distribution of int64 observations (e.g. a latency in ms) over fixed
+// bucket upper bounds, as a Prometheus histogram. Single writer, many
+// readers: Observe() is a few relaxed atomic load/store pairs, no lock.
+// A reader's Snapshot() is not atomic as a whole (a concurrent Observe() may
+// show in a bucket but not yet in the sum), but every bucket is monotonic.
+class Histogram {
+ public:
+  // Bounds are sorted and de-duplicated; an empty list leaves one bucket
+  // (+Inf).
+  explicit Histogram(std::vector<int64_t> upper_bounds);
+  Histogram(const Histogram&) = delete;
+  Histogram& operator=(const Histogram&) = delete;
+
+  void Observe(int64_t value);
+  HistogramSnapshot Snapshot() const;
+  const std::vector<int64_t>& upper_bounds() const { return bounds_; }
+
+ private:
+  std::vector<int64_t> bounds_;
+  std::unique_ptr<std::atomic<int64_t>[]> counts_;  // bounds_.size() + 1
+  std::atomic<int64_t> sum_{0};
+};
+
 // Labels that scope a metric: job, operator and subtask.
 struct MetricScope {
   std::string job;
@@ -55,8 +90,10 @@ struct MetricScope {
 struct MetricValue {
   MetricScope scope;
   std::string name;  // e.g. "num_records_in"
-  int64_t value = 0;
+  int64_t value = 0;  // for a histogram: its observation count
   bool is_counter = true;
+  // Set for histograms (is_counter is then false).
+  std::optional<HistogramSnapshot> histogram;
 };
 
 class MetricRegistry;
@@ -75,6 +112,12 @@ class MetricGroup {
   Counter* GetGauge(const std::string& name);
   // MetricGroup::SetGauge(): registers (or replaces) gauge `name`.
   void SetGauge(const std::string& name, Gauge gauge);
+  // MetricGroup::GetHistogram(): the histogram `name` in this scope, created
+  // on first use with `upper_bounds` (a later call returns the existing one,
+  // whatever bounds it passes); the pointer stays valid for the registry's
+  // lifetime. A name identifies one metric per scope: do not reuse a
+  // counter's or gauge's name.
+  Histogram* GetHistogram(const std::string& name, std::vector<int64_t> upper_bounds);
 
   const MetricScope& scope() const { return scope_; }
 
@@ -94,7 +137,8 @@ class MetricRegistry {
   std::vector<MetricValue> Snapshot() const;
 
   // MetricRegistry::Sum(): the sum of `name` over every subtask of operators
-  // named `operator_name` (all operators when empty). 0 when absent.
+  // named `operator_name` (all operators when empty). 0 when absent;
+  // saturates at the int64 range.
   int64_t Sum(const std::string& name, const std::string& operator_name = "") const;
 
  private:
@@ -104,6 +148,7 @@ class MetricRegistry {
     std::unique_ptr<Counter> counter;
     bool counter_is_gauge = false;
     Gauge gauge;
+    std::unique_ptr<Histogram> histogram;
   };
   using Id = std::tuple<std::string, std::string, int, std::string>;
   mutable absl::Mutex mu_;

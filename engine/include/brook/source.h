@@ -44,8 +44,10 @@ enum class InputStatus { kMoreAvailable, kNothingAvailable, kEndOfInput };
 template <typename T>
 class ReaderOutput {
  public:
-  void Collect(T value);
-  void Collect(T value, int64_t timestamp_ms);
+  void Collect(const T& value);
+  void Collect(T&& value);
+  void Collect(const T& value, int64_t timestamp_ms);
+  void Collect(T&& value, int64_t timestamp_ms);
 
  private:
   friend class internal::SourceDriver<T>;

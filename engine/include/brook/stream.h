@@ -361,6 +361,7 @@ DataStream<T> StreamExecutionEnvironment::FromSource(std::shared_ptr<Source<T>> 
   node.parallelism = config_.parallelism;
   node.output_type = std::make_shared<internal::TypeOps<T>>();
   const Boundedness boundedness = source->boundedness();
+  node.bounded_source = boundedness == Boundedness::kBounded;
   node.factory = [source, strategy, boundedness](const internal::SubtaskInfo& info)
       -> absl::StatusOr<std::unique_ptr<internal::OperatorBase>> {
     SourceReaderContext ctx{info.subtask_index, info.parallelism, info.metrics};

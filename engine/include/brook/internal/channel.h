@@ -77,9 +77,15 @@ template <typename T>
 class InputGate final : public Mailbox {
  public:
   InputGate(int num_channels, int capacity_batches)
-      : channels_(num_channels), capacity_(static_cast<size_t>(capacity_batches)) {}
+      : channels_(num_channels),
+        capacity_(static_cast<size_t>(capacity_batches)),
+        paused_(num_channels, false) {}
 
   int num_channels() const { return static_cast<int>(channels_.size()); }
+
+  // Consumer thread only. Poll skips a paused channel: its elements wait (and
+  // a full one backpressures its producer) until it is resumed.
+  void SetPaused(int channel, bool paused) { paused_[channel] = paused; }
 
   // Thread-safe (any producer). Blocks while `channel` holds `capacity`
   // elements (backpressure), adding the time blocked to `backpressured_ms`.
@@ -117,7 +123,7 @@ class InputGate final : public Mailbox {
       for (size_t i = 0; i < n; ++i) {
         const size_t c = (next_ + i) % n;
         auto& q = channels_[c];
-        if (q.empty()) continue;
+        if (q.empty() || paused_[c]) continue;
         const bool was_full = q.size() >= capacity_;
         *element = std::move(q.front());
         q.pop_front();
@@ -135,6 +141,7 @@ class InputGate final : public Mailbox {
   std::vector<std::deque<ChannelElement<T>>> channels_ ABSL_GUARDED_BY(mu_);
   const size_t capacity_;
   size_t next_ = 0;  // consumer thread only
+  std::vector<bool> paused_;  // consumer thread only
 };
 
 }  // namespace brook::internal

@@ -42,7 +42,8 @@ class TypeOpsBase {
                                                  size_t batch_size,
                                                  Counter* backpressured_ms) = 0;
   virtual std::unique_ptr<SubtaskBase> MakeInputSubtask(std::unique_ptr<Mailbox> gate,
-                                                        OperatorBase* head) = 0;
+                                                        OperatorBase* head,
+                                                        bool align_watermarks) = 0;
 };
 
 template <typename T>
@@ -76,10 +77,11 @@ class TypeOps final : public TypeOpsBase {
                                              batch_size, backpressured_ms);
   }
   std::unique_ptr<SubtaskBase> MakeInputSubtask(std::unique_ptr<Mailbox> gate,
-                                                OperatorBase* head) override {
+                                                OperatorBase* head,
+                                                bool align_watermarks) override {
     std::unique_ptr<InputGate<T>> typed(static_cast<InputGate<T>*>(gate.release()));
-    return std::make_unique<InputSubtask<T>>(std::move(typed),
-                                             dynamic_cast<RecordConsumer<T>*>(head));
+    return std::make_unique<InputSubtask<T>>(
+        std::move(typed), dynamic_cast<RecordConsumer<T>*>(head), align_watermarks);
   }
 };
 
@@ -103,6 +105,8 @@ struct StreamNode {
   std::map<std::string, std::shared_ptr<TypeOpsBase>> side_output_types;
   // Creates this node's operator for one subtask (a SourceDriver for sources).
   std::function<absl::StatusOr<std::unique_ptr<OperatorBase>>(const SubtaskInfo&)> factory;
+  // Sources only: whether the source is bounded (watermarks by input position).
+  bool bounded_source = false;
   // Sources only: the subtask that runs a chain headed by `driver`.
   std::function<std::unique_ptr<SubtaskBase>(OperatorBase* driver, TimerScheduler*)>
       make_source_subtask;

@@ -197,11 +197,28 @@ class SubtaskBase {
   }
 };
 
+// Watermark alignment (`align_watermarks`, set when every source of the job
+// is bounded): a channel that has delivered a watermark beyond the combined
+// one is not read until the other channels catch up. Each record is then
+// processed under exactly the watermark that preceded it upstream, whatever
+// the threads' timing, so lateness, firings and what a sink holds at each
+// watermark are the same on every run and at any parallelism (DESIGN.md §4:
+// file sources are deterministic). The combined watermark is still Flink's
+// minimum over the inputs. It cannot deadlock as long as every operator
+// forwards its input watermark unchanged (true of all of brook's; an operator
+// that held watermarks back could, in a diamond): a channel holding the
+// global minimum is never paused, and neither are its producer's inputs.
+// Unbounded jobs are not aligned: there a stalled input would stop the
+// others' records, not just their event time.
 template <typename T>
 class InputSubtask final : public SubtaskBase {
  public:
-  InputSubtask(std::unique_ptr<InputGate<T>> gate, RecordConsumer<T>* head)
-      : gate_(std::move(gate)), head_(head), valve_(gate_->num_channels()) {}
+  InputSubtask(std::unique_ptr<InputGate<T>> gate, RecordConsumer<T>* head,
+               bool align_watermarks = false)
+      : gate_(std::move(gate)),
+        head_(head),
+        valve_(gate_->num_channels()),
+        align_watermarks_(align_watermarks && gate_->num_channels() > 1) {}
 
   Mailbox* mailbox() override { return gate_.get(); }
 
@@ -258,6 +275,9 @@ class InputSubtask final : public SubtaskBase {
     return absl::OkStatus();
   }
   absl::Status Apply(const WatermarkValve::Output& out) {
+    if (align_watermarks_) {
+      for (int c = 0; c < gate_->num_channels(); ++c) gate_->SetPaused(c, valve_.Ahead(c));
+    }
     if (out.idle.has_value() && !*out.idle) {
       BROOK_RETURN_IF_ERROR(head_->ProcessWatermarkStatus(false));
     }
@@ -271,6 +291,7 @@ class InputSubtask final : public SubtaskBase {
   std::unique_ptr<InputGate<T>> gate_;
   RecordConsumer<T>* head_;
   WatermarkValve valve_;
+  const bool align_watermarks_;
 };
 
 // The head of a source chain: polls the reader, stamps timestamps and
@@ -326,14 +347,17 @@ class SourceDriver final : public OperatorBase {
     return ForwardEndInput();
   }
 
-  void Collect(T value, int64_t timestamp_ms) {
-    if (assigner_) timestamp_ms = assigner_(value);
+  // `value` is a const T& or a T&& from ReaderOutput: it reaches the batch
+  // with one copy or move.
+  template <typename V>
+  void Collect(V&& value, int64_t timestamp_ms) {
+    if (assigner_) timestamp_ms = assigner_(static_cast<const T&>(value));
     if (idle_) {
       idle_ = false;
       Defer(ForwardWatermarkStatus(false));
     }
     generator_->OnEvent(timestamp_ms);
-    out_->Collect(std::move(value), timestamp_ms);
+    out_->Collect(std::forward<V>(value), timestamp_ms);
     ++emitted_;
     if (bounded_ && ++since_watermark_ >= records_per_watermark_) {
       since_watermark_ = 0;
@@ -422,11 +446,19 @@ class SourceSubtask final : public SubtaskBase {
 
 namespace brook {
 template <typename T>
-void ReaderOutput<T>::Collect(T value) {
+void ReaderOutput<T>::Collect(const T& value) {
+  driver_->Collect(value, 0);
+}
+template <typename T>
+void ReaderOutput<T>::Collect(T&& value) {
   driver_->Collect(std::move(value), 0);
 }
 template <typename T>
-void ReaderOutput<T>::Collect(T value, int64_t timestamp_ms) {
+void ReaderOutput<T>::Collect(const T& value, int64_t timestamp_ms) {
+  driver_->Collect(value, timestamp_ms);
+}
+template <typename T>
+void ReaderOutput<T>::Collect(T&& value, int64_t timestamp_ms) {
   driver_->Collect(std::move(value), timestamp_ms);
 }
 }  // namespace brook

@@ -36,6 +36,11 @@ class WatermarkValve {
   Output OnEndOfInput(int channel);
 
   bool AllEnded() const { return ended_ == static_cast<int>(channels_.size()); }
+  // Whether `channel` has delivered a watermark beyond the current output.
+  bool Ahead(int channel) const {
+    const Channel& c = channels_[channel];
+    return c.active && !c.ended && c.watermark > last_output_;
+  }
   int64_t last_output() const { return last_output_; }
   bool idle() const { return idle_; }
 
