@@ -9,6 +9,7 @@ PACKAGES=(
   libboost-dev libabsl-dev capnproto libcapnp-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libsimdjson-dev libcsv-dev
+  prometheus chromium
 )
 
 missing=()

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -20,6 +22,7 @@
 #include "brook/operators/lookup_join.h"
 #include "brook/operators/top_k.h"
 #include "camera_top_k/camera_io.h"
+#include "camera_top_k/dashboard.h"
 
 namespace camera {
 namespace {
@@ -61,6 +64,158 @@ class SplitRejections final : public brook::ProcessFunction<SourceRecord, Event>
  private:
   brook::OutputTag<Rejection> malformed_;
   brook::Counter* num_malformed_ = nullptr;
+};
+
+// CameraJobOptions::detections_in_memory as a bounded source: one reader
+// (input order, line numbers and watermarks as a file's), no parsing.
+class MemoryDetectionSource final : public brook::Source<SourceRecord> {
+ public:
+  explicit MemoryDetectionSource(std::shared_ptr<const std::vector<Detection>> detections)
+      : detections_(std::move(detections)) {}
+  brook::Boundedness boundedness() const override { return brook::Boundedness::kBounded; }
+  absl::StatusOr<std::unique_ptr<brook::SourceReader<SourceRecord>>> CreateReader(
+      const brook::SourceReaderContext& ctx) override {
+    if (ctx.parallelism != 1) {
+      return absl::FailedPreconditionError("the in-memory detections source runs at parallelism 1");
+    }
+    return std::unique_ptr<brook::SourceReader<SourceRecord>>(new Reader(detections_));
+  }
+
+ private:
+  class Reader final : public brook::SourceReader<SourceRecord> {
+   public:
+    explicit Reader(std::shared_ptr<const std::vector<Detection>> detections)
+        : detections_(std::move(detections)) {}
+    absl::StatusOr<brook::InputStatus> PollNext(
+        brook::ReaderOutput<SourceRecord>& output) override {
+      const size_t end = std::min(detections_->size(), next_ + 1024);
+      for (; next_ < end; ++next_) {
+        const Detection& d = (*detections_)[next_];
+        output.Collect(SourceRecord(std::in_place_type<Event>,
+                                    Event{d, static_cast<int64_t>(next_) + 1}),
+                       d.timestamp_detected_ms);
+      }
+      return next_ < detections_->size() ? brook::InputStatus::kMoreAvailable
+                                         : brook::InputStatus::kEndOfInput;
+    }
+
+   private:
+    std::shared_ptr<const std::vector<Detection>> detections_;
+    size_t next_ = 0;
+  };
+
+  std::shared_ptr<const std::vector<Detection>> detections_;
+};
+
+// CameraJobOptions::on_result as a sink (parallelism 1: one thread calls it).
+class ResultHookSink final : public brook::Sink<ResultRow> {
+ public:
+  explicit ResultHookSink(std::function<void(const ResultRow&)> hook) : hook_(std::move(hook)) {}
+  absl::StatusOr<std::unique_ptr<brook::SinkWriter<ResultRow>>> CreateWriter(
+      const brook::SinkWriterContext& ctx) override {
+    if (ctx.parallelism != 1) {
+      return absl::FailedPreconditionError("the result hook sink runs at parallelism 1");
+    }
+    return std::unique_ptr<brook::SinkWriter<ResultRow>>(new Writer(this));
+  }
+  int64_t rows_written() const { return rows_written_; }
+
+ private:
+  class Writer final : public brook::SinkWriter<ResultRow> {
+   public:
+    explicit Writer(ResultHookSink* sink) : sink_(sink) {}
+    absl::Status Write(std::vector<brook::StreamRecord<ResultRow>>& batch) override {
+      for (const auto& r : batch) sink_->hook_(r.value);
+      sink_->rows_written_ += static_cast<int64_t>(batch.size());
+      return absl::OkStatus();
+    }
+
+   private:
+    ResultHookSink* sink_;
+  };
+
+  std::function<void(const ResultRow&)> hook_;
+  int64_t rows_written_ = 0;  // written by the single writer, read after the job
+};
+
+// The output when the Top-K fires early only for the live view
+// (CameraJobOptions::dashboard without early_fire): passes on the final
+// firing of each window and location, and drops the early ones. A firing's
+// rows travel ahead of the watermark that fired it, so each (window,
+// location)'s latest firing is held until the sink's watermark reaches the
+// window's max timestamp: then it is the on-time one. Rows of windows the
+// watermark has already passed (late firings within the allowed lateness)
+// pass straight on. The wrapped sink thus sees the rows it would see without
+// early firings, each before the same watermark.
+class FinalFiringsSink final : public brook::Sink<ResultRow> {
+ public:
+  explicit FinalFiringsSink(std::shared_ptr<brook::Sink<ResultRow>> inner)
+      : inner_(std::move(inner)) {}
+  absl::StatusOr<std::unique_ptr<brook::SinkWriter<ResultRow>>> CreateWriter(
+      const brook::SinkWriterContext& ctx) override {
+    auto inner = inner_->CreateWriter(ctx);
+    if (!inner.ok()) return inner.status();
+    return std::unique_ptr<brook::SinkWriter<ResultRow>>(new Writer(*std::move(inner)));
+  }
+
+ private:
+  class Writer final : public brook::SinkWriter<ResultRow> {
+   public:
+    explicit Writer(std::unique_ptr<brook::SinkWriter<ResultRow>> inner)
+        : inner_(std::move(inner)) {}
+    absl::Status Write(std::vector<brook::StreamRecord<ResultRow>>& batch) override {
+      std::vector<brook::StreamRecord<ResultRow>> now;
+      for (auto& r : batch) {
+        if (MaxTimestamp(r.value) <= watermark_) {
+          now.push_back(std::move(r));
+          continue;
+        }
+        auto& firing = held_[Key(r.value)];
+        if (r.value.item_rank == 1) firing.clear();  // a newer firing
+        firing.push_back(std::move(r));
+      }
+      return now.empty() ? absl::OkStatus() : inner_->Write(now);
+    }
+    absl::Status OnWatermark(int64_t watermark_ms) override {
+      watermark_ = watermark_ms;
+      BROOK_RETURN_IF_ERROR(Release(/*all=*/false));
+      return inner_->OnWatermark(watermark_ms);
+    }
+    absl::Status Flush() override {
+      // The end of input fires every window first: nothing is held by now.
+      BROOK_RETURN_IF_ERROR(Release(/*all=*/true));
+      return inner_->Flush();
+    }
+    absl::Status Close() override { return inner_->Close(); }
+
+   private:
+    // (global, window end, window start, location): release in window order.
+    using HeldKey = std::tuple<bool, int64_t, int64_t, int64_t>;
+    static HeldKey Key(const ResultRow& r) {
+      return {r.global_window, r.window_end_ms, r.window_start_ms, r.geographical_location_oid};
+    }
+    static int64_t MaxTimestamp(const ResultRow& r) {
+      return r.global_window ? brook::kMaxWatermarkMs : r.window_end_ms - 1;
+    }
+    absl::Status Release(bool all) {
+      std::vector<brook::StreamRecord<ResultRow>> out;
+      for (auto it = held_.begin(); it != held_.end();) {
+        if (!all && MaxTimestamp(it->second.front().value) > watermark_) {
+          ++it;
+          continue;
+        }
+        for (auto& r : it->second) out.push_back(std::move(r));
+        it = held_.erase(it);
+      }
+      return out.empty() ? absl::OkStatus() : inner_->Write(out);
+    }
+
+    std::unique_ptr<brook::SinkWriter<ResultRow>> inner_;
+    int64_t watermark_ = brook::kMinTimestampMs;
+    std::map<HeldKey, std::vector<brook::StreamRecord<ResultRow>>> held_;
+  };
+
+  std::shared_ptr<brook::Sink<ResultRow>> inner_;
 };
 
 uint64_t FingerprintOf(const Event& e) {
@@ -161,11 +316,18 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
     if (d < absl::ZeroDuration()) return bad(flag, "must not be negative");
   }
   if (o.records_per_watermark < 1) return bad("records_per_watermark", "must be at least 1");
+  if (o.dashboard != nullptr && o.dashboard_early_fire < absl::Milliseconds(1)) {
+    return bad("dashboard_early_fire", "must be at least 1ms");
+  }
   if (o.generate_rate < 0) return bad("generate_rate", "must not be negative");
-  if (!o.generate && o.detections_path.empty()) {
+  const bool in_memory = o.detections_in_memory != nullptr;
+  if (in_memory && o.generate) {
+    return bad("generate", "cannot be combined with detections_in_memory");
+  }
+  if (!o.generate && !in_memory && o.detections_path.empty()) {
     return bad("detections", "is required (or use --generate)");
   }
-  if (!o.generate && o.locations_path.empty()) {
+  if (!o.generate && !in_memory && o.locations_path.empty()) {
     return bad("locations", "is required (or use --generate)");
   }
   if (o.generate) {
@@ -192,14 +354,16 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   if (!table.ok()) return table.status();
   inputs->locations = *std::move(table);
 
-  if (!o.generate) {
+  if (!o.generate && !in_memory) {
     auto reader = DetectionReader::Open(o.detections_path, o.input_format, o.timestamp_unit);
     if (!reader.ok()) return reader.status();
     inputs->reader = *std::move(reader);
   }
-  auto output = OpenOutput(o.output_path);
-  if (!output.ok()) return output.status();
-  inputs->output = *std::move(output);
+  if (!o.on_result) {
+    auto output = OpenOutput(o.output_path);
+    if (!output.ok()) return output.status();
+    inputs->output = *std::move(output);
+  }
   if (!o.dead_letter_path.empty()) {
     auto dead = OpenOutput(o.dead_letter_path);
     if (!dead.ok()) return dead.status();
@@ -224,7 +388,9 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
           .WithRecordsPerWatermark(o.records_per_watermark)
           .WithIdleness(o.idleness);
   std::shared_ptr<brook::Source<SourceRecord>> source;
-  if (o.generate) {
+  if (o.detections_in_memory != nullptr) {
+    source = std::make_shared<MemoryDetectionSource>(o.detections_in_memory);
+  } else if (o.generate) {
     source = std::make_shared<DetectionGeneratorSource>(o.generator, o.generate_rate);
   } else {
     source = std::make_shared<DetectionFileSource>(std::move(in->reader));
@@ -260,24 +426,42 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
                       .AllowedLateness(o.allowed_lateness)
                       .SideOutputLateData(late_tag);
   if (o.early_fire > absl::ZeroDuration()) windowed = windowed.EarlyFireEvery(o.early_fire);
+  // The live view needs results before a window closes: without early_fire,
+  // the Top-K fires early for it alone, and the output keeps the final ones.
+  const bool live_early_fire = o.dashboard != nullptr && o.early_fire <= absl::ZeroDuration();
+  if (live_early_fire) windowed = windowed.EarlyFireEvery(o.dashboard_early_fire);
+  auto final_only = [live_early_fire](std::shared_ptr<brook::Sink<ResultRow>> sink)
+      -> std::shared_ptr<brook::Sink<ResultRow>> {
+    return live_early_fire ? std::make_shared<FinalFiringsSink>(std::move(sink)) : sink;
+  };
   auto top_k = windowed.Aggregate(
       brook::ops::TopK<int64_t, Joined>(
           [](const Joined& j) -> std::string_view { return j.event.detection.item_name; },
           o.top_x),
       kTopK);
 
-  auto result_sink = std::make_shared<RankedCsvSink>(in->output, in->location_names);
-  top_k
-      .Map([](brook::ops::RankedItem<int64_t>&& r) {
-        return ResultRow{r.global_window, r.window_start_ms, r.window_end_ms, r.partition,
-                         r.rank, std::move(r.item), r.count};
-      }, "to-row")
-      .SinkTo(result_sink, "output", 1);
+  auto rows = top_k.Map([](brook::ops::RankedItem<int64_t>&& r) {
+    return ResultRow{r.global_window, r.window_start_ms, r.window_end_ms, r.partition,
+                     r.rank, std::move(r.item), r.count};
+  }, "to-row");
+  std::shared_ptr<RankedCsvSink> csv_sink;
+  std::shared_ptr<ResultHookSink> hook_sink;
+  if (o.on_result) {
+    hook_sink = std::make_shared<ResultHookSink>(o.on_result);
+    rows.SinkTo(final_only(hook_sink), "output", 1);
+  } else {
+    csv_sink = std::make_shared<RankedCsvSink>(in->output, in->location_names);
+    rows.SinkTo(final_only(csv_sink), "output", 1);
+  }
+
+  // The live view gets every firing, early ones included.
+  if (o.dashboard != nullptr) rows.SinkTo(o.dashboard->ResultSink(), "live-view", 1);
 
   if (in->dead_letters != nullptr) {
-    const std::string source_name = o.generate ? "generator" : o.detections_path == "-"
-                                                                   ? "stdin"
-                                                                   : o.detections_path;
+    const std::string source_name = o.detections_in_memory != nullptr ? "memory"
+                                    : o.generate                       ? "generator"
+                                    : o.detections_path == "-"         ? "stdin"
+                                                                       : o.detections_path;
     const TimestampUnit unit = o.timestamp_unit;
     auto unknown = joined.GetSideOutput(unknown_tag).Map(
         [source_name, unit](brook::ops::JoinMiss<Event>&& m) {
@@ -320,15 +504,46 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
       }
     });
   }
+  if (o.dashboard != nullptr) {
+    DashboardJobInfo info;
+    info.job_name = "camera-top-k";
+    info.metrics = &env.metrics();
+    info.location_names = in->location_names;
+    info.global_window = o.window <= absl::ZeroDuration();
+    info.window_size_ms = absl::ToInt64Milliseconds(o.window);
+    info.window_slide_ms = absl::ToInt64Milliseconds(o.slide);
+    info.top_x = o.top_x;
+    info.inner_join = o.join == JoinMode::kInner;
+    info.live_source = absl::StrCat(
+        "early firings every ",
+        absl::FormatDuration(live_early_fire ? o.dashboard_early_fire : o.early_fire));
+    o.dashboard->AttachJob(std::move(info));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    running_ = &env;
+    if (cancelled_) env.Cancel();  // Execute() then returns kCancelled at once
+  }
   absl::Status status = env.Execute("camera-top-k");
+  {
+    absl::MutexLock lock(&mu_);
+    running_ = nullptr;
+  }
+  if (o.dashboard != nullptr) o.dashboard->DetachJob(status);
   done.Notify();
   if (reporter.joinable()) reporter.join();
   if (!status.ok()) return status;
 
   CameraJobSummary summary = Summarize(env.metrics(), o.join);
   summary.elapsed = absl::Now() - start;
-  summary.output_rows = result_sink->rows_written();
+  summary.output_rows = hook_sink ? hook_sink->rows_written() : csv_sink->rows_written();
   return summary;
+}
+
+void CameraJob::Cancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  if (running_ != nullptr) running_->Cancel();
 }
 
 }  // namespace camera

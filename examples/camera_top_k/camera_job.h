@@ -23,14 +23,27 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "camera_top_k/camera_io.h"
 #include "camera_top_k/detection.h"
 #include "camera_top_k/detection_reader.h"
 #include "camera_top_k/generator.h"
 
+namespace brook {
+class StreamExecutionEnvironment;
+}  // namespace brook
+
 namespace camera {
+
+class Dashboard;  // camera_top_k/dashboard.h
+
+// Default of CameraJobOptions::dashboard_early_fire.
+inline constexpr absl::Duration kLiveEarlyFire = absl::Milliseconds(500);
 
 enum class JoinMode { kInner, kLeftOuter };
 
@@ -45,7 +58,15 @@ struct CameraJobOptions {
   // possible. A paced or endless generator is a live (unbounded) source.
   double generate_rate = 0;
 
-  // Dataset B; empty with `generate` means the generator's own locations.
+  // Input held in memory (benchmarks, embedding): when set, the job reads
+  // these detections in order, as a bounded source with line numbers
+  // 1, 2, ... (position + 1) and file-source watermarks, instead of
+  // `detections_path` or the generator; `generate` must then be false. The
+  // vector is shared, not copied, and must not change while the job runs.
+  std::shared_ptr<const std::vector<Detection>> detections_in_memory;
+
+  // Dataset B; empty with `generate` or `detections_in_memory` means the
+  // generator's own locations (for `generator`).
   std::string locations_path;
 
   int top_x = 10;
@@ -66,10 +87,26 @@ struct CameraJobOptions {
   // = no dead-letter file (rejections are still counted).
   std::string output_path = "-";
   std::string dead_letter_path;
+  // Optional: when set, every result row goes to this hook instead of the
+  // output CSV (`output_path` is then ignored and nothing is opened). Called
+  // from the single result-sink thread, in arrival order: rows of one window
+  // firing come in rank order, but firings are not sorted as in the CSV.
+  std::function<void(const ResultRow& row)> on_result;
 
   // Called about every `progress_interval` while the job runs (empty = never).
   std::function<void(const std::string& line)> progress;
   absl::Duration progress_interval = absl::Seconds(5);
+
+  // Optional live view (camera_top_k/dashboard.h; not owned, must outlive
+  // Run()). Run() shows the job on it (metrics, location names) and sends it
+  // every Top-K firing (sink "live-view"), in addition to the output. The
+  // view needs results before a window closes: with `early_fire` set, those
+  // early firings; without, the Top-K fires early every
+  // `dashboard_early_fire` for the view alone, and the output still receives
+  // only the final firings, exactly as without a dashboard.
+  Dashboard* dashboard = nullptr;
+  // See `dashboard`; > 0, whole milliseconds.
+  absl::Duration dashboard_early_fire = kLiveEarlyFire;
 };
 
 // What one run did; read = accepted + duplicates + malformed + unknown + late.
@@ -103,11 +140,19 @@ class CameraJob {
   // forever for an unbounded one). Call once.
   absl::StatusOr<CameraJobSummary> Run();
 
+  // CameraJob::Cancel(): stops a running Run() (or the next one), which then
+  // returns kCancelled; for live inputs, which never end by themselves.
+  // Thread-safe.
+  void Cancel();
+
  private:
   struct Inputs;
   CameraJob(CameraJobOptions options, std::unique_ptr<Inputs> inputs);
   CameraJobOptions options_;
   std::unique_ptr<Inputs> inputs_;
+  absl::Mutex mu_;
+  brook::StreamExecutionEnvironment* running_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace camera

@@ -1,0 +1,122 @@
+// File: camera_top_k/dashboard.h
+//
+// The camera job's live dashboard and metrics endpoint (docs/operations.md):
+// an HTTP server (brook::HttpServer, its own thread) that shows the top X
+// items per location as the job produces them, the pipeline's health, and the
+// job's metrics in the Prometheus text format.
+//
+//   auto dashboard = camera::Dashboard::Start({.http = {.port = 8080}});
+//   options.dashboard = dashboard->get();          // CameraJobOptions
+//   auto job = camera::CameraJob::Create(options);  // Run() feeds the dashboard
+//
+// Endpoints (GET only):
+//   /                          the page: one self-contained HTML document (CSS
+//                              and JavaScript inline, no external resources)
+//                              with the current state embedded, then live
+//                              updates from /api/events
+//   /api/topk                  every location's current top X, JSON
+//   /api/topk?location=OID     one location's (400: OID not an integer; 404:
+//                              neither in the location table nor in results)
+//   /api/locations?q=&limit=   locations whose name or oid contains q, busiest
+//                              first (the page's location search)
+//   /api/health                pipeline health, JSON
+//   /api/events?location=OID   Server-Sent Events: an "update" event (health,
+//                              the selected location, the busiest locations)
+//                              when something changed, at most 4 per second,
+//                              and at least one per second
+//   /metrics                   FormatPrometheusText of the job's metrics and
+//                              the dashboard's own (brook_http_*)
+//
+// What "current" means: the view holds, per location, the rows of the most
+// recent firing of the newest window it has seen (the whole input so far for
+// the global window). Early firings make it live; CameraJob::Run() arranges
+// them (see CameraJobOptions::dashboard). After the job ends the view keeps
+// its final results and the metrics their last values, until the dashboard is
+// destroyed.
+//
+// Thread-safety: every method may be called from any thread. The result sink
+// has one writer (the job's sink subtask); HTTP handlers read immutable
+// per-location snapshots, so a slow client never blocks the job.
+#ifndef CAMERA_TOP_K_DASHBOARD_H_
+#define CAMERA_TOP_K_DASHBOARD_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "brook/http_server.h"
+#include "brook/metrics.h"
+#include "brook/sink.h"
+#include "camera_top_k/camera_io.h"
+
+namespace camera {
+
+struct DashboardOptions {
+  // Listen address and port (0 = any free port; Dashboard::port() tells
+  // which), connection and size limits, timeouts.
+  brook::HttpServerOptions http;
+};
+
+// What the dashboard needs to know about the job it shows (CameraJob::Run()
+// passes it).
+struct DashboardJobInfo {
+  std::string job_name;
+  // The job's metrics; must stay valid until DetachJob().
+  const brook::MetricRegistry* metrics = nullptr;
+  // geographical_location_oid -> geographical_location.
+  std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names;
+  bool global_window = true;
+  int64_t window_size_ms = 0;
+  int64_t window_slide_ms = 0;  // 0 = tumbling
+  int top_x = 10;
+  bool inner_join = true;  // unknown locations are rejected (counted)
+  // How results reach the view, for the page, e.g. "early firings every 500ms".
+  std::string live_source;
+};
+
+class Dashboard {
+ public:
+  // Dashboard::Start(): starts the HTTP server. kInvalidArgument for a bad
+  // address or option, kUnavailable when it cannot listen (port in use).
+  static absl::StatusOr<std::unique_ptr<Dashboard>> Start(DashboardOptions options);
+  // Stops the server (closes every connection).
+  ~Dashboard();
+  Dashboard(const Dashboard&) = delete;
+  Dashboard& operator=(const Dashboard&) = delete;
+
+  int port() const;
+  // e.g. "http://127.0.0.1:8080/" (IPv6 addresses in brackets).
+  std::string url() const;
+  brook::HttpServerStats http_stats() const;
+
+  // Dashboard::AttachJob(): shows `info`'s job from now on; clears the view.
+  void AttachJob(DashboardJobInfo info);
+  // Dashboard::DetachJob(): the job has ended with `status` (OK: finished).
+  // Keeps the last metric values; the registry may be destroyed afterwards.
+  void DetachJob(const absl::Status& status);
+
+  // Dashboard::ResultSink(): the sink that feeds the view (parallelism 1).
+  std::shared_ptr<brook::Sink<ResultRow>> ResultSink();
+  // Dashboard::AddResults(): what the sink calls; one writer at a time.
+  // Rows of one location and window firing must come in rank order, 1 first.
+  void AddResults(const ResultRow* rows, size_t n);
+
+  // The JSON bodies of /api/topk (all locations, or one: nullopt when it is
+  // unknown) and /api/health, for embedding and tests.
+  std::string TopKJson() const;
+  std::optional<std::string> TopKJson(int64_t location_oid) const;
+  std::string HealthJson() const;
+
+ private:
+  struct Impl;
+  explicit Dashboard(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace camera
+
+#endif  // CAMERA_TOP_K_DASHBOARD_H_
