@@ -80,6 +80,13 @@ void StreamExecutionEnvironment::Cancel() {
   if (running_) running_->CancelAll();
 }
 
+// TODO(#5): the checkpoint coordinator implements these.
+absl::StatusOr<std::string> StreamExecutionEnvironment::TriggerSavepoint() {
+  return absl::UnimplementedError("savepoints are not implemented yet");
+}
+std::string StreamExecutionEnvironment::restored_from() const { return std::string(); }
+std::vector<std::string> StreamExecutionEnvironment::restore_skipped() const { return {}; }
+
 absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
   BROOK_RETURN_IF_ERROR(graph_->error);
   auto& nodes = graph_->nodes;

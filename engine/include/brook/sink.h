@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -34,9 +35,37 @@ class SinkWriter {
   // May move values out of `batch`. A non-OK status fails the job.
   virtual absl::Status Write(std::vector<StreamRecord<T>>& batch) = 0;
   virtual absl::Status OnWatermark(int64_t /*watermark_ms*/) { return absl::OkStatus(); }
-  // The input ended: make everything written durable/visible.
+  // The input ended: make everything written durable/visible (with
+  // checkpointing, this commits what no checkpoint has covered yet, as
+  // Flink's final checkpoint at the end of a bounded input).
   virtual absl::Status Flush() { return absl::OkStatus(); }
   virtual absl::Status Close() { return absl::OkStatus(); }
+
+  // Two-phase commit (DESIGN.md §7, as Flink's TwoPhaseCommittingSink).
+  // Pre-commit, at checkpoint barrier `checkpoint_id`, after every record
+  // before it was written: make the pending output durable (but not yet
+  // visible) and return what a restored writer needs to commit it or discard
+  // what followed (e.g. pending file names and lengths). Called on the
+  // subtask's thread; the default keeps no state (output is visible at once:
+  // at-least-once after a restore).
+  virtual absl::StatusOr<std::string> SnapshotState(int64_t /*checkpoint_id*/) {
+    return std::string();
+  }
+  // Commit: checkpoint `checkpoint_id` is complete, so the output pre-committed
+  // at its barrier (and earlier ones) becomes visible. Must be idempotent.
+  virtual absl::Status NotifyCheckpointComplete(int64_t /*checkpoint_id*/) {
+    return absl::OkStatus();
+  }
+  // Restore, before the first Write(): `states` are the snapshots of the
+  // writers now assigned to this subtask at the restored checkpoint. The
+  // writer commits what they pre-committed (the checkpoint is complete) and
+  // discards any output written after it.
+  virtual absl::Status RestoreState(std::vector<std::string> states) {
+    for (const auto& s : states) {
+      if (!s.empty()) return absl::FailedPreconditionError("sink writer keeps no state");
+    }
+    return absl::OkStatus();
+  }
 };
 
 template <typename T>

@@ -14,7 +14,9 @@
 #define BROOK_SOURCE_H_
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -72,6 +74,25 @@ class SourceReader {
   // counted and routed to a side output by the reader or a later operator).
   virtual absl::StatusOr<InputStatus> PollNext(ReaderOutput<T>& output) = 0;
   virtual absl::Status Close() { return absl::OkStatus(); }
+
+  // Checkpointing (DESIGN.md §7), as Flink's SourceReader#snapshotState: the
+  // reader's position in its splits (a file offset and line number, a
+  // generator's state), as bytes, such that a reader restored from them emits
+  // exactly the records after the last one emitted before this call. Called
+  // on the subtask's thread between two PollNext() calls. The default,
+  // kUnimplemented, means the source cannot be replayed (stdin, a socket):
+  // checkpoints are then declined with that message.
+  virtual absl::StatusOr<std::string> SnapshotState(int64_t /*checkpoint_id*/) {
+    return absl::UnimplementedError("this source cannot be replayed: it does not checkpoint");
+  }
+  // Restore: called once before Open() with the states snapshotted by the
+  // readers now assigned to this subtask (one when parallelism is unchanged).
+  // kDataLoss for bytes that do not decode, kFailedPrecondition for a
+  // position that does not fit the input (e.g. beyond the end of the file).
+  virtual absl::Status RestoreState(std::vector<std::string> states) {
+    if (states.empty()) return absl::OkStatus();
+    return absl::UnimplementedError("this source cannot be restored from a checkpoint");
+  }
 };
 
 template <typename T>
@@ -109,6 +130,25 @@ class CollectionSource final : public Source<T> {
         output.Collect((*values_)[next_]);
       }
       return next_ < values_->size() ? InputStatus::kMoreAvailable : InputStatus::kEndOfInput;
+    }
+    // The position: the index of the next value.
+    absl::StatusOr<std::string> SnapshotState(int64_t /*checkpoint_id*/) override {
+      return std::to_string(next_);
+    }
+    absl::Status RestoreState(std::vector<std::string> states) override {
+      if (states.empty()) return absl::OkStatus();
+      if (states.size() != 1 || step_ != 1) {
+        // Positions i, i + p, ... of several readers do not merge into one.
+        return absl::FailedPreconditionError(
+            "CollectionSource restores only at parallelism 1");
+      }
+      char* end = nullptr;
+      const unsigned long long v = std::strtoull(states[0].c_str(), &end, 10);
+      if (states[0].empty() || *end != '\0' || v > values_->size()) {
+        return absl::DataLossError("CollectionSource: bad position in checkpoint");
+      }
+      next_ = static_cast<size_t>(v);
+      return absl::OkStatus();
     }
 
    private:

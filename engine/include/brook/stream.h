@@ -34,7 +34,10 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "brook/checkpoint_storage.h"
 #include "brook/functions.h"
 #include "brook/internal/graph.h"
 #include "brook/internal/operators.h"
@@ -48,6 +51,30 @@
 
 namespace brook {
 
+// Checkpointing (DESIGN.md §7; docs/checkpoints.md), as Flink's
+// CheckpointConfig with aligned checkpoints and exactly-once mode.
+struct CheckpointConfig {
+  // Time between the start of two periodic checkpoints; zero (the default)
+  // disables periodic checkpoints. Savepoints need only `storage`.
+  absl::Duration interval = absl::ZeroDuration();
+  // Where checkpoints go (NewLocalDirectoryCheckpointStorage, or the
+  // in-memory one in tests). Shared, so that a caller can inspect it.
+  std::shared_ptr<CheckpointStorage> storage;
+  // Complete checkpoints kept; older ones are deleted once a newer one
+  // completes (savepoints are never deleted).
+  int retained = 3;
+  // A checkpoint not complete after this long is aborted (and the next one
+  // is triggered as usual).
+  absl::Duration timeout = absl::Minutes(10);
+  // Where to start: kNone starts empty; kLatest resumes from the newest
+  // complete checkpoint in `storage` if there is one (corrupt or partial ones
+  // are reported and skipped); kPath restores `restore_path` (a checkpoint or
+  // savepoint directory), failing if it cannot be loaded.
+  enum class Restore { kNone, kLatest, kPath };
+  Restore restore = Restore::kNone;
+  std::string restore_path;
+};
+
 struct ExecutionConfig {
   // Default parallelism of every operator (override per operator with
   // SetParallelism()).
@@ -60,6 +87,7 @@ struct ExecutionConfig {
   // Batches a channel holds before its producer blocks (backpressure). Memory
   // in flight is bounded by channels x capacity x batch_size records.
   int channel_capacity = 8;
+  CheckpointConfig checkpoint;
 };
 
 template <typename T>
@@ -96,6 +124,19 @@ class StreamExecutionEnvironment {
 
   // Thread-safe. Stops a running Execute(), which then returns kCancelled.
   void Cancel();
+
+  // Thread-safe. Takes a savepoint of the running job (a checkpoint that is
+  // kept until deleted) and returns its path once it is complete. Errors:
+  // kFailedPrecondition when the job is not running or has no checkpoint
+  // storage, or when a source cannot be replayed; kAborted when the
+  // savepoint failed (the reason is in the message).
+  absl::StatusOr<std::string> TriggerSavepoint();
+
+  // Where this run restored from ("" when it started empty), and what it
+  // skipped on the way (corrupt or partial checkpoints, "<path>: <reason>").
+  // Valid once Execute() has started the job.
+  std::string restored_from() const;
+  std::vector<std::string> restore_skipped() const;
 
   MetricRegistry& metrics() { return *metrics_; }
   const ExecutionConfig& config() const { return config_; }

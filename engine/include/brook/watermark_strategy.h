@@ -21,9 +21,13 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "brook/serialization.h"
 #include "brook/time.h"
 
 namespace brook {
@@ -38,6 +42,11 @@ class WatermarkGenerator {
   virtual void OnEvent(int64_t timestamp_ms) = 0;
   // The watermark to emit now, or nullopt for none.
   virtual std::optional<int64_t> OnPeriodicEmit() = 0;
+  // Checkpointing: the generator's state (e.g. the maximum timestamp seen),
+  // so that a restored source emits the same watermarks as before the
+  // failure. kDataLoss from RestoreState for bytes that do not decode.
+  virtual std::string SnapshotState() const { return std::string(); }
+  virtual absl::Status RestoreState(std::string_view /*state*/) { return absl::OkStatus(); }
 };
 
 // As Flink's BoundedOutOfOrdernessWatermarks: max_ts starts at
@@ -55,6 +64,10 @@ class BoundedOutOfOrdernessWatermarks final : public WatermarkGenerator {
     return max_timestamp_ms_ - delay_ms_ - 1;
   }
   int64_t max_timestamp_ms() const { return max_timestamp_ms_; }
+  std::string SnapshotState() const override { return SerializeToString(max_timestamp_ms_); }
+  absl::Status RestoreState(std::string_view state) override {
+    return DeserializeFromString(state, &max_timestamp_ms_);
+  }
 
  private:
   int64_t delay_ms_;

@@ -7,6 +7,7 @@
 #define BROOK_INTERNAL_OPERATOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <typeindex>
@@ -15,6 +16,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "brook/internal/output.h"
 #include "brook/metrics.h"
@@ -24,6 +26,33 @@
 namespace brook::internal {
 
 class OperatorBase;
+
+// Checkpointing (DESIGN.md §7). What one operator subtask contributes to a
+// checkpoint: non-keyed operator state (a source's position, a sink's
+// pending transaction, a function's own state) and, for a keyed operator,
+// one blob per key group of its range (keyed state tables with TTL
+// metadata, timers, window contents), so that state can be redistributed
+// when parallelism changes. Either may be empty.
+struct OperatorSnapshotData {
+  std::string operator_state;
+  std::vector<std::pair<int32_t, std::string>> key_groups;  // (key group, bytes)
+};
+
+// The asynchronous part of a snapshot: serialises what the synchronous part
+// captured. It runs on a checkpoint I/O thread, concurrently with the
+// subtask, so it must not touch the operator, only what it captured (a copy
+// or a copy-on-write view). Called at most once.
+using AsyncSnapshot = std::function<absl::StatusOr<OperatorSnapshotData>()>;
+
+// What a restored operator subtask gets, before Open(): the operator states
+// of the old subtasks assigned to it (old subtask j goes to new subtask
+// j % new_parallelism, so exactly one when parallelism did not change) and
+// the key groups of its new key-group range.
+struct OperatorRestoreData {
+  int64_t checkpoint_id = 0;
+  std::vector<std::string> operator_states;
+  std::vector<std::pair<int32_t, std::string>> key_groups;
+};
 
 // Processing time for one subtask: the clock, and callbacks into the
 // subtask's thread (through its mailbox) once a time is reached.
@@ -100,6 +129,39 @@ class OperatorBase {
   virtual absl::Status Close() { return absl::OkStatus(); }
   // Processing time reached `now_ms` (see TimerScheduler::Schedule).
   virtual absl::Status OnProcessingTime(int64_t /*now_ms*/) { return absl::OkStatus(); }
+
+  // Checkpointing (DESIGN.md §7), all on the subtask's thread.
+  //
+  // Restore: called once before Open() when the job starts from a checkpoint
+  // or savepoint. The default accepts only empty state (an operator that
+  // keeps none). Errors: kDataLoss for bytes that do not decode,
+  // kFailedPrecondition for state the operator cannot take.
+  virtual absl::Status InitializeState(OperatorRestoreData data) {
+    if (data.operator_states.size() > 1 ||
+        (data.operator_states.size() == 1 && !data.operator_states[0].empty()) ||
+        !data.key_groups.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "operator '", setup_.operator_name, "' keeps no state but the checkpoint has some"));
+    }
+    return absl::OkStatus();
+  }
+  // The synchronous part of checkpoint `checkpoint_id`: called once every
+  // record before the barrier has been processed and every output flushed,
+  // and before any record after it. Must be quick (the subtask is paused):
+  // capture a consistent copy or copy-on-write view, and return the work of
+  // serialising it. Returns nullptr-equivalent (an empty function) when the
+  // operator has no state. kFailedPrecondition / kUnimplemented: the
+  // operator cannot be checkpointed (the checkpoint is declined and the
+  // reason reported).
+  virtual absl::StatusOr<AsyncSnapshot> SnapshotState(int64_t /*checkpoint_id*/) {
+    return AsyncSnapshot();
+  }
+  // Checkpoint `checkpoint_id` is complete (its _metadata is durable): a
+  // two-phase-commit sink makes the output it covers visible. Notifications
+  // may be skipped (a later one covers the earlier ones).
+  virtual absl::Status NotifyCheckpointComplete(int64_t /*checkpoint_id*/) {
+    return absl::OkStatus();
+  }
 
   // Flushes every output's buffered batch downstream.
   absl::Status FlushOutputs() {

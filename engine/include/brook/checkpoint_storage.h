@@ -1,0 +1,126 @@
+// File: brook/checkpoint_storage.h
+//
+// Where checkpoints and savepoints live (DESIGN.md §7, as Flink's
+// CheckpointStorage). A checkpoint is a set of files, one per operator
+// subtask, and a `_metadata` file written last that makes it complete:
+//
+//   DIR/chk-<id>/<operator>-<subtask>     one operator subtask's state
+//   DIR/chk-<id>/_metadata                written to a temp file, fsynced, renamed
+//   DIR/savepoint-<id>/...                the same layout; never pruned
+//
+// Every file is a Cap'n Proto message (engine/src/checkpoint.capnp) framed
+// with a format version and a checksum of its payload; `_metadata` also holds
+// each data file's size and checksum. A checkpoint whose `_metadata` is
+// missing, or any of whose files is missing, truncated or fails its checksum,
+// is never loaded: LoadLatest() reports it (with its path) and falls back to
+// the previous complete one.
+//
+// Thread-safety: every method may be called from any thread; calls for
+// different checkpoints may run concurrently.
+#ifndef BROOK_CHECKPOINT_STORAGE_H_
+#define BROOK_CHECKPOINT_STORAGE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace brook {
+
+// One operator subtask's state in a checkpoint (see
+// internal::OperatorSnapshotData): the non-keyed operator state and the
+// keyed state of each key group of the subtask's range.
+struct OperatorSubtaskState {
+  std::string operator_id;  // unique within the job (the operator's name)
+  int subtask_index = 0;
+  int parallelism = 1;
+  std::string operator_state;
+  std::vector<std::pair<int32_t, std::string>> key_groups;  // (key group, bytes)
+};
+
+struct CheckpointMetadata {
+  int64_t checkpoint_id = 0;
+  bool savepoint = false;
+  int64_t timestamp_ms = 0;  // wall clock when triggered (ms since epoch)
+  int max_parallelism = 0;
+  std::string job_name;
+  // Filled by the storage: every data file of the checkpoint, with the size
+  // and checksum that LoadLatest()/Load() verify.
+  struct File {
+    std::string name;  // relative to the checkpoint's directory
+    std::string operator_id;
+    int subtask_index = 0;
+    int parallelism = 1;
+    int64_t size_bytes = 0;
+    uint32_t checksum = 0;  // CRC-32 of the file's bytes
+  };
+  std::vector<File> files;
+};
+
+// A complete, verified checkpoint read back in full.
+struct RestoredCheckpoint {
+  std::string path;  // DIR/chk-<id> or a savepoint's directory
+  CheckpointMetadata metadata;
+  std::vector<OperatorSubtaskState> states;
+};
+
+class CheckpointStorage {
+ public:
+  virtual ~CheckpointStorage() = default;
+
+  // Writes one operator subtask's state into (pending) checkpoint
+  // `checkpoint_id`, durably. Returns the file's entry for the metadata.
+  // Errors: kInternal / kUnavailable on I/O failure (with the path).
+  virtual absl::StatusOr<CheckpointMetadata::File> WriteState(
+      int64_t checkpoint_id, bool savepoint, const OperatorSubtaskState& state) = 0;
+
+  // Writes `_metadata` (atomically: temp file, fsync, rename, fsync of the
+  // directory): the checkpoint is complete from then on. Then prunes
+  // complete checkpoints beyond the newest `retained` ones, and failed or
+  // pending ones older than this one; savepoints are never pruned. Returns
+  // the checkpoint's path.
+  virtual absl::StatusOr<std::string> CompleteCheckpoint(const CheckpointMetadata& metadata,
+                                                         int retained) = 0;
+
+  // Removes what a failed checkpoint wrote (best effort).
+  virtual absl::Status AbortCheckpoint(int64_t checkpoint_id, bool savepoint) = 0;
+
+  // The newest complete checkpoint (not savepoint) whose files all verify,
+  // or nullopt when there is none. Each newer checkpoint that was skipped
+  // (no `_metadata`, a missing, truncated or corrupt file) is described in
+  // `skipped` as "<path>: <reason>". Errors only for the storage itself
+  // being unreadable.
+  virtual absl::StatusOr<std::optional<RestoredCheckpoint>> LoadLatest(
+      std::vector<std::string>* skipped) = 0;
+
+  // A checkpoint or savepoint by path (a directory holding `_metadata`).
+  // kNotFound when there is no `_metadata`; kDataLoss (naming the file) when a
+  // file is missing, truncated or corrupt.
+  virtual absl::StatusOr<RestoredCheckpoint> Load(const std::string& path) = 0;
+
+  // The id of the newest checkpoint or savepoint present, complete or not
+  // (so that a restarted job never reuses an id), or 0.
+  virtual absl::StatusOr<int64_t> LatestCheckpointId() = 0;
+};
+
+// The default: checkpoints in a local directory (created if missing).
+// Errors from Create: kInvalidArgument for an empty path, kInternal when the
+// directory cannot be created.
+absl::StatusOr<std::unique_ptr<CheckpointStorage>> NewLocalDirectoryCheckpointStorage(
+    const std::string& directory);
+
+// For tests: everything in memory, with the same framing, verification and
+// retention as the directory storage. Paths are "mem://chk-<id>" and
+// "mem://savepoint-<id>". CorruptForTesting flips one byte of a stored
+// file; RemoveForTesting deletes one (`_metadata` included).
+class InMemoryCheckpointStorage;
+std::unique_ptr<InMemoryCheckpointStorage> NewInMemoryCheckpointStorage();
+
+}  // namespace brook
+
+#endif  // BROOK_CHECKPOINT_STORAGE_H_
