@@ -65,11 +65,16 @@ class Mailbox {
 };
 
 // What travels on a channel: a batch of records or one control element.
+// Elements of one channel are never reordered, so a checkpoint barrier
+// (kBarrier) separates the records before checkpoint `checkpoint_id` from
+// those after it, as Flink's CheckpointBarrier.
 template <typename T>
 struct ChannelElement {
-  enum class Kind : uint8_t { kRecords, kWatermark, kIdle, kActive, kEndOfInput };
+  enum class Kind : uint8_t { kRecords, kWatermark, kIdle, kActive, kEndOfInput, kBarrier };
   Kind kind = Kind::kRecords;
   int64_t watermark_ms = 0;
+  int64_t checkpoint_id = 0;  // kBarrier only
+  bool savepoint = false;     // kBarrier only
   std::vector<StreamRecord<T>> records;
 };
 

@@ -278,6 +278,27 @@ class SinkOperator final : public OneInputOperator<T> {
   absl::Status EndInput() override { return writer_->Flush(); }
   absl::Status Close() override { return writer_->Close(); }
 
+  // Two-phase commit (sink.h): the pre-commit at the barrier is the sink's
+  // operator state; the commit follows the checkpoint's completion; a
+  // restored writer commits what its checkpoint pre-committed.
+  absl::StatusOr<AsyncSnapshot> SnapshotState(int64_t checkpoint_id) override {
+    absl::StatusOr<std::string> state = writer_->SnapshotState(checkpoint_id);
+    if (!state.ok()) return state.status();
+    return AsyncSnapshot([state = std::move(*state)]() -> absl::StatusOr<OperatorSnapshotData> {
+      return OperatorSnapshotData{state, {}};
+    });
+  }
+  absl::Status NotifyCheckpointComplete(int64_t checkpoint_id) override {
+    return writer_->NotifyCheckpointComplete(checkpoint_id);
+  }
+  absl::Status InitializeState(OperatorRestoreData data) override {
+    if (!data.key_groups.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "sink '", this->setup_.operator_name, "' has no keyed state but the checkpoint has some"));
+    }
+    return writer_->RestoreState(std::move(data.operator_states));
+  }
+
  private:
   std::unique_ptr<SinkWriter<T>> writer_;
 };

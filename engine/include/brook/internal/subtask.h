@@ -19,12 +19,15 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "brook/internal/channel.h"
 #include "brook/internal/operator.h"
 #include "brook/internal/output.h"
 #include "brook/internal/watermark_valve.h"
 #include "brook/key_group.h"
+#include "brook/serialization.h"
 #include "brook/source.h"
 #include "brook/status.h"
 #include "brook/watermark_strategy.h"
@@ -47,6 +50,38 @@ struct Partitioner final : PartitionerBase {
   std::function<int32_t(const T&)> key_hash;
 };
 
+// Checkpoint barrier `checkpoint_id` as the runtime passes it around
+// (DESIGN.md §7; Flink's CheckpointBarrier).
+struct CheckpointBarrier {
+  int64_t checkpoint_id = 0;
+  bool savepoint = false;
+};
+
+// What one subtask measured while taking its part of a checkpoint.
+struct SubtaskCheckpointStats {
+  // First to last barrier of an aligned checkpoint (0 for a source or a
+  // single-channel gate), ms.
+  int64_t alignment_ms = 0;
+  // Time stopped in the operators' synchronous SnapshotState() calls (the
+  // flush before them excluded), µs.
+  int64_t sync_pause_us = 0;
+};
+
+// Where subtasks report their part of a checkpoint: the checkpoint
+// coordinator. Thread-safe: called from the subtask threads.
+class CheckpointListener {
+ public:
+  virtual ~CheckpointListener() = default;
+  // Subtask `task` took its snapshot of checkpoint `checkpoint_id` and
+  // forwarded the barrier: `snapshots` holds one entry per operator of its
+  // chain, head first (an empty function: the operator has no state).
+  virtual void Acknowledge(int task, int64_t checkpoint_id, std::vector<AsyncSnapshot> snapshots,
+                           SubtaskCheckpointStats stats) = 0;
+  // Subtask `task` could not snapshot checkpoint `checkpoint_id` (e.g. a
+  // source that cannot be replayed): the checkpoint must be aborted.
+  virtual void Decline(int task, int64_t checkpoint_id, absl::Status reason) = 0;
+};
+
 // The producing end of the channels from one subtask to the subtasks of the
 // next operator.
 class WriterBase {
@@ -54,6 +89,9 @@ class WriterBase {
   virtual ~WriterBase() = default;
   // Pushes partly filled per-target batches.
   virtual absl::Status Flush() = 0;
+  // Flushes, then sends `barrier` on every target channel, behind the
+  // records that precede it.
+  virtual absl::Status EmitBarrier(const CheckpointBarrier& barrier) = 0;
 };
 
 template <typename T>
@@ -118,6 +156,17 @@ class RecordWriter final : public RecordConsumer<T>, public WriterBase {
   absl::Status EndInput() override {
     return BroadcastControl(ChannelElement<T>::Kind::kEndOfInput, 0);
   }
+  absl::Status EmitBarrier(const CheckpointBarrier& barrier) override {
+    BROOK_RETURN_IF_ERROR(Flush());
+    for (size_t t = 0; t < targets_.size(); ++t) {
+      ChannelElement<T> e;
+      e.kind = ChannelElement<T>::Kind::kBarrier;
+      e.checkpoint_id = barrier.checkpoint_id;
+      e.savepoint = barrier.savepoint;
+      BROOK_RETURN_IF_ERROR(PushElement(static_cast<int>(t), std::move(e)));
+    }
+    return absl::OkStatus();
+  }
 
  private:
   absl::Status Push(int target, std::vector<StreamRecord<T>> records) {
@@ -178,6 +227,26 @@ class SubtaskBase {
   }
   virtual Mailbox* mailbox() = 0;
 
+  // Checkpointing (DESIGN.md §7). Set before the thread starts: where this
+  // subtask acknowledges, and its index there.
+  void set_checkpoint_listener(CheckpointListener* listener, int task) {
+    checkpoint_listener_ = listener;
+    checkpoint_task_ = task;
+  }
+  // Thread-safe. A source subtask takes its snapshot of `barrier` and injects
+  // it at its next mailbox turn; other subtasks ignore this (they act on the
+  // barriers that reach their input).
+  virtual void TriggerCheckpoint(const CheckpointBarrier& /*barrier*/) {}
+  // Thread-safe. Checkpoint `checkpoint_id` is complete: every operator's
+  // NotifyCheckpointComplete runs at the subtask's next mailbox turn (not at
+  // all if the subtask has finished: a finished sink has committed all).
+  void NotifyCheckpointComplete(int64_t checkpoint_id) {
+    mailbox()->Post([this, checkpoint_id]() -> absl::Status {
+      for (auto& op : operators) BROOK_RETURN_IF_ERROR(op->NotifyCheckpointComplete(checkpoint_id));
+      return absl::OkStatus();
+    });
+  }
+
   std::string name;
   std::vector<std::unique_ptr<OperatorBase>> operators;  // chain order, head first
   std::vector<std::unique_ptr<OutputBase>> outputs;
@@ -186,11 +255,56 @@ class SubtaskBase {
  protected:
   virtual absl::Status RunLoop() = 0;
 
+  // Head first: what an operator flushes reaches the next operator of the
+  // chain before that one flushes in turn, and the writers go last.
   absl::Status FlushAll() {
     for (auto& op : operators) BROOK_RETURN_IF_ERROR(op->FlushOutputs());
     for (auto& w : writers) BROOK_RETURN_IF_ERROR(w->Flush());
     return absl::OkStatus();
   }
+
+  // This subtask's part of checkpoint `barrier`, once every record before
+  // the barrier has reached the head of the chain: flush every record
+  // buffered inside the chain to its operator, take every operator's
+  // synchronous snapshot, forward the barrier, and acknowledge. A snapshot
+  // that fails declines the checkpoint; the barrier is forwarded anyway so
+  // that downstream alignment never waits for it. Returns an error only when
+  // the subtask itself must stop (a flush failed, the job was cancelled).
+  absl::Status PerformCheckpoint(const CheckpointBarrier& barrier, int64_t alignment_ms) {
+    BROOK_RETURN_IF_ERROR(FlushAll());
+    const absl::Time start = absl::Now();
+    std::vector<AsyncSnapshot> snapshots;
+    snapshots.reserve(operators.size());
+    absl::Status declined;
+    for (auto& op : operators) {
+      absl::StatusOr<AsyncSnapshot> s = op->SnapshotState(barrier.checkpoint_id);
+      if (!s.ok()) {
+        declined = absl::Status(s.status().code(),
+                                absl::StrCat("operator '", op->setup().operator_name,
+                                             "' subtask ", op->setup().subtask_index,
+                                             " declined checkpoint ", barrier.checkpoint_id,
+                                             ": ", s.status().message()));
+        break;
+      }
+      snapshots.push_back(std::move(*s));
+    }
+    const int64_t pause_us = absl::ToInt64Microseconds(absl::Now() - start);
+    for (auto& w : writers) BROOK_RETURN_IF_ERROR(w->EmitBarrier(barrier));
+    if (checkpoint_listener_ != nullptr) {
+      if (declined.ok()) {
+        checkpoint_listener_->Acknowledge(checkpoint_task_, barrier.checkpoint_id,
+                                          std::move(snapshots),
+                                          SubtaskCheckpointStats{alignment_ms, pause_us});
+      } else {
+        checkpoint_listener_->Decline(checkpoint_task_, barrier.checkpoint_id,
+                                      std::move(declined));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  CheckpointListener* checkpoint_listener_ = nullptr;
+  int checkpoint_task_ = 0;
   static absl::Status RunMail(std::deque<Mail>& mail) {
     for (Mail& m : mail) BROOK_RETURN_IF_ERROR(m());
     return absl::OkStatus();
@@ -210,6 +324,23 @@ class SubtaskBase {
 // global minimum is never paused, and neither are its producer's inputs.
 // Unbounded jobs are not aligned: there a stalled input would stop the
 // others' records, not just their event time.
+//
+// Checkpoint barriers are aligned (Flink's aligned checkpoints,
+// CheckpointBarrierHandler): once barrier n arrives on a channel, that
+// channel is not read until barrier n has arrived on every channel that has
+// not ended (a channel that ends meanwhile counts as aligned); then the
+// subtask snapshots its chain, forwards the barrier and reads every channel
+// again. So the snapshot reflects exactly the records before the barrier on
+// every input. A newer barrier abandons an unfinished alignment (the
+// coordinator has given up on the older checkpoint); an older one is
+// ignored. The two kinds of pause compose: a channel is paused while it is
+// blocked by a barrier or ahead in event time. If, while aligning, every
+// channel that is neither blocked nor ended is paused only for being ahead
+// in event time, the alignment could never finish (the channels behind are
+// the blocked ones), so the event-time pauses are lifted until the barrier
+// is aligned: the checkpoint wins over watermark alignment, which then no
+// longer guarantees the same interleaving on every run (possible only with
+// several sources).
 template <typename T>
 class InputSubtask final : public SubtaskBase {
  public:
@@ -218,7 +349,9 @@ class InputSubtask final : public SubtaskBase {
       : gate_(std::move(gate)),
         head_(head),
         valve_(gate_->num_channels()),
-        align_watermarks_(align_watermarks && gate_->num_channels() > 1) {}
+        align_watermarks_(align_watermarks && gate_->num_channels() > 1),
+        barrier_blocked_(gate_->num_channels(), false),
+        ended_(gate_->num_channels(), false) {}
 
   Mailbox* mailbox() override { return gate_.get(); }
 
@@ -270,14 +403,65 @@ class InputSubtask final : public SubtaskBase {
       case Kind::kActive:
         return Apply(valve_.OnActive(channel));
       case Kind::kEndOfInput:
-        return Apply(valve_.OnEndOfInput(channel));
+        ended_[channel] = true;
+        BROOK_RETURN_IF_ERROR(Apply(valve_.OnEndOfInput(channel)));
+        return MaybeCompleteAlignment();
+      case Kind::kBarrier:
+        return OnBarrier(channel, CheckpointBarrier{e.checkpoint_id, e.savepoint});
     }
     return absl::OkStatus();
   }
-  absl::Status Apply(const WatermarkValve::Output& out) {
-    if (align_watermarks_) {
-      for (int c = 0; c < gate_->num_channels(); ++c) gate_->SetPaused(c, valve_.Ahead(c));
+
+  absl::Status OnBarrier(int channel, const CheckpointBarrier& barrier) {
+    if (barrier.checkpoint_id <= last_barrier_id_) return absl::OkStatus();  // stale
+    if (aligning_ && barrier.checkpoint_id < pending_.checkpoint_id) return absl::OkStatus();
+    if (aligning_ && barrier.checkpoint_id > pending_.checkpoint_id) {
+      // The older checkpoint was abandoned upstream: start over.
+      std::fill(barrier_blocked_.begin(), barrier_blocked_.end(), false);
+      aligning_ = false;
     }
+    if (!aligning_) {
+      aligning_ = true;
+      pending_ = barrier;
+      alignment_start_ = absl::Now();
+    }
+    barrier_blocked_[channel] = true;
+    UpdatePauses();
+    return MaybeCompleteAlignment();
+  }
+  absl::Status MaybeCompleteAlignment() {
+    if (!aligning_) return absl::OkStatus();
+    for (int c = 0; c < gate_->num_channels(); ++c) {
+      if (!barrier_blocked_[c] && !ended_[c]) return absl::OkStatus();
+    }
+    const int64_t alignment_ms = absl::ToInt64Milliseconds(absl::Now() - alignment_start_);
+    aligning_ = false;
+    last_barrier_id_ = pending_.checkpoint_id;
+    BROOK_RETURN_IF_ERROR(PerformCheckpoint(pending_, alignment_ms));
+    std::fill(barrier_blocked_.begin(), barrier_blocked_.end(), false);
+    UpdatePauses();
+    return absl::OkStatus();
+  }
+  void UpdatePauses() {
+    const int n = gate_->num_channels();
+    bool watermark_pauses = align_watermarks_;
+    if (watermark_pauses && aligning_) {
+      // Deadlock avoidance (see the class comment).
+      bool any_readable = false;
+      bool any_waiting = false;
+      for (int c = 0; c < n; ++c) {
+        if (barrier_blocked_[c] || ended_[c]) continue;
+        any_waiting = true;
+        if (!valve_.Ahead(c)) any_readable = true;
+      }
+      if (any_waiting && !any_readable) watermark_pauses = false;
+    }
+    for (int c = 0; c < n; ++c) {
+      gate_->SetPaused(c, barrier_blocked_[c] || (watermark_pauses && valve_.Ahead(c)));
+    }
+  }
+  absl::Status Apply(const WatermarkValve::Output& out) {
+    if (align_watermarks_ || aligning_) UpdatePauses();
     if (out.idle.has_value() && !*out.idle) {
       BROOK_RETURN_IF_ERROR(head_->ProcessWatermarkStatus(false));
     }
@@ -292,6 +476,13 @@ class InputSubtask final : public SubtaskBase {
   RecordConsumer<T>* head_;
   WatermarkValve valve_;
   const bool align_watermarks_;
+  // Barrier alignment.
+  std::vector<bool> barrier_blocked_;
+  std::vector<bool> ended_;
+  bool aligning_ = false;
+  CheckpointBarrier pending_;
+  int64_t last_barrier_id_ = 0;
+  absl::Time alignment_start_;
 };
 
 // The head of a source chain: polls the reader, stamps timestamps and
@@ -310,7 +501,81 @@ class SourceDriver final : public OperatorBase {
   absl::Status Open() override {
     out_ = static_cast<Output<T>*>(main_output_);
     generator_ = strategy_.CreateGenerator();
-    return reader_->Open();
+    if (restored_) {
+      BROOK_RETURN_IF_ERROR(generator_->RestoreState(restored_generator_));
+    }
+    BROOK_RETURN_IF_ERROR(reader_->Open());
+    // Downstream operators start from no watermark after a restore: give
+    // them the one they had seen before the barrier, so that records after
+    // it are judged (late or not) as in a run without failure.
+    if (restored_ && last_watermark_ms_ > kMinTimestampMs) {
+      return ForwardWatermark(last_watermark_ms_);
+    }
+    return absl::OkStatus();
+  }
+
+  // Checkpointing: the reader's position (SourceReader::SnapshotState), the
+  // watermark generator's state and the driver's own watermark progress.
+  absl::StatusOr<AsyncSnapshot> SnapshotState(int64_t checkpoint_id) override {
+    absl::StatusOr<std::string> position = reader_->SnapshotState(checkpoint_id);
+    if (!position.ok()) return position.status();
+    std::string bytes;
+    DataOutputView out(&bytes);
+    out.WriteUint8(kStateVersion);
+    out.WriteString(*position);
+    out.WriteString(generator_->SnapshotState());
+    out.WriteInt64(last_watermark_ms_);
+    out.WriteInt64(since_watermark_);
+    out.WriteUint8(idle_ ? 1 : 0);
+    out.WriteInt64(emitted_);
+    return AsyncSnapshot([bytes = std::move(bytes)]() -> absl::StatusOr<OperatorSnapshotData> {
+      return OperatorSnapshotData{bytes, {}};
+    });
+  }
+  // Restore, before Open(): the reader gets every assigned position (its
+  // RestoreState before its Open). When several old subtasks merge into
+  // this one, the watermark progress of the one furthest behind is kept (a
+  // watermark must never overtake records still to come). Idleness is not
+  // restored: downstream channels start active, so idleness is detected and
+  // announced again.
+  absl::Status InitializeState(OperatorRestoreData data) override {
+    if (!data.key_groups.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "source '", setup_.operator_name, "' has no keyed state but the checkpoint has some"));
+    }
+    std::vector<std::string> positions;
+    for (const std::string& state : data.operator_states) {
+      if (state.empty()) continue;
+      DataInputView in(state);
+      uint8_t version = 0;
+      std::string position, generator;
+      int64_t last_watermark = 0, since_watermark = 0, emitted = 0;
+      uint8_t idle = 0;
+      BROOK_RETURN_IF_ERROR(in.ReadUint8(&version));
+      if (version != kStateVersion) {
+        return absl::DataLossError(absl::StrCat("source '", setup_.operator_name,
+                                                "': unknown state version ", version));
+      }
+      BROOK_RETURN_IF_ERROR(in.ReadString(&position));
+      BROOK_RETURN_IF_ERROR(in.ReadString(&generator));
+      BROOK_RETURN_IF_ERROR(in.ReadInt64(&last_watermark));
+      BROOK_RETURN_IF_ERROR(in.ReadInt64(&since_watermark));
+      BROOK_RETURN_IF_ERROR(in.ReadUint8(&idle));
+      BROOK_RETURN_IF_ERROR(in.ReadInt64(&emitted));
+      if (!in.AtEnd()) {
+        return absl::DataLossError(
+            absl::StrCat("source '", setup_.operator_name, "': trailing bytes in its state"));
+      }
+      if (!restored_ || last_watermark < last_watermark_ms_) {
+        restored_generator_ = std::move(generator);
+        last_watermark_ms_ = last_watermark;
+        since_watermark_ = since_watermark;
+      }
+      restored_ = true;
+      emitted_ += emitted;
+      positions.push_back(std::move(position));
+    }
+    return reader_->RestoreState(std::move(positions));
   }
   absl::Status Close() override { return reader_->Close(); }
 
@@ -370,6 +635,8 @@ class SourceDriver final : public OperatorBase {
     if (!s.ok() && status_.ok()) status_ = std::move(s);
   }
 
+  static constexpr uint8_t kStateVersion = 1;
+
   std::unique_ptr<SourceReader<T>> reader_;
   WatermarkStrategy<T> strategy_;
   bool bounded_;
@@ -382,6 +649,8 @@ class SourceDriver final : public OperatorBase {
   int64_t emitted_ = 0;
   bool idle_ = false;
   absl::Status status_;
+  bool restored_ = false;
+  std::string restored_generator_;
 };
 
 template <typename T>
@@ -396,6 +665,12 @@ class SourceSubtask final : public SubtaskBase {
         clock_(clock) {}
 
   Mailbox* mailbox() override { return &mailbox_; }
+
+  // Runs between two PollNext() calls, so the reader's position is exactly
+  // that of the last record emitted before the barrier.
+  void TriggerCheckpoint(const CheckpointBarrier& barrier) override {
+    mailbox_.Post([this, barrier] { return PerformCheckpoint(barrier, /*alignment_ms=*/0); });
+  }
 
  protected:
   absl::Status RunLoop() override {
