@@ -3,17 +3,20 @@
 #include <algorithm>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "brook/key_group.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "brook/internal/graph.h"
 #include "brook/status.h"
 #include "brook/stream.h"
+#include "checkpoint_coordinator.h"
 #include "processing_time_service.h"
 
 namespace brook {
@@ -52,6 +55,8 @@ struct StreamExecutionEnvironment::RunningJob {
   absl::Mutex mu;
   absl::Status status ABSL_GUARDED_BY(mu);
   std::vector<Mailbox*> mailboxes;  // fixed before threads start
+  // Null without checkpoint storage; stopped once every subtask has ended.
+  std::shared_ptr<internal::CheckpointCoordinator> coordinator;
 
   // Records the first real failure (a kCancelled caused by another failure
   // must not hide it) and stops every subtask.
@@ -80,12 +85,84 @@ void StreamExecutionEnvironment::Cancel() {
   if (running_) running_->CancelAll();
 }
 
-// TODO(#5): the checkpoint coordinator implements these.
 absl::StatusOr<std::string> StreamExecutionEnvironment::TriggerSavepoint() {
-  return absl::UnimplementedError("savepoints are not implemented yet");
+  std::shared_ptr<RunningJob> job;
+  {
+    absl::MutexLock lock(&mu_);
+    job = running_;
+  }
+  if (job == nullptr) return absl::FailedPreconditionError("the job is not running");
+  if (job->coordinator == nullptr) {
+    return absl::FailedPreconditionError(
+        "savepoints need checkpoint storage (ExecutionConfig::checkpoint.storage)");
+  }
+  return job->coordinator->TriggerSavepoint();
 }
-std::string StreamExecutionEnvironment::restored_from() const { return std::string(); }
-std::vector<std::string> StreamExecutionEnvironment::restore_skipped() const { return {}; }
+std::string StreamExecutionEnvironment::restored_from() const {
+  absl::MutexLock lock(&mu_);
+  return restored_from_;
+}
+std::vector<std::string> StreamExecutionEnvironment::restore_skipped() const {
+  absl::MutexLock lock(&mu_);
+  return restore_skipped_;
+}
+
+namespace {
+
+// The checkpoint to start from, per CheckpointConfig::restore (nullopt: start
+// empty). `skipped` gets the corrupt or partial checkpoints passed over.
+absl::StatusOr<std::optional<RestoredCheckpoint>> LoadRestoreCheckpoint(
+    const CheckpointConfig& config, int max_parallelism, std::vector<std::string>* skipped) {
+  if (config.restore == CheckpointConfig::Restore::kNone) return std::nullopt;
+  if (config.storage == nullptr) {
+    return absl::FailedPreconditionError(
+        "restoring needs checkpoint storage (ExecutionConfig::checkpoint.storage)");
+  }
+  std::optional<RestoredCheckpoint> restored;
+  if (config.restore == CheckpointConfig::Restore::kLatest) {
+    BROOK_ASSIGN_OR_RETURN(restored, config.storage->LoadLatest(skipped));
+  } else {
+    absl::StatusOr<RestoredCheckpoint> loaded = config.storage->Load(config.restore_path);
+    if (!loaded.ok()) {
+      return absl::Status(loaded.status().code(),
+                          absl::StrCat("restore from '", config.restore_path,
+                                       "': ", loaded.status().message()));
+    }
+    restored = *std::move(loaded);
+  }
+  if (restored.has_value() && restored->metadata.max_parallelism != max_parallelism) {
+    // Key groups are the unit of redistribution: their number is fixed for
+    // the life of the job's state (as Flink's max parallelism).
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint '", restored->path, "' was taken with max_parallelism ",
+        restored->metadata.max_parallelism, " but the job has max_parallelism ",
+        max_parallelism));
+  }
+  return restored;
+}
+
+// What new subtask `subtask` of `parallelism` gets of operator `states` (all
+// old subtasks of one operator): the operator state of each old subtask j
+// with j % parallelism == subtask, and every key group of its new range.
+internal::OperatorRestoreData AssignRestoreData(
+    int64_t checkpoint_id, const std::vector<const OperatorSubtaskState*>& states,
+    int max_parallelism, int parallelism, int subtask) {
+  internal::OperatorRestoreData data;
+  data.checkpoint_id = checkpoint_id;
+  const KeyGroupRange range =
+      ComputeKeyGroupRangeForOperatorIndex(max_parallelism, parallelism, subtask);
+  for (const OperatorSubtaskState* s : states) {
+    if (s->subtask_index % parallelism == subtask) data.operator_states.push_back(s->operator_state);
+    for (const auto& [kg, bytes] : s->key_groups) {
+      if (range.Contains(kg)) data.key_groups.emplace_back(kg, bytes);
+    }
+  }
+  std::sort(data.key_groups.begin(), data.key_groups.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return data;
+}
+
+}  // namespace
 
 absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
   BROOK_RETURN_IF_ERROR(graph_->error);
@@ -195,6 +272,49 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
     }
   }
 
+  // Checkpoints (DESIGN.md §7): what to restore, and the coordinator. An
+  // operator is identified in a checkpoint by its unique name above.
+  const CheckpointConfig& checkpoint = config_.checkpoint;
+  std::vector<std::string> skipped;
+  BROOK_ASSIGN_OR_RETURN(std::optional<RestoredCheckpoint> restored,
+                         LoadRestoreCheckpoint(checkpoint, config_.max_parallelism, &skipped));
+  {
+    absl::MutexLock lock(&mu_);
+    restore_skipped_ = skipped;
+    restored_from_ = restored.has_value() ? restored->path : std::string();
+  }
+  absl::flat_hash_map<std::string, std::vector<const OperatorSubtaskState*>> restored_states;
+  if (restored.has_value()) {
+    for (const OperatorSubtaskState& st : restored->states) {
+      restored_states[st.operator_id].push_back(&st);
+    }
+    for (auto& [id, states] : restored_states) {
+      std::sort(states.begin(), states.end(), [](const auto* a, const auto* b) {
+        return a->subtask_index < b->subtask_index;
+      });
+    }
+  }
+  std::shared_ptr<internal::CheckpointCoordinator> coordinator;
+  if (checkpoint.storage != nullptr) {
+    // Ids continue after every id the storage has seen, so that a restarted
+    // job never overwrites an earlier checkpoint's files.
+    BROOK_ASSIGN_OR_RETURN(int64_t latest, checkpoint.storage->LatestCheckpointId());
+    if (restored.has_value()) latest = std::max(latest, restored->metadata.checkpoint_id);
+    metric_groups.emplace_back(metrics_.get(), MetricScope{job_name, "checkpoint", 0});
+    internal::CheckpointCoordinatorOptions options;
+    options.job_name = job_name;
+    options.interval = checkpoint.interval;
+    options.timeout = checkpoint.timeout;
+    options.retained = checkpoint.retained;
+    options.max_parallelism = config_.max_parallelism;
+    options.storage = checkpoint.storage.get();
+    options.first_checkpoint_id = latest + 1;
+    options.metrics = &metric_groups.back();
+    coordinator = std::make_shared<internal::CheckpointCoordinator>(std::move(options));
+  }
+  job->coordinator = coordinator;
+  std::vector<int> checkpoint_task;  // per subtask: its index in the coordinator
+
   for (int h = 0; h < n; ++h) {
     if (head[h] != h) continue;
     std::vector<int> members;
@@ -219,6 +339,23 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
         (*op)->Setup(internal::OperatorSetup{job_name, node.name, s, node.parallelism,
                                              config_.max_parallelism, &metric_groups.back(),
                                              scheduler});
+        if (restored.has_value()) {
+          // Before Open(), which runs on the subtask's thread. A node the
+          // checkpoint does not know starts empty.
+          const int64_t id = restored->metadata.checkpoint_id;
+          auto it = restored_states.find(metric_names[m]);
+          internal::OperatorRestoreData data;
+          data.checkpoint_id = id;
+          if (it != restored_states.end()) {
+            data = AssignRestoreData(id, it->second, config_.max_parallelism, node.parallelism, s);
+          }
+          absl::Status st = (*op)->InitializeState(std::move(data));
+          if (!st.ok()) {
+            return absl::Status(st.code(), absl::StrCat("operator '", node.name, "' subtask ", s,
+                                                        ": restore from '", restored->path,
+                                                        "': ", st.message()));
+          }
+        }
         op_of[m] = op->get();
         ops.push_back(std::move(*op));
       }
@@ -276,6 +413,16 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
       subtask->operators = std::move(ops);
       subtask->outputs = std::move(outputs);
       subtask->writers = std::move(writers);
+      if (coordinator != nullptr) {
+        std::vector<internal::CheckpointCoordinator::OperatorInfo> infos;
+        for (int m : members) infos.push_back({metric_names[m], s, nodes[m].parallelism});
+        const int task = coordinator->AddSubtask(
+            subtask.get(), nodes[h].kind == StreamNode::Kind::kSource, std::move(infos));
+        subtask->set_checkpoint_listener(coordinator.get(), task);
+        checkpoint_task.push_back(task);
+      } else {
+        checkpoint_task.push_back(-1);
+      }
       job->mailboxes.push_back(subtask->mailbox());
       subtasks.push_back(std::move(subtask));
     }
@@ -286,17 +433,20 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
     if (cancelled_) return absl::CancelledError("job cancelled before it started");
     running_ = job;
   }
+  if (coordinator != nullptr) coordinator->Start();
   std::vector<std::thread> threads;
   threads.reserve(subtasks.size());
-  for (auto& subtask : subtasks) {
-    threads.emplace_back([job, st = subtask.get()] {
+  for (size_t i = 0; i < subtasks.size(); ++i) {
+    threads.emplace_back([job, st = subtasks[i].get(), task = checkpoint_task[i]] {
       absl::Status s = st->Run();
       if (!s.ok()) {
         job->Fail(absl::Status(s.code(), absl::StrCat(st->name, ": ", s.message())));
       }
+      if (task >= 0) job->coordinator->SubtaskFinished(task);
     });
   }
   for (auto& t : threads) t.join();
+  if (coordinator != nullptr) coordinator->Stop();
   time_service.Stop();
   {
     absl::MutexLock lock(&mu_);

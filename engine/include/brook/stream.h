@@ -147,9 +147,11 @@ class StreamExecutionEnvironment {
   ExecutionConfig config_;
   std::unique_ptr<internal::StreamGraph> graph_;
   std::unique_ptr<MetricRegistry> metrics_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::shared_ptr<RunningJob> running_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::string restored_from_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> restore_skipped_ ABSL_GUARDED_BY(mu_);
 };
 
 template <typename T>

@@ -1,0 +1,146 @@
+// Internal: the checkpoint coordinator (DESIGN.md §7; Flink's
+// CheckpointCoordinator, aligned checkpoints, exactly-once mode).
+//
+// One per running job with checkpoint storage. A Boost.Asio steady_timer on
+// the coordinator's own io_context thread fires every interval and triggers
+// checkpoint n: "TriggerCheckpoint(n)" mail to every source subtask, which
+// snapshots its chain and injects barrier n; the other subtasks snapshot when
+// barrier n is aligned on their inputs. Each subtask acknowledges with the
+// asynchronous parts of its operators' snapshots; the coordinator runs them
+// on an I/O thread pool (never on a subtask thread), writes one file per
+// operator subtask (CheckpointStorage::WriteState), and once every subtask
+// has acknowledged and every file is written, completes the checkpoint
+// (`_metadata`) and posts "NotifyCheckpointComplete(n)" mail to every
+// subtask (sinks commit).
+//
+// Rules: at most one checkpoint is in flight; a periodic trigger that finds
+// one pending is skipped (a savepoint waits for it instead). A checkpoint
+// that fails (declined by an operator, e.g. a source that cannot be
+// replayed; an I/O error; its timeout; a subtask that finished before
+// acknowledging) is aborted and counted, and the job goes on. Once any
+// source subtask has finished no checkpoint is triggered any more (as Flink
+// before FLIP-147): the sinks' final Flush at end of input commits the rest.
+//
+// Metrics (job scope, operator "checkpoint", subtask 0):
+// checkpoints_completed, checkpoints_failed, checkpoints_skipped (counters);
+// last_completed_checkpoint_id, last_checkpoint_duration_ms,
+// last_checkpoint_size_bytes, last_checkpoint_alignment_ms (max over
+// subtasks), last_checkpoint_sync_pause_ms and _us (max over subtasks of the
+// time stopped in SnapshotState calls) (gauges).
+//
+// Thread-safety: every public method may be called from any thread;
+// AddSubtask only before Start().
+#ifndef BROOK_SRC_CHECKPOINT_COORDINATOR_H_
+#define BROOK_SRC_CHECKPOINT_COORDINATOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "brook/checkpoint_storage.h"
+#include "brook/internal/subtask.h"
+#include "brook/metrics.h"
+
+namespace brook::internal {
+
+struct CheckpointCoordinatorOptions {
+  std::string job_name;
+  absl::Duration interval = absl::ZeroDuration();  // zero: savepoints only
+  absl::Duration timeout = absl::Minutes(10);
+  int retained = 3;
+  int max_parallelism = 128;
+  CheckpointStorage* storage = nullptr;  // not owned; outlives the coordinator
+  int64_t first_checkpoint_id = 1;
+  MetricGroup* metrics = nullptr;  // may be null
+};
+
+class CheckpointCoordinator final : public CheckpointListener {
+ public:
+  // One operator subtask of a chain, as it is named in a checkpoint.
+  struct OperatorInfo {
+    std::string operator_id;
+    int subtask_index = 0;
+    int parallelism = 1;
+  };
+
+  explicit CheckpointCoordinator(CheckpointCoordinatorOptions options);
+  ~CheckpointCoordinator() override;  // Stop()s
+  CheckpointCoordinator(const CheckpointCoordinator&) = delete;
+  CheckpointCoordinator& operator=(const CheckpointCoordinator&) = delete;
+
+  // Before Start(): registers a subtask (its operators in chain order);
+  // returns its task index for SubtaskBase::set_checkpoint_listener.
+  int AddSubtask(SubtaskBase* subtask, bool source, std::vector<OperatorInfo> operators);
+  // Starts the timer thread and the periodic trigger (if interval > 0).
+  void Start();
+  // Subtask `task`'s thread has ended (finished, failed or cancelled).
+  void SubtaskFinished(int task);
+  // Takes a savepoint through the same path as a checkpoint and blocks until
+  // it completes (returns its path) or fails: kFailedPrecondition when the
+  // job is not running, a source has finished, or an operator cannot be
+  // checkpointed (e.g. a source that cannot be replayed); kAborted for any
+  // other failure (the reason in the message).
+  absl::StatusOr<std::string> TriggerSavepoint();
+  // Once every subtask thread has ended: stops triggering, fails waiting
+  // savepoints, waits for running writes and aborts an incomplete checkpoint.
+  // Idempotent.
+  void Stop();
+
+  // CheckpointListener (from the subtask threads).
+  void Acknowledge(int task, int64_t checkpoint_id, std::vector<AsyncSnapshot> snapshots,
+                   SubtaskCheckpointStats stats) override;
+  void Decline(int task, int64_t checkpoint_id, absl::Status reason) override;
+
+ private:
+  struct Impl;
+  struct SavepointRequest;
+  struct Pending;
+  struct Task {
+    SubtaskBase* subtask = nullptr;
+    bool source = false;
+    std::vector<OperatorInfo> operators;
+    bool finished = false;
+  };
+
+  void ScheduleTimer();
+  void TriggerLocked(bool savepoint, std::vector<std::shared_ptr<SavepointRequest>> waiters)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeCompleteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AbortLocked(const absl::Status& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnFileWritten(int64_t checkpoint_id, absl::StatusOr<CheckpointMetadata::File> file);
+  void OnCompleted(int64_t checkpoint_id, absl::StatusOr<std::string> path);
+  static void Resolve(SavepointRequest& request, absl::StatusOr<std::string> result);
+
+  const CheckpointCoordinatorOptions options_;
+  std::vector<Task> tasks_;  // fixed at Start()
+  std::unique_ptr<Impl> impl_;
+
+  absl::Mutex mu_;
+  std::unique_ptr<Pending> pending_ ABSL_GUARDED_BY(mu_);
+  int64_t next_id_ ABSL_GUARDED_BY(mu_);
+  bool source_finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::shared_ptr<SavepointRequest>> queued_savepoints_ ABSL_GUARDED_BY(mu_);
+
+  Counter* completed_ = nullptr;
+  Counter* failed_ = nullptr;
+  Counter* skipped_ = nullptr;
+  Counter* last_id_ = nullptr;
+  Counter* duration_ms_ = nullptr;
+  Counter* size_bytes_ = nullptr;
+  Counter* alignment_ms_ = nullptr;
+  Counter* sync_pause_ms_ = nullptr;
+  Counter* sync_pause_us_ = nullptr;
+};
+
+}  // namespace brook::internal
+
+#endif  // BROOK_SRC_CHECKPOINT_COORDINATOR_H_
