@@ -55,7 +55,12 @@ namespace brook {
 // CheckpointConfig with aligned checkpoints and exactly-once mode.
 struct CheckpointConfig {
   // Time between the start of two periodic checkpoints; zero (the default)
-  // disables periodic checkpoints. Savepoints need only `storage`.
+  // disables periodic checkpoints. Savepoints need only `storage`. At most
+  // one checkpoint is in flight (a trigger meanwhile is skipped); one that
+  // fails is aborted, counted (metric checkpoints_failed, operator
+  // "checkpoint") and the job goes on. Once any source subtask has finished
+  // no checkpoint is taken (as Flink before FLIP-147): the sinks' flush at
+  // the end of input commits the rest.
   absl::Duration interval = absl::ZeroDuration();
   // Where checkpoints go (NewLocalDirectoryCheckpointStorage, or the
   // in-memory one in tests). Shared, so that a caller can inspect it.
