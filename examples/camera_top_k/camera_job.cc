@@ -712,6 +712,9 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   {
     absl::MutexLock lock(&mu_);
     running_ = nullptr;
+    // A savepoint requested while the job ran ends (fails) with it.
+    mu_.Await(absl::Condition(
+        +[](int* in_flight) { return *in_flight == 0; }, &savepoints_in_flight_));
   }
   if (o.dashboard != nullptr) o.dashboard->DetachJob(status);
   done.Notify();
@@ -739,11 +742,17 @@ absl::StatusOr<std::string> CameraJob::TriggerSavepoint() {
   if (options_.checkpoint_dir.empty()) {
     return absl::FailedPreconditionError("savepoints need --checkpoint_dir");
   }
-  // Held across the call so that Run() cannot destroy the environment under
-  // it; Run() waits for the savepoint (or its failure) after Execute().
+  brook::StreamExecutionEnvironment* env = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    if (running_ == nullptr) return absl::FailedPreconditionError("the job is not running");
+    env = running_;
+    ++savepoints_in_flight_;  // Run() keeps the environment alive until 0
+  }
+  absl::StatusOr<std::string> path = env->TriggerSavepoint();
   absl::MutexLock lock(&mu_);
-  if (running_ == nullptr) return absl::FailedPreconditionError("the job is not running");
-  return running_->TriggerSavepoint();
+  --savepoints_in_flight_;
+  return path;
 }
 
 void CameraJob::Cancel() {

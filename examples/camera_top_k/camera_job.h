@@ -191,6 +191,7 @@ class CameraJob {
   absl::Mutex mu_;
   brook::StreamExecutionEnvironment* running_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  int savepoints_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace camera
