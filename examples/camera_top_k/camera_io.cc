@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <iterator>
+#include <map>
 #include <thread>
 #include <tuple>
 #include <utility>
@@ -20,7 +22,11 @@ constexpr int kRecordsPerPoll = 1024;
 
 class FileReader final : public brook::SourceReader<SourceRecord> {
  public:
-  explicit FileReader(std::unique_ptr<DetectionReader> reader) : reader_(std::move(reader)) {}
+  explicit FileReader(std::unique_ptr<DetectionReader> reader) : reader_(std::move(reader)) {
+    // Only a regular file can be read again from a position; Seek() to where
+    // the reader stands tells (and, before any record, changes nothing).
+    replayable_ = reader_->Seek(reader_->offset(), reader_->next_line_number()).ok();
+  }
 
   absl::StatusOr<brook::InputStatus> PollNext(
       brook::ReaderOutput<SourceRecord>& output) override {
@@ -42,8 +48,63 @@ class FileReader final : public brook::SourceReader<SourceRecord> {
     return brook::InputStatus::kMoreAvailable;
   }
 
+  // The resume point: the next line's offset and number, the reader's
+  // counters and the timestamp that malformed lines inherit.
+  absl::StatusOr<std::string> SnapshotState(int64_t /*checkpoint_id*/) override {
+    if (!replayable_) {
+      return absl::UnimplementedError(
+          absl::StrCat("'", reader_->source(), "' cannot be replayed: it does not checkpoint"));
+    }
+    std::string bytes;
+    brook::DataOutputView out(&bytes);
+    out.WriteUint8(kFileStateVersion);
+    out.WriteInt64(reader_->data_offset());
+    out.WriteInt64(reader_->offset());
+    out.WriteInt64(reader_->next_line_number());
+    out.WriteInt64(reader_->accepted());
+    out.WriteInt64(reader_->rejected());
+    out.WriteInt64(reader_->blank_lines());
+    out.WriteInt64(last_timestamp_ms_);
+    return bytes;
+  }
+
+  absl::Status RestoreState(std::vector<std::string> states) override {
+    if (states.empty()) return absl::OkStatus();
+    if (states.size() != 1) {
+      return absl::FailedPreconditionError(
+          "the detections file source restores from exactly one reader's state");
+    }
+    brook::DataInputView in(states[0]);
+    uint8_t version = 0;
+    int64_t data_offset = 0, offset = 0, line = 0, accepted = 0, rejected = 0, blank = 0;
+    int64_t last_timestamp_ms = 0;
+    BROOK_RETURN_IF_ERROR(in.ReadUint8(&version));
+    if (version != kFileStateVersion) {
+      return absl::DataLossError(absl::StrCat("file source state: unknown version ", version));
+    }
+    for (int64_t* v : {&data_offset, &offset, &line, &accepted, &rejected, &blank,
+                       &last_timestamp_ms}) {
+      BROOK_RETURN_IF_ERROR(in.ReadInt64(v));
+    }
+    if (!in.AtEnd()) return absl::DataLossError("file source state: trailing bytes");
+    if (data_offset != reader_->data_offset()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "'", reader_->source(), "': its header ends at offset ", reader_->data_offset(),
+          " but the checkpoint's input's ended at ", data_offset, " (a different file?)"));
+    }
+    if (absl::Status s = reader_->Seek(offset, line); !s.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the checkpoint's position does not fit the input: ", s.message()));
+    }
+    reader_->RestoreCounters(accepted, rejected, blank);
+    last_timestamp_ms_ = last_timestamp_ms;
+    return absl::OkStatus();
+  }
+
  private:
+  static constexpr uint8_t kFileStateVersion = 1;
   std::unique_ptr<DetectionReader> reader_;
+  bool replayable_ = false;  // a regular file (not stdin, not a pipe)
   ReadResult result_;
   int64_t last_timestamp_ms_ = brook::kMinTimestampMs;
 };
@@ -72,6 +133,29 @@ class GeneratorReader final : public brook::SourceReader<SourceRecord> {
     return brook::InputStatus::kMoreAvailable;
   }
 
+  absl::StatusOr<std::string> SnapshotState(int64_t /*checkpoint_id*/) override {
+    return EncodeGeneratorState(generator_.Snapshot());
+  }
+
+  absl::Status RestoreState(std::vector<std::string> states) override {
+    if (states.empty()) return absl::OkStatus();
+    if (states.size() != 1) {
+      return absl::FailedPreconditionError(
+          "the generator source restores from exactly one reader's state");
+    }
+    GeneratorState state;
+    BROOK_RETURN_IF_ERROR(DecodeGeneratorState(states[0], &state));
+    BROOK_RETURN_IF_ERROR(generator_.CheckState(state));
+    generator_.Restore(state);
+    if (rate_ > 0) {
+      // Pacing resumes at the restored position, not from zero.
+      start_ = std::chrono::steady_clock::now() -
+               std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                   std::chrono::duration<double>(static_cast<double>(state.emitted) / rate_));
+    }
+    return absl::OkStatus();
+  }
+
  private:
   DetectionGenerator generator_;
   double rate_;
@@ -79,15 +163,123 @@ class GeneratorReader final : public brook::SourceReader<SourceRecord> {
   Detection detection_;
 };
 
+// The two-phase-commit side of a CSV sink writer over a
+// TransactionalAppendFile: which pending length each checkpoint pre-committed,
+// and a fresh start (both files emptied) when nothing was restored before the
+// first row. Null file: a plain stream, which declines checkpoints.
+class TwoPhaseCommit {
+ public:
+  explicit TwoPhaseCommit(std::shared_ptr<TransactionalAppendFile> file)
+      : file_(std::move(file)) {}
+
+  bool transactional() const { return file_ != nullptr; }
+
+  // Before anything is written.
+  absl::Status EnsureStarted() {
+    if (file_ == nullptr || started_) return absl::OkStatus();
+    started_ = true;
+    return file_->StartFresh();
+  }
+  absl::StatusOr<int64_t> PreCommit(int64_t checkpoint_id) {
+    if (file_ == nullptr) {
+      return absl::FailedPreconditionError(
+          "this CSV sink writes to a plain stream: checkpointing needs a transactional file");
+    }
+    BROOK_RETURN_IF_ERROR(EnsureStarted());
+    BROOK_ASSIGN_OR_RETURN(const int64_t length, file_->PreCommit());
+    precommitted_[checkpoint_id] = length;
+    return length;
+  }
+  // Commits the newest pre-commit at or before `checkpoint_id` (a checkpoint
+  // completes only after every earlier one has, or has been abandoned).
+  absl::Status Commit(int64_t checkpoint_id) {
+    if (file_ == nullptr || file_->finished()) return absl::OkStatus();
+    auto it = precommitted_.upper_bound(checkpoint_id);
+    if (it == precommitted_.begin()) return absl::OkStatus();
+    const int64_t length = std::prev(it)->second;
+    precommitted_.erase(precommitted_.begin(), it);
+    return file_->Commit(length);
+  }
+  absl::Status Restore(int64_t length) {
+    if (file_ == nullptr) {
+      return absl::FailedPreconditionError(
+          "this CSV sink writes to a plain stream and cannot restore a checkpoint");
+    }
+    if (started_) {
+      return absl::FailedPreconditionError("CSV sink: restore after output was written");
+    }
+    started_ = true;
+    return file_->Restore(length);
+  }
+  // End of input: everything written becomes visible.
+  absl::Status CommitAll() {
+    if (file_ == nullptr || file_->finished()) return absl::OkStatus();
+    BROOK_RETURN_IF_ERROR(EnsureStarted());
+    precommitted_.clear();
+    return file_->CommitAll();
+  }
+
+ private:
+  std::shared_ptr<TransactionalAppendFile> file_;
+  bool started_ = false;
+  std::map<int64_t, int64_t> precommitted_;  // checkpoint id -> pending length
+};
+
+// A CSV sink writer's snapshot: format version, pending length, whether the
+// header is out, rows written, and the rows buffered for sorting.
+constexpr uint8_t kSinkStateVersion = 1;
+
+template <typename Row>
+std::string EncodeSinkState(int64_t length, bool header_written, int64_t rows_written,
+                            const std::vector<Row>& buffered) {
+  std::string bytes;
+  brook::DataOutputView out(&bytes);
+  out.WriteUint8(kSinkStateVersion);
+  out.WriteInt64(length);
+  out.WriteUint8(header_written ? 1 : 0);
+  out.WriteInt64(rows_written);
+  brook::TypeSerializer<std::vector<Row>>::Serialize(buffered, out);
+  return bytes;
+}
+
+template <typename Row>
+absl::Status DecodeSinkState(const std::vector<std::string>& states, int64_t* length,
+                             bool* header_written, int64_t* rows_written,
+                             std::vector<Row>* buffered) {
+  if (states.size() != 1) {
+    return absl::FailedPreconditionError(
+        "a CSV sink runs at parallelism 1 and restores from exactly one writer's state");
+  }
+  brook::DataInputView in(states[0]);
+  uint8_t version = 0, header = 0;
+  BROOK_RETURN_IF_ERROR(in.ReadUint8(&version));
+  if (version != kSinkStateVersion) {
+    return absl::DataLossError(absl::StrCat("CSV sink state: unknown version ", version));
+  }
+  BROOK_RETURN_IF_ERROR(in.ReadInt64(length));
+  BROOK_RETURN_IF_ERROR(in.ReadUint8(&header));
+  if (header > 1) return absl::DataLossError("CSV sink state: bad header flag");
+  *header_written = header == 1;
+  BROOK_RETURN_IF_ERROR(in.ReadInt64(rows_written));
+  BROOK_RETURN_IF_ERROR(brook::TypeSerializer<std::vector<Row>>::Deserialize(in, buffered));
+  if (!in.AtEnd()) return absl::DataLossError("CSV sink state: trailing bytes");
+  return absl::OkStatus();
+}
+
 class RankedCsvWriter final : public brook::SinkWriter<ResultRow> {
  public:
   RankedCsvWriter(std::shared_ptr<std::FILE> out,
+                  std::shared_ptr<TransactionalAppendFile> transactional,
                   std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> names,
                   int64_t* rows_written)
-      : out_(std::move(out)), csv_(out_.get()), names_(std::move(names)),
+      : out_(std::move(out)),
+        commit_(transactional),
+        csv_(transactional != nullptr ? transactional->pending() : out_.get()),
+        names_(std::move(names)),
         rows_written_(rows_written) {}
 
   absl::Status Write(std::vector<brook::StreamRecord<ResultRow>>& batch) override {
+    BROOK_RETURN_IF_ERROR(commit_.EnsureStarted());
     if (!header_written_) {
       BROOK_RETURN_IF_ERROR(csv_.WriteRow({"window_start", "window_end",
                                            "geographical_location_oid",
@@ -103,7 +295,25 @@ class RankedCsvWriter final : public brook::SinkWriter<ResultRow> {
   absl::Status OnWatermark(int64_t) override { return WritePending(); }
   absl::Status Flush() override {
     BROOK_RETURN_IF_ERROR(WritePending());
-    return csv_.Flush();
+    BROOK_RETURN_IF_ERROR(csv_.Flush());
+    return commit_.CommitAll();
+  }
+
+  // Rows still buffered for sorting belong to the snapshot: writing them now
+  // would sort them apart from rows of the same watermark that follow.
+  absl::StatusOr<std::string> SnapshotState(int64_t checkpoint_id) override {
+    BROOK_ASSIGN_OR_RETURN(const int64_t length, commit_.PreCommit(checkpoint_id));
+    return EncodeSinkState(length, header_written_, *rows_written_, pending_);
+  }
+  absl::Status NotifyCheckpointComplete(int64_t checkpoint_id) override {
+    return commit_.Commit(checkpoint_id);
+  }
+  absl::Status RestoreState(std::vector<std::string> states) override {
+    if (states.empty()) return absl::OkStatus();
+    int64_t length = 0;
+    BROOK_RETURN_IF_ERROR(
+        DecodeSinkState(states, &length, &header_written_, rows_written_, &pending_));
+    return commit_.Restore(length);
   }
 
  private:
@@ -137,6 +347,7 @@ class RankedCsvWriter final : public brook::SinkWriter<ResultRow> {
   }
 
   std::shared_ptr<std::FILE> out_;
+  TwoPhaseCommit commit_;
   CsvWriter csv_;
   std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> names_;
   int64_t* rows_written_;
@@ -146,8 +357,11 @@ class RankedCsvWriter final : public brook::SinkWriter<ResultRow> {
 
 class DeadLetterWriter final : public brook::SinkWriter<Rejection> {
  public:
-  explicit DeadLetterWriter(std::shared_ptr<std::FILE> out)
-      : out_(std::move(out)), csv_(out_.get()) {}
+  DeadLetterWriter(std::shared_ptr<std::FILE> out,
+                   std::shared_ptr<TransactionalAppendFile> transactional)
+      : out_(std::move(out)),
+        commit_(transactional),
+        csv_(transactional != nullptr ? transactional->pending() : out_.get()) {}
 
   absl::Status Write(std::vector<brook::StreamRecord<Rejection>>& batch) override {
     BROOK_RETURN_IF_ERROR(WriteHeader());
@@ -158,11 +372,27 @@ class DeadLetterWriter final : public brook::SinkWriter<Rejection> {
   absl::Status Flush() override {
     BROOK_RETURN_IF_ERROR(WriteHeader());
     BROOK_RETURN_IF_ERROR(WritePending());
-    return csv_.Flush();
+    BROOK_RETURN_IF_ERROR(csv_.Flush());
+    return commit_.CommitAll();
+  }
+
+  absl::StatusOr<std::string> SnapshotState(int64_t checkpoint_id) override {
+    BROOK_ASSIGN_OR_RETURN(const int64_t length, commit_.PreCommit(checkpoint_id));
+    return EncodeSinkState(length, header_written_, 0, pending_);
+  }
+  absl::Status NotifyCheckpointComplete(int64_t checkpoint_id) override {
+    return commit_.Commit(checkpoint_id);
+  }
+  absl::Status RestoreState(std::vector<std::string> states) override {
+    if (states.empty()) return absl::OkStatus();
+    int64_t length = 0, rows = 0;
+    BROOK_RETURN_IF_ERROR(DecodeSinkState(states, &length, &header_written_, &rows, &pending_));
+    return commit_.Restore(length);
   }
 
  private:
   absl::Status WriteHeader() {
+    BROOK_RETURN_IF_ERROR(commit_.EnsureStarted());
     if (header_written_) return absl::OkStatus();
     header_written_ = true;
     return csv_.WriteRow({"source", "line_number", "reason", "raw_line"});
@@ -170,6 +400,7 @@ class DeadLetterWriter final : public brook::SinkWriter<Rejection> {
   // Rejections reach this sink from several subtasks; ordering them by input
   // position between watermarks keeps the file stable across parallelism.
   absl::Status WritePending() {
+    BROOK_RETURN_IF_ERROR(commit_.EnsureStarted());
     std::stable_sort(pending_.begin(), pending_.end(), [](const Rejection& a, const Rejection& b) {
       return std::tie(a.source, a.line_number, a.reason) <
              std::tie(b.source, b.line_number, b.reason);
@@ -182,6 +413,7 @@ class DeadLetterWriter final : public brook::SinkWriter<Rejection> {
   }
 
   std::shared_ptr<std::FILE> out_;
+  TwoPhaseCommit commit_;
   CsvWriter csv_;
   bool header_written_ = false;
   std::vector<Rejection> pending_;
@@ -226,7 +458,7 @@ absl::StatusOr<std::unique_ptr<brook::SinkWriter<ResultRow>>> RankedCsvSink::Cre
     return absl::FailedPreconditionError("the result CSV sink runs at parallelism 1");
   }
   return std::unique_ptr<brook::SinkWriter<ResultRow>>(
-      new RankedCsvWriter(out_, names_, &rows_written_));
+      new RankedCsvWriter(out_, transactional_, names_, &rows_written_));
 }
 
 absl::StatusOr<std::unique_ptr<brook::SinkWriter<Rejection>>> DeadLetterCsvSink::CreateWriter(
@@ -234,7 +466,7 @@ absl::StatusOr<std::unique_ptr<brook::SinkWriter<Rejection>>> DeadLetterCsvSink:
   if (ctx.parallelism != 1) {
     return absl::FailedPreconditionError("the dead-letter CSV sink runs at parallelism 1");
   }
-  return std::unique_ptr<brook::SinkWriter<Rejection>>(new DeadLetterWriter(out_));
+  return std::unique_ptr<brook::SinkWriter<Rejection>>(new DeadLetterWriter(out_, transactional_));
 }
 
 std::string FormatDetectionCsv(const Detection& d, TimestampUnit unit) {

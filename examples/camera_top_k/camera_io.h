@@ -10,6 +10,16 @@
 //     location oid, rank) order each time the watermark passes.
 //   - DeadLetterCsvSink: rejected records (source,line_number,reason,raw_line).
 // Both sinks must run at parallelism 1 (one file each).
+//
+// Checkpointing (docs/checkpoints.md): the file reader snapshots its byte
+// offset, line number and counters, the generator its PRNG state and
+// counters; a restored reader emits exactly the records that followed the
+// snapshot. Stdin cannot be replayed (SnapshotState: kUnimplemented). Given a
+// TransactionalAppendFile, the sinks take part in the two-phase commit: rows
+// go to `<output>.inprogress` and become visible in `<output>` only when the
+// checkpoint that covers them completes; rows buffered for sorting (not yet
+// written) are part of the snapshot. Given a plain FILE*, they write through
+// as before and decline checkpoints (kFailedPrecondition).
 #ifndef CAMERA_TOP_K_CAMERA_IO_H_
 #define CAMERA_TOP_K_CAMERA_IO_H_
 
@@ -23,11 +33,13 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "brook/serialization.h"
 #include "brook/sink.h"
 #include "brook/source.h"
 #include "camera_top_k/detection.h"
 #include "camera_top_k/detection_reader.h"
 #include "camera_top_k/generator.h"
+#include "camera_top_k/transactional_file.h"
 
 namespace camera {
 
@@ -93,12 +105,19 @@ class RankedCsvSink final : public brook::Sink<ResultRow> {
   RankedCsvSink(std::shared_ptr<std::FILE> out,
                 std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names)
       : out_(std::move(out)), names_(std::move(location_names)) {}
+  // Two-phase commit into `out` (checkpointing on).
+  RankedCsvSink(std::shared_ptr<TransactionalAppendFile> out,
+                std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names)
+      : transactional_(std::move(out)), names_(std::move(location_names)) {}
   absl::StatusOr<std::unique_ptr<brook::SinkWriter<ResultRow>>> CreateWriter(
       const brook::SinkWriterContext& ctx) override;
+  // Result rows of the whole job, those before a restored checkpoint
+  // included (they are part of its snapshot).
   int64_t rows_written() const { return rows_written_; }
 
  private:
   std::shared_ptr<std::FILE> out_;
+  std::shared_ptr<TransactionalAppendFile> transactional_;
   std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> names_;
   int64_t rows_written_ = 0;  // written by the single writer, read after the job
 };
@@ -106,11 +125,15 @@ class RankedCsvSink final : public brook::Sink<ResultRow> {
 class DeadLetterCsvSink final : public brook::Sink<Rejection> {
  public:
   explicit DeadLetterCsvSink(std::shared_ptr<std::FILE> out) : out_(std::move(out)) {}
+  // Two-phase commit into `out` (checkpointing on).
+  explicit DeadLetterCsvSink(std::shared_ptr<TransactionalAppendFile> out)
+      : transactional_(std::move(out)) {}
   absl::StatusOr<std::unique_ptr<brook::SinkWriter<Rejection>>> CreateWriter(
       const brook::SinkWriterContext& ctx) override;
 
  private:
   std::shared_ptr<std::FILE> out_;
+  std::shared_ptr<TransactionalAppendFile> transactional_;
 };
 
 // Dataset A's columns, re-serialised from parsed fields (timestamp in
@@ -119,5 +142,47 @@ class DeadLetterCsvSink final : public brook::Sink<Rejection> {
 std::string FormatDetectionCsv(const Detection& d, TimestampUnit unit);
 
 }  // namespace camera
+
+// Checkpoint encodings of the rows the sinks buffer.
+template <>
+struct brook::TypeSerializer<camera::ResultRow> {
+  static void Serialize(const camera::ResultRow& r, DataOutputView& out) {
+    out.WriteUint8(r.global_window ? 1 : 0);
+    out.WriteInt64(r.window_start_ms);
+    out.WriteInt64(r.window_end_ms);
+    out.WriteInt64(r.geographical_location_oid);
+    out.WriteInt32(r.item_rank);
+    out.WriteString(r.item_name);
+    out.WriteInt64(r.item_count);
+  }
+  static absl::Status Deserialize(DataInputView& in, camera::ResultRow* r) {
+    uint8_t global = 0;
+    BROOK_RETURN_IF_ERROR(in.ReadUint8(&global));
+    if (global > 1) return absl::DataLossError("result row: bad global_window flag");
+    r->global_window = global == 1;
+    BROOK_RETURN_IF_ERROR(in.ReadInt64(&r->window_start_ms));
+    BROOK_RETURN_IF_ERROR(in.ReadInt64(&r->window_end_ms));
+    BROOK_RETURN_IF_ERROR(in.ReadInt64(&r->geographical_location_oid));
+    BROOK_RETURN_IF_ERROR(in.ReadInt32(&r->item_rank));
+    BROOK_RETURN_IF_ERROR(in.ReadString(&r->item_name));
+    return in.ReadInt64(&r->item_count);
+  }
+};
+
+template <>
+struct brook::TypeSerializer<camera::Rejection> {
+  static void Serialize(const camera::Rejection& r, DataOutputView& out) {
+    out.WriteString(r.source);
+    out.WriteInt64(r.line_number);
+    out.WriteString(r.reason);
+    out.WriteString(r.raw_line);
+  }
+  static absl::Status Deserialize(DataInputView& in, camera::Rejection* r) {
+    BROOK_RETURN_IF_ERROR(in.ReadString(&r->source));
+    BROOK_RETURN_IF_ERROR(in.ReadInt64(&r->line_number));
+    BROOK_RETURN_IF_ERROR(in.ReadString(&r->reason));
+    return in.ReadString(&r->raw_line);
+  }
+};
 
 #endif  // CAMERA_TOP_K_CAMERA_IO_H_

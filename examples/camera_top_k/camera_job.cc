@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <memory>
@@ -18,6 +19,8 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "brook/brook.h"
+#include "brook/checkpoint_storage.h"
+#include "brook/serialization.h"
 #include "brook/operators/deduplicate.h"
 #include "brook/operators/lookup_join.h"
 #include "brook/operators/top_k.h"
@@ -35,7 +38,9 @@ struct Joined {
   const Location* location = nullptr;  // owned by the shared LocationTable
 };
 
-// Operator names: they scope the metrics the summary reads.
+// Operator names: they scope the metrics the summary reads, and are the
+// operator ids in checkpoints, so every name in the job is unique and must
+// not change (a renamed operator does not find its state on restore).
 constexpr char kParse[] = "parse";
 constexpr char kDedup[] = "dedup";
 constexpr char kJoin[] = "join-location";
@@ -97,6 +102,26 @@ class MemoryDetectionSource final : public brook::Source<SourceRecord> {
       }
       return next_ < detections_->size() ? brook::InputStatus::kMoreAvailable
                                          : brook::InputStatus::kEndOfInput;
+    }
+    // The position: the index of the next detection.
+    absl::StatusOr<std::string> SnapshotState(int64_t /*checkpoint_id*/) override {
+      return brook::SerializeToString(static_cast<uint64_t>(next_));
+    }
+    absl::Status RestoreState(std::vector<std::string> states) override {
+      if (states.empty()) return absl::OkStatus();
+      if (states.size() != 1) {
+        return absl::FailedPreconditionError(
+            "the in-memory detections source restores from exactly one reader's state");
+      }
+      uint64_t next = 0;
+      BROOK_RETURN_IF_ERROR(brook::DeserializeFromString(states[0], &next));
+      if (next > detections_->size()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "checkpoint position ", next, " is past the ", detections_->size(),
+            " in-memory detections"));
+      }
+      next_ = static_cast<size_t>(next);
+      return absl::OkStatus();
     }
 
    private:
@@ -188,6 +213,50 @@ class FinalFiringsSink final : public brook::Sink<ResultRow> {
     }
     absl::Status Close() override { return inner_->Close(); }
 
+    // The held firings are state: the inner writer's snapshot, the watermark
+    // and every held row with its timestamp.
+    absl::StatusOr<std::string> SnapshotState(int64_t checkpoint_id) override {
+      BROOK_ASSIGN_OR_RETURN(std::string inner, inner_->SnapshotState(checkpoint_id));
+      std::string bytes;
+      brook::DataOutputView out(&bytes);
+      out.WriteString(inner);
+      out.WriteInt64(watermark_);
+      size_t rows = 0;
+      for (const auto& [key, firing] : held_) rows += firing.size();
+      out.WriteVarint(rows);
+      for (const auto& [key, firing] : held_) {
+        for (const auto& r : firing) {
+          out.WriteInt64(r.timestamp_ms);
+          brook::TypeSerializer<ResultRow>::Serialize(r.value, out);
+        }
+      }
+      return bytes;
+    }
+    absl::Status NotifyCheckpointComplete(int64_t checkpoint_id) override {
+      return inner_->NotifyCheckpointComplete(checkpoint_id);
+    }
+    absl::Status RestoreState(std::vector<std::string> states) override {
+      if (states.empty()) return inner_->RestoreState({});
+      if (states.size() != 1) {
+        return absl::FailedPreconditionError("the output sink restores from one writer's state");
+      }
+      brook::DataInputView in(states[0]);
+      std::string inner;
+      BROOK_RETURN_IF_ERROR(in.ReadString(&inner));
+      BROOK_RETURN_IF_ERROR(in.ReadInt64(&watermark_));
+      size_t rows = 0;
+      BROOK_RETURN_IF_ERROR(in.ReadLength(&rows));
+      held_.clear();
+      for (size_t i = 0; i < rows; ++i) {
+        brook::StreamRecord<ResultRow> r;
+        BROOK_RETURN_IF_ERROR(in.ReadInt64(&r.timestamp_ms));
+        BROOK_RETURN_IF_ERROR(brook::TypeSerializer<ResultRow>::Deserialize(in, &r.value));
+        held_[Key(r.value)].push_back(std::move(r));
+      }
+      if (!in.AtEnd()) return absl::DataLossError("output sink state: trailing bytes");
+      return inner_->RestoreState({std::move(inner)});
+    }
+
    private:
     // (global, window end, window start, location): release in window order.
     using HeldKey = std::tuple<bool, int64_t, int64_t, int64_t>;
@@ -267,14 +336,27 @@ CameraJobSummary Summarize(const brook::MetricRegistry& m, JoinMode join) {
   return s;
 }
 
+// The one place the job constructs its checkpoint storage (the engine's
+// local-directory storage; the directory is created if missing).
+absl::StatusOr<std::shared_ptr<brook::CheckpointStorage>> OpenCheckpointStorage(
+    const std::string& directory) {
+  auto storage = brook::NewLocalDirectoryCheckpointStorage(directory);
+  if (!storage.ok()) return storage.status();
+  return std::shared_ptr<brook::CheckpointStorage>(*std::move(storage));
+}
+
 }  // namespace
 
 struct CameraJob::Inputs {
   std::unique_ptr<DetectionReader> reader;  // null with `generate`
   std::shared_ptr<const LocationTable> locations;
   std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names;
+  // Without checkpointing: plain streams. With: two-phase-commit files.
   std::shared_ptr<std::FILE> output;
   std::shared_ptr<std::FILE> dead_letters;  // null: none requested
+  std::shared_ptr<TransactionalAppendFile> transactional_output;
+  std::shared_ptr<TransactionalAppendFile> transactional_dead_letters;
+  std::shared_ptr<brook::CheckpointStorage> checkpoint_storage;  // null: off
 };
 
 double CameraJobSummary::records_per_second() const {
@@ -287,7 +369,8 @@ std::string CameraJobSummary::ToString() const {
       "read=%d accepted=%d duplicates=%d conflicts=%d malformed=%d unknown_location=%d "
       "late=%d windows_fired=%d output_rows=%d elapsed=%.3fs records/s=%.0f",
       read, accepted, duplicates, conflicts, malformed, unknown_location, late, windows_fired,
-      output_rows, absl::ToDoubleSeconds(elapsed), records_per_second());
+      output_rows, absl::ToDoubleSeconds(elapsed), records_per_second()) +
+         (restored_from.empty() ? std::string() : absl::StrCat(" restored_from=", restored_from));
 }
 
 CameraJob::CameraJob(CameraJobOptions options, std::unique_ptr<Inputs> inputs)
@@ -338,6 +421,32 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
     }
   }
 
+  const bool checkpointing = !o.checkpoint_dir.empty();
+  if (checkpointing) {
+    if (o.checkpoint_interval < absl::ZeroDuration()) {
+      return bad("checkpoint_interval", "must not be negative");
+    }
+    if (!o.generate && !in_memory && o.detections_path == "-") {
+      return bad("checkpoint_dir", "stdin cannot be replayed after a crash, so it cannot be "
+                                   "checkpointed; read a file or use --generate");
+    }
+    if (!o.on_result && (o.output_path.empty() || o.output_path == "-")) {
+      return bad("checkpoint_dir", "needs --output=FILE: output is committed transactionally "
+                                   "(FILE.inprogress, then FILE), which stdout cannot be");
+    }
+    if (o.dead_letter_path == "-") {
+      return bad("checkpoint_dir", "needs --dead_letter=FILE, not stdout");
+    }
+  }
+  if (o.restore == RestoreMode::kPath) {
+    if (!checkpointing) return bad("restore", "needs --checkpoint_dir");
+    std::error_code error;
+    if (!std::filesystem::exists(std::filesystem::path(o.restore_path) / "_metadata", error)) {
+      return absl::NotFoundError(absl::StrCat("--restore: no complete checkpoint or savepoint at '",
+                                              o.restore_path, "' (no _metadata file)"));
+    }
+  }
+
   auto inputs = std::make_unique<Inputs>();
   std::vector<Location> locations;
   if (!o.locations_path.empty()) {
@@ -358,16 +467,47 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
     auto reader = DetectionReader::Open(o.detections_path, o.input_format, o.timestamp_unit);
     if (!reader.ok()) return reader.status();
     inputs->reader = *std::move(reader);
+    if (checkpointing) {
+      // A restored reader seeks; only a regular file can (Seek to where it
+      // stands, before any record, changes nothing).
+      DetectionReader& r = *inputs->reader;
+      if (absl::Status s = r.Seek(r.offset(), r.next_line_number()); !s.ok()) {
+        return bad("checkpoint_dir",
+                   absl::StrCat("--detections=", o.detections_path,
+                                " cannot be replayed after a crash (not a regular file), so "
+                                "it cannot be checkpointed: ", s.message()));
+      }
+    }
   }
-  if (!o.on_result) {
-    auto output = OpenOutput(o.output_path);
-    if (!output.ok()) return output.status();
-    inputs->output = *std::move(output);
-  }
-  if (!o.dead_letter_path.empty()) {
-    auto dead = OpenOutput(o.dead_letter_path);
-    if (!dead.ok()) return dead.status();
-    inputs->dead_letters = *std::move(dead);
+  if (checkpointing) {
+    // Opened, not truncated: a restore needs what they hold.
+    if (!o.on_result) {
+      auto output = TransactionalAppendFile::Open(o.output_path);
+      if (!output.ok()) return output.status();
+      inputs->transactional_output = *std::move(output);
+    }
+    if (!o.dead_letter_path.empty()) {
+      auto dead = TransactionalAppendFile::Open(o.dead_letter_path);
+      if (!dead.ok()) return dead.status();
+      inputs->transactional_dead_letters = *std::move(dead);
+    }
+    auto storage = OpenCheckpointStorage(o.checkpoint_dir);
+    if (!storage.ok()) {
+      return absl::Status(storage.status().code(),
+                          absl::StrCat("--checkpoint_dir: ", storage.status().message()));
+    }
+    inputs->checkpoint_storage = *std::move(storage);
+  } else {
+    if (!o.on_result) {
+      auto output = OpenOutput(o.output_path);
+      if (!output.ok()) return output.status();
+      inputs->output = *std::move(output);
+    }
+    if (!o.dead_letter_path.empty()) {
+      auto dead = OpenOutput(o.dead_letter_path);
+      if (!dead.ok()) return dead.status();
+      inputs->dead_letters = *std::move(dead);
+    }
   }
   return std::unique_ptr<CameraJob>(new CameraJob(std::move(o), std::move(inputs)));
 }
@@ -377,7 +517,25 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   const CameraJobOptions& o = options_;
   std::unique_ptr<Inputs> in = std::move(inputs_);
 
-  brook::StreamExecutionEnvironment env({.parallelism = o.parallelism});
+  brook::ExecutionConfig config;
+  config.parallelism = o.parallelism;
+  if (in->checkpoint_storage != nullptr) {
+    config.checkpoint.interval = o.checkpoint_interval;
+    config.checkpoint.storage = in->checkpoint_storage;
+    switch (o.restore) {
+      case RestoreMode::kAuto:
+        config.checkpoint.restore = brook::CheckpointConfig::Restore::kLatest;
+        break;
+      case RestoreMode::kNone:
+        config.checkpoint.restore = brook::CheckpointConfig::Restore::kNone;
+        break;
+      case RestoreMode::kPath:
+        config.checkpoint.restore = brook::CheckpointConfig::Restore::kPath;
+        config.checkpoint.restore_path = o.restore_path;
+        break;
+    }
+  }
+  brook::StreamExecutionEnvironment env(config);
   const brook::OutputTag<Rejection> malformed_tag("malformed");
   const brook::OutputTag<brook::ops::JoinMiss<Event>> unknown_tag("unknown-location");
   const brook::OutputTag<Joined> late_tag("late");
@@ -450,14 +608,16 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
     hook_sink = std::make_shared<ResultHookSink>(o.on_result);
     rows.SinkTo(final_only(hook_sink), "output", 1);
   } else {
-    csv_sink = std::make_shared<RankedCsvSink>(in->output, in->location_names);
+    csv_sink = in->transactional_output != nullptr
+                   ? std::make_shared<RankedCsvSink>(in->transactional_output, in->location_names)
+                   : std::make_shared<RankedCsvSink>(in->output, in->location_names);
     rows.SinkTo(final_only(csv_sink), "output", 1);
   }
 
   // The live view gets every firing, early ones included.
   if (o.dashboard != nullptr) rows.SinkTo(o.dashboard->ResultSink(), "live-view", 1);
 
-  if (in->dead_letters != nullptr) {
+  if (in->dead_letters != nullptr || in->transactional_dead_letters != nullptr) {
     const std::string source_name = o.detections_in_memory != nullptr ? "memory"
                                     : o.generate                       ? "generator"
                                     : o.detections_path == "-"         ? "stdin"
@@ -479,7 +639,10 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
     parsed.GetSideOutput(malformed_tag)
         .Union({unknown, late}, "dead-letters-union")
         .SetParallelism(1)
-        .SinkTo(std::make_shared<DeadLetterCsvSink>(in->dead_letters), "dead-letters", 1);
+        .SinkTo(in->transactional_dead_letters != nullptr
+                    ? std::make_shared<DeadLetterCsvSink>(in->transactional_dead_letters)
+                    : std::make_shared<DeadLetterCsvSink>(in->dead_letters),
+                "dead-letters", 1);
   }
 
   // Progress: a reporter thread reads metrics (thread-safe) while the job runs.
@@ -519,6 +682,27 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
         absl::FormatDuration(live_early_fire ? o.dashboard_early_fire : o.early_fire));
     o.dashboard->AttachJob(std::move(info));
   }
+  // Says which checkpoint the run resumed from, as soon as the engine knows
+  // (restored_from() is set once Execute() has started the job).
+  bool restore_reported = false;
+  auto report_restore = [&] {
+    if (restore_reported || !o.checkpoint_log) return;
+    const std::string from = env.restored_from();
+    if (from.empty()) return;
+    restore_reported = true;
+    for (const std::string& skipped : env.restore_skipped()) {
+      o.checkpoint_log(absl::StrCat("skipped corrupt or incomplete checkpoint ", skipped));
+    }
+    o.checkpoint_log(absl::StrCat("restored from ", from));
+  };
+  std::thread announcer;
+  if (in->checkpoint_storage != nullptr && o.checkpoint_log) {
+    announcer = std::thread([&] {
+      while (!restore_reported && !done.WaitForNotificationWithTimeout(absl::Milliseconds(20))) {
+        report_restore();
+      }
+    });
+  }
   {
     absl::MutexLock lock(&mu_);
     running_ = &env;
@@ -528,16 +712,47 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   {
     absl::MutexLock lock(&mu_);
     running_ = nullptr;
+    // A savepoint requested while the job ran ends (fails) with it.
+    mu_.Await(absl::Condition(
+        +[](int* in_flight) { return *in_flight == 0; }, &savepoints_in_flight_));
   }
   if (o.dashboard != nullptr) o.dashboard->DetachJob(status);
   done.Notify();
   if (reporter.joinable()) reporter.join();
+  if (announcer.joinable()) announcer.join();
+  if (in->checkpoint_storage != nullptr && o.checkpoint_log && !restore_reported) {
+    report_restore();
+    if (!restore_reported) {
+      for (const std::string& skipped : env.restore_skipped()) {
+        o.checkpoint_log(absl::StrCat("skipped corrupt or incomplete checkpoint ", skipped));
+      }
+    }
+  }
   if (!status.ok()) return status;
 
   CameraJobSummary summary = Summarize(env.metrics(), o.join);
   summary.elapsed = absl::Now() - start;
   summary.output_rows = hook_sink ? hook_sink->rows_written() : csv_sink->rows_written();
+  summary.restored_from = env.restored_from();
+  summary.restore_skipped = env.restore_skipped();
   return summary;
+}
+
+absl::StatusOr<std::string> CameraJob::TriggerSavepoint() {
+  if (options_.checkpoint_dir.empty()) {
+    return absl::FailedPreconditionError("savepoints need --checkpoint_dir");
+  }
+  brook::StreamExecutionEnvironment* env = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    if (running_ == nullptr) return absl::FailedPreconditionError("the job is not running");
+    env = running_;
+    ++savepoints_in_flight_;  // Run() keeps the environment alive until 0
+  }
+  absl::StatusOr<std::string> path = env->TriggerSavepoint();
+  absl::MutexLock lock(&mu_);
+  --savepoints_in_flight_;
+  return path;
 }
 
 void CameraJob::Cancel() {

@@ -15,6 +15,11 @@
 // geographical_location,item_rank,item_name,item_count (window bounds epoch
 // ms; empty for the global window). Dead-letter CSV columns:
 // source,line_number,reason,raw_line.
+//
+// With `checkpoint_dir` the job checkpoints (docs/checkpoints.md): exactly
+// once over a replayable input (a file, the generator, in-memory input), the
+// output and dead-letter CSVs committed in two phases, restorable after a
+// crash (`restore`) and by savepoint (TriggerSavepoint()).
 #ifndef CAMERA_TOP_K_CAMERA_JOB_H_
 #define CAMERA_TOP_K_CAMERA_JOB_H_
 
@@ -46,6 +51,13 @@ class Dashboard;  // camera_top_k/dashboard.h
 inline constexpr absl::Duration kLiveEarlyFire = absl::Milliseconds(500);
 
 enum class JoinMode { kInner, kLeftOuter };
+
+// Where a checkpointed run starts (--restore).
+enum class RestoreMode {
+  kAuto,  // the newest complete checkpoint in checkpoint_dir, if any
+  kNone,  // from the beginning (the output files are started afresh)
+  kPath,  // the checkpoint or savepoint directory restore_path
+};
 
 struct CameraJobOptions {
   // Input: a Dataset A file ("-" for stdin), or the generator when `generate`.
@@ -107,6 +119,20 @@ struct CameraJobOptions {
   Dashboard* dashboard = nullptr;
   // See `dashboard`; > 0, whole milliseconds.
   absl::Duration dashboard_early_fire = kLiveEarlyFire;
+
+  // Checkpointing (docs/checkpoints.md). Non-empty: checkpoints go to this
+  // directory (created if missing), and the output and dead-letter files are
+  // written in two phases (`<path>.inprogress`, visible up to the last
+  // complete checkpoint). Needs a replayable input (not stdin or a pipe) and
+  // file outputs (not stdout); `on_result` then sees rows at least once.
+  std::string checkpoint_dir;
+  // Time between two checkpoints; zero = none (savepoints only).
+  absl::Duration checkpoint_interval = absl::Seconds(10);
+  RestoreMode restore = RestoreMode::kAuto;
+  std::string restore_path;  // with RestoreMode::kPath
+  // Checkpoint news, one line each (the checkpoint restored, corrupt ones
+  // skipped); called from a job thread. Empty = not reported.
+  std::function<void(const std::string& line)> checkpoint_log;
 };
 
 // What one run did; read = accepted + duplicates + malformed + unknown + late.
@@ -121,9 +147,15 @@ struct CameraJobSummary {
   int64_t windows_fired = 0;
   int64_t output_rows = 0;
   absl::Duration elapsed;
+  // The checkpoint or savepoint this run resumed from ("" = from the start);
+  // the counts above then cover the records read since that checkpoint,
+  // output_rows the whole output.
+  std::string restored_from;
+  std::vector<std::string> restore_skipped;  // "<path>: <reason>"
 
   double records_per_second() const;
   // One line: "read=... accepted=... ... elapsed=1.23s records/s=..."
+  // (plus " restored_from=PATH" after a restore).
   std::string ToString() const;
 };
 
@@ -145,6 +177,12 @@ class CameraJob {
   // Thread-safe.
   void Cancel();
 
+  // CameraJob::TriggerSavepoint(): takes a savepoint of the running job and
+  // returns its directory once complete (blocks until then). Thread-safe.
+  // kFailedPrecondition when the job is not running or has no
+  // checkpoint_dir; otherwise as brook::StreamExecutionEnvironment's.
+  absl::StatusOr<std::string> TriggerSavepoint();
+
  private:
   struct Inputs;
   CameraJob(CameraJobOptions options, std::unique_ptr<Inputs> inputs);
@@ -153,6 +191,7 @@ class CameraJob {
   absl::Mutex mu_;
   brook::StreamExecutionEnvironment* running_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  int savepoints_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace camera

@@ -3,10 +3,19 @@
 //
 // Exit status: 0 done; 1 the job failed while running; 2 bad flags or
 // inputs, reported before any work.
+//
+// With --checkpoint_dir, SIGUSR1 takes a savepoint (its path is printed on
+// stderr); --restore=PATH resumes from one. See docs/checkpoints.md.
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -65,6 +74,17 @@ ABSL_FLAG(int, http_port, 0,
 ABSL_FLAG(std::string, http_address, "127.0.0.1",
           "Address the HTTP server listens on; the default serves this machine only "
           "(0.0.0.0 or :: = every interface).");
+ABSL_FLAG(std::string, checkpoint_dir, "",
+          "Enables checkpointing (exactly-once): checkpoints go to this directory, and "
+          "--output/--dead_letter are committed in two phases (FILE.inprogress, visible in "
+          "FILE once a checkpoint covers it). Needs a file input (not stdin) or --generate. "
+          "SIGUSR1 then takes a savepoint. See docs/checkpoints.md.");
+ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(10),
+          "With --checkpoint_dir: time between two checkpoints; 0 = savepoints only.");
+ABSL_FLAG(std::string, restore, "auto",
+          "With --checkpoint_dir: auto = resume from the newest complete checkpoint in the "
+          "directory if there is one; none = start from the beginning; otherwise the path of "
+          "a checkpoint or savepoint directory to resume from.");
 ABSL_FLAG(absl::Duration, http_linger, absl::ZeroDuration(),
           "With --http_port: keep serving this long after the job ends (final results, last "
           "metric values), e.g. 10m or inf; SIGINT or SIGTERM ends it early.");
@@ -104,6 +124,24 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   o.parallelism = absl::GetFlag(FLAGS_parallelism);
   o.records_per_watermark = absl::GetFlag(FLAGS_records_per_watermark);
 
+  o.checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
+  o.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
+  const std::string restore = absl::GetFlag(FLAGS_restore);
+  if (restore == "auto") {
+    o.restore = camera::RestoreMode::kAuto;
+  } else if (restore == "none") {
+    o.restore = camera::RestoreMode::kNone;
+  } else if (restore.empty()) {
+    return absl::InvalidArgumentError("--restore: expected auto, none or a path");
+  } else {
+    o.restore = camera::RestoreMode::kPath;
+    o.restore_path = restore;
+  }
+  if (!o.checkpoint_dir.empty()) {
+    o.checkpoint_log = [](const std::string& line) {
+      fmt::print(stderr, "camera_top_k: {}\n", line);
+    };
+  }
   o.generate_rate = absl::GetFlag(FLAGS_generate_rate);
   o.generator = camera::GeneratorOptionsFromFlags();
   if (absl::GetFlag(FLAGS_progress)) {
@@ -128,6 +166,47 @@ void Linger(absl::Duration linger) {
   std::signal(SIGTERM, SIG_DFL);
 }
 
+// SIGUSR1 -> a savepoint, on a thread of its own (a signal handler may not
+// take locks): the signal is blocked in every thread and collected here.
+class SavepointOnSignal {
+ public:
+  // Call before any other thread starts, so that all of them inherit the
+  // blocked mask.
+  static void BlockSignal() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
+  explicit SavepointOnSignal(camera::CameraJob* job) : thread_([this, job] { Loop(job); }) {}
+  ~SavepointOnSignal() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  void Loop(camera::CameraJob* job) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    const timespec poll = {0, 100'000'000};  // 100 ms: how soon the thread ends
+    while (!stop_) {
+      if (sigtimedwait(&set, nullptr, &poll) != SIGUSR1) continue;
+      fmt::print(stderr, "camera_top_k: SIGUSR1: taking a savepoint\n");
+      auto path = job->TriggerSavepoint();
+      if (path.ok()) {
+        fmt::print(stderr, "camera_top_k: savepoint written to {} (resume with --restore={})\n",
+                   *path, *path);
+      } else {
+        fmt::print(stderr, "camera_top_k: savepoint failed: {}\n", path.status().ToString());
+      }
+    }
+  }
+
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -137,6 +216,8 @@ int main(int argc, char** argv) {
       "  camera_top_k --detections=A.csv --locations=B.csv [--top_x=10] [--window=1m]\n"
       "  camera_top_k --generate --generate_rate=10000 --window=10s --early_fire=1s");
   absl::ParseCommandLine(argc, argv);
+  const bool checkpointing = !absl::GetFlag(FLAGS_checkpoint_dir).empty();
+  if (checkpointing) SavepointOnSignal::BlockSignal();
 
   auto options = OptionsFromFlags();
   if (!options.ok()) {
@@ -168,7 +249,10 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "camera_top_k: {}\n", job.status().ToString());
     return 2;
   }
+  std::unique_ptr<SavepointOnSignal> savepoints;
+  if (checkpointing) savepoints = std::make_unique<SavepointOnSignal>(job->get());
   auto summary = (*job)->Run();
+  savepoints.reset();
   if (!summary.ok()) {
     fmt::print(stderr, "camera_top_k: job failed: {}\n", summary.status().ToString());
   } else {

@@ -587,6 +587,11 @@ class DetectionReader::Impl {
   int64_t accepted() const { return accepted_; }
   int64_t rejected() const { return rejected_; }
   int64_t blank_lines() const { return blank_lines_; }
+  void RestoreCounters(int64_t accepted, int64_t rejected, int64_t blank_lines) {
+    accepted_ = accepted;
+    rejected_ = rejected;
+    blank_lines_ = blank_lines;
+  }
 
  private:
   bool Parse(const Line& line, Detection& d, std::string& reason) {
@@ -803,6 +808,9 @@ const std::string& DetectionReader::source() const {
 int64_t DetectionReader::accepted() const { return impl_->accepted(); }
 int64_t DetectionReader::rejected() const { return impl_->rejected(); }
 int64_t DetectionReader::blank_lines() const { return impl_->blank_lines(); }
+void DetectionReader::RestoreCounters(int64_t accepted, int64_t rejected, int64_t blank_lines) {
+  impl_->RestoreCounters(accepted, rejected, blank_lines);
+}
 
 absl::StatusOr<std::vector<Location>> LoadLocationsCsv(
     const std::string& path) {

@@ -149,6 +149,9 @@ class DetectionReader {
   int64_t accepted() const;     // records returned so far
   int64_t rejected() const;     // rejections returned so far
   int64_t blank_lines() const;  // blank lines skipped so far
+  // Sets the three counters above, for a reader resumed with Seek() from a
+  // checkpoint that recorded them.
+  void RestoreCounters(int64_t accepted, int64_t rejected, int64_t blank_lines);
 
  private:
   class Impl;

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "brook/serialization.h"
 #include "brook/status.h"
 #include "fmt/format.h"
 
@@ -443,6 +445,87 @@ void DetectionGenerator::Restore(const GeneratorState& state) {
   for (const PendingResend& resend : state.pending) {
     pending_.emplace_hint(pending_.end(), resend.position, resend);
   }
+}
+
+absl::Status DetectionGenerator::CheckState(const GeneratorState& state) const {
+  auto bad = [](const std::string& why) {
+    return absl::DataLossError(absl::StrCat("generator state: ", why));
+  };
+  if (state.emitted < 0 || state.originals < 0 || state.resends < 0 ||
+      state.originals + state.resends != state.emitted) {
+    return bad("counters do not add up");
+  }
+  if (options_.count > 0 && state.emitted > options_.count) {
+    return bad(absl::StrCat("position ", state.emitted, " is past the generator's count ",
+                            options_.count, " (different options?)"));
+  }
+  int64_t previous = state.emitted - 1;
+  for (const PendingResend& r : state.pending) {
+    if (r.position <= previous) return bad("pending re-sends out of order");
+    previous = r.position;
+    if (r.item_index < 0 || r.item_index >= options_.num_items) {
+      return bad(absl::StrCat("item index ", r.item_index, " is not below num_items ",
+                              options_.num_items, " (different options?)"));
+    }
+  }
+  if (state.pending.size() > kMaxPendingResends) return bad("too many pending re-sends");
+  return absl::OkStatus();
+}
+
+namespace {
+constexpr uint8_t kGeneratorStateVersion = 1;
+}  // namespace
+
+std::string EncodeGeneratorState(const GeneratorState& state) {
+  std::string bytes;
+  brook::DataOutputView out(&bytes);
+  out.WriteUint8(kGeneratorStateVersion);
+  for (uint64_t word : state.rng) out.WriteUint64(word);
+  out.WriteInt64(state.emitted);
+  out.WriteInt64(state.originals);
+  out.WriteInt64(state.resends);
+  out.WriteVarint(state.pending.size());
+  for (const PendingResend& r : state.pending) {
+    out.WriteInt64(r.position);
+    out.WriteInt64(r.geographical_location_oid);
+    out.WriteInt64(r.video_camera_oid);
+    out.WriteInt64(r.detection_oid);
+    out.WriteInt64(r.timestamp_detected_ms);
+    out.WriteInt32(r.item_index);
+  }
+  return bytes;
+}
+
+absl::Status DecodeGeneratorState(std::string_view bytes, GeneratorState* state) {
+  brook::DataInputView in(bytes);
+  uint8_t version = 0;
+  BROOK_RETURN_IF_ERROR(in.ReadUint8(&version));
+  if (version != kGeneratorStateVersion) {
+    return absl::DataLossError(absl::StrCat("generator state: unknown version ", version));
+  }
+  for (uint64_t& word : state->rng) BROOK_RETURN_IF_ERROR(in.ReadUint64(&word));
+  BROOK_RETURN_IF_ERROR(in.ReadInt64(&state->emitted));
+  BROOK_RETURN_IF_ERROR(in.ReadInt64(&state->originals));
+  BROOK_RETURN_IF_ERROR(in.ReadInt64(&state->resends));
+  size_t n = 0;
+  constexpr size_t kBytesPerResend = 5 * 8 + 4;
+  BROOK_RETURN_IF_ERROR(in.ReadLength(&n, kBytesPerResend));
+  state->pending.clear();
+  state->pending.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    PendingResend& r = state->pending.emplace_back();
+    BROOK_RETURN_IF_ERROR(in.ReadInt64(&r.position));
+    BROOK_RETURN_IF_ERROR(in.ReadInt64(&r.geographical_location_oid));
+    BROOK_RETURN_IF_ERROR(in.ReadInt64(&r.video_camera_oid));
+    BROOK_RETURN_IF_ERROR(in.ReadInt64(&r.detection_oid));
+    BROOK_RETURN_IF_ERROR(in.ReadInt64(&r.timestamp_detected_ms));
+    BROOK_RETURN_IF_ERROR(in.ReadInt32(&r.item_index));
+  }
+  if (!in.AtEnd()) {
+    return absl::DataLossError(
+        absl::StrCat("generator state: ", in.remaining(), " unexpected trailing bytes"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status WriteDetectionsCsv(const GeneratorOptions& options,

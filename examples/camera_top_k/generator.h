@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -167,6 +168,10 @@ class DetectionGenerator {
   // `state` must come from Snapshot() of a generator with the same options;
   // the sequence then continues exactly where that one was.
   void Restore(const GeneratorState& state);
+  // Whether `state` can come from a generator with these options (so that
+  // Restore() of decoded checkpoint bytes cannot index out of its tables):
+  // kDataLoss naming the first impossible field.
+  absl::Status CheckState(const GeneratorState& state) const;
 
  private:
   // Walker/Vose alias table: O(1) sampling from one 64-bit draw.
@@ -204,6 +209,12 @@ class DetectionGenerator {
   // goes out exactly at its position and the retry_delay bound is strict.
   std::map<int64_t, PendingResend> pending_;
 };
+
+// GeneratorState as checkpoint bytes (brook::DataOutputView encoding with a
+// leading format version), and back: DecodeGeneratorState returns kDataLoss
+// for bytes that do not decode (truncated, trailing bytes, unknown version).
+std::string EncodeGeneratorState(const GeneratorState& state);
+absl::Status DecodeGeneratorState(std::string_view bytes, GeneratorState* state);
 
 // Writes Dataset A for `options` (count must be > 0) to `path` as CSV with
 // header geographical_location_oid,video_camera_oid,detection_oid,item_name,

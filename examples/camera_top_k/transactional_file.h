@@ -1,0 +1,100 @@
+// File: camera_top_k/transactional_file.h
+//
+// TransactionalAppendFile: an append-only output file with two-phase commit
+// (DESIGN.md §7, as Flink's TwoPhaseCommittingSink over a file), for sinks
+// whose output must become visible only when the checkpoint that covers it
+// completes.
+//
+// Two files: the pending file `<path>.inprogress`, where every byte is
+// appended as it is produced, and the visible file `<path>`, which is always
+// a prefix of the pending data:
+//
+//   PreCommit()      at a checkpoint barrier: flushes and fsyncs the pending
+//                    file; returns its length L (the checkpoint records L).
+//   Commit(L)        checkpoint complete: the visible file becomes exactly the
+//                    first L bytes (the missing range is copied from the
+//                    pending file, then fsynced). Idempotent; a commit of a
+//                    length at or below the visible one does nothing.
+//   Restore(L)       after a crash, from the checkpoint that recorded L: the
+//                    pending file is cut to L (appends continue from there)
+//                    and the visible file becomes exactly its first L bytes:
+//                    what the checkpoint pre-committed is committed, anything
+//                    written after it is dropped.
+//   CommitAll()      end of input: everything is committed, the pending file
+//                    is removed.
+//   StartFresh()     a run that restores nothing: both files are emptied.
+//
+// Crash safety: the visible file never holds bytes that were not fsynced to
+// the pending file first. If the pending file is lost after a CommitAll()
+// (a crash between the end of input and the exit), Restore(L) rebuilds it
+// from the visible file, which then holds at least L bytes of the same data.
+//
+// Errors: kUnavailable (or the errno's code) for I/O failures, naming the
+// file; kFailedPrecondition for Commit() beyond the pre-committed length, or
+// any call after CommitAll(); kDataLoss when Restore(L) finds fewer than L
+// bytes in both files (the output files do not belong to this checkpoint).
+//
+// Thread-safety: none; one sink writer owns it.
+#ifndef CAMERA_TOP_K_TRANSACTIONAL_FILE_H_
+#define CAMERA_TOP_K_TRANSACTIONAL_FILE_H_
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace camera {
+
+// Suffix of the pending file next to the visible one.
+inline constexpr std::string_view kPendingSuffix = ".inprogress";
+
+class TransactionalAppendFile {
+ public:
+  // Opens (creating, never truncating) `path` and `path + kPendingSuffix`,
+  // so that a bad path fails before any work. Nothing is changed until
+  // StartFresh() or Restore().
+  static absl::StatusOr<std::unique_ptr<TransactionalAppendFile>> Open(std::string path);
+
+  TransactionalAppendFile(const TransactionalAppendFile&) = delete;
+  TransactionalAppendFile& operator=(const TransactionalAppendFile&) = delete;
+  ~TransactionalAppendFile();
+
+  // Where to append (buffered; owned by this object; null after CommitAll).
+  std::FILE* pending() { return pending_; }
+
+  absl::Status StartFresh();
+  absl::StatusOr<int64_t> PreCommit();
+  absl::Status Commit(int64_t length);
+  absl::Status Restore(int64_t length);
+  absl::Status CommitAll();
+
+  const std::string& path() const { return path_; }
+  std::string pending_path() const { return path_ + std::string(kPendingSuffix); }
+  // Bytes in the visible file.
+  int64_t committed_length() const { return visible_length_; }
+  // Bytes fsynced to the pending file by the last PreCommit() (or Restore()).
+  int64_t precommitted_length() const { return precommitted_length_; }
+  bool finished() const { return finished_; }
+
+ private:
+  TransactionalAppendFile(std::string path, std::FILE* pending, int visible_fd,
+                          int64_t visible_length);
+  // Makes the visible file exactly the first `length` bytes of the pending
+  // file (which must hold them, flushed).
+  absl::Status SetVisible(int64_t length);
+
+  std::string path_;
+  std::FILE* pending_ = nullptr;
+  int visible_fd_ = -1;
+  int64_t visible_length_ = 0;
+  int64_t precommitted_length_ = 0;
+  bool finished_ = false;
+};
+
+}  // namespace camera
+
+#endif  // CAMERA_TOP_K_TRANSACTIONAL_FILE_H_
