@@ -34,8 +34,13 @@ struct FileHeader {
 }
 
 struct KeyGroupState {
+  # The key group's serialised keyed state and timers is `data` followed by
+  # `tail`. A writer may put the last (size % 8) bytes in `tail` so that a
+  # large blob can be referenced in place (a whole number of words) rather
+  # than copied into the message; readers always concatenate the two.
   keyGroup @0 :Int32;
-  data @1 :Data;             # the key group's serialised keyed state and timers
+  data @1 :Data;
+  tail @2 :Data;
 }
 
 struct OperatorSubtaskState {

@@ -164,11 +164,19 @@ std::unique_ptr<EncodedFile> EncodedFile::Frame(uint64_t magic,
 }
 
 std::unique_ptr<EncodedFile> EncodeDataFile(const OperatorSubtaskState& state) {
-  // Size the first segment for the whole state, so that the message is one
-  // segment and each blob is copied exactly once.
+  // Large blobs become segments of their own that point into `state` (no
+  // copy: a 10-million-key state is ~150 MB); small ones are copied into the
+  // first segment, sized for them so that it is allocated once.
+  constexpr size_t kReferenceBytes = 4096;
+  const auto referenced = [&](const std::string& bytes) {
+    return bytes.size() >= kReferenceBytes &&
+           reinterpret_cast<uintptr_t>(bytes.data()) % alignof(capnp::word) == 0;
+  };
   size_t words = 64 + (state.operator_id.size() + state.operator_state.size()) / 8 +
-                 3 * state.key_groups.size();
-  for (const auto& [key_group, bytes] : state.key_groups) words += bytes.size() / 8 + 1;
+                 4 * state.key_groups.size();
+  for (const auto& [key_group, bytes] : state.key_groups) {
+    if (!referenced(bytes)) words += bytes.size() / 8 + 1;
+  }
   words = std::min<size_t>(words, std::numeric_limits<uint32_t>::max() / 2);
   auto builder = std::make_unique<capnp::MallocMessageBuilder>(static_cast<uint>(words));
   auto root = builder->initRoot<fmt::OperatorSubtaskState>();
@@ -178,11 +186,22 @@ std::unique_ptr<EncodedFile> EncodeDataFile(const OperatorSubtaskState& state) {
   root.setOperatorState(capnp::Data::Reader(
       reinterpret_cast<const kj::byte*>(state.operator_state.data()), state.operator_state.size()));
   auto groups = root.initKeyGroups(static_cast<uint>(state.key_groups.size()));
+  auto orphanage = builder->getOrphanage();
   for (size_t i = 0; i < state.key_groups.size(); ++i) {
     const auto& [key_group, bytes] = state.key_groups[i];
+    const auto* data = reinterpret_cast<const kj::byte*>(bytes.data());
     groups[i].setKeyGroup(key_group);
-    groups[i].setData(
-        capnp::Data::Reader(reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size()));
+    if (referenced(bytes)) {
+      // Only whole words may be referenced: capnp writes a segment out to its
+      // last word, which must not run past the string's allocation.
+      const size_t whole = bytes.size() / sizeof(capnp::word) * sizeof(capnp::word);
+      groups[i].adoptData(orphanage.referenceExternalData(capnp::Data::Reader(data, whole)));
+      if (whole < bytes.size()) {
+        groups[i].setTail(capnp::Data::Reader(data + whole, bytes.size() - whole));
+      }
+    } else {
+      groups[i].setData(capnp::Data::Reader(data, bytes.size()));
+    }
   }
   return EncodedFile::Frame(kDataFileMagic, std::move(builder));
 }
@@ -222,7 +241,13 @@ absl::StatusOr<OperatorSubtaskState> DecodeDataFile(const FileBytes& file, uint3
                 auto groups = root.getKeyGroups();
                 state.key_groups.reserve(groups.size());
                 for (auto group : groups) {
-                  state.key_groups.emplace_back(group.getKeyGroup(), ToString(group.getData()));
+                  auto data = group.getData();
+                  auto tail = group.getTail();
+                  std::string bytes;
+                  bytes.reserve(data.size() + tail.size());
+                  bytes.append(reinterpret_cast<const char*>(data.begin()), data.size());
+                  bytes.append(reinterpret_cast<const char*>(tail.begin()), tail.size());
+                  state.key_groups.emplace_back(group.getKeyGroup(), std::move(bytes));
                 }
               })) {
     // The CRC matched, so this is a writer's bug or a different schema.

@@ -65,6 +65,7 @@ class EncodedFile {
   uint32_t crc32_ = 0;
 };
 
+// The result points into `state`'s key-group blobs: `state` must outlive it.
 std::unique_ptr<EncodedFile> EncodeDataFile(const OperatorSubtaskState& state);
 std::unique_ptr<EncodedFile> EncodeMetadata(const CheckpointMetadata& metadata);
 
