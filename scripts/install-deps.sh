@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential g++ cmake ninja-build ccache pkg-config time
-  libboost-dev libabsl-dev capnproto libcapnp-dev libfmt-dev
+  libboost-dev libabsl-dev capnproto libcapnp-dev zlib1g-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libsimdjson-dev libcsv-dev
   prometheus chromium

@@ -9,8 +9,12 @@
 //   DIR/savepoint-<id>/...                the same layout; never pruned
 //
 // Every file is a Cap'n Proto message (engine/src/checkpoint.capnp) framed
-// with a format version and a checksum of its payload; `_metadata` also holds
-// each data file's size and checksum. A checkpoint whose `_metadata` is
+// with a magic number, a format version, the payload's length and its CRC-32
+// (a 40-byte header message followed by the payload message); `_metadata`
+// also holds each data file's size and CRC-32 of all its bytes. Operator ids
+// are sanitised for file names: characters outside [A-Za-z0-9._#-] become
+// '_' and, when any did (or the id is very long), a hash of the id is
+// appended so that two ids never share a file. A checkpoint whose `_metadata` is
 // missing, or any of whose files is missing, truncated or fails its checksum,
 // is never loaded: LoadLatest() reports it (with its path) and falls back to
 // the previous complete one.
@@ -98,9 +102,10 @@ class CheckpointStorage {
   virtual absl::StatusOr<std::optional<RestoredCheckpoint>> LoadLatest(
       std::vector<std::string>* skipped) = 0;
 
-  // A checkpoint or savepoint by path (a directory holding `_metadata`).
+  // A checkpoint or savepoint by path (a directory holding `_metadata`; for
+  // the directory storage any directory, so a savepoint may be moved).
   // kNotFound when there is no `_metadata`; kDataLoss (naming the file) when a
-  // file is missing, truncated or corrupt.
+  // file is missing, truncated, corrupt or of an unknown format version.
   virtual absl::StatusOr<RestoredCheckpoint> Load(const std::string& path) = 0;
 
   // The id of the newest checkpoint or savepoint present, complete or not
@@ -116,9 +121,24 @@ absl::StatusOr<std::unique_ptr<CheckpointStorage>> NewLocalDirectoryCheckpointSt
 
 // For tests: everything in memory, with the same framing, verification and
 // retention as the directory storage. Paths are "mem://chk-<id>" and
-// "mem://savepoint-<id>". CorruptForTesting flips one byte of a stored
-// file; RemoveForTesting deletes one (`_metadata` included).
-class InMemoryCheckpointStorage;
+// "mem://savepoint-<id>"; Load() accepts only such paths (kNotFound for any
+// other). The *ForTesting hooks damage a stored file the way a crash or a
+// bad disk would; `file` is a data file's name or "_metadata".
+class InMemoryCheckpointStorage : public CheckpointStorage {
+ public:
+  // Flips every bit of byte `offset` of `file` in checkpoint `path`.
+  // kNotFound when there is no such file, kOutOfRange past its end.
+  virtual absl::Status CorruptForTesting(const std::string& path, const std::string& file,
+                                         int64_t offset) = 0;
+  // Deletes `file` of checkpoint `path` (kNotFound when absent).
+  virtual absl::Status RemoveForTesting(const std::string& path, const std::string& file) = 0;
+  // Cuts `file` of checkpoint `path` to its first `size_bytes` bytes.
+  // kNotFound when absent, kOutOfRange when it is not that long.
+  virtual absl::Status TruncateForTesting(const std::string& path, const std::string& file,
+                                          int64_t size_bytes) = 0;
+  // The files of checkpoint `path`, sorted by name (empty when absent).
+  virtual std::vector<std::string> ListFilesForTesting(const std::string& path) = 0;
+};
 std::unique_ptr<InMemoryCheckpointStorage> NewInMemoryCheckpointStorage();
 
 }  // namespace brook

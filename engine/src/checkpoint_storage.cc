@@ -1,0 +1,599 @@
+// CheckpointStorage: the directory storage and the in-memory one share
+// everything but the byte store (Store below): file framing
+// (checkpoint_file.h), verification, retention and reporting.
+#include "brook/checkpoint_storage.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "brook/status.h"
+#include "checkpoint_file.h"
+
+namespace brook {
+namespace {
+
+namespace ci = ::brook::checkpoint_internal;
+
+constexpr char kCheckpointPrefix[] = "chk-";
+constexpr char kSavepointPrefix[] = "savepoint-";
+constexpr char kMetadataTemp[] = "_metadata.inprogress";
+
+// "chk-12" -> 12 for `prefix` "chk-"; nullopt for anything else.
+std::optional<int64_t> ParseId(absl::string_view name, absl::string_view prefix) {
+  if (!absl::StartsWith(name, prefix) || name.size() == prefix.size()) return std::nullopt;
+  absl::string_view digits = name.substr(prefix.size());
+  if (digits.size() > 1 && digits[0] == '0') return std::nullopt;
+  int64_t id = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+  if (ec != std::errc() || end != digits.data() + digits.size() || id < 0) return std::nullopt;
+  return id;
+}
+
+std::string DirName(int64_t checkpoint_id, bool savepoint) {
+  return absl::StrCat(savepoint ? kSavepointPrefix : kCheckpointPrefix, checkpoint_id);
+}
+
+// A data file name from `_metadata` must name a file inside the checkpoint.
+bool IsPlainFileName(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+         name.find('\0') == std::string::npos;
+}
+
+// Where the bytes live. Directories are named by their full path ("DIR/chk-3"
+// or "mem://chk-3"); files by (directory, name).
+class Store {
+ public:
+  virtual ~Store() = default;
+  // The directory `name` directly under the root.
+  virtual std::string Child(const std::string& name) const = 0;
+  virtual absl::Status MakeDir(const std::string& dir) = 0;
+  // Writes the file durably; `atomic` files appear complete or not at all.
+  virtual absl::Status WriteFile(const std::string& dir, const std::string& name,
+                                 const ci::EncodedFile& file, bool atomic) = 0;
+  // kNotFound when the file does not exist.
+  virtual absl::StatusOr<ci::FileBytes> ReadFile(const std::string& dir,
+                                                 const std::string& name) = 0;
+  virtual bool Exists(const std::string& dir, const std::string& name) = 0;
+  // Names (not paths) of the root's entries.
+  virtual absl::StatusOr<std::vector<std::string>> List() = 0;
+  virtual absl::Status RemoveDir(const std::string& dir) = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Local directory.
+
+absl::Status ErrnoError(absl::string_view op, const std::string& path, int error) {
+  return absl::UnavailableError(absl::StrCat(op, " ", path, ": ", strerror(error)));
+}
+
+absl::Status FsyncPath(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open", path, errno);
+  int rc = fsync(fd);
+  int error = errno;
+  close(fd);
+  return rc == 0 ? absl::OkStatus() : ErrnoError("fsync", path, error);
+}
+
+absl::Status WriteAll(int fd, const std::string& path, const ci::EncodedFile& file) {
+  std::vector<iovec> iov;
+  for (const auto& piece : file.pieces()) {
+    if (piece.size > 0) iov.push_back({const_cast<void*>(piece.data), piece.size});
+  }
+  size_t next = 0;
+  while (next < iov.size()) {
+    const int count = static_cast<int>(std::min<size_t>(iov.size() - next, IOV_MAX));
+    ssize_t written = writev(fd, &iov[next], count);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("write", path, errno);
+    }
+    auto left = static_cast<size_t>(written);
+    while (next < iov.size() && left >= iov[next].iov_len) left -= iov[next++].iov_len;
+    if (left > 0) {
+      iov[next].iov_base = static_cast<char*>(iov[next].iov_base) + left;
+      iov[next].iov_len -= left;
+    }
+  }
+  return absl::OkStatus();
+}
+
+class LocalStore final : public Store {
+ public:
+  explicit LocalStore(std::string root) : root_(std::move(root)) {}
+
+  std::string Child(const std::string& name) const override {
+    return absl::StrCat(root_, "/", name);
+  }
+
+  absl::Status MakeDir(const std::string& dir) override {
+    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoError("mkdir", dir, errno);
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteFile(const std::string& dir, const std::string& name,
+                         const ci::EncodedFile& file, bool atomic) override {
+    const std::string path = absl::StrCat(dir, "/", name);
+    const std::string target = atomic ? absl::StrCat(dir, "/", kMetadataTemp) : path;
+    int fd = open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoError("open", target, errno);
+    absl::Status status = WriteAll(fd, target, file);
+    if (status.ok() && fsync(fd) != 0) status = ErrnoError("fsync", target, errno);
+    if (close(fd) != 0 && status.ok()) status = ErrnoError("close", target, errno);
+    if (!status.ok() || !atomic) return status;
+    if (rename(target.c_str(), path.c_str()) != 0) return ErrnoError("rename", target, errno);
+    return FsyncPath(dir);
+  }
+
+  absl::StatusOr<ci::FileBytes> ReadFile(const std::string& dir,
+                                         const std::string& name) override {
+    const std::string path = absl::StrCat(dir, "/", name);
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": missing"));
+      return ErrnoError("open", path, errno);
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      int error = errno;
+      close(fd);
+      return ErrnoError("stat", path, error);
+    }
+    ci::FileBytes bytes;
+    bytes.size = static_cast<size_t>(st.st_size);
+    if (bytes.size == 0) {
+      close(fd);
+      static const uint64_t kEmpty = 0;
+      bytes.data = reinterpret_cast<const unsigned char*>(&kEmpty);
+      return bytes;
+    }
+    // A checkpoint is read once and in order: map it rather than copy it.
+    void* map = mmap(nullptr, bytes.size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    int error = errno;
+    close(fd);
+    if (map == MAP_FAILED) return ErrnoError("mmap", path, error);
+    madvise(map, bytes.size, MADV_SEQUENTIAL);
+    const size_t size = bytes.size;
+    bytes.data = static_cast<const unsigned char*>(map);
+    bytes.owner = std::shared_ptr<void>(map, [size](void* p) { munmap(p, size); });
+    return bytes;
+  }
+
+  bool Exists(const std::string& dir, const std::string& name) override {
+    struct stat st;
+    return stat(absl::StrCat(dir, "/", name).c_str(), &st) == 0;
+  }
+
+  absl::StatusOr<std::vector<std::string>> List() override {
+    std::error_code ec;
+    std::vector<std::string> names;
+    for (std::filesystem::directory_iterator it(root_, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      names.push_back(it->path().filename().string());
+    }
+    if (ec) return absl::UnavailableError(absl::StrCat("list ", root_, ": ", ec.message()));
+    return names;
+  }
+
+  absl::Status RemoveDir(const std::string& dir) override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("remove ", dir, ": ", ec.message()));
+    return absl::OkStatus();
+  }
+
+ private:
+  const std::string root_;
+};
+
+// ---------------------------------------------------------------------------
+// In memory.
+
+class MemoryStore final : public Store {
+ public:
+  static constexpr char kScheme[] = "mem://";
+
+  std::string Child(const std::string& name) const override { return kScheme + name; }
+
+  absl::Status MakeDir(const std::string& dir) override {
+    absl::MutexLock lock(&mu_);
+    dirs_[dir];
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteFile(const std::string& dir, const std::string& name,
+                         const ci::EncodedFile& file, bool /*atomic*/) override {
+    std::string bytes;
+    bytes.reserve(file.size_bytes());
+    for (const auto& piece : file.pieces()) {
+      bytes.append(static_cast<const char*>(piece.data), piece.size);
+    }
+    absl::MutexLock lock(&mu_);
+    auto it = dirs_.find(dir);
+    if (it == dirs_.end()) return absl::UnavailableError(absl::StrCat("write ", dir, "/", name,
+                                                                      ": no such directory"));
+    it->second[name] = std::move(bytes);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<ci::FileBytes> ReadFile(const std::string& dir,
+                                         const std::string& name) override {
+    absl::MutexLock lock(&mu_);
+    std::string* bytes = Find(dir, name);
+    if (bytes == nullptr) return absl::NotFoundError(absl::StrCat(dir, "/", name, ": missing"));
+    // An aligned copy, as a file read into memory would be.
+    auto words = std::shared_ptr<uint64_t[]>(new uint64_t[bytes->size() / 8 + 1]);
+    memcpy(words.get(), bytes->data(), bytes->size());
+    ci::FileBytes file;
+    file.data = reinterpret_cast<const unsigned char*>(words.get());
+    file.size = bytes->size();
+    file.owner = std::move(words);
+    return file;
+  }
+
+  bool Exists(const std::string& dir, const std::string& name) override {
+    absl::MutexLock lock(&mu_);
+    return Find(dir, name) != nullptr;
+  }
+
+  absl::StatusOr<std::vector<std::string>> List() override {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::string> names;
+    for (const auto& [dir, files] : dirs_) names.push_back(dir.substr(strlen(kScheme)));
+    return names;
+  }
+
+  absl::Status RemoveDir(const std::string& dir) override {
+    absl::MutexLock lock(&mu_);
+    dirs_.erase(dir);
+    return absl::OkStatus();
+  }
+
+  // For the *ForTesting hooks: runs `f` on the file's bytes under the lock.
+  template <typename F>
+  absl::Status Mutate(const std::string& dir, const std::string& name, F f) {
+    absl::MutexLock lock(&mu_);
+    auto it = dirs_.find(dir);
+    if (it == dirs_.end() || !it->second.contains(name)) {
+      return absl::NotFoundError(absl::StrCat(dir, "/", name, ": no such file"));
+    }
+    return f(it->second, it->second.find(name));
+  }
+
+  std::vector<std::string> Files(const std::string& dir) {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::string> names;
+    auto it = dirs_.find(dir);
+    if (it != dirs_.end()) {
+      for (const auto& [name, bytes] : it->second) names.push_back(name);
+    }
+    return names;
+  }
+
+ private:
+  using Files_ = std::map<std::string, std::string>;
+  std::string* Find(const std::string& dir, const std::string& name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = dirs_.find(dir);
+    if (it == dirs_.end()) return nullptr;
+    auto file = it->second.find(name);
+    return file == it->second.end() ? nullptr : &file->second;
+  }
+
+  absl::Mutex mu_;
+  std::map<std::string, Files_> dirs_ ABSL_GUARDED_BY(mu_);
+};
+
+// ---------------------------------------------------------------------------
+// What both storages do.
+
+class StorageCore {
+ public:
+  explicit StorageCore(std::unique_ptr<Store> store) : store_(std::move(store)) {}
+
+  Store& store() { return *store_; }
+
+  absl::StatusOr<CheckpointMetadata::File> WriteState(int64_t checkpoint_id, bool savepoint,
+                                                      const OperatorSubtaskState& state) {
+    const std::string dir = store_->Child(DirName(checkpoint_id, savepoint));
+    BROOK_RETURN_IF_ERROR(store_->MakeDir(dir));
+    auto file = ci::EncodeDataFile(state);
+    CheckpointMetadata::File entry;
+    entry.name = ci::DataFileName(state.operator_id, state.subtask_index);
+    entry.operator_id = state.operator_id;
+    entry.subtask_index = state.subtask_index;
+    entry.parallelism = state.parallelism;
+    entry.size_bytes = file->size_bytes();
+    entry.checksum = file->crc32();
+    BROOK_RETURN_IF_ERROR(store_->WriteFile(dir, entry.name, *file, /*atomic=*/false));
+    return entry;
+  }
+
+  absl::StatusOr<std::string> CompleteCheckpoint(const CheckpointMetadata& metadata,
+                                                 int retained, bool sync_dirs) {
+    const std::string dir = store_->Child(DirName(metadata.checkpoint_id, metadata.savepoint));
+    for (const auto& f : metadata.files) {
+      if (!IsPlainFileName(f.name)) {
+        return absl::InvalidArgumentError(absl::StrCat("bad file name in metadata: '", f.name, "'"));
+      }
+    }
+    BROOK_RETURN_IF_ERROR(store_->MakeDir(dir));  // a checkpoint may have no state at all
+    if (sync_dirs) {
+      // The data files' directory entries, and the checkpoint directory's own,
+      // must be durable before `_metadata` says the checkpoint is complete.
+      BROOK_RETURN_IF_ERROR(FsyncPath(dir));
+      BROOK_RETURN_IF_ERROR(FsyncPath(store_->Child(".")));
+    }
+    auto file = ci::EncodeMetadata(metadata);
+    BROOK_RETURN_IF_ERROR(store_->WriteFile(dir, ci::kMetadataFileName, *file, /*atomic=*/true));
+    if (!metadata.savepoint) {
+      // Retention is best effort: the checkpoint is complete whatever happens.
+      Prune(metadata.checkpoint_id, std::max(retained, 1)).IgnoreError();
+    }
+    return dir;
+  }
+
+  absl::Status AbortCheckpoint(int64_t checkpoint_id, bool savepoint) {
+    return store_->RemoveDir(store_->Child(DirName(checkpoint_id, savepoint)));
+  }
+
+  absl::StatusOr<std::optional<RestoredCheckpoint>> LoadLatest(std::vector<std::string>* skipped) {
+    BROOK_ASSIGN_OR_RETURN(auto ids, Ids(kCheckpointPrefix));
+    for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
+      const std::string dir = store_->Child(DirName(*it, false));
+      absl::StatusOr<RestoredCheckpoint> restored = LoadDir(dir);
+      if (restored.ok() && restored->metadata.checkpoint_id != *it) {
+        restored = absl::DataLossError(absl::StrFormat(
+            "%s: names checkpoint %d", ci::kMetadataFileName, restored->metadata.checkpoint_id));
+      }
+      if (restored.ok()) return std::optional<RestoredCheckpoint>(*std::move(restored));
+      if (skipped != nullptr) {
+        skipped->push_back(absl::StrCat(dir, ": ", restored.status().message()));
+      }
+    }
+    return std::optional<RestoredCheckpoint>();
+  }
+
+  // The message of an error names the file (relative to `dir`) and the reason.
+  absl::StatusOr<RestoredCheckpoint> LoadDir(const std::string& dir) {
+    auto meta_bytes = store_->ReadFile(dir, ci::kMetadataFileName);
+    if (absl::IsNotFound(meta_bytes.status())) {
+      return absl::NotFoundError(
+          absl::StrCat(ci::kMetadataFileName, " missing (an incomplete checkpoint)"));
+    }
+    if (!meta_bytes.ok()) return meta_bytes.status();
+    auto metadata = ci::DecodeMetadata(*meta_bytes);
+    if (!metadata.ok()) {
+      return absl::DataLossError(absl::StrCat(ci::kMetadataFileName, ": ",
+                                              metadata.status().message()));
+    }
+    RestoredCheckpoint restored;
+    restored.path = dir;
+    restored.states.reserve(metadata->files.size());
+    for (const auto& f : metadata->files) {
+      auto error = [&](absl::string_view reason) {
+        return absl::DataLossError(absl::StrCat(f.name, ": ", reason));
+      };
+      if (!IsPlainFileName(f.name)) return error("not a file name");
+      auto bytes = store_->ReadFile(dir, f.name);
+      if (absl::IsNotFound(bytes.status())) return error("missing file");
+      if (!bytes.ok()) return bytes.status();
+      if (static_cast<int64_t>(bytes->size) < f.size_bytes) {
+        return error(absl::StrFormat("truncated: %d bytes, %s says %d", bytes->size,
+                                     ci::kMetadataFileName, f.size_bytes));
+      }
+      if (static_cast<int64_t>(bytes->size) != f.size_bytes) {
+        return error(absl::StrFormat("size mismatch: %d bytes, %s says %d", bytes->size,
+                                     ci::kMetadataFileName, f.size_bytes));
+      }
+      uint32_t crc = 0;
+      auto state = ci::DecodeDataFile(*bytes, &crc);
+      if (!state.ok()) return error(state.status().message());
+      if (crc != f.checksum) {
+        return error(absl::StrFormat("checksum mismatch: CRC-32 %08x, %s says %08x", crc,
+                                     ci::kMetadataFileName, f.checksum));
+      }
+      if (state->operator_id != f.operator_id || state->subtask_index != f.subtask_index) {
+        return error(absl::StrFormat("holds %s subtask %d, %s says %s subtask %d",
+                                     state->operator_id, state->subtask_index,
+                                     ci::kMetadataFileName, f.operator_id, f.subtask_index));
+      }
+      restored.states.push_back(*std::move(state));
+    }
+    restored.metadata = *std::move(metadata);
+    return restored;
+  }
+
+  absl::StatusOr<int64_t> LatestCheckpointId() {
+    BROOK_ASSIGN_OR_RETURN(auto checkpoints, Ids(kCheckpointPrefix));
+    BROOK_ASSIGN_OR_RETURN(auto savepoints, Ids(kSavepointPrefix));
+    int64_t latest = 0;
+    if (!checkpoints.empty()) latest = std::max(latest, checkpoints.back());
+    if (!savepoints.empty()) latest = std::max(latest, savepoints.back());
+    return latest;
+  }
+
+ private:
+  // Ids of the root's directories named `prefix`<id>, ascending.
+  absl::StatusOr<std::vector<int64_t>> Ids(absl::string_view prefix) {
+    BROOK_ASSIGN_OR_RETURN(auto names, store_->List());
+    std::vector<int64_t> ids;
+    for (const auto& name : names) {
+      if (auto id = ParseId(name, prefix)) ids.push_back(*id);
+    }
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  }
+
+  // Keeps the newest `retained` complete checkpoints; removes older complete
+  // ones and every incomplete one older than `completed_id` (a newer one may
+  // still be in progress). Savepoints are not looked at.
+  absl::Status Prune(int64_t completed_id, int retained) {
+    absl::MutexLock lock(&prune_mu_);
+    BROOK_ASSIGN_OR_RETURN(auto ids, Ids(kCheckpointPrefix));
+    absl::Status status;
+    int kept = 0;
+    for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
+      const std::string dir = store_->Child(DirName(*it, false));
+      const bool complete = store_->Exists(dir, ci::kMetadataFileName);
+      bool remove = false;
+      if (complete) {
+        remove = kept >= retained;
+        ++kept;
+      } else {
+        remove = *it < completed_id;
+      }
+      if (remove) status.Update(store_->RemoveDir(dir));
+    }
+    return status;
+  }
+
+  std::unique_ptr<Store> store_;
+  absl::Mutex prune_mu_;
+};
+
+class LocalDirectoryCheckpointStorage final : public CheckpointStorage {
+ public:
+  LocalDirectoryCheckpointStorage(std::string directory)
+      : directory_(directory), core_(std::make_unique<LocalStore>(std::move(directory))) {}
+
+  absl::StatusOr<CheckpointMetadata::File> WriteState(int64_t checkpoint_id, bool savepoint,
+                                                      const OperatorSubtaskState& state) override {
+    return core_.WriteState(checkpoint_id, savepoint, state);
+  }
+  absl::StatusOr<std::string> CompleteCheckpoint(const CheckpointMetadata& metadata,
+                                                 int retained) override {
+    return core_.CompleteCheckpoint(metadata, retained, /*sync_dirs=*/true);
+  }
+  absl::Status AbortCheckpoint(int64_t checkpoint_id, bool savepoint) override {
+    return core_.AbortCheckpoint(checkpoint_id, savepoint);
+  }
+  absl::StatusOr<std::optional<RestoredCheckpoint>> LoadLatest(
+      std::vector<std::string>* skipped) override {
+    return core_.LoadLatest(skipped);
+  }
+  absl::StatusOr<RestoredCheckpoint> Load(const std::string& path) override {
+    std::string dir = path;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    auto restored = core_.LoadDir(dir);
+    if (!restored.ok()) {
+      return absl::Status(restored.status().code(),
+                          absl::StrCat(dir, "/", restored.status().message()));
+    }
+    return restored;
+  }
+  absl::StatusOr<int64_t> LatestCheckpointId() override { return core_.LatestCheckpointId(); }
+
+ private:
+  const std::string directory_;
+  StorageCore core_;
+};
+
+class InMemoryCheckpointStorageImpl final : public InMemoryCheckpointStorage {
+ public:
+  InMemoryCheckpointStorageImpl() : store_(new MemoryStore), core_(std::unique_ptr<Store>(store_)) {}
+
+  absl::StatusOr<CheckpointMetadata::File> WriteState(int64_t checkpoint_id, bool savepoint,
+                                                      const OperatorSubtaskState& state) override {
+    return core_.WriteState(checkpoint_id, savepoint, state);
+  }
+  absl::StatusOr<std::string> CompleteCheckpoint(const CheckpointMetadata& metadata,
+                                                 int retained) override {
+    return core_.CompleteCheckpoint(metadata, retained, /*sync_dirs=*/false);
+  }
+  absl::Status AbortCheckpoint(int64_t checkpoint_id, bool savepoint) override {
+    return core_.AbortCheckpoint(checkpoint_id, savepoint);
+  }
+  absl::StatusOr<std::optional<RestoredCheckpoint>> LoadLatest(
+      std::vector<std::string>* skipped) override {
+    return core_.LoadLatest(skipped);
+  }
+  absl::StatusOr<RestoredCheckpoint> Load(const std::string& path) override {
+    if (!absl::StartsWith(path, MemoryStore::kScheme)) {
+      return absl::NotFoundError(absl::StrCat(path, ": not a mem:// path"));
+    }
+    auto restored = core_.LoadDir(path);
+    if (!restored.ok()) {
+      return absl::Status(restored.status().code(),
+                          absl::StrCat(path, "/", restored.status().message()));
+    }
+    return restored;
+  }
+  absl::StatusOr<int64_t> LatestCheckpointId() override { return core_.LatestCheckpointId(); }
+
+  absl::Status CorruptForTesting(const std::string& path, const std::string& file,
+                                 int64_t offset) override {
+    return store_->Mutate(path, file, [&](auto&, auto it) {
+      if (offset < 0 || offset >= static_cast<int64_t>(it->second.size())) {
+        return absl::OutOfRangeError(absl::StrCat("offset ", offset, " past ", it->second.size()));
+      }
+      it->second[offset] = static_cast<char>(~it->second[offset]);
+      return absl::OkStatus();
+    });
+  }
+  absl::Status RemoveForTesting(const std::string& path, const std::string& file) override {
+    return store_->Mutate(path, file, [&](auto& files, auto it) {
+      files.erase(it);
+      return absl::OkStatus();
+    });
+  }
+  absl::Status TruncateForTesting(const std::string& path, const std::string& file,
+                                  int64_t size_bytes) override {
+    return store_->Mutate(path, file, [&](auto&, auto it) {
+      if (size_bytes < 0 || size_bytes > static_cast<int64_t>(it->second.size())) {
+        return absl::OutOfRangeError(absl::StrCat("size ", size_bytes, " past ", it->second.size()));
+      }
+      it->second.resize(size_bytes);
+      return absl::OkStatus();
+    });
+  }
+  std::vector<std::string> ListFilesForTesting(const std::string& path) override {
+    return store_->Files(path);
+  }
+
+ private:
+  MemoryStore* store_;  // owned by core_
+  StorageCore core_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CheckpointStorage>> NewLocalDirectoryCheckpointStorage(
+    const std::string& directory) {
+  if (directory.empty()) {
+    return absl::InvalidArgumentError("checkpoint directory: empty path");
+  }
+  std::string dir = directory;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir, ec)) {
+    return absl::InternalError(absl::StrCat("cannot create checkpoint directory ", dir, ": ",
+                                            ec ? ec.message() : "not a directory"));
+  }
+  return std::make_unique<LocalDirectoryCheckpointStorage>(std::move(dir));
+}
+
+std::unique_ptr<InMemoryCheckpointStorage> NewInMemoryCheckpointStorage() {
+  return std::make_unique<InMemoryCheckpointStorageImpl>();
+}
+
+}  // namespace brook
