@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -29,6 +30,7 @@
 #include "brook/key_group.h"
 #include "brook/metrics.h"
 #include "brook/output_tag.h"
+#include "brook/serialization.h"
 #include "brook/state.h"
 #include "brook/timer_service.h"
 
@@ -95,7 +97,11 @@ class RuntimeContext {
 
 // KeyedRuntimeContext<K>: a RuntimeContext with keyed state. Get*State may be
 // called only from Open(). Returns kInvalidArgument when a state of that name
-// already exists with another kind or type.
+// already exists with another kind or type. When the job restores from a
+// checkpoint, the state is filled with the checkpointed entries of this
+// subtask's key groups: kFailedPrecondition when the checkpointed state of
+// that name has another kind or TTL-ness, kDataLoss when its bytes do not
+// decode (Open() should return the error).
 template <Key K>
 class KeyedRuntimeContext : public RuntimeContext {
  public:
@@ -105,25 +111,25 @@ class KeyedRuntimeContext : public RuntimeContext {
 
   template <typename V>
   absl::StatusOr<ValueState<V>> GetState(const ValueStateDescriptor<V>& d) {
-    auto impl = backend_->template GetValueState<V>(d.name, d.ttl);
+    auto impl = backend_->template GetValueState<V>(d.name, d.ttl, d.serializer);
     if (!impl.ok()) return impl.status();
     return ValueState<V>(*impl);
   }
   template <typename UK, typename UV>
   absl::StatusOr<MapState<UK, UV>> GetMapState(const MapStateDescriptor<UK, UV>& d) {
-    auto impl = backend_->template GetMapState<UK, UV>(d.name, d.ttl);
+    auto impl = backend_->template GetMapState<UK, UV>(d.name, d.ttl, d.serializer);
     if (!impl.ok()) return impl.status();
     return MapState<UK, UV>(*impl);
   }
   template <typename V>
   absl::StatusOr<ListState<V>> GetListState(const ListStateDescriptor<V>& d) {
-    auto impl = backend_->template GetListState<V>(d.name, d.ttl);
+    auto impl = backend_->template GetListState<V>(d.name, d.ttl, d.serializer);
     if (!impl.ok()) return impl.status();
     return ListState<V>(*impl);
   }
   template <typename V>
   absl::StatusOr<ReducingState<V>> GetReducingState(const ReducingStateDescriptor<V>& d) {
-    auto impl = backend_->template GetValueState<V>(d.name, d.ttl);
+    auto impl = backend_->template GetValueState<V>(d.name, d.ttl, d.serializer);
     if (!impl.ok()) return impl.status();
     return ReducingState<V>(*impl, d.reduce);
   }
@@ -201,6 +207,43 @@ class KeyedProcessFunction {
     return absl::OkStatus();
   }
   virtual absl::Status Close() { return absl::OkStatus(); }
+};
+
+// CheckpointedFunction: implemented (besides KeyedProcessFunction or
+// ProcessFunction) by a function that keeps its own non-keyed state, as
+// Flink's CheckpointedFunction with operator list state under round-robin
+// redistribution. Keyed state needs no such hook.
+//
+//   class CountAll : public brook::ProcessFunction<Event, Event>,
+//                    public brook::CheckpointedFunction {
+//     absl::Status SnapshotState(int64_t, brook::DataOutputView& out) override {
+//       out.WriteInt64(count_);
+//       return absl::OkStatus();
+//     }
+//     absl::Status InitializeState(const std::vector<std::string>& states) override {
+//       for (const std::string& s : states) {  // sum over the old subtasks
+//         int64_t c = 0;
+//         BROOK_RETURN_IF_ERROR(brook::DeserializeFromString(s, &c));
+//         count_ += c;
+//       }
+//       return absl::OkStatus();
+//     }
+//     ...
+//   };
+class CheckpointedFunction {
+ public:
+  virtual ~CheckpointedFunction() = default;
+  // The synchronous part of checkpoint `checkpoint_id`, on the subtask's
+  // thread, after every record before the barrier: write this subtask's
+  // state to `out`. Keep it small (the subtask is paused meanwhile). A
+  // non-OK status declines the checkpoint.
+  virtual absl::Status SnapshotState(int64_t checkpoint_id, DataOutputView& out) = 0;
+  // Called once before Open() when the job restores from a checkpoint or
+  // savepoint (not on a fresh start), with the states that old subtasks j
+  // with j % parallelism == this subtask wrote (exactly one when the
+  // parallelism did not change; none for a subtask beyond the old
+  // parallelism). Return kDataLoss for bytes that do not decode.
+  virtual absl::Status InitializeState(const std::vector<std::string>& states) = 0;
 };
 
 // ProcessFunction<I, O>: per-record function on a non-keyed stream.

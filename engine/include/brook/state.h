@@ -25,6 +25,13 @@
 // entries are never returned and are removed as the watermark advances, so
 // results are deterministic under replay (DESIGN.md §5).
 //
+// Checkpoints (DESIGN.md §7): keyed state is snapshotted per key group with
+// the keys, values and TTL timestamps, so keys and values need a
+// brook::TypeSerializer (serialization.h), or the descriptor a custom
+// StateSerializer (as Flink's descriptors take a TypeSerializer). A state
+// without either still works; only a checkpoint of it fails, with
+// kFailedPrecondition naming the state.
+//
 // Thread-safety: handles belong to one subtask and are used only from its
 // thread (the runtime never calls a function concurrently). Pointers returned
 // by Get() are valid until the next call on any state of the same function.
@@ -32,12 +39,15 @@
 #define BROOK_STATE_H_
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "brook/serialization.h"
 
 namespace brook {
 
@@ -48,38 +58,87 @@ struct StateTtlConfig {
   bool enabled() const { return ttl > absl::ZeroDuration(); }
 };
 
+// StateSerializer<V>: a runtime serializer object for the values of one
+// state, for values that a static TypeSerializer<V> cannot encode alone (e.g.
+// ids only meaningful with a subtask-local dictionary, as Top-K's interned
+// items). Set it on a descriptor's `serializer`; it replaces TypeSerializer<V>
+// for that state.
+//
+// Thread-safety: Serialize and Deserialize run on the subtask's thread
+// (Deserialize while the function creates the state in Open()). For the
+// asynchronous part of a checkpoint the runtime calls Duplicate() in the
+// synchronous part and serialises with the copy on a checkpoint I/O thread
+// concurrently with the subtask, as Flink's TypeSerializer#duplicate(): the
+// copy must capture (or share immutably) whatever mutable context it reads.
+// Deserialize returns kDataLoss for bytes that do not decode.
+template <typename V>
+class StateSerializer {
+ public:
+  virtual ~StateSerializer() = default;
+  virtual void Serialize(const V& value, DataOutputView& out) const = 0;
+  virtual absl::Status Deserialize(DataInputView& in, V* value) const = 0;
+  virtual std::shared_ptr<const StateSerializer<V>> Duplicate() const = 0;
+};
+
+// TypeSerializerAdapter<V>: TypeSerializer<V> as a (stateless) StateSerializer.
+template <Serializable V>
+class TypeSerializerAdapter final : public StateSerializer<V> {
+ public:
+  void Serialize(const V& value, DataOutputView& out) const override {
+    TypeSerializer<V>::Serialize(value, out);
+  }
+  absl::Status Deserialize(DataInputView& in, V* value) const override {
+    return TypeSerializer<V>::Deserialize(in, value);
+  }
+  std::shared_ptr<const StateSerializer<V>> Duplicate() const override {
+    return std::make_shared<TypeSerializerAdapter<V>>();
+  }
+};
+
+// Every descriptor's `serializer` is optional (nullptr: TypeSerializer of the
+// value type). For MapState it encodes the map values (UV), for ListState the
+// elements.
 template <typename V>
 struct ValueStateDescriptor {
-  explicit ValueStateDescriptor(std::string name, StateTtlConfig ttl = {})
-      : name(std::move(name)), ttl(ttl) {}
+  explicit ValueStateDescriptor(std::string name, StateTtlConfig ttl = {},
+                                std::shared_ptr<const StateSerializer<V>> serializer = nullptr)
+      : name(std::move(name)), ttl(ttl), serializer(std::move(serializer)) {}
   std::string name;
   StateTtlConfig ttl;
+  std::shared_ptr<const StateSerializer<V>> serializer;
 };
 
 template <typename UK, typename UV>
 struct MapStateDescriptor {
-  explicit MapStateDescriptor(std::string name, StateTtlConfig ttl = {})
-      : name(std::move(name)), ttl(ttl) {}
+  explicit MapStateDescriptor(std::string name, StateTtlConfig ttl = {},
+                              std::shared_ptr<const StateSerializer<UV>> serializer = nullptr)
+      : name(std::move(name)), ttl(ttl), serializer(std::move(serializer)) {}
   std::string name;
   StateTtlConfig ttl;  // per map entry, as Flink's MapState TTL
+  std::shared_ptr<const StateSerializer<UV>> serializer;  // of the map values
 };
 
 template <typename V>
 struct ListStateDescriptor {
-  explicit ListStateDescriptor(std::string name, StateTtlConfig ttl = {})
-      : name(std::move(name)), ttl(ttl) {}
+  explicit ListStateDescriptor(std::string name, StateTtlConfig ttl = {},
+                               std::shared_ptr<const StateSerializer<V>> serializer = nullptr)
+      : name(std::move(name)), ttl(ttl), serializer(std::move(serializer)) {}
   std::string name;
   StateTtlConfig ttl;  // for the whole list of a key
+  std::shared_ptr<const StateSerializer<V>> serializer;  // of the elements
 };
 
 template <typename V>
 struct ReducingStateDescriptor {
   ReducingStateDescriptor(std::string name, std::function<V(const V&, const V&)> reduce,
-                          StateTtlConfig ttl = {})
-      : name(std::move(name)), reduce(std::move(reduce)), ttl(ttl) {}
+                          StateTtlConfig ttl = {},
+                          std::shared_ptr<const StateSerializer<V>> serializer = nullptr)
+      : name(std::move(name)), reduce(std::move(reduce)), ttl(ttl),
+        serializer(std::move(serializer)) {}
   std::string name;
   std::function<V(const V&, const V&)> reduce;
   StateTtlConfig ttl;
+  std::shared_ptr<const StateSerializer<V>> serializer;
 };
 
 namespace internal {

@@ -375,6 +375,60 @@ struct KeyWindows {
   int64_t early_timer_ms = kNoTimer;
 };
 
+// KeyWindows<Acc> for checkpoints: windows (start, end, accumulator, record
+// count, changed flag) and the early-firing timer, the accumulators through
+// `acc` (the aggregate's own serializer or TypeSerializer<Acc>).
+template <typename Acc>
+class KeyWindowsSerializer final : public StateSerializer<KeyWindows<Acc>> {
+ public:
+  explicit KeyWindowsSerializer(std::shared_ptr<const StateSerializer<Acc>> acc)
+      : acc_(std::move(acc)) {}
+  void Serialize(const KeyWindows<Acc>& v, DataOutputView& out) const override {
+    out.WriteInt64(v.early_timer_ms);
+    out.WriteVarint(v.windows.size());
+    for (const WindowEntry<Acc>& e : v.windows) {
+      out.WriteInt64(e.window.start_ms);
+      out.WriteInt64(e.window.end_ms);
+      out.WriteInt64(e.num_records);
+      out.WriteUint8(e.changed ? 1 : 0);
+      acc_->Serialize(e.acc, out);
+    }
+  }
+  absl::Status Deserialize(DataInputView& in, KeyWindows<Acc>* v) const override {
+    BROOK_RETURN_IF_ERROR(in.ReadInt64(&v->early_timer_ms));
+    size_t n = 0;
+    BROOK_RETURN_IF_ERROR(in.ReadLength(&n, 25));
+    v->windows.clear();
+    v->windows.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      WindowEntry<Acc>& e = v->windows.emplace_back();
+      uint8_t changed = 0;
+      BROOK_RETURN_IF_ERROR(in.ReadInt64(&e.window.start_ms));
+      BROOK_RETURN_IF_ERROR(in.ReadInt64(&e.window.end_ms));
+      BROOK_RETURN_IF_ERROR(in.ReadInt64(&e.num_records));
+      BROOK_RETURN_IF_ERROR(in.ReadUint8(&changed));
+      if (changed > 1) return absl::DataLossError("window entry: changed flag is not 0 or 1");
+      e.changed = changed == 1;
+      BROOK_RETURN_IF_ERROR(acc_->Deserialize(in, &e.acc));
+    }
+    return absl::OkStatus();
+  }
+  std::shared_ptr<const StateSerializer<KeyWindows<Acc>>> Duplicate() const override {
+    return std::make_shared<KeyWindowsSerializer<Acc>>(acc_->Duplicate());
+  }
+
+ private:
+  std::shared_ptr<const StateSerializer<Acc>> acc_;
+};
+
+// An aggregate whose accumulators need a runtime serializer (e.g. ids of a
+// subtask-local dictionary) provides one; it is created once, in Open().
+template <typename Agg>
+concept HasAccumulatorSerializer = requires(Agg& agg) {
+  { agg.AccumulatorSerializer() }
+      -> std::convertible_to<std::shared_ptr<const StateSerializer<typename Agg::Accumulator>>>;
+};
+
 }  // namespace window_internal
 
 // WindowOperator<K, T, Agg>: the keyed window operator, as a
@@ -409,9 +463,23 @@ class WindowOperator : public KeyedProcessFunction<K, T, typename Agg::OutputTyp
     const WindowAssigner& a = options_.assigner;
     lateness_ms_ = a.is_event_time() ? ToMillis(options_.allowed_lateness) : 0;
     early_interval_ms_ = ToMillis(options_.early_fire_interval);
+    // Window contents are checkpointed with the keyed state: accumulators
+    // through the aggregate's AccumulatorSerializer() when it has one, else
+    // TypeSerializer<Acc>; neither makes a checkpoint fail (not the job).
+    std::shared_ptr<const StateSerializer<Acc>> acc_serializer;
+    if constexpr (window_internal::HasAccumulatorSerializer<Agg>) {
+      acc_serializer = agg_.AccumulatorSerializer();
+    } else if constexpr (Serializable<Acc>) {
+      acc_serializer = std::make_shared<TypeSerializerAdapter<Acc>>();
+    }
+    std::shared_ptr<const StateSerializer<window_internal::KeyWindows<Acc>>> serializer;
+    if (acc_serializer != nullptr) {
+      serializer =
+          std::make_shared<window_internal::KeyWindowsSerializer<Acc>>(std::move(acc_serializer));
+    }
     BROOK_ASSIGN_OR_RETURN(
         contents_, ctx.GetState(ValueStateDescriptor<window_internal::KeyWindows<Acc>>(
-                       "window-contents")));
+                       "window-contents", {}, std::move(serializer))));
     MetricGroup& m = ctx.metrics();
     windows_fired_ = m.GetCounter("num_windows_fired");
     late_firings_ = m.GetCounter("num_late_firings");

@@ -4,22 +4,53 @@
 // per key group owned by the subtask, so a snapshot can be cut and restored by
 // key group. The backend holds the current key (set by the operator before
 // each record or timer) and the current event time used for TTL.
+//
+// Snapshots (DESIGN.md §7) are copy-on-write per key group, as Flink's
+// CopyOnWriteStateMap does per entry: each key group's table sits behind a
+// std::shared_ptr. Capture() (the synchronous part of a checkpoint, on the
+// subtask's thread) copies the key groups' pointers and marks every key group
+// "shared": O(number of key groups), whatever the state size. The first
+// mutation of a shared key group afterwards copies that key group only (if
+// the snapshot still holds it); reads never copy. The asynchronous part
+// serialises the captured, immutable tables on another thread. Without a
+// snapshot in flight a mutation costs one extra byte test. Memory: while a
+// snapshot is being written, each key group mutated meanwhile exists twice.
+//
+// The bytes of a key group (one blob per key group, framed by
+// BeginKeyGroupBlob/FinishKeyGroupBlob with a format version, the max
+// parallelism and a 64-bit checksum) hold, per state table with entries in
+// that key group: its name, its kind (with whether it has a TTL) and its
+// entries with their TTL timestamps. The operator appends its timers.
+// Restore (Flink's rules): the bytes are handed to the backend before the
+// function's Open(); each table is filled when the function creates it by
+// name; a state the function never creates is kFailedPrecondition; a state
+// whose kind or TTL-ness changed is kFailedPrecondition; bytes that do not
+// decode are kDataLoss.
 #ifndef BROOK_INTERNAL_KEYED_STATE_BACKEND_H_
 #define BROOK_INTERNAL_KEYED_STATE_BACKEND_H_
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "brook/key_group.h"
+#include "brook/serialization.h"
 #include "brook/state.h"
+#include "brook/status.h"
 #include "brook/time.h"
 
 namespace brook::internal {
@@ -33,6 +64,116 @@ struct KeyContext {
   int64_t watermark_ms = kMinTimestampMs;
 };
 
+// The kind of a state table in a snapshot; kStateTtlBit is or-ed in when the
+// table has a TTL (its entries then carry last-update timestamps).
+enum StateKind : uint8_t {
+  kValueStateKind = 1,
+  kKeySetStateKind = 2,  // ValueState of an empty type: keys only
+  kMapStateKind = 3,
+  kListStateKind = 4,
+};
+inline constexpr uint8_t kStateTtlBit = 0x80;
+
+inline std::string StateKindName(uint8_t kind) {
+  std::string name;
+  switch (kind & ~kStateTtlBit) {
+    case kValueStateKind: name = "ValueState"; break;
+    case kKeySetStateKind: name = "ValueState of an empty type"; break;
+    case kMapStateKind: name = "MapState"; break;
+    case kListStateKind: name = "ListState"; break;
+    default: name = absl::StrCat("unknown kind ", kind & ~kStateTtlBit); break;
+  }
+  return absl::StrCat(name, (kind & kStateTtlBit) ? " with TTL" : " without TTL");
+}
+
+// 64-bit checksum of snapshot bytes (MurmurHash64A over 8-byte words): not
+// cryptographic; it detects the flipped bits and truncation of a corrupt
+// blob, at several GB/s.
+inline uint64_t SnapshotChecksum(std::string_view bytes) {
+  constexpr uint64_t m = 0xc6a4a7935bd1e995ULL;
+  constexpr int r = 47;
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ (bytes.size() * m);
+  const char* p = bytes.data();
+  const size_t words = bytes.size() / 8;
+  for (size_t i = 0; i < words; ++i, p += 8) {
+    uint64_t k;
+    std::memcpy(&k, p, 8);
+    k *= m;
+    k ^= k >> r;
+    k *= m;
+    h ^= k;
+    h *= m;
+  }
+  const size_t rest = bytes.size() & 7;
+  if (rest != 0) {
+    uint64_t k = 0;
+    std::memcpy(&k, p, rest);
+    h ^= k;
+    h *= m;
+  }
+  h ^= h >> r;
+  h *= m;
+  h ^= h >> r;
+  return h;
+}
+
+// Key-group blob framing: [u8 version][varint max_parallelism] body
+// [u64 checksum of everything before it].
+inline constexpr uint8_t kKeyGroupBlobVersion = 1;
+
+inline void BeginKeyGroupBlob(DataOutputView& out, int max_parallelism) {
+  out.WriteUint8(kKeyGroupBlobVersion);
+  out.WriteVarint(static_cast<uint64_t>(max_parallelism));
+}
+inline void FinishKeyGroupBlob(std::string* blob) {
+  DataOutputView out(blob);
+  out.WriteUint64(SnapshotChecksum(*blob));
+}
+// The body of a key group's blob, verified. kDataLoss: truncated or corrupt
+// (checksum mismatch, unknown version); kFailedPrecondition: taken with
+// another max parallelism (the key groups would not mean the same keys).
+inline absl::StatusOr<std::string_view> OpenKeyGroupBlob(std::string_view blob, int key_group,
+                                                         int max_parallelism) {
+  if (blob.size() < 1 + 1 + 8) {
+    return absl::DataLossError(absl::StrCat("key group ", key_group, ": snapshot blob of ",
+                                            blob.size(), " bytes is truncated"));
+  }
+  const std::string_view covered = blob.substr(0, blob.size() - 8);
+  uint64_t stored = 0;
+  std::memcpy(&stored, blob.data() + covered.size(), 8);
+  if (stored != SnapshotChecksum(covered)) {
+    return absl::DataLossError(absl::StrCat("key group ", key_group,
+                                            ": snapshot blob checksum mismatch (corrupt or "
+                                            "truncated, ", blob.size(), " bytes)"));
+  }
+  DataInputView in(covered);
+  uint8_t version = 0;
+  uint64_t maxp = 0;
+  BROOK_RETURN_IF_ERROR(in.ReadUint8(&version));
+  if (version != kKeyGroupBlobVersion) {
+    return absl::DataLossError(absl::StrCat("key group ", key_group,
+                                            ": unknown snapshot blob version ", version));
+  }
+  BROOK_RETURN_IF_ERROR(in.ReadVarint(&maxp));
+  if (maxp != static_cast<uint64_t>(max_parallelism)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key group ", key_group, " was checkpointed with max parallelism ", maxp,
+        " but the operator now has ", max_parallelism,
+        " (as in Flink, max parallelism cannot change across a restore)"));
+  }
+  return covered.substr(in.position());
+}
+
+// A captured, immutable view of one state table (every key group of the
+// range); read from the checkpoint I/O thread.
+class StateTableSnapshot {
+ public:
+  virtual ~StateTableSnapshot() = default;
+  virtual bool Empty(int key_group_index) const = 0;
+  // Writes [varint n][n entries] of the key group.
+  virtual void Write(int key_group_index, DataOutputView& out) const = 0;
+};
+
 class StateTableBase {
  public:
   virtual ~StateTableBase() = default;
@@ -43,6 +184,15 @@ class StateTableBase {
   // values themselves point to).
   virtual int64_t ApproxBytes() const = 0;
   virtual bool has_ttl() const = 0;
+  // StateKind, with kStateTtlBit when the table has a TTL.
+  virtual uint8_t kind() const = 0;
+  // The synchronous part of a snapshot: a copy-on-write view, O(key groups).
+  // kFailedPrecondition when the key or value type cannot be serialised
+  // (the message says which; the caller names the state).
+  virtual absl::StatusOr<std::unique_ptr<const StateTableSnapshot>> Capture() = 0;
+  // Adds the entries that StateTableSnapshot::Write wrote for the key group.
+  // kDataLoss for bytes that do not decode.
+  virtual absl::Status RestoreKeyGroup(int key_group_index, DataInputView& in) = 0;
 };
 
 template <typename V>
@@ -61,56 +211,212 @@ inline bool Expired(int64_t last_update_ms, int64_t ttl_ms, int64_t watermark_ms
   return SaturatingAdd(last_update_ms, ttl_ms) <= watermark_ms;
 }
 
-// Per-key-group tables of Entry, with the bookkeeping common to all kinds.
-template <typename K, typename Entry, typename Table = absl::flat_hash_map<K, Entry>>
+// How the values of one state are encoded: the descriptor's StateSerializer
+// when it has one, else TypeSerializer<V> when V is Serializable, else none
+// (the state works but cannot be snapshotted).
+template <typename V>
+class ValueCodec {
+ public:
+  ValueCodec() = default;
+  explicit ValueCodec(std::shared_ptr<const StateSerializer<V>> custom)
+      : custom_(std::move(custom)) {}
+
+  bool available() const {
+    if constexpr (Serializable<V>) {
+      return true;
+    } else {
+      return custom_ != nullptr;
+    }
+  }
+  // A codec safe to use on the checkpoint I/O thread (StateSerializer::Duplicate).
+  ValueCodec ForSnapshot() const {
+    return custom_ != nullptr ? ValueCodec(custom_->Duplicate()) : *this;
+  }
+  void Write(const V& v, DataOutputView& out) const {
+    if (custom_ != nullptr) {
+      custom_->Serialize(v, out);
+      return;
+    }
+    if constexpr (Serializable<V>) TypeSerializer<V>::Serialize(v, out);
+  }
+  absl::Status Read(DataInputView& in, V* v) const {
+    if (custom_ != nullptr) return custom_->Deserialize(in, v);
+    if constexpr (Serializable<V>) {
+      return TypeSerializer<V>::Deserialize(in, v);
+    } else {
+      return absl::FailedPreconditionError("the value type has no serializer");
+    }
+  }
+
+ private:
+  std::shared_ptr<const StateSerializer<V>> custom_;
+};
+
+template <typename T>
+void WriteIfSerializable(const T& v, DataOutputView& out) {
+  if constexpr (Serializable<T>) TypeSerializer<T>::Serialize(v, out);
+}
+template <typename T>
+absl::Status ReadIfSerializable(DataInputView& in, T* v) {
+  if constexpr (Serializable<T>) {
+    return TypeSerializer<T>::Deserialize(in, v);
+  } else {
+    return absl::FailedPreconditionError("type has no brook::TypeSerializer");
+  }
+}
+
+// Per-key-group tables of Entry, with the bookkeeping common to all kinds and
+// the copy-on-write snapshot. Derived (CRTP) supplies
+//   static void WriteEntry(const Table::value_type&, DataOutputView&, const Codec&);
+//   static absl::Status ReadEntry(DataInputView&, Table&, const Codec&);
+//   static constexpr bool kSerializable;  // its key (and user key) types
+template <typename Derived, typename K, typename Entry, typename Codec,
+          typename Table = absl::flat_hash_map<K, Entry>>
 class KeyGroupedTable : public StateTableBase {
  public:
-  KeyGroupedTable(KeyContext<K>* ctx, int num_key_groups, int64_t ttl_ms)
-      : ctx_(ctx), tables_(num_key_groups), ttl_ms_(ttl_ms) {}
+  KeyGroupedTable(KeyContext<K>* ctx, int num_key_groups, int64_t ttl_ms, Codec codec)
+      : ctx_(ctx), slots_(static_cast<size_t>(num_key_groups)), ttl_ms_(ttl_ms),
+        codec_(std::move(codec)) {
+    for (auto& s : slots_) s.table = std::make_shared<Table>();
+  }
 
   int64_t NumEntries() const override {
     int64_t n = 0;
-    for (const auto& t : tables_) n += static_cast<int64_t>(t.size());
+    for (const auto& s : slots_) n += static_cast<int64_t>(s.table->size());
     return n;
   }
   int64_t ApproxBytes() const override {
     int64_t n = 0;
-    for (const auto& t : tables_) n += MapBytes(t);
+    for (const auto& s : slots_) n += MapBytes(*s.table);
     return n;
   }
   bool has_ttl() const override { return ttl_ms_ > 0; }
 
+  absl::StatusOr<std::unique_ptr<const StateTableSnapshot>> Capture() override {
+    if constexpr (!Derived::kSerializable) {
+      return absl::FailedPreconditionError(
+          "its key (or map key) type has no brook::TypeSerializer");
+    } else {
+      if (!codec_.available()) {
+        return absl::FailedPreconditionError(
+            "its value type has no brook::TypeSerializer and its descriptor no serializer");
+      }
+      auto snap = std::make_unique<Snapshot>();
+      snap->codec = codec_.ForSnapshot();
+      snap->tables.reserve(slots_.size());
+      for (auto& s : slots_) {
+        snap->tables.emplace_back(s.table);
+        s.shared = true;
+      }
+      return std::unique_ptr<const StateTableSnapshot>(std::move(snap));
+    }
+  }
+
+  absl::Status RestoreKeyGroup(int key_group_index, DataInputView& in) override {
+    size_t n = 0;
+    BROOK_RETURN_IF_ERROR(in.ReadLength(&n, std::is_empty_v<K> ? 0 : 1));
+    Table& t = MutableAt(key_group_index);
+    t.reserve(t.size() + n);
+    for (size_t i = 0; i < n; ++i) BROOK_RETURN_IF_ERROR(Derived::ReadEntry(in, t, codec_));
+    return absl::OkStatus();
+  }
+
  protected:
-  Table& table() { return tables_[ctx_->key_group_index]; }
+  struct Slot {
+    std::shared_ptr<Table> table;
+    bool shared = false;  // a snapshot may still hold `table`
+  };
+  struct Snapshot final : StateTableSnapshot {
+    Codec codec;
+    std::vector<std::shared_ptr<const Table>> tables;
+    bool Empty(int i) const override { return tables[static_cast<size_t>(i)]->empty(); }
+    void Write(int i, DataOutputView& out) const override {
+      const Table& t = *tables[static_cast<size_t>(i)];
+      out.WriteVarint(t.size());
+      for (const auto& slot : t) Derived::WriteEntry(slot, out, codec);
+    }
+  };
+
+  // The current key group's table, for reading (never copies).
+  const Table& read_table() const { return *slots_[static_cast<size_t>(ctx_->key_group_index)].table; }
+  // The current key group's table, for writing: copies it first if a
+  // snapshot still holds it.
+  Table& table() { return MutableAt(ctx_->key_group_index); }
+  Table& MutableAt(int i) {
+    Slot& s = slots_[static_cast<size_t>(i)];
+    if (ABSL_PREDICT_FALSE(s.shared)) Unshare(s);
+    return *s.table;
+  }
+  // Whether erasing in the current key group's table would copy it (lazy
+  // expiry on reads skips the erase then).
+  bool current_shared() const { return slots_[static_cast<size_t>(ctx_->key_group_index)].shared; }
   const K& key() const { return *ctx_->key; }
   bool IsExpired(int64_t last_update_ms) const {
     return ttl_ms_ > 0 && Expired(last_update_ms, ttl_ms_, ctx_->watermark_ms);
   }
+  // erase_if over every key group, copying a shared key group only when it
+  // has something to erase.
+  template <typename Pred>
+  void EraseIfAll(Pred pred) {
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].shared) {
+        const Table& t = *slots_[i].table;
+        if (std::none_of(t.begin(), t.end(), [&](const auto& kv) { return pred(kv); })) continue;
+      }
+      absl::erase_if(MutableAt(static_cast<int>(i)), pred);
+    }
+  }
 
   KeyContext<K>* ctx_;
-  std::vector<Table> tables_;
+  std::vector<Slot> slots_;
   int64_t ttl_ms_;
+  Codec codec_;
+
+ private:
+  static ABSL_ATTRIBUTE_NOINLINE void Unshare(Slot& s) {
+    if (s.table.use_count() > 1) {
+      s.table = std::make_shared<Table>(*s.table);
+    } else {
+      // The snapshot released it: order its reads before our writes.
+      std::atomic_thread_fence(std::memory_order_acquire);
+    }
+    s.shared = false;
+  }
 };
 
 template <typename K, typename V, bool kTtl>
 class HeapValueState final
-    : public KeyGroupedTable<K, std::conditional_t<kTtl, Stamped<V>, V>>,
+    : public KeyGroupedTable<HeapValueState<K, V, kTtl>, K,
+                             std::conditional_t<kTtl, Stamped<V>, V>, ValueCodec<V>>,
       public ValueStateImpl<V> {
-  using Base = KeyGroupedTable<K, std::conditional_t<kTtl, Stamped<V>, V>>;
+  using Base = KeyGroupedTable<HeapValueState<K, V, kTtl>, K,
+                               std::conditional_t<kTtl, Stamped<V>, V>, ValueCodec<V>>;
+  using Entry = std::conditional_t<kTtl, Stamped<V>, V>;
+  using Table = absl::flat_hash_map<K, Entry>;
 
  public:
   using Base::Base;
+  static constexpr bool kSerializable = Serializable<K>;
 
-  const V* Get() override { return GetMutable(); }
-  V* GetMutable() override {
-    auto& t = this->table();
+  const V* Get() override {
+    const auto& t = this->read_table();
     auto it = t.find(this->key());
     if (it == t.end()) return nullptr;
     if constexpr (kTtl) {
       if (this->IsExpired(it->second.last_update_ms)) {
-        t.erase(it);
+        if (!this->current_shared()) this->table().erase(this->key());
         return nullptr;
       }
+      return &it->second.value;
+    } else {
+      return &it->second;
+    }
+  }
+  V* GetMutable() override {
+    if (Get() == nullptr) return nullptr;
+    auto& t = this->table();  // copies a shared key group before handing out a pointer
+    auto it = t.find(this->key());
+    if constexpr (kTtl) {
       return &it->second.value;
     } else {
       return &it->second;
@@ -124,15 +430,42 @@ class HeapValueState final
       this->table().insert_or_assign(this->key(), std::move(value));
     }
   }
-  void Clear() override { this->table().erase(this->key()); }
+  void Clear() override {
+    if (this->read_table().contains(this->key())) this->table().erase(this->key());
+  }
   void ExpireUpTo(int64_t watermark_ms) override {
     if constexpr (kTtl) {
-      for (auto& t : this->tables_) {
-        absl::erase_if(t, [&](const auto& kv) {
-          return Expired(kv.second.last_update_ms, this->ttl_ms_, watermark_ms);
-        });
-      }
+      this->EraseIfAll([&](const auto& kv) {
+        return Expired(kv.second.last_update_ms, this->ttl_ms_, watermark_ms);
+      });
     }
+  }
+  uint8_t kind() const override { return kValueStateKind | (kTtl ? kStateTtlBit : 0); }
+
+  static void WriteEntry(const typename Table::value_type& kv, DataOutputView& out,
+                         const ValueCodec<V>& codec) {
+    WriteIfSerializable(kv.first, out);
+    if constexpr (kTtl) {
+      out.WriteInt64(kv.second.last_update_ms);
+      codec.Write(kv.second.value, out);
+    } else {
+      codec.Write(kv.second, out);
+    }
+  }
+  static absl::Status ReadEntry(DataInputView& in, Table& t, const ValueCodec<V>& codec) {
+    K k{};
+    BROOK_RETURN_IF_ERROR(ReadIfSerializable(in, &k));
+    if constexpr (kTtl) {
+      Stamped<V> e{V{}, 0};
+      BROOK_RETURN_IF_ERROR(in.ReadInt64(&e.last_update_ms));
+      BROOK_RETURN_IF_ERROR(codec.Read(in, &e.value));
+      t.insert_or_assign(std::move(k), std::move(e));
+    } else {
+      V v{};
+      BROOK_RETURN_IF_ERROR(codec.Read(in, &v));
+      t.insert_or_assign(std::move(k), std::move(v));
+    }
+    return absl::OkStatus();
   }
 };
 
@@ -141,25 +474,27 @@ class HeapValueState final
 // map key -> last update (8 bytes per slot less than HeapValueState).
 template <typename K, typename V, bool kTtl>
 class HeapKeySetState final
-    : public KeyGroupedTable<K, int64_t,
+    : public KeyGroupedTable<HeapKeySetState<K, V, kTtl>, K, int64_t, ValueCodec<V>,
                              std::conditional_t<kTtl, absl::flat_hash_map<K, int64_t>,
                                                 absl::flat_hash_set<K>>>,
       public ValueStateImpl<V> {
-  using Base = KeyGroupedTable<
-      K, int64_t,
-      std::conditional_t<kTtl, absl::flat_hash_map<K, int64_t>, absl::flat_hash_set<K>>>;
+  using Table =
+      std::conditional_t<kTtl, absl::flat_hash_map<K, int64_t>, absl::flat_hash_set<K>>;
+  using Base = KeyGroupedTable<HeapKeySetState<K, V, kTtl>, K, int64_t, ValueCodec<V>, Table>;
 
  public:
   using Base::Base;
+  static constexpr bool kSerializable = Serializable<K>;
 
   const V* Get() override { return GetMutable(); }
+  // All values are equal and empty: nothing to copy on write.
   V* GetMutable() override {
-    auto& t = this->table();
+    const auto& t = this->read_table();
     auto it = t.find(this->key());
     if (it == t.end()) return nullptr;
     if constexpr (kTtl) {
       if (this->IsExpired(it->second)) {
-        t.erase(it);
+        if (!this->current_shared()) this->table().erase(this->key());
         return nullptr;
       }
     }
@@ -172,15 +507,37 @@ class HeapKeySetState final
       this->table().insert(this->key());
     }
   }
-  void Clear() override { this->table().erase(this->key()); }
+  void Clear() override {
+    if (this->read_table().contains(this->key())) this->table().erase(this->key());
+  }
   void ExpireUpTo(int64_t watermark_ms) override {
     if constexpr (kTtl) {
-      for (auto& t : this->tables_) {
-        absl::erase_if(t, [&](const auto& kv) {
-          return Expired(kv.second, this->ttl_ms_, watermark_ms);
-        });
-      }
+      this->EraseIfAll(
+          [&](const auto& kv) { return Expired(kv.second, this->ttl_ms_, watermark_ms); });
     }
+  }
+  uint8_t kind() const override { return kKeySetStateKind | (kTtl ? kStateTtlBit : 0); }
+
+  static void WriteEntry(const typename Table::value_type& kv, DataOutputView& out,
+                         const ValueCodec<V>&) {
+    if constexpr (kTtl) {
+      WriteIfSerializable(kv.first, out);
+      out.WriteInt64(kv.second);
+    } else {
+      WriteIfSerializable(kv, out);
+    }
+  }
+  static absl::Status ReadEntry(DataInputView& in, Table& t, const ValueCodec<V>&) {
+    K k{};
+    BROOK_RETURN_IF_ERROR(ReadIfSerializable(in, &k));
+    if constexpr (kTtl) {
+      int64_t ts = 0;
+      BROOK_RETURN_IF_ERROR(in.ReadInt64(&ts));
+      t.insert_or_assign(std::move(k), ts);
+    } else {
+      t.insert(std::move(k));
+    }
+    return absl::OkStatus();
   }
 
  private:
@@ -188,22 +545,31 @@ class HeapKeySetState final
 };
 
 template <typename K, typename UK, typename UV>
-class HeapMapState final : public KeyGroupedTable<K, absl::flat_hash_map<UK, Stamped<UV>>>,
-                           public MapStateImpl<UK, UV> {
-  using Base = KeyGroupedTable<K, absl::flat_hash_map<UK, Stamped<UV>>>;
+class HeapMapState final
+    : public KeyGroupedTable<HeapMapState<K, UK, UV>, K, absl::flat_hash_map<UK, Stamped<UV>>,
+                             ValueCodec<UV>>,
+      public MapStateImpl<UK, UV> {
+  using Inner = absl::flat_hash_map<UK, Stamped<UV>>;
+  using Base = KeyGroupedTable<HeapMapState<K, UK, UV>, K, Inner, ValueCodec<UV>>;
+  using Table = absl::flat_hash_map<K, Inner>;
 
  public:
   using Base::Base;
+  static constexpr bool kSerializable = Serializable<K> && Serializable<UK>;
 
   const UV* Get(const UK& user_key) override {
-    auto& t = this->table();
+    const auto& t = this->read_table();
     auto it = t.find(this->key());
     if (it == t.end()) return nullptr;
     auto jt = it->second.find(user_key);
     if (jt == it->second.end()) return nullptr;
     if (this->IsExpired(jt->second.last_update_ms)) {
-      it->second.erase(jt);
-      if (it->second.empty()) t.erase(it);
+      if (!this->current_shared()) {
+        auto& mt = this->table();
+        auto mit = mt.find(this->key());
+        mit->second.erase(user_key);
+        if (mit->second.empty()) mt.erase(mit);
+      }
       return nullptr;
     }
     return &jt->second.value;
@@ -213,14 +579,16 @@ class HeapMapState final : public KeyGroupedTable<K, absl::flat_hash_map<UK, Sta
         std::move(user_key), Stamped<UV>{std::move(value), this->ctx_->timestamp_ms});
   }
   void Remove(const UK& user_key) override {
+    const auto& rt = this->read_table();
+    auto rit = rt.find(this->key());
+    if (rit == rt.end() || !rit->second.contains(user_key)) return;
     auto& t = this->table();
     auto it = t.find(this->key());
-    if (it == t.end()) return;
     it->second.erase(user_key);
     if (it->second.empty()) t.erase(it);
   }
   void ForEach(absl::FunctionRef<void(const UK&, const UV&)> fn) override {
-    auto& t = this->table();
+    const auto& t = this->read_table();
     auto it = t.find(this->key());
     if (it == t.end()) return;
     for (const auto& [k, v] : it->second) {
@@ -228,55 +596,102 @@ class HeapMapState final : public KeyGroupedTable<K, absl::flat_hash_map<UK, Sta
     }
   }
   size_t Size() override {
-    auto& t = this->table();
+    const auto& t = this->read_table();
     auto it = t.find(this->key());
     if (it == t.end()) return 0;
     size_t n = 0;
     for (const auto& [k, v] : it->second) n += this->IsExpired(v.last_update_ms) ? 0 : 1;
     return n;
   }
-  void Clear() override { this->table().erase(this->key()); }
+  void Clear() override {
+    if (this->read_table().contains(this->key())) this->table().erase(this->key());
+  }
   void ExpireUpTo(int64_t watermark_ms) override {
     if (this->ttl_ms_ <= 0) return;
-    for (auto& t : this->tables_) {
-      absl::erase_if(t, [&](auto& kv) {
-        absl::erase_if(kv.second, [&](const auto& e) {
-          return Expired(e.second.last_update_ms, this->ttl_ms_, watermark_ms);
-        });
+    auto expired = [&](const auto& e) {
+      return Expired(e.second.last_update_ms, this->ttl_ms_, watermark_ms);
+    };
+    for (size_t i = 0; i < this->slots_.size(); ++i) {
+      if (this->slots_[i].shared) {
+        const Table& t = *this->slots_[i].table;
+        if (std::none_of(t.begin(), t.end(), [&](const auto& kv) {
+              return std::any_of(kv.second.begin(), kv.second.end(), expired);
+            })) {
+          continue;
+        }
+      }
+      absl::erase_if(this->MutableAt(static_cast<int>(i)), [&](auto& kv) {
+        absl::erase_if(kv.second, expired);
         return kv.second.empty();
       });
     }
   }
   int64_t NumEntries() const override {
     int64_t n = 0;
-    for (const auto& t : this->tables_) {
-      for (const auto& [k, m] : t) n += static_cast<int64_t>(m.size());
+    for (const auto& s : this->slots_) {
+      for (const auto& [k, m] : *s.table) n += static_cast<int64_t>(m.size());
     }
     return n;
   }
   int64_t ApproxBytes() const override {
     int64_t n = Base::ApproxBytes();
-    for (const auto& t : this->tables_) {
-      for (const auto& [k, m] : t) n += MapBytes(m);
+    for (const auto& s : this->slots_) {
+      for (const auto& [k, m] : *s.table) n += MapBytes(m);
     }
     return n;
+  }
+  uint8_t kind() const override {
+    return kMapStateKind | (this->ttl_ms_ > 0 ? kStateTtlBit : 0);
+  }
+
+  static void WriteEntry(const typename Table::value_type& kv, DataOutputView& out,
+                         const ValueCodec<UV>& codec) {
+    WriteIfSerializable(kv.first, out);
+    out.WriteVarint(kv.second.size());
+    for (const auto& [uk, e] : kv.second) {
+      WriteIfSerializable(uk, out);
+      out.WriteInt64(e.last_update_ms);
+      codec.Write(e.value, out);
+    }
+  }
+  static absl::Status ReadEntry(DataInputView& in, Table& t, const ValueCodec<UV>& codec) {
+    K k{};
+    BROOK_RETURN_IF_ERROR(ReadIfSerializable(in, &k));
+    size_t n = 0;
+    BROOK_RETURN_IF_ERROR(in.ReadLength(&n, 8));  // at least the timestamp each
+    Inner inner;
+    inner.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      UK uk{};
+      Stamped<UV> e{UV{}, 0};
+      BROOK_RETURN_IF_ERROR(ReadIfSerializable(in, &uk));
+      BROOK_RETURN_IF_ERROR(in.ReadInt64(&e.last_update_ms));
+      BROOK_RETURN_IF_ERROR(codec.Read(in, &e.value));
+      inner.insert_or_assign(std::move(uk), std::move(e));
+    }
+    if (!inner.empty()) t.insert_or_assign(std::move(k), std::move(inner));
+    return absl::OkStatus();
   }
 };
 
 template <typename K, typename V>
-class HeapListState final : public KeyGroupedTable<K, Stamped<std::vector<V>>>,
-                            public ListStateImpl<V> {
-  using Base = KeyGroupedTable<K, Stamped<std::vector<V>>>;
+class HeapListState final
+    : public KeyGroupedTable<HeapListState<K, V>, K, Stamped<std::vector<V>>, ValueCodec<V>>,
+      public ListStateImpl<V> {
+  using Base =
+      KeyGroupedTable<HeapListState<K, V>, K, Stamped<std::vector<V>>, ValueCodec<V>>;
+  using Table = absl::flat_hash_map<K, Stamped<std::vector<V>>>;
 
  public:
   using Base::Base;
+  static constexpr bool kSerializable = Serializable<K>;
 
   const std::vector<V>* Get() override {
-    auto& t = this->table();
+    const auto& t = this->read_table();
     auto it = t.find(this->key());
     if (it == t.end()) return nullptr;
     if (this->IsExpired(it->second.last_update_ms)) {
-      t.erase(it);
+      if (!this->current_shared()) this->table().erase(this->key());
       return nullptr;
     }
     return &it->second.value;
@@ -295,14 +710,41 @@ class HeapListState final : public KeyGroupedTable<K, Stamped<std::vector<V>>>,
     this->table().insert_or_assign(
         this->key(), Stamped<std::vector<V>>{std::move(values), this->ctx_->timestamp_ms});
   }
-  void Clear() override { this->table().erase(this->key()); }
+  void Clear() override {
+    if (this->read_table().contains(this->key())) this->table().erase(this->key());
+  }
   void ExpireUpTo(int64_t watermark_ms) override {
     if (this->ttl_ms_ <= 0) return;
-    for (auto& t : this->tables_) {
-      absl::erase_if(t, [&](const auto& kv) {
-        return Expired(kv.second.last_update_ms, this->ttl_ms_, watermark_ms);
-      });
+    this->EraseIfAll([&](const auto& kv) {
+      return Expired(kv.second.last_update_ms, this->ttl_ms_, watermark_ms);
+    });
+  }
+  uint8_t kind() const override {
+    return kListStateKind | (this->ttl_ms_ > 0 ? kStateTtlBit : 0);
+  }
+
+  static void WriteEntry(const typename Table::value_type& kv, DataOutputView& out,
+                         const ValueCodec<V>& codec) {
+    WriteIfSerializable(kv.first, out);
+    out.WriteInt64(kv.second.last_update_ms);
+    out.WriteVarint(kv.second.value.size());
+    for (const V& v : kv.second.value) codec.Write(v, out);
+  }
+  static absl::Status ReadEntry(DataInputView& in, Table& t, const ValueCodec<V>& codec) {
+    K k{};
+    BROOK_RETURN_IF_ERROR(ReadIfSerializable(in, &k));
+    Stamped<std::vector<V>> e{{}, 0};
+    BROOK_RETURN_IF_ERROR(in.ReadInt64(&e.last_update_ms));
+    size_t n = 0;
+    BROOK_RETURN_IF_ERROR(in.ReadLength(&n, std::is_empty_v<V> ? 0 : 1));
+    if constexpr (!std::is_empty_v<V>) e.value.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      V v{};
+      BROOK_RETURN_IF_ERROR(codec.Read(in, &v));
+      e.value.push_back(std::move(v));
     }
+    if (!e.value.empty()) t.insert_or_assign(std::move(k), std::move(e));
+    return absl::OkStatus();
   }
 };
 
@@ -315,37 +757,47 @@ class HeapKeyedStateBackend {
   KeyContext<K>& context() { return ctx_; }
   const KeyGroupRange& key_group_range() const { return range_; }
 
+  // Get*State: the table named `name`, created on first use (and filled from
+  // restored bytes, if any). kInvalidArgument: the name exists with another
+  // kind or type; kFailedPrecondition: the restored state had another kind
+  // or TTL-ness; kDataLoss: its restored bytes do not decode.
   template <typename V>
-  absl::StatusOr<ValueStateImpl<V>*> GetValueState(const std::string& name,
-                                                   const StateTtlConfig& ttl) {
+  absl::StatusOr<ValueStateImpl<V>*> GetValueState(
+      const std::string& name, const StateTtlConfig& ttl,
+      std::shared_ptr<const StateSerializer<V>> serializer = nullptr) {
+    ValueCodec<V> codec(std::move(serializer));
     return GetOrCreate<ValueStateImpl<V>>(name, ttl, [&]() -> std::unique_ptr<StateTableBase> {
+      const int n = range_.size();
       if constexpr (std::is_empty_v<V> && std::is_default_constructible_v<V>) {
         if (ttl.enabled()) {
-          return std::make_unique<HeapKeySetState<K, V, true>>(&ctx_, range_.size(),
-                                                              ToMillis(ttl.ttl));
+          return std::make_unique<HeapKeySetState<K, V, true>>(&ctx_, n, ToMillis(ttl.ttl), codec);
         }
-        return std::make_unique<HeapKeySetState<K, V, false>>(&ctx_, range_.size(), 0);
+        return std::make_unique<HeapKeySetState<K, V, false>>(&ctx_, n, 0, codec);
       }
       if (ttl.enabled()) {
-        return std::make_unique<HeapValueState<K, V, true>>(&ctx_, range_.size(), ToMillis(ttl.ttl));
+        return std::make_unique<HeapValueState<K, V, true>>(&ctx_, n, ToMillis(ttl.ttl), codec);
       }
-      return std::make_unique<HeapValueState<K, V, false>>(&ctx_, range_.size(), 0);
+      return std::make_unique<HeapValueState<K, V, false>>(&ctx_, n, 0, codec);
     });
   }
   template <typename UK, typename UV>
-  absl::StatusOr<MapStateImpl<UK, UV>*> GetMapState(const std::string& name,
-                                                    const StateTtlConfig& ttl) {
+  absl::StatusOr<MapStateImpl<UK, UV>*> GetMapState(
+      const std::string& name, const StateTtlConfig& ttl,
+      std::shared_ptr<const StateSerializer<UV>> serializer = nullptr) {
     return GetOrCreate<MapStateImpl<UK, UV>>(name, ttl, [&] {
-      return std::make_unique<HeapMapState<K, UK, UV>>(&ctx_, range_.size(),
-                                                       ttl.enabled() ? ToMillis(ttl.ttl) : 0);
+      return std::make_unique<HeapMapState<K, UK, UV>>(
+          &ctx_, range_.size(), ttl.enabled() ? ToMillis(ttl.ttl) : 0,
+          ValueCodec<UV>(std::move(serializer)));
     });
   }
   template <typename V>
-  absl::StatusOr<ListStateImpl<V>*> GetListState(const std::string& name,
-                                                 const StateTtlConfig& ttl) {
+  absl::StatusOr<ListStateImpl<V>*> GetListState(
+      const std::string& name, const StateTtlConfig& ttl,
+      std::shared_ptr<const StateSerializer<V>> serializer = nullptr) {
     return GetOrCreate<ListStateImpl<V>>(name, ttl, [&] {
       return std::make_unique<HeapListState<K, V>>(&ctx_, range_.size(),
-                                                   ttl.enabled() ? ToMillis(ttl.ttl) : 0);
+                                                   ttl.enabled() ? ToMillis(ttl.ttl) : 0,
+                                                   ValueCodec<V>(std::move(serializer)));
     });
   }
 
@@ -377,7 +829,130 @@ class HeapKeyedStateBackend {
     return n;
   }
 
+  // A consistent, immutable view of every table, captured by Snapshot();
+  // safe to read from another thread while the subtask goes on.
+  class Snapshot {
+   public:
+    // Whether no table has an entry in key group `key_group` (absolute).
+    bool Empty(int key_group) const {
+      const int i = key_group - range_.start;
+      for (const auto& t : tables_) {
+        if (!t.view->Empty(i)) return false;
+      }
+      return true;
+    }
+    // Writes the key group's tables: [varint n] n x ([string name][u8 kind]
+    // [string entries]); tables without entries there are left out.
+    void WriteKeyGroup(int key_group, DataOutputView& out) const {
+      const int i = key_group - range_.start;
+      size_t n = 0;
+      for (const auto& t : tables_) n += t.view->Empty(i) ? 0 : 1;
+      out.WriteVarint(n);
+      std::string entries;
+      for (const auto& t : tables_) {
+        if (t.view->Empty(i)) continue;
+        out.WriteString(t.name);
+        out.WriteUint8(t.kind);
+        entries.clear();
+        DataOutputView e(&entries);
+        t.view->Write(i, e);
+        out.WriteString(entries);
+      }
+    }
+    const KeyGroupRange& key_group_range() const { return range_; }
+
+   private:
+    friend class HeapKeyedStateBackend;
+    struct Table {
+      std::string name;
+      uint8_t kind;
+      std::unique_ptr<const StateTableSnapshot> view;
+    };
+    KeyGroupRange range_;
+    std::vector<Table> tables_;  // by name
+  };
+
+  // The synchronous part of a checkpoint: O(tables x key groups), never
+  // O(entries). kFailedPrecondition naming the state when a state's key or
+  // value type cannot be serialised.
+  absl::StatusOr<std::shared_ptr<const Snapshot>> CaptureSnapshot() {
+    auto snap = std::make_shared<Snapshot>();
+    snap->range_ = range_;
+    snap->tables_.reserve(tables_.size());
+    for (auto& [name, table] : tables_) {
+      auto view = table->Capture();
+      if (!view.ok()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "keyed state '", name, "' cannot be checkpointed: ", view.status().message()));
+      }
+      snap->tables_.push_back({name, table->kind(), *std::move(view)});
+    }
+    std::sort(snap->tables_.begin(), snap->tables_.end(),
+              [](const auto& a, const auto& b) { return a.name < b.name; });
+    return std::shared_ptr<const Snapshot>(std::move(snap));
+  }
+
+  // Restore, before any state is created: reads the tables of key group
+  // `key_group` that Snapshot::WriteKeyGroup wrote. The bytes `in` views must
+  // stay alive until FinishRestore(). kDataLoss: they do not decode;
+  // kFailedPrecondition: key group outside the range, or given twice.
+  absl::Status AddRestoredKeyGroup(int key_group, DataInputView& in) {
+    if (!range_.Contains(key_group)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "restored key group ", key_group, " is outside this subtask's range [", range_.start,
+          ", ", range_.end, "]"));
+    }
+    if (!tables_.empty()) {
+      return absl::FailedPreconditionError("keyed state restored after states were created");
+    }
+    size_t n = 0;
+    BROOK_RETURN_IF_ERROR(in.ReadLength(&n, 3));
+    for (size_t i = 0; i < n; ++i) {
+      std::string name;
+      uint8_t kind = 0;
+      std::string_view entries;
+      size_t len = 0;
+      BROOK_RETURN_IF_ERROR(in.ReadString(&name));
+      BROOK_RETURN_IF_ERROR(in.ReadUint8(&kind));
+      BROOK_RETURN_IF_ERROR(in.ReadLength(&len));
+      BROOK_RETURN_IF_ERROR(in.ReadView(len, &entries));
+      PendingState& p = pending_[name];
+      if (p.key_groups.empty()) {
+        p.kind = kind;
+      } else if (p.kind != kind) {
+        return absl::DataLossError(absl::StrCat("restored keyed state '", name,
+                                                "' has different kinds in different key groups"));
+      }
+      for (const auto& [kg, bytes] : p.key_groups) {
+        if (kg == key_group - range_.start) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "keyed state '", name, "' restored twice for key group ", key_group));
+        }
+      }
+      p.key_groups.emplace_back(key_group - range_.start, entries);
+    }
+    return absl::OkStatus();
+  }
+  // After the function's Open(): kFailedPrecondition naming the restored
+  // states the function never created (Flink fails such a restore unless
+  // told to skip unmapped state); drops the restore bookkeeping either way.
+  absl::Status FinishRestore() {
+    std::vector<std::string> unclaimed;
+    for (const auto& [name, p] : pending_) unclaimed.push_back(name);
+    pending_.clear();
+    if (unclaimed.empty()) return absl::OkStatus();
+    std::sort(unclaimed.begin(), unclaimed.end());
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the checkpoint has keyed state that the function does not create in Open(): '",
+        absl::StrJoin(unclaimed, "', '"), "'"));
+  }
+
  private:
+  struct PendingState {
+    uint8_t kind = 0;
+    std::vector<std::pair<int, std::string_view>> key_groups;  // (index in range, entries)
+  };
+
   template <typename Impl, typename Make>
   absl::StatusOr<Impl*> GetOrCreate(const std::string& name, const StateTtlConfig& ttl,
                                     Make make) {
@@ -388,6 +963,11 @@ class HeapKeyedStateBackend {
         const int64_t t = ToMillis(ttl.ttl);
         min_ttl_ms_ = min_ttl_ms_ == 0 ? t : std::min(min_ttl_ms_, t);
       }
+      if (auto p = pending_.find(name); p != pending_.end()) {
+        absl::Status s = Restore(name, *it->second, p->second);
+        pending_.erase(p);
+        if (!s.ok()) return s;
+      }
     }
     auto* impl = dynamic_cast<Impl*>(it->second.get());
     if (impl == nullptr) {
@@ -396,10 +976,33 @@ class HeapKeyedStateBackend {
     }
     return impl;
   }
+  static absl::Status Restore(const std::string& name, StateTableBase& table,
+                              const PendingState& p) {
+    if (p.kind != table.kind()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "keyed state '", name, "' was checkpointed as ", StateKindName(p.kind),
+          " but is now created as ", StateKindName(table.kind()),
+          " (as in Flink, a state's kind and whether it has a TTL cannot change across a "
+          "restore)"));
+    }
+    for (const auto& [index, bytes] : p.key_groups) {
+      DataInputView in(bytes);
+      absl::Status s = table.RestoreKeyGroup(index, in);
+      if (s.ok() && !in.AtEnd()) {
+        s = absl::DataLossError(absl::StrCat(in.remaining(), " unexpected bytes"));
+      }
+      if (!s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("restoring keyed state '", name,
+                                                   "': ", s.message()));
+      }
+    }
+    return absl::OkStatus();
+  }
 
   KeyGroupRange range_;
   KeyContext<K> ctx_;
   absl::flat_hash_map<std::string, std::unique_ptr<StateTableBase>> tables_;
+  absl::flat_hash_map<std::string, PendingState> pending_;
   int64_t min_ttl_ms_ = 0;
   int64_t last_sweep_ms_ = kMinTimestampMs;
 };

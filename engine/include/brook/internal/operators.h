@@ -7,6 +7,8 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -17,10 +19,37 @@
 #include "brook/internal/keyed_state_backend.h"
 #include "brook/internal/operator.h"
 #include "brook/key_group.h"
+#include "brook/serialization.h"
 #include "brook/sink.h"
 #include "brook/status.h"
 
 namespace brook::internal {
+
+// CheckpointedFunction support shared by ProcessOperator and
+// KeyedProcessOperator: the function's own state is the operator state.
+template <typename Fn>
+absl::Status SnapshotFunctionState(Fn* fn, int64_t checkpoint_id, std::string* out) {
+  if (auto* cf = dynamic_cast<CheckpointedFunction*>(fn); cf != nullptr) {
+    DataOutputView view(out);
+    return cf->SnapshotState(checkpoint_id, view);
+  }
+  return absl::OkStatus();
+}
+template <typename Fn>
+absl::Status InitializeFunctionState(Fn* fn, const std::vector<std::string>& states,
+                                     const std::string& operator_name) {
+  if (auto* cf = dynamic_cast<CheckpointedFunction*>(fn); cf != nullptr) {
+    return cf->InitializeState(states);
+  }
+  for (const std::string& st : states) {
+    if (!st.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "operator '", operator_name, "': the checkpoint has function state but the function "
+          "is not a brook::CheckpointedFunction"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 template <typename In, typename Out, typename F>
 class MapOperator final : public OneInputOperator<In> {
@@ -109,6 +138,24 @@ class ProcessOperator final : public OneInputOperator<In> {
     return this->ForwardWatermark(watermark_ms);
   }
 
+  // Checkpoints: the function's own state, when it is a CheckpointedFunction.
+  absl::Status InitializeState(OperatorRestoreData data) override {
+    if (!data.key_groups.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "operator '", this->setup_.operator_name, "' is not keyed but the checkpoint has "
+          "keyed state for it"));
+    }
+    return InitializeFunctionState(fn_.get(), data.operator_states, this->setup_.operator_name);
+  }
+  absl::StatusOr<AsyncSnapshot> SnapshotState(int64_t checkpoint_id) override {
+    if (dynamic_cast<CheckpointedFunction*>(fn_.get()) == nullptr) return AsyncSnapshot();
+    OperatorSnapshotData data;
+    BROOK_RETURN_IF_ERROR(SnapshotFunctionState(fn_.get(), checkpoint_id, &data.operator_state));
+    return AsyncSnapshot([data = std::move(data)]() -> absl::StatusOr<OperatorSnapshotData> {
+      return data;
+    });
+  }
+
  private:
   std::unique_ptr<ProcessFunction<In, Out>> fn_;
   ProcessContext ctx_;
@@ -128,9 +175,7 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
 
   absl::Status Open() override {
     const auto& s = this->setup_;
-    range_ = ComputeKeyGroupRangeForOperatorIndex(s.max_parallelism, s.parallelism,
-                                                   s.subtask_index);
-    backend_ = std::make_unique<HeapKeyedStateBackend<K>>(range_);
+    EnsureBackend();
     collector_ = CollectorAccess<Out>::Make(static_cast<Output<Out>*>(this->main_output_));
     ctx_.side_outputs_ = &this->side_outputs_;
     ctx_.timer_service_ = this;
@@ -141,8 +186,115 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
       timers_gauge_ = s.metrics->GetGauge("timers");
     }
     KeyedRuntimeContext<K> rc(&this->setup_, backend_.get());
-    return fn_->Open(rc);
+    BROOK_RETURN_IF_ERROR(fn_->Open(rc));
+    if (restored_) {
+      absl::Status unclaimed = backend_->FinishRestore();
+      restore_ = OperatorRestoreData();  // the restored bytes are no longer viewed
+      BROOK_RETURN_IF_ERROR(unclaimed);
+      // Restored timers; processing-time ones are scheduled again (those
+      // already due fire at the first callback, as in Flink).
+      for (auto& t : restored_event_timers_) event_timers_.insert(std::move(t));
+      for (auto& t : restored_processing_timers_) processing_timers_.insert(std::move(t));
+      restored_event_timers_.clear();
+      restored_processing_timers_.clear();
+      if (!processing_timers_.empty()) {
+        this->setup_.timers->Schedule(this, processing_timers_.begin()->first);
+      }
+      UpdateGauges();
+    }
+    return absl::OkStatus();
   }
+
+  // Restore (before Open): the function's own state (CheckpointedFunction)
+  // and the blobs of this subtask's key groups: keyed state tables (filled
+  // as the function creates them in Open) and timers (registered in Open).
+  // kDataLoss: corrupt or truncated blob; kFailedPrecondition: a key group
+  // outside the range, another max parallelism, or timers of a key type
+  // without serializer.
+  absl::Status InitializeState(OperatorRestoreData data) override {
+    EnsureBackend();
+    restored_ = true;
+    restore_ = std::move(data);  // owns the bytes the backend views
+    BROOK_RETURN_IF_ERROR(InitializeFunctionState(fn_.get(), restore_.operator_states,
+                                                  this->setup_.operator_name));
+    const int maxp = this->setup_.max_parallelism;
+    for (const auto& [kg, blob] : restore_.key_groups) {
+      if (!range_.Contains(kg)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "operator '", this->setup_.operator_name, "' subtask ", this->setup_.subtask_index,
+            ": restored key group ", kg, " is outside its range [", range_.start, ", ",
+            range_.end, "]"));
+      }
+      BROOK_ASSIGN_OR_RETURN(std::string_view body, OpenKeyGroupBlob(blob, kg, maxp));
+      DataInputView in(body);
+      BROOK_RETURN_IF_ERROR(backend_->AddRestoredKeyGroup(kg, in));
+      BROOK_RETURN_IF_ERROR(ReadTimers(in, kg, &restored_event_timers_));
+      BROOK_RETURN_IF_ERROR(ReadTimers(in, kg, &restored_processing_timers_));
+      if (!in.AtEnd()) {
+        return absl::DataLossError(absl::StrCat("key group ", kg, ": ", in.remaining(),
+                                                " unexpected bytes after the timers"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // The synchronous part: the function's own state, a copy-on-write view of
+  // the keyed state (O(key groups)) and a copy of the timers (O(timers));
+  // the returned AsyncSnapshot writes one blob per non-empty key group.
+  absl::StatusOr<AsyncSnapshot> SnapshotState(int64_t checkpoint_id) override {
+    std::string function_state;
+    BROOK_RETURN_IF_ERROR(SnapshotFunctionState(fn_.get(), checkpoint_id, &function_state));
+    if constexpr (!Serializable<K>) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "operator '", this->setup_.operator_name,
+          "' cannot be checkpointed: its key type has no brook::TypeSerializer"));
+    } else {
+      BROOK_ASSIGN_OR_RETURN(auto keyed, backend_->CaptureSnapshot());
+      auto event = std::make_shared<const TimerSet>(event_timers_);
+      auto processing = std::make_shared<const TimerSet>(processing_timers_);
+      const int maxp = this->setup_.max_parallelism;
+      return AsyncSnapshot([keyed = std::move(keyed), event = std::move(event),
+                            processing = std::move(processing), maxp,
+                            function_state = std::move(function_state)]()
+                               -> absl::StatusOr<OperatorSnapshotData> {
+        const KeyGroupRange range = keyed->key_group_range();
+        using TimerRefs = std::vector<std::vector<const std::pair<int64_t, K>*>>;
+        auto bucket = [&](const TimerSet& timers) {
+          TimerRefs by_kg(static_cast<size_t>(range.size()));
+          for (const auto& t : timers) {
+            const int kg = AssignToKeyGroup(t.second, maxp);
+            if (range.Contains(kg)) by_kg[static_cast<size_t>(kg - range.start)].push_back(&t);
+          }
+          return by_kg;
+        };
+        const TimerRefs event_by_kg = bucket(*event);
+        const TimerRefs processing_by_kg = bucket(*processing);
+        OperatorSnapshotData data;
+        data.operator_state = function_state;
+        for (int kg = range.start; kg <= range.end; ++kg) {
+          const size_t i = static_cast<size_t>(kg - range.start);
+          if (keyed->Empty(kg) && event_by_kg[i].empty() && processing_by_kg[i].empty()) {
+            continue;
+          }
+          std::string blob;
+          DataOutputView out(&blob);
+          BeginKeyGroupBlob(out, maxp);
+          keyed->WriteKeyGroup(kg, out);
+          for (const auto* timers : {&event_by_kg[i], &processing_by_kg[i]}) {
+            out.WriteVarint(timers->size());
+            for (const auto* t : *timers) {
+              out.WriteInt64(t->first);
+              TypeSerializer<K>::Serialize(t->second, out);
+            }
+          }
+          FinishKeyGroupBlob(&blob);
+          data.key_groups.emplace_back(kg, std::move(blob));
+        }
+        return data;
+      });
+    }
+  }
+
   absl::Status Close() override { return fn_->Close(); }
 
   absl::Status ProcessBatch(std::vector<StreamRecord<In>>& batch) override {
@@ -196,10 +348,46 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
   }
 
   int64_t NumStateEntries() const { return backend_->NumEntries(); }
+  // The keyed-state backend (for tests and benchmarks).
+  HeapKeyedStateBackend<K>* backend() { return backend_.get(); }
   int64_t StateBytes() const { return backend_->ApproxBytes(); }
   size_t NumTimers() const { return event_timers_.size() + processing_timers_.size(); }
 
  private:
+  using TimerSet = absl::btree_set<std::pair<int64_t, K>>;
+
+  void EnsureBackend() {
+    if (backend_ != nullptr) return;
+    const auto& s = this->setup_;
+    range_ = ComputeKeyGroupRangeForOperatorIndex(s.max_parallelism, s.parallelism,
+                                                   s.subtask_index);
+    backend_ = std::make_unique<HeapKeyedStateBackend<K>>(range_);
+  }
+  // [varint n] n x ([i64 timestamp][key]) of key group `kg`.
+  absl::Status ReadTimers(DataInputView& in, int kg,
+                          std::vector<std::pair<int64_t, K>>* timers) {
+    size_t n = 0;
+    BROOK_RETURN_IF_ERROR(in.ReadLength(&n, 8));
+    if (n == 0) return absl::OkStatus();
+    if constexpr (!Serializable<K>) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "operator '", this->setup_.operator_name,
+          "': the checkpoint has timers but the key type has no brook::TypeSerializer"));
+    } else {
+      for (size_t i = 0; i < n; ++i) {
+        std::pair<int64_t, K> t{0, K{}};
+        BROOK_RETURN_IF_ERROR(in.ReadInt64(&t.first));
+        BROOK_RETURN_IF_ERROR(TypeSerializer<K>::Deserialize(in, &t.second));
+        if (AssignToKeyGroup(t.second, this->setup_.max_parallelism) != kg) {
+          return absl::DataLossError(
+              absl::StrCat("key group ", kg, ": a timer's key belongs to another key group"));
+        }
+        timers->push_back(std::move(t));
+      }
+      return absl::OkStatus();
+    }
+  }
+
   absl::Status SetCurrentKey(K key) {
     const int kg = AssignToKeyGroup(key, this->setup_.max_parallelism);
     if (!range_.Contains(kg)) {
@@ -255,8 +443,13 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
   KeyedContext<K> ctx_;
   Collector<Out> collector_ = CollectorAccess<Out>::Make(nullptr);
   // Ordered by (timestamp, key): deduplicated, fired in a deterministic order.
-  absl::btree_set<std::pair<int64_t, K>> event_timers_;
-  absl::btree_set<std::pair<int64_t, K>> processing_timers_;
+  TimerSet event_timers_;
+  TimerSet processing_timers_;
+  // Restore: the checkpoint's bytes until Open() has consumed them.
+  bool restored_ = false;
+  OperatorRestoreData restore_;
+  std::vector<std::pair<int64_t, K>> restored_event_timers_;
+  std::vector<std::pair<int64_t, K>> restored_processing_timers_;
   Counter* state_entries_ = nullptr;
   Counter* state_bytes_ = nullptr;
   Counter* timers_gauge_ = nullptr;

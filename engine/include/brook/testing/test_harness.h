@@ -13,6 +13,17 @@
 //   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(...));
 //   EXPECT_THAT(h.ExtractWatermarks(), ElementsAre(100));
 //
+// Checkpoints, as Flink's harness snapshot() / initializeState(): Snapshot(id)
+// runs an operator's synchronous and asynchronous snapshot parts and returns
+// what it would write; a new harness restored from the snapshots of every old
+// subtask (RestoreFrom before Open) gets the state of its key groups, so a
+// test can go from parallelism 1 to 2 and back:
+//
+//   auto snap = h.Snapshot(1);                          // P = 1
+//   KeyedProcessFunctionTestHarness<MyFn> a(MyFn(), key, {.parallelism = 2});
+//   ASSERT_TRUE(a.RestoreFrom({*snap}).ok());          // subtask 0 of 2
+//   ASSERT_TRUE(a.Open().ok());
+//
 // Processing time is manual: it starts at `initial_processing_time_ms` and only
 // moves with SetProcessingTime(), which fires due processing-time timers.
 // The harness plays subtask `subtask_index` of `parallelism`; records whose key
@@ -30,12 +41,14 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "brook/functions.h"
 #include "brook/internal/operators.h"
 #include "brook/internal/output.h"
 #include "brook/metrics.h"
 #include "brook/output_tag.h"
 #include "brook/record.h"
+#include "brook/status.h"
 
 namespace brook::testing {
 
@@ -46,6 +59,28 @@ struct HarnessOptions {
   int64_t initial_processing_time_ms = 0;
   std::string operator_name = "under-test";
 };
+
+// The restore data of subtask `subtask_index` of `parallelism` from the
+// snapshots of every old subtask (snapshots[j] = old subtask j), as the
+// runtime redistributes them: operator states of old subtasks j with
+// j % parallelism == subtask_index, key groups of the new subtask's range.
+inline internal::OperatorRestoreData RepartitionSnapshots(
+    const std::vector<internal::OperatorSnapshotData>& snapshots, int max_parallelism,
+    int parallelism, int subtask_index, int64_t checkpoint_id = 1) {
+  internal::OperatorRestoreData data;
+  data.checkpoint_id = checkpoint_id;
+  const KeyGroupRange range =
+      ComputeKeyGroupRangeForOperatorIndex(max_parallelism, parallelism, subtask_index);
+  for (size_t j = 0; j < snapshots.size(); ++j) {
+    if (static_cast<int>(j) % parallelism == subtask_index) {
+      data.operator_states.push_back(snapshots[j].operator_state);
+    }
+    for (const auto& [kg, bytes] : snapshots[j].key_groups) {
+      if (range.Contains(kg)) data.key_groups.emplace_back(kg, bytes);
+    }
+  }
+  return data;
+}
 
 namespace harness_internal {
 
@@ -87,7 +122,7 @@ class ManualScheduler final : public internal::TimerScheduler {
 template <typename In, typename Out>
 class HarnessBase {
  public:
-  // Side outputs must be registered before Open() to be captured; records
+  // Side outputs must be registered before Open() (and RestoreFrom) to be captured; records
   // sent to an unregistered tag are counted as discarded, as in a job.
   template <typename X>
   void RegisterSideOutput(const OutputTag<X>& tag) {
@@ -99,13 +134,41 @@ class HarnessBase {
     side_owned_.push_back(std::shared_ptr<void>(std::move(output)));
   }
 
+  // Restores this harness's subtask from the snapshots of every old subtask
+  // (snapshots[j] = old subtask j, any old parallelism); call before Open().
+  absl::Status RestoreFrom(const std::vector<internal::OperatorSnapshotData>& snapshots,
+                           int64_t checkpoint_id = 1) {
+    return InitializeState(RepartitionSnapshots(snapshots, options_.max_parallelism,
+                                                options_.parallelism, options_.subtask_index,
+                                                checkpoint_id));
+  }
+  // Restores from explicit restore data; call before Open(). Errors are the
+  // operator's InitializeState's (kDataLoss, kFailedPrecondition).
+  absl::Status InitializeState(internal::OperatorRestoreData data) {
+    SetupOnce();
+    return op_->InitializeState(std::move(data));
+  }
+
   absl::Status Open() {
-    op_->Setup(internal::OperatorSetup{"test-job", options_.operator_name,
-                                       options_.subtask_index, options_.parallelism,
-                                       options_.max_parallelism, &metrics_group_, &scheduler_});
-    op_->SetMainOutput(&main_output_);
-    for (auto& [id, side] : side_) op_->AddSideOutput(id, side.output);
+    SetupOnce();
     return op_->Open();
+  }
+
+  // The synchronous part of checkpoint `checkpoint_id` (after flushing the
+  // outputs, as the runtime does); run the result to serialise, possibly
+  // after more input (copy-on-write keeps it at the checkpoint's state).
+  absl::StatusOr<internal::AsyncSnapshot> SnapshotSync(int64_t checkpoint_id) {
+    BROOK_RETURN_IF_ERROR(op_->FlushOutputs());
+    return op_->SnapshotState(checkpoint_id);
+  }
+  // Both parts of checkpoint `checkpoint_id`: what the subtask contributes.
+  absl::StatusOr<internal::OperatorSnapshotData> Snapshot(int64_t checkpoint_id) {
+    BROOK_ASSIGN_OR_RETURN(internal::AsyncSnapshot async, SnapshotSync(checkpoint_id));
+    if (!async) return internal::OperatorSnapshotData();
+    return async();
+  }
+  absl::Status NotifyCheckpointComplete(int64_t checkpoint_id) {
+    return Flushed(op_->NotifyCheckpointComplete(checkpoint_id));
   }
 
   absl::Status ProcessElement(In value, int64_t timestamp_ms) {
@@ -167,6 +230,15 @@ class HarnessBase {
     scheduler_.now_ms = options_.initial_processing_time_ms;
   }
 
+  void SetupOnce() {
+    if (set_up_) return;
+    set_up_ = true;
+    op_->Setup(internal::OperatorSetup{"test-job", options_.operator_name,
+                                       options_.subtask_index, options_.parallelism,
+                                       options_.max_parallelism, &metrics_group_, &scheduler_});
+    op_->SetMainOutput(&main_output_);
+    for (auto& [id, side] : side_) op_->AddSideOutput(id, side.output);
+  }
   internal::RecordConsumer<In>* consumer() { return op_.get(); }
   absl::Status Flushed(absl::Status s) {
     absl::Status f = op_->FlushOutputs();
@@ -187,6 +259,7 @@ class HarnessBase {
   absl::flat_hash_map<std::string, SideOutput> side_;
   std::vector<std::shared_ptr<void>> side_owned_;
   std::unique_ptr<internal::OneInputOperator<In>> op_;
+  bool set_up_ = false;
 };
 
 }  // namespace harness_internal

@@ -45,8 +45,12 @@
 // which a subtask first saw the items (ids differ by subtask and run). The
 // dictionary only grows (an item costs its bytes plus about 40 bytes); it is
 // meant for item vocabularies (object classes, product ids), not for unbounded
-// high-cardinality values. Note for snapshots: accumulators hold ids, which
-// are only meaningful with their subtask's dictionary.
+// high-cardinality values. Checkpoints: accumulators hold ids, which are only
+// meaningful with their subtask's dictionary, so they are written as item
+// strings with counts and re-interned on restore (ids then differ, results
+// do not). The asynchronous part of a checkpoint reads an immutable copy of
+// the dictionary's strings, re-made only when items were added since the
+// previous checkpoint.
 //
 // Metrics (per subtask), besides the window operator's: top_k_interned_items
 // (gauge: distinct items in the dictionary).
@@ -60,6 +64,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -73,6 +78,9 @@
 #include "brook/functions.h"
 #include "brook/key_group.h"
 #include "brook/metrics.h"
+#include "brook/serialization.h"
+#include "brook/state.h"
+#include "brook/status.h"
 #include "brook/window.h"
 
 namespace brook::ops {
@@ -130,9 +138,19 @@ class ItemDictionary {
   const std::string& Item(uint32_t id) const { return items_[id]; }
   size_t size() const { return items_.size(); }
 
+  // The strings by id, immutable (safe to read from another thread while the
+  // dictionary grows); O(1) unless items were added since the last call.
+  std::shared_ptr<const std::vector<std::string>> Frozen() const {
+    if (frozen_ == nullptr || frozen_->size() != items_.size()) {
+      frozen_ = std::make_shared<const std::vector<std::string>>(items_.begin(), items_.end());
+    }
+    return frozen_;
+  }
+
  private:
   std::deque<std::string> items_;
   absl::flat_hash_map<std::string_view, uint32_t> ids_;
+  mutable std::shared_ptr<const std::vector<std::string>> frozen_;
 };
 
 }  // namespace top_k_internal
@@ -205,10 +223,69 @@ class TopKAggregate {
   // Distinct items interned by this copy (this subtask).
   size_t num_interned_items() const { return dictionary_.size(); }
 
+  // Accumulators in checkpoints: [varint n] n x ([string item][i64 count]),
+  // items in byte order (deterministic bytes). Deserialize re-interns into
+  // this subtask's dictionary; kDataLoss for bytes that do not decode. Used
+  // by WindowOperator (window.h); valid while this aggregate lives.
+  std::shared_ptr<const StateSerializer<Accumulator>> AccumulatorSerializer() {
+    return std::make_shared<AccSerializer>(&dictionary_, nullptr);
+  }
+
  private:
   struct Ranked {
     int64_t count;
     uint32_t id;
+  };
+
+  // Live (dictionary_ != nullptr: the subtask's thread, restores) or frozen
+  // (items_: a Duplicate() for the checkpoint I/O thread).
+  class AccSerializer final : public StateSerializer<Accumulator> {
+   public:
+    AccSerializer(top_k_internal::ItemDictionary* dictionary,
+                  std::shared_ptr<const std::vector<std::string>> items)
+        : dictionary_(dictionary), items_(std::move(items)) {}
+    void Serialize(const Accumulator& acc, DataOutputView& out) const override {
+      std::vector<std::pair<const std::string*, int64_t>> sorted;
+      sorted.reserve(acc.counts.size());
+      for (const auto& [id, count] : acc.counts) sorted.emplace_back(&Item(id), count);
+      std::sort(sorted.begin(), sorted.end(),
+                [](const auto& a, const auto& b) { return *a.first < *b.first; });
+      out.WriteVarint(sorted.size());
+      for (const auto& [item, count] : sorted) {
+        out.WriteString(*item);
+        out.WriteInt64(count);
+      }
+    }
+    absl::Status Deserialize(DataInputView& in, Accumulator* acc) const override {
+      if (dictionary_ == nullptr) {
+        return absl::InternalError("top-K: a frozen accumulator serializer cannot restore");
+      }
+      size_t n = 0;
+      BROOK_RETURN_IF_ERROR(in.ReadLength(&n, 9));
+      acc->counts.clear();
+      acc->counts.reserve(n);
+      std::string_view item;
+      for (size_t i = 0; i < n; ++i) {
+        size_t len = 0;
+        int64_t count = 0;
+        BROOK_RETURN_IF_ERROR(in.ReadLength(&len));
+        BROOK_RETURN_IF_ERROR(in.ReadView(len, &item));
+        BROOK_RETURN_IF_ERROR(in.ReadInt64(&count));
+        acc->counts[dictionary_->Intern(item)] += count;
+      }
+      return absl::OkStatus();
+    }
+    std::shared_ptr<const StateSerializer<Accumulator>> Duplicate() const override {
+      return std::make_shared<AccSerializer>(
+          nullptr, items_ != nullptr ? items_ : dictionary_->Frozen());
+    }
+
+   private:
+    const std::string& Item(uint32_t id) const {
+      return items_ != nullptr ? (*items_)[id] : dictionary_->Item(id);
+    }
+    top_k_internal::ItemDictionary* dictionary_;
+    std::shared_ptr<const std::vector<std::string>> items_;
   };
 
   ItemFn item_fn_;
