@@ -472,8 +472,8 @@ class StorageCore {
 
 class LocalDirectoryCheckpointStorage final : public CheckpointStorage {
  public:
-  LocalDirectoryCheckpointStorage(std::string directory)
-      : directory_(directory), core_(std::make_unique<LocalStore>(std::move(directory))) {}
+  explicit LocalDirectoryCheckpointStorage(std::string directory)
+      : core_(std::make_unique<LocalStore>(std::move(directory))) {}
 
   absl::StatusOr<CheckpointMetadata::File> WriteState(int64_t checkpoint_id, bool savepoint,
                                                       const OperatorSubtaskState& state) override {
@@ -503,7 +503,6 @@ class LocalDirectoryCheckpointStorage final : public CheckpointStorage {
   absl::StatusOr<int64_t> LatestCheckpointId() override { return core_.LatestCheckpointId(); }
 
  private:
-  const std::string directory_;
   StorageCore core_;
 };
 

@@ -78,7 +78,9 @@ class CheckpointStorage {
   virtual ~CheckpointStorage() = default;
 
   // Writes one operator subtask's state into (pending) checkpoint
-  // `checkpoint_id`, durably. Returns the file's entry for the metadata.
+  // `checkpoint_id`, durably (fsynced). Returns the file's entry for the
+  // metadata. Large key-group blobs are written from `state` in place, not
+  // copied.
   // Errors: kInternal / kUnavailable on I/O failure (with the path).
   virtual absl::StatusOr<CheckpointMetadata::File> WriteState(
       int64_t checkpoint_id, bool savepoint, const OperatorSubtaskState& state) = 0;
@@ -86,8 +88,10 @@ class CheckpointStorage {
   // Writes `_metadata` (atomically: temp file, fsync, rename, fsync of the
   // directory): the checkpoint is complete from then on. Then prunes
   // complete checkpoints beyond the newest `retained` ones, and failed or
-  // pending ones older than this one; savepoints are never pruned. Returns
-  // the checkpoint's path.
+  // pending ones older than this one; savepoints are never pruned (and
+  // completing a savepoint prunes nothing). Pruning is best effort. Returns
+  // the checkpoint's path. Errors: kInvalidArgument for a file name in
+  // `metadata` that is not a plain name; kUnavailable on I/O failure.
   virtual absl::StatusOr<std::string> CompleteCheckpoint(const CheckpointMetadata& metadata,
                                                          int retained) = 0;
 
@@ -97,8 +101,10 @@ class CheckpointStorage {
   // The newest complete checkpoint (not savepoint) whose files all verify,
   // or nullopt when there is none. Each newer checkpoint that was skipped
   // (no `_metadata`, a missing, truncated or corrupt file) is described in
-  // `skipped` as "<path>: <reason>". Errors only for the storage itself
-  // being unreadable.
+  // `skipped`, newest first, as "<path>: <file>: <reason>", e.g.
+  // "DIR/chk-7: Dedup-0: checksum mismatch: ..." or "DIR/chk-8: _metadata
+  // missing (an incomplete checkpoint)". Errors only for the storage itself
+  // being unreadable (kUnavailable).
   virtual absl::StatusOr<std::optional<RestoredCheckpoint>> LoadLatest(
       std::vector<std::string>* skipped) = 0;
 
