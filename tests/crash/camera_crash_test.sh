@@ -7,17 +7,20 @@
 # command with --checkpoint_dir and a short --checkpoint_interval, SIGKILLs it
 # at random instants, restarts it with the same command each time until it
 # exits 0, and compares the final output and dead-letter files with the
-# reference, byte for byte. At parallelism 1 and 2.
+# reference, byte for byte. At parallelism 1 and 2, and restarting alternately at 1 and 2.
 #
 # By hand (from the repository root, after building):
 #   tests/crash/camera_crash_test.sh build/examples/camera_top_k build/examples/camera_generate
 # or: ctest --test-dir build -L crash --output-on-failure
 #
 # Environment (all optional):
-#   CRASH_TEST_EVENTS=N        input size (default 4000000: several seconds per run)
+#   CRASH_TEST_EVENTS=N        input size (default 6000000: several seconds per run)
 #   CRASH_TEST_KILLS=N         SIGKILLs per parallelism (default 12, at least 10)
-#   CRASH_TEST_PARALLELISM="1 2"
-#   CRASH_TEST_INTERVAL=200ms  --checkpoint_interval
+#   CRASH_TEST_PARALLELISM="1 2 1:2"  one pass per entry; "A:B" restarts
+#                              alternately at parallelism A and B (every
+#                              restore changes parallelism: state is
+#                              redistributed by key group each time)
+#   CRASH_TEST_INTERVAL=100ms  --checkpoint_interval
 #   CRASH_TEST_SEED=N          seed of the kill instants (printed; reuse to repeat a run)
 #   CRASH_TEST_KEEP=1          keep the work directory even on success
 #
@@ -32,10 +35,10 @@ if [[ $# -lt 2 ]]; then
 fi
 JOB="$(realpath "$1")"
 GEN="$(realpath "$2")"
-EVENTS="${CRASH_TEST_EVENTS:-4000000}"
+EVENTS="${CRASH_TEST_EVENTS:-6000000}"
 KILLS="${CRASH_TEST_KILLS:-12}"
-PARALLELISMS="${CRASH_TEST_PARALLELISM:-1 2}"
-INTERVAL="${CRASH_TEST_INTERVAL:-200ms}"
+PARALLELISMS="${CRASH_TEST_PARALLELISM:-1 2 1:2}"
+INTERVAL="${CRASH_TEST_INTERVAL:-100ms}"
 SEED="${CRASH_TEST_SEED:-$(( $(date +%s) % 100000 ))}"
 RANDOM="${SEED}"
 
@@ -74,23 +77,26 @@ compare() {  # $1 = reference file, $2 = file under test, $3 = what
 }
 
 for P in ${PARALLELISMS}; do
-  REF="${WORK}/p${P}-reference"
-  RUN="${WORK}/p${P}-crashed"
-  CKPT="${WORK}/p${P}-checkpoints"
+  IFS=: read -r -a SEQ <<<"${P}"  # the parallelism of run i is SEQ[(i-1) % len]
+  REF="${WORK}/p${P/:/-}-reference"
+  RUN="${WORK}/p${P/:/-}-crashed"
+  CKPT="${WORK}/p${P/:/-}-checkpoints"
   mkdir -p "${REF}" "${RUN}"
 
   start=$(now_ms)
   # shellcheck disable=SC2046
-  "${JOB}" $(job_args "${P}" "${REF}") 2>"${REF}/stderr" ||
+  "${JOB}" $(job_args "${SEQ[0]}" "${REF}") 2>"${REF}/stderr" ||
     { cat "${REF}/stderr" >&2; fail "parallelism ${P}: the reference run failed"; }
   ref_ms=$(( $(now_ms) - start ))
   [[ -s "${REF}/out.csv" && -s "${REF}/dead.csv" ]] || fail "parallelism ${P}: empty reference output"
   echo "parallelism ${P}: reference run ${ref_ms} ms, $(wc -l <"${REF}/out.csv") result lines, $(wc -l <"${REF}/dead.csv") dead letters"
 
-  # Kill instants: uniform in [150 ms, 150 ms + reference/12] after each
-  # start, so that runs make progress between kills and the kills spread
-  # over the input; after KILLS kills the last run goes to the end.
-  hi=$(( ref_ms / 12 ))
+  # Kill instants: uniform in [250 ms, 250 ms + reference/10] after each
+  # start: long enough for a run to start, restore and complete a checkpoint
+  # or two (at the default 100 ms interval), short enough that KILLS kills
+  # spread over the whole input; after KILLS kills the last run goes to the
+  # end.
+  hi=$(( ref_ms / 10 ))
   (( hi < 100 )) && hi=100
   kills=0
   runs=0
@@ -98,12 +104,12 @@ for P in ${PARALLELISMS}; do
   while :; do
     runs=$(( runs + 1 ))
     # shellcheck disable=SC2046
-    "${JOB}" $(job_args "${P}" "${RUN}") --checkpoint_dir="${CKPT}" \
+    "${JOB}" $(job_args "${SEQ[$(( (runs - 1) % ${#SEQ[@]} ))]}" "${RUN}") --checkpoint_dir="${CKPT}" \
         --checkpoint_interval="${INTERVAL}" 2>"${RUN}/stderr-${runs}" &
     pid=$!
     killed=0
     if (( kills < KILLS )); then
-      delay=$(( 150 + RANDOM % hi ))
+      delay=$(( 250 + RANDOM % hi ))
       deadline=$(( $(now_ms) + delay ))
       while kill -0 "${pid}" 2>/dev/null && (( $(now_ms) < deadline )); do sleep 0.02; done
       if kill -9 "${pid}" 2>/dev/null; then

@@ -6,6 +6,7 @@
 #ifndef BROOK_INTERNAL_OPERATOR_H_
 #define BROOK_INTERNAL_OPERATOR_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -137,9 +138,12 @@ class OperatorBase {
   // keeps none). Errors: kDataLoss for bytes that do not decode,
   // kFailedPrecondition for state the operator cannot take.
   virtual absl::Status InitializeState(OperatorRestoreData data) {
-    if (data.operator_states.size() > 1 ||
-        (data.operator_states.size() == 1 && !data.operator_states[0].empty()) ||
-        !data.key_groups.empty()) {
+    // After a change of parallelism a subtask may get several (empty) states.
+    const bool any_state =
+        !data.key_groups.empty() ||
+        std::any_of(data.operator_states.begin(), data.operator_states.end(),
+                    [](const std::string& s) { return !s.empty(); });
+    if (any_state) {
       return absl::FailedPreconditionError(absl::StrCat(
           "operator '", setup_.operator_name, "' keeps no state but the checkpoint has some"));
     }
