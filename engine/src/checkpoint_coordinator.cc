@@ -74,8 +74,9 @@ CheckpointCoordinator::CheckpointCoordinator(CheckpointCoordinatorOptions option
     duration_ms_ = m->GetGauge("last_checkpoint_duration_ms");
     size_bytes_ = m->GetGauge("last_checkpoint_size_bytes");
     alignment_ms_ = m->GetGauge("last_checkpoint_alignment_ms");
-    sync_pause_ms_ = m->GetGauge("last_checkpoint_sync_pause_ms");
+    // Microseconds: the pause is usually far below a millisecond.
     sync_pause_us_ = m->GetGauge("last_checkpoint_sync_pause_us");
+    completed_at_ms_ = m->GetGauge("last_checkpoint_completed_timestamp_ms");
   }
 }
 
@@ -277,8 +278,8 @@ void CheckpointCoordinator::OnCompleted(int64_t checkpoint_id, absl::StatusOr<st
     duration_ms_->Set(absl::ToInt64Milliseconds(absl::Now() - p.start));
     size_bytes_->Set(p.size_bytes);
     alignment_ms_->Set(p.max_alignment_ms);
-    sync_pause_ms_->Set(p.max_pause_us / 1000);
     sync_pause_us_->Set(p.max_pause_us);
+    completed_at_ms_->Set(absl::ToUnixMillis(absl::Now()));
   }
   // The commit phase of the two-phase commit: every subtask still running
   // learns that checkpoint n is durable.

@@ -137,8 +137,8 @@ class CheckpointCoordinator final : public CheckpointListener {
   Counter* duration_ms_ = nullptr;
   Counter* size_bytes_ = nullptr;
   Counter* alignment_ms_ = nullptr;
-  Counter* sync_pause_ms_ = nullptr;
   Counter* sync_pause_us_ = nullptr;
+  Counter* completed_at_ms_ = nullptr;
 };
 
 }  // namespace brook::internal

@@ -104,6 +104,7 @@ std::string FormatDouble(double v) {
 }
 
 std::string FormatMs(int64_t ms) { return FormatDouble(static_cast<double>(ms) / 1000.0); }
+std::string FormatUs(int64_t us) { return FormatDouble(static_cast<double>(us) / 1e6); }
 
 std::string ScopeLabels(const MetricScope& scope) {
   std::string labels;
@@ -147,6 +148,7 @@ std::string HelpFor(const std::string& name) {
 }
 
 bool EndsWithMs(absl::string_view name) { return absl::EndsWith(name, "_ms"); }
+bool EndsWithUs(absl::string_view name) { return absl::EndsWith(name, "_us"); }
 
 int64_t WallClockMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -188,7 +190,9 @@ class Writer {
                 {"", std::move(with_output), absl::StrCat(m.value)});
       return;
     }
-    const std::string value = EndsWithMs(m.name) ? FormatMs(m.value) : absl::StrCat(m.value);
+    const std::string value = EndsWithMs(m.name)   ? FormatMs(m.value)
+                              : EndsWithUs(m.name) ? FormatUs(m.value)
+                                                   : absl::StrCat(m.value);
     AddSample(PrometheusMetricName(m.name, m.is_counter, options_.prefix),
               m.is_counter ? Type::kCounter : Type::kGauge, HelpFor(m.name), {"", labels, value});
   }
@@ -263,7 +267,7 @@ std::string PrometheusMetricName(const std::string& name, bool is_counter,
   absl::string_view base = name;
   if (absl::StartsWith(base, "num_") && base.size() > 4) base.remove_prefix(4);
   std::string out = prefix + Sanitize(base);
-  if (EndsWithMs(out)) out.replace(out.size() - 3, 3, "_seconds");
+  if (EndsWithMs(out) || EndsWithUs(out)) out.replace(out.size() - 3, 3, "_seconds");
   if (is_counter && !absl::EndsWith(out, "_total")) out += "_total";
   return out;
 }

@@ -128,6 +128,12 @@ struct Health {
   int64_t state_bytes = 0;
   int64_t backpressured_ms = 0;
   std::optional<int64_t> watermark_ms;  // min over the top-k subtasks
+  // The checkpoint coordinator's metrics; absent when checkpointing is off.
+  bool checkpointing = false;
+  int64_t checkpoints_completed = 0;
+  int64_t checkpoints_failed = 0;
+  int64_t last_checkpoint_id = 0;
+  int64_t last_checkpoint_duration_ms = 0;
 };
 
 Health HealthOf(const std::vector<brook::MetricValue>& metrics, bool inner_join) {
@@ -149,6 +155,13 @@ Health HealthOf(const std::vector<brook::MetricValue>& metrics, bool inner_join)
     if (n == "state_entries") h.state_entries += m.value;
     if (n == "state_bytes") h.state_bytes += m.value;
     if (n == "backpressured_time_ms") h.backpressured_ms += m.value;
+    if (op == "checkpoint") {
+      h.checkpointing = true;
+      if (n == "checkpoints_completed") h.checkpoints_completed = m.value;
+      if (n == "checkpoints_failed") h.checkpoints_failed = m.value;
+      if (n == "last_completed_checkpoint_id") h.last_checkpoint_id = m.value;
+      if (n == "last_checkpoint_duration_ms") h.last_checkpoint_duration_ms = m.value;
+    }
     if (op == kTopK && n == "current_watermark_ms") {
       // 0 is the gauge before the subtask's first watermark.
       if (m.value == 0 || m.value == brook::kMinTimestampMs) {
@@ -364,8 +377,18 @@ std::string Dashboard::Impl::HealthObject() const {
                     ",\"watermark\":", JsonString(FormatTimeMs(*h.watermark_ms)),
                     ",\"watermark_lag_ms\":", now - *h.watermark_ms);
   }
-  // Checkpoints do not exist in brook yet (DESIGN.md §7).
-  absl::StrAppend(&out, ",\"last_checkpoint\":null,\"checkpoints\":\"not enabled\"");
+  if (!h.checkpointing) {
+    absl::StrAppend(&out, ",\"last_checkpoint\":null,\"checkpoints\":\"not enabled\"");
+  } else {
+    absl::StrAppend(
+        &out, ",\"last_checkpoint\":",
+        h.last_checkpoint_id > 0 ? absl::StrCat(h.last_checkpoint_id) : std::string("null"),
+        ",\"last_checkpoint_duration_ms\":", h.last_checkpoint_duration_ms,
+        ",\"checkpoints_completed\":", h.checkpoints_completed,
+        ",\"checkpoints_failed\":", h.checkpoints_failed, ",\"checkpoints\":",
+        JsonString(absl::StrCat(h.checkpoints_completed, " completed, ", h.checkpoints_failed,
+                                " failed")));
+  }
   absl::StrAppend(&out, ",\"live_source\":", JsonString(job.live_source));
   absl::StrAppend(&out, ",\"http\":{\"open_connections\":", http.open_connections,
                   ",\"event_streams\":", http.open_event_streams,

@@ -189,7 +189,7 @@ const char kDashboardPage[] = R"PAGE(<!doctype html>
     $('h-lag').textContent = fmtDuration(h.watermark_lag_ms);
     $('m-lag').className = 'metric' + (h.watermark_lag_ms > 60000 ? ' warn' : '');
     $('h-checkpoint').textContent = h.last_checkpoint === null ? 'none' : h.last_checkpoint;
-    $('h-checkpoint-sub').textContent = h.last_checkpoint === null ? 'checkpoints ' + h.checkpoints : '';
+    $('h-checkpoint-sub').textContent = h.last_checkpoint === null ? 'checkpoints ' + h.checkpoints : h.checkpoints;
     $('live-source').textContent = h.live_source ? 'live view: ' + h.live_source : '';
   }
   function bars(container, items, rowClass) {

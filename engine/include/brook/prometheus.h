@@ -10,9 +10,10 @@
 // Naming (Prometheus conventions, so that `promtool check metrics` accepts
 // the output): every metric becomes `brook_<name>` with the labels `job`,
 // `operator` and `subtask` (values escaped). A leading `num_` is dropped;
-// counters end in `_total`; a name ending in `_ms` is exported in base units,
-// seconds (`backpressured_time_ms` -> `brook_backpressured_time_seconds_total`,
-// values divided by 1000). Special cases:
+// counters end in `_total`; a name ending in `_ms` or `_us` is exported in
+// base units, seconds (`backpressured_time_ms` ->
+// `brook_backpressured_time_seconds_total`, values divided by 1000; `_us` by
+// 10^6). Special cases:
 //   current_watermark_ms   -> brook_current_watermark_timestamp_seconds (gauge;
 //                             -Inf before the first watermark's kMinTimestampMs,
 //                             +Inf after the end of input)
