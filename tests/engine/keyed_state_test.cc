@@ -62,6 +62,9 @@ class StateFn : public brook::KeyedProcessFunction<int64_t, Cmd, std::string> {
     } else if (c.op == "get") {
       const int64_t* v = value_.Get();
       out.Collect(k + (v ? absl::StrCat(*v) : "null"));
+    } else if (c.op == "goi") {  // GetOrInsert
+      const auto [v, inserted] = value_.GetOrInsert(c.value);
+      out.Collect(absl::StrCat(k, inserted ? "inserted " : "kept ", *v));
     } else if (c.op == "inc") {  // in place: does not refresh the TTL
       int64_t* v = value_.GetMutable();
       if (v != nullptr) ++*v;
@@ -150,6 +153,16 @@ TEST_F(KeyedStateTest, ValueStateIsPerKey) {
   EXPECT_THAT(Do(1, "get"), ElementsAre("1:null"));
   EXPECT_THAT(Do(2, "get"), ElementsAre("2:20"));
   EXPECT_EQ(h_.NumStateEntries(), 1);
+}
+
+TEST_F(KeyedStateTest, GetOrInsertInsertsOnlyWhenAbsent) {
+  EXPECT_THAT(Do(1, "goi", "", 5), ElementsAre("1:inserted 5"));
+  EXPECT_THAT(Do(1, "goi", "", 6), ElementsAre("1:kept 5"));
+  EXPECT_THAT(Do(1, "get"), ElementsAre("1:5"));
+  EXPECT_THAT(Do(2, "goi", "", 7), ElementsAre("2:inserted 7"));
+  Do(1, "clear");
+  EXPECT_THAT(Do(1, "goi", "", 8), ElementsAre("1:inserted 8"));
+  EXPECT_EQ(h_.NumStateEntries(), 2);
 }
 
 TEST_F(KeyedStateTest, MapStateIsPerKey) {
@@ -346,6 +359,18 @@ TEST_F(KeyedStateTtlTest, UpdateRefreshesTtlButInPlaceChangeDoesNot) {
   EXPECT_THAT(Do(1, "get"), ElementsAre("1:2"));
   EXPECT_THAT(Do(2, "get"), ElementsAre("2:null"));
   Watermark(190);
+  EXPECT_THAT(Do(1, "get"), ElementsAre("1:null"));
+}
+
+TEST_F(KeyedStateTtlTest, GetOrInsertTreatsAnExpiredValueAsAbsent) {
+  EXPECT_THAT(Do(1, "goi", "", 5, /*ts=*/100), ElementsAre("1:inserted 5"));
+  Watermark(149);
+  EXPECT_THAT(Do(1, "goi", "", 6, /*ts=*/140), ElementsAre("1:kept 5"));  // no refresh
+  Watermark(150);
+  EXPECT_THAT(Do(1, "goi", "", 6, /*ts=*/150), ElementsAre("1:inserted 6"));
+  Watermark(199);  // inserted at 150: visible until 200
+  EXPECT_THAT(Do(1, "get"), ElementsAre("1:6"));
+  Watermark(200);
   EXPECT_THAT(Do(1, "get"), ElementsAre("1:null"));
 }
 

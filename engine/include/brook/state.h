@@ -150,6 +150,13 @@ class ValueStateImpl {
   virtual V* GetMutable() = 0;
   virtual void Update(V value) = 0;
   virtual void Clear() = 0;
+  // See ValueState::GetOrInsert. The default costs two lookups; the heap
+  // backend's tables do it in one.
+  virtual std::pair<const V*, bool> GetOrInsert(V value) {
+    if (const V* v = Get(); v != nullptr) return {v, false};
+    Update(std::move(value));
+    return {Get(), true};
+  }
 };
 template <typename UK, typename UV>
 class MapStateImpl {
@@ -187,6 +194,11 @@ class ValueState {
   // Sets the current key's value (and refreshes its TTL timestamp).
   void Update(V value) { impl_->Update(std::move(value)); }
   void Clear() { impl_->Clear(); }
+  // Insert-if-absent in one hash lookup (what Get() then Update() do in
+  // two): when the current key has a live value, returns it and false;
+  // otherwise stores `value` (with a fresh TTL timestamp, as Update) and
+  // returns it and true. The pointer follows Get()'s validity rule.
+  std::pair<const V*, bool> GetOrInsert(V value) { return impl_->GetOrInsert(std::move(value)); }
 
  private:
   internal::ValueStateImpl<V>* impl_ = nullptr;

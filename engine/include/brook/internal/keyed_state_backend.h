@@ -433,6 +433,31 @@ class HeapValueState final
   void Clear() override {
     if (this->read_table().contains(this->key())) this->table().erase(this->key());
   }
+  // One probe (lazy_emplace) instead of Get() + Update()'s two. While a
+  // snapshot holds the key group, the two-step path avoids copying it for a
+  // key that is only read.
+  std::pair<const V*, bool> GetOrInsert(V value) override {
+    if (this->current_shared()) return ValueStateImpl<V>::GetOrInsert(std::move(value));
+    auto& t = this->table();
+    bool inserted = false;
+    auto it = t.lazy_emplace(this->key(), [&](const auto& ctor) {
+      inserted = true;
+      if constexpr (kTtl) {
+        ctor(this->key(), Stamped<V>{std::move(value), this->ctx_->timestamp_ms});
+      } else {
+        ctor(this->key(), std::move(value));
+      }
+    });
+    if constexpr (kTtl) {
+      if (!inserted && this->IsExpired(it->second.last_update_ms)) {
+        it->second = Stamped<V>{std::move(value), this->ctx_->timestamp_ms};
+        inserted = true;
+      }
+      return {&it->second.value, inserted};
+    } else {
+      return {&it->second, inserted};
+    }
+  }
   void ExpireUpTo(int64_t watermark_ms) override {
     if constexpr (kTtl) {
       this->EraseIfAll([&](const auto& kv) {
@@ -505,6 +530,21 @@ class HeapKeySetState final
       this->table().insert_or_assign(this->key(), this->ctx_->timestamp_ms);
     } else {
       this->table().insert(this->key());
+    }
+  }
+  // One probe instead of Get() + Update()'s two (see HeapValueState).
+  std::pair<const V*, bool> GetOrInsert(V value) override {
+    if (this->current_shared()) return ValueStateImpl<V>::GetOrInsert(std::move(value));
+    auto& t = this->table();
+    if constexpr (kTtl) {
+      auto [it, inserted] = t.try_emplace(this->key(), this->ctx_->timestamp_ms);
+      if (!inserted && this->IsExpired(it->second)) {
+        it->second = this->ctx_->timestamp_ms;
+        inserted = true;
+      }
+      return {&value_, inserted};
+    } else {
+      return {&value_, t.insert(this->key()).second};
     }
   }
   void Clear() override {

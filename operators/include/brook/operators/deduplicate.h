@@ -188,19 +188,18 @@ class Deduplicate final : public KeyedProcessFunction<K, T, T> {
 
   absl::Status ProcessElement(const T& value, typename Base::Context& ctx,
                               Collector<T>& out) override {
+    // Keep-first in one hash probe per record: insert if absent.
     if (!options_.fingerprint) {
-      if (seen_.Get() != nullptr) {
+      if (!seen_.GetOrInsert(std::monostate{}).second) {
         Drop(value, ctx, /*conflicting=*/false);
         return absl::OkStatus();
       }
-      seen_.Update(std::monostate{});
     } else {
       const uint64_t fp = options_.fingerprint(value);
-      if (const uint64_t* first = fingerprints_.Get(); first != nullptr) {
+      if (auto [first, inserted] = fingerprints_.GetOrInsert(fp); !inserted) {
         Drop(value, ctx, /*conflicting=*/*first != fp);
         return absl::OkStatus();
       }
-      fingerprints_.Update(fp);
     }
     out.Collect(value);
     return absl::OkStatus();
