@@ -282,9 +282,14 @@ void CheckpointCoordinator::OnCompleted(int64_t checkpoint_id, absl::StatusOr<st
     completed_at_ms_->Set(absl::ToUnixMillis(absl::Now()));
   }
   // The commit phase of the two-phase commit: every subtask still running
-  // learns that checkpoint n is durable.
-  for (Task& t : tasks_) {
-    if (!t.finished) t.subtask->NotifyCheckpointComplete(p.id);
+  // learns that checkpoint n is durable. Not for a savepoint (as Flink since
+  // 1.15): recovery resumes from the latest checkpoint, which must cover all
+  // committed output; the next checkpoint's commit covers the savepoint's
+  // pre-commit, and a restore from the savepoint commits it.
+  if (!p.savepoint) {
+    for (Task& t : tasks_) {
+      if (!t.finished) t.subtask->NotifyCheckpointComplete(p.id);
+    }
   }
   for (auto& w : p.waiters) Resolve(*w, *path);
   FinishLocked();

@@ -292,6 +292,15 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
       std::sort(states.begin(), states.end(), [](const auto* a, const auto* b) {
         return a->subtask_index < b->subtask_index;
       });
+      // State that no operator would claim is an error, not a silent loss
+      // (Flink's default, without allowNonRestoredState): a renamed source
+      // would otherwise start over while the sinks resume, and duplicate.
+      if (std::find(metric_names.begin(), metric_names.end(), id) == metric_names.end()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "restore from '", restored->path, "': the checkpoint has state for operator '", id,
+            "', which this job does not have (operators are matched by name: names must be "
+            "unique and must not change between runs)"));
+      }
     }
   }
   std::shared_ptr<internal::CheckpointCoordinator> coordinator;

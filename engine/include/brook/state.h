@@ -197,7 +197,9 @@ class ValueState {
   // Insert-if-absent in one hash lookup (what Get() then Update() do in
   // two): when the current key has a live value, returns it and false;
   // otherwise stores `value` (with a fresh TTL timestamp, as Update) and
-  // returns it and true. The pointer follows Get()'s validity rule.
+  // returns it and true. The pointer follows Get()'s validity rule; on an
+  // insert it may be null when the value is expired already (its record's
+  // timestamp + ttl <= the watermark).
   std::pair<const V*, bool> GetOrInsert(V value) { return impl_->GetOrInsert(std::move(value)); }
 
  private:

@@ -131,7 +131,9 @@ class StreamExecutionEnvironment {
   void Cancel();
 
   // Thread-safe. Takes a savepoint of the running job (a checkpoint that is
-  // kept until deleted) and returns its path once it is complete. Errors:
+  // kept until deleted) and returns its path once it is complete. Sinks
+  // pre-commit at a savepoint but commit only at the next checkpoint (as
+  // Flink since 1.15). Errors:
   // kFailedPrecondition when the job is not running or has no checkpoint
   // storage, or when a source cannot be replayed; kAborted when the
   // savepoint failed (the reason is in the message).

@@ -267,9 +267,11 @@ class SubtaskBase {
   // the barrier has reached the head of the chain: flush every record
   // buffered inside the chain to its operator, take every operator's
   // synchronous snapshot, forward the barrier, and acknowledge. A snapshot
-  // that fails declines the checkpoint; the barrier is forwarded anyway so
-  // that downstream alignment never waits for it. Returns an error only when
-  // the subtask itself must stop (a flush failed, the job was cancelled).
+  // that cannot be taken (kFailedPrecondition, kUnimplemented: state without
+  // a serializer, a source that cannot be replayed) declines the checkpoint;
+  // the barrier is forwarded anyway so that downstream alignment never waits
+  // for it. Any other snapshot error, a failed flush or a cancelled job stops
+  // the subtask (and so the job) with that error.
   absl::Status PerformCheckpoint(const CheckpointBarrier& barrier, int64_t alignment_ms) {
     BROOK_RETURN_IF_ERROR(FlushAll());
     const absl::Time start = absl::Now();
@@ -278,6 +280,17 @@ class SubtaskBase {
     absl::Status declined;
     for (auto& op : operators) {
       absl::StatusOr<AsyncSnapshot> s = op->SnapshotState(barrier.checkpoint_id);
+      if (!s.ok() && !absl::IsFailedPrecondition(s.status()) &&
+          !absl::IsUnimplemented(s.status())) {
+        // A real failure (e.g. a sink's pre-commit fsync failed): the job
+        // fails and restarts from the last complete checkpoint, as Flink does
+        // with no tolerable checkpoint failures; going on could commit output
+        // that is not durable.
+        return absl::Status(s.status().code(),
+                            absl::StrCat("operator '", op->setup().operator_name, "' subtask ",
+                                         op->setup().subtask_index, " failed checkpoint ",
+                                         barrier.checkpoint_id, ": ", s.status().message()));
+      }
       if (!s.ok()) {
         declined = absl::Status(s.status().code(),
                                 absl::StrCat("operator '", op->setup().operator_name,
