@@ -14,7 +14,7 @@
 # or: ctest --test-dir build -L crash --output-on-failure
 #
 # Environment (all optional):
-#   CRASH_TEST_EVENTS=N        input size (default 6000000: several seconds per run)
+#   CRASH_TEST_EVENTS=N        input size (default 10000000: about 5 s per run)
 #   CRASH_TEST_KILLS=N         SIGKILLs per parallelism (default 12, at least 10)
 #   CRASH_TEST_PARALLELISM="1 2 1:2"  one pass per entry; "A:B" restarts
 #                              alternately at parallelism A and B (every
@@ -35,7 +35,7 @@ if [[ $# -lt 2 ]]; then
 fi
 JOB="$(realpath "$1")"
 GEN="$(realpath "$2")"
-EVENTS="${CRASH_TEST_EVENTS:-6000000}"
+EVENTS="${CRASH_TEST_EVENTS:-10000000}"
 KILLS="${CRASH_TEST_KILLS:-12}"
 PARALLELISMS="${CRASH_TEST_PARALLELISM:-1 2 1:2}"
 INTERVAL="${CRASH_TEST_INTERVAL:-100ms}"
@@ -91,13 +91,13 @@ for P in ${PARALLELISMS}; do
   [[ -s "${REF}/out.csv" && -s "${REF}/dead.csv" ]] || fail "parallelism ${P}: empty reference output"
   echo "parallelism ${P}: reference run ${ref_ms} ms, $(wc -l <"${REF}/out.csv") result lines, $(wc -l <"${REF}/dead.csv") dead letters"
 
-  # Kill instants: uniform in [250 ms, 250 ms + reference/10] after each
-  # start: long enough for a run to start, restore and complete a checkpoint
-  # or two (at the default 100 ms interval), short enough that KILLS kills
-  # spread over the whole input; after KILLS kills the last run goes to the
-  # end.
-  hi=$(( ref_ms / 10 ))
-  (( hi < 100 )) && hi=100
+  # Kill instants: uniform in [200 ms, 400 ms) after each start: long enough
+  # for a run to start, restore and complete a checkpoint (at the default
+  # 100 ms interval), and fixed, not scaled by the reference run's time (a
+  # reference slowed by a loaded machine would make the kills sparse enough
+  # for the job to finish early). KILLS kills thus cover about a second or
+  # two of work, well under the reference run's; the run after the last kill
+  # goes to the end.
   kills=0
   runs=0
   start=$(now_ms)
@@ -109,7 +109,7 @@ for P in ${PARALLELISMS}; do
     pid=$!
     killed=0
     if (( kills < KILLS )); then
-      delay=$(( 250 + RANDOM % hi ))
+      delay=$(( 200 + RANDOM % 200 ))
       deadline=$(( $(now_ms) + delay ))
       while kill -0 "${pid}" 2>/dev/null && (( $(now_ms) < deadline )); do sleep 0.02; done
       if kill -9 "${pid}" 2>/dev/null; then
