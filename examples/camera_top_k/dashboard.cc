@@ -17,11 +17,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "brook/prometheus.h"
 #include "brook/status.h"
 #include "brook/time.h"
+#include "brook/web/prometheus.h"
 
 namespace camera {
+
+using ::brook::web::HttpRequest;
+using ::brook::web::HttpResponse;
 
 // The page (dashboard_page.cc): "@@INITIAL_STATE@@" is replaced by JSON.
 extern const char kDashboardPage[];
@@ -186,7 +189,7 @@ struct Dashboard::Impl {
   explicit Impl(DashboardOptions o) : options(std::move(o)), server(options.http) {}
 
   DashboardOptions options;
-  brook::HttpServer server;
+  brook::web::HttpServer server;
   brook::Histogram request_duration{{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000}};  // ms
 
   mutable absl::Mutex mu;
@@ -349,7 +352,7 @@ std::string Dashboard::Impl::HealthObject() const {
   const Health h = HealthOf(metrics, job.inner_join);
   const int64_t now = NowMs();
   const double rate = job_state == "running" ? EventsPerSecond(now, h.read, started) : 0.0;
-  const brook::HttpServerStats http = server.stats();
+  const brook::web::HttpServerStats http = server.stats();
   std::string out = "{";
   absl::StrAppend(&out, "\"job\":", JsonString(job.job_name), ",\"state\":", JsonString(job_state));
   if (!job_error.empty()) absl::StrAppend(&out, ",\"error\":", JsonString(job_error));
@@ -560,7 +563,7 @@ std::string Dashboard::Impl::LocationsJson(const std::string& query, int limit) 
 }
 
 std::string Dashboard::Impl::MetricsText() const {
-  std::string text = brook::FormatPrometheusText(JobMetrics());
+  std::string text = brook::web::FormatPrometheusText(JobMetrics());
   // The dashboard's own metrics, scoped like an operator named "http".
   brook::MetricScope scope;
   {
@@ -568,7 +571,7 @@ std::string Dashboard::Impl::MetricsText() const {
     scope.job = info.job_name;
   }
   scope.operator_name = "http";
-  const brook::HttpServerStats s = server.stats();
+  const brook::web::HttpServerStats s = server.stats();
   std::vector<brook::MetricValue> own;
   auto add = [&](const char* name, int64_t value, bool counter) {
     brook::MetricValue v;
@@ -592,7 +595,7 @@ std::string Dashboard::Impl::MetricsText() const {
   h.is_counter = false;
   h.value = h.histogram->count();
   own.push_back(std::move(h));
-  text.append(brook::FormatPrometheusText(own, {.watermark_lag = false}));
+  text.append(brook::web::FormatPrometheusText(own, {.watermark_lag = false}));
   return text;
 }
 
@@ -607,7 +610,7 @@ std::string Dashboard::Impl::PageHtml(std::optional<int64_t> selected) const {
 namespace {
 
 // "location" query parameter: nullopt when absent; an error when malformed.
-absl::StatusOr<std::optional<int64_t>> LocationParam(const brook::HttpRequest& r) {
+absl::StatusOr<std::optional<int64_t>> LocationParam(const HttpRequest& r) {
   std::optional<std::string> p = r.QueryParam("location");
   if (!p.has_value() || p->empty()) return std::optional<int64_t>();
   int64_t oid = 0;
@@ -618,28 +621,28 @@ absl::StatusOr<std::optional<int64_t>> LocationParam(const brook::HttpRequest& r
   return std::optional<int64_t>(oid);
 }
 
-brook::HttpResponse JsonError(int status, absl::string_view message) {
-  return brook::HttpResponse::Json(status, absl::StrCat("{\"error\":", JsonString(message), "}"));
+HttpResponse JsonError(int status, absl::string_view message) {
+  return HttpResponse::Json(status, absl::StrCat("{\"error\":", JsonString(message), "}"));
 }
 
 }  // namespace
 
 absl::Status Dashboard::Impl::RegisterHandlers() {
   // Every plain handler is timed into brook_http_request_duration_seconds.
-  auto timed = [this](brook::HttpHandler h) {
-    return [this, h = std::move(h)](const brook::HttpRequest& r) {
+  auto timed = [this](brook::web::HttpHandler h) {
+    return [this, h = std::move(h)](const HttpRequest& r) {
       const absl::Time start = absl::Now();
-      brook::HttpResponse response = h(r);
+      HttpResponse response = h(r);
       request_duration.Observe(absl::ToInt64Milliseconds(absl::Now() - start));
       return response;
     };
   };
   BROOK_RETURN_IF_ERROR(server.Handle(
-      "/", timed([this](const brook::HttpRequest& r) {
+      "/", timed([this](const HttpRequest& r) {
         auto selected = LocationParam(r);
         if (!selected.ok())
-          return brook::HttpResponse::Text(400, std::string(selected.status().message()));
-        brook::HttpResponse response = brook::HttpResponse::Html(200, PageHtml(*selected));
+          return HttpResponse::Text(400, std::string(selected.status().message()));
+        HttpResponse response = HttpResponse::Html(200, PageHtml(*selected));
         // Everything is inline; nothing may be loaded from elsewhere.
         response.headers.emplace_back(
             "Content-Security-Policy",
@@ -648,21 +651,21 @@ absl::Status Dashboard::Impl::RegisterHandlers() {
         response.headers.emplace_back("X-Frame-Options", "DENY");
         return response;
       })));
-  BROOK_RETURN_IF_ERROR(server.Handle("/api/topk", timed([this](const brook::HttpRequest& r) {
+  BROOK_RETURN_IF_ERROR(server.Handle("/api/topk", timed([this](const HttpRequest& r) {
                                         auto location = LocationParam(r);
                                         if (!location.ok())
                                           return JsonError(400, location.status().message());
                                         if (!location->has_value())
-                                          return brook::HttpResponse::Json(200, TopKAll());
+                                          return HttpResponse::Json(200, TopKAll());
                                         std::optional<std::string> one = TopKOne(**location);
                                         if (!one.has_value()) {
                                           return JsonError(
                                               404, absl::StrCat("unknown location ", **location));
                                         }
-                                        return brook::HttpResponse::Json(200, *std::move(one));
+                                        return HttpResponse::Json(200, *std::move(one));
                                       })));
   BROOK_RETURN_IF_ERROR(server.Handle(
-      "/api/locations", timed([this](const brook::HttpRequest& r) {
+      "/api/locations", timed([this](const HttpRequest& r) {
         int limit = kDefaultListLimit;
         if (std::optional<std::string> l = r.QueryParam("limit"); l.has_value()) {
           if (!absl::SimpleAtoi(*l, &limit) || limit < 1) {
@@ -670,17 +673,17 @@ absl::Status Dashboard::Impl::RegisterHandlers() {
           }
           limit = std::min(limit, kMaxListLimit);
         }
-        return brook::HttpResponse::Json(200, LocationsJson(r.QueryParam("q").value_or(""), limit));
+        return HttpResponse::Json(200, LocationsJson(r.QueryParam("q").value_or(""), limit));
       })));
-  BROOK_RETURN_IF_ERROR(server.Handle("/api/health", timed([this](const brook::HttpRequest&) {
-                                        return brook::HttpResponse::Json(200, HealthObject());
+  BROOK_RETURN_IF_ERROR(server.Handle("/api/health", timed([this](const HttpRequest&) {
+                                        return HttpResponse::Json(200, HealthObject());
                                       })));
-  BROOK_RETURN_IF_ERROR(server.Handle("/metrics", timed([this](const brook::HttpRequest&) {
-                                        return brook::HttpResponse::Text(
-                                            200, MetricsText(), brook::kPrometheusContentType);
+  BROOK_RETURN_IF_ERROR(server.Handle("/metrics", timed([this](const HttpRequest&) {
+                                        return HttpResponse::Text(
+                                            200, MetricsText(), brook::web::kPrometheusContentType);
                                       })));
   return server.HandleEventStream(
-      "/api/events", [this](const brook::HttpRequest& r) -> absl::StatusOr<brook::EventStreamPoll> {
+      "/api/events", [this](const HttpRequest& r) -> absl::StatusOr<brook::web::EventStreamPoll> {
         auto selected = LocationParam(r);
         if (!selected.ok()) return selected.status();
         struct Client {
@@ -690,17 +693,18 @@ absl::Status Dashboard::Impl::RegisterHandlers() {
         };
         auto client = std::make_shared<Client>();
         client->selected = *selected;
-        return brook::EventStreamPoll([this, client](std::vector<brook::ServerSentEvent>& events) {
-          const int64_t now = NowMs();
-          const uint64_t v = version.load(std::memory_order_acquire);
-          const int64_t gap = now - client->sent_ms;
-          if ((v != client->sent_version && gap >= kMinPushGapMs) || gap >= kMaxPushGapMs) {
-            events.push_back({"update", UpdateJson(client->selected)});
-            client->sent_version = v;
-            client->sent_ms = now;
-          }
-          return true;
-        });
+        return brook::web::EventStreamPoll(
+            [this, client](std::vector<brook::web::ServerSentEvent>& events) {
+              const int64_t now = NowMs();
+              const uint64_t v = version.load(std::memory_order_acquire);
+              const int64_t gap = now - client->sent_ms;
+              if ((v != client->sent_version && gap >= kMinPushGapMs) || gap >= kMaxPushGapMs) {
+                events.push_back({"update", UpdateJson(client->selected)});
+                client->sent_version = v;
+                client->sent_ms = now;
+              }
+              return true;
+            });
       });
 }
 
@@ -753,7 +757,7 @@ std::string Dashboard::url() const {
   return absl::StrCat("http://", v6 ? "[" : "", a, v6 ? "]" : "", ":", port(), "/");
 }
 
-brook::HttpServerStats Dashboard::http_stats() const { return impl_->server.stats(); }
+brook::web::HttpServerStats Dashboard::http_stats() const { return impl_->server.stats(); }
 
 void Dashboard::AttachJob(DashboardJobInfo info) {
   {

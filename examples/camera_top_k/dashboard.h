@@ -1,7 +1,7 @@
 // File: camera_top_k/dashboard.h
 //
 // The camera job's live dashboard and metrics endpoint (docs/operations.md):
-// an HTTP server (brook::HttpServer, its own thread) that shows the top X
+// an HTTP server (brook::web::HttpServer, its own thread) that shows the top X
 // items per location as the job produces them, the pipeline's health, and the
 // job's metrics in the Prometheus text format.
 //
@@ -48,9 +48,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "brook/http_server.h"
 #include "brook/metrics.h"
 #include "brook/sink.h"
+#include "brook/web/http_server.h"
 #include "camera_top_k/camera_io.h"
 
 namespace camera {
@@ -58,7 +58,7 @@ namespace camera {
 struct DashboardOptions {
   // Listen address and port (0 = any free port; Dashboard::port() tells
   // which), connection and size limits, timeouts.
-  brook::HttpServerOptions http;
+  brook::web::HttpServerOptions http;
 };
 
 // What the dashboard needs to know about the job it shows (CameraJob::Run()
@@ -91,7 +91,7 @@ class Dashboard {
   int port() const;
   // e.g. "http://127.0.0.1:8080/" (IPv6 addresses in brackets).
   std::string url() const;
-  brook::HttpServerStats http_stats() const;
+  brook::web::HttpServerStats http_stats() const;
 
   // Dashboard::AttachJob(): shows `info`'s job from now on; clears the view.
   void AttachJob(DashboardJobInfo info);

@@ -1,6 +1,6 @@
-// brook::HttpServer: routing, status codes, limits, timeouts, connection
+// brook::web::HttpServer: routing, status codes, limits, timeouts, connection
 // bound, and Server-Sent Events, over real loopback sockets.
-#include "brook/http_server.h"
+#include "brook/web/http_server.h"
 
 #include <atomic>
 #include <string>
@@ -14,10 +14,10 @@
 
 namespace {
 
-using ::brook::HttpRequest;
-using ::brook::HttpResponse;
-using ::brook::HttpServer;
-using ::brook::HttpServerOptions;
+using ::brook::web::HttpRequest;
+using ::brook::web::HttpResponse;
+using ::brook::web::HttpServer;
+using ::brook::web::HttpServerOptions;
 using ::brook_http_test::HttpGet;
 using ::brook_http_test::HttpResult;
 using ::brook_http_test::ParseResponse;
@@ -50,13 +50,13 @@ std::unique_ptr<HttpServer> StartServer(HttpServerOptions options = SmallLimits(
   EXPECT_TRUE(server
                   ->HandleEventStream(
                       "/events",
-                      [](const HttpRequest& r) -> absl::StatusOr<brook::EventStreamPoll> {
+                      [](const HttpRequest& r) -> absl::StatusOr<brook::web::EventStreamPoll> {
                         if (r.QueryParam("fail").has_value()) {
                           return absl::InvalidArgumentError("bad stream");
                         }
                         auto n = std::make_shared<int>(0);
-                        return brook::EventStreamPoll(
-                            [n](std::vector<brook::ServerSentEvent>& events) {
+                        return brook::web::EventStreamPoll(
+                            [n](std::vector<brook::web::ServerSentEvent>& events) {
                               ++*n;
                               events.push_back({"tick", absl::StrCat("n=", *n, "\nsecond line")});
                               return true;
@@ -214,11 +214,12 @@ TEST(HttpServerTest, AnEventStreamClientThatNeverReadsIsDropped) {
   ASSERT_TRUE(server
                   ->HandleEventStream(
                       "/flood",
-                      [&](const HttpRequest&) -> absl::StatusOr<brook::EventStreamPoll> {
-                        return brook::EventStreamPoll([&](std::vector<brook::ServerSentEvent>& e) {
-                          e.push_back({"", big});
-                          return true;
-                        });
+                      [&](const HttpRequest&) -> absl::StatusOr<brook::web::EventStreamPoll> {
+                        return brook::web::EventStreamPoll(
+                            [&](std::vector<brook::web::ServerSentEvent>& e) {
+                              e.push_back({"", big});
+                              return true;
+                            });
                       })
                   .ok());
   ASSERT_TRUE(

@@ -1,5 +1,5 @@
-// brook::FormatPrometheusText and brook::Histogram.
-#include "brook/prometheus.h"
+// brook::web::FormatPrometheusText and brook::Histogram.
+#include "brook/web/prometheus.h"
 
 #include <string>
 #include <vector>
@@ -45,14 +45,14 @@ TEST(HistogramTest, RegistryReturnsOneHistogramPerScopeAndName) {
 }
 
 TEST(PrometheusTest, NamesFollowPrometheusConventions) {
-  EXPECT_EQ(brook::PrometheusMetricName("num_records_in", true), "brook_records_in_total");
-  EXPECT_EQ(brook::PrometheusMetricName("state_bytes", false), "brook_state_bytes");
-  EXPECT_EQ(brook::PrometheusMetricName("backpressured_time_ms", true),
+  EXPECT_EQ(brook::web::PrometheusMetricName("num_records_in", true), "brook_records_in_total");
+  EXPECT_EQ(brook::web::PrometheusMetricName("state_bytes", false), "brook_state_bytes");
+  EXPECT_EQ(brook::web::PrometheusMetricName("backpressured_time_ms", true),
             "brook_backpressured_time_seconds_total");
-  EXPECT_EQ(brook::PrometheusMetricName("current_watermark_ms", false),
+  EXPECT_EQ(brook::web::PrometheusMetricName("current_watermark_ms", false),
             "brook_current_watermark_timestamp_seconds");
-  EXPECT_EQ(brook::PrometheusMetricName("weird-name.x", false), "brook_weird_name_x");
-  EXPECT_EQ(brook::PrometheusMetricName("x_total", true, "p_"), "p_x_total");
+  EXPECT_EQ(brook::web::PrometheusMetricName("weird-name.x", false), "brook_weird_name_x");
+  EXPECT_EQ(brook::web::PrometheusMetricName("x_total", true, "p_"), "p_x_total");
 }
 
 TEST(PrometheusTest, CountersGaugesAndLabels) {
@@ -63,7 +63,7 @@ TEST(PrometheusTest, CountersGaugesAndLabels) {
   g.GetGauge("state_entries")->Set(7);
   g.GetCounter("backpressured_time_ms")->Inc(1500);
   g.GetCounter("num_records_out_late-data")->Inc(2);
-  const std::string text = brook::FormatPrometheusText(r);
+  const std::string text = brook::web::FormatPrometheusText(r);
   EXPECT_THAT(text, HasSubstr("# TYPE brook_records_in_total counter\n"
                               "brook_records_in_total{job=\"job-1\",operator=\"dedup\","
                               "subtask=\"1\"} 42\n"));
@@ -88,7 +88,7 @@ TEST(PrometheusTest, CountersGaugesAndLabels) {
 TEST(PrometheusTest, LabelValuesAreEscaped) {
   brook::MetricRegistry r;
   brook::MetricGroup(&r, {"a\"b\\c\nd", "op", 0}).GetCounter("num_records_in")->Inc();
-  EXPECT_THAT(brook::FormatPrometheusText(r),
+  EXPECT_THAT(brook::web::FormatPrometheusText(r),
               HasSubstr("{job=\"a\\\"b\\\\c\\nd\",operator=\"op\",subtask=\"0\"} 1\n"));
 }
 
@@ -98,7 +98,7 @@ TEST(PrometheusTest, WatermarkAndLag) {
   Group(r, "min").GetGauge("current_watermark_ms")->Set(brook::kMinTimestampMs);
   Group(r, "end").GetGauge("current_watermark_ms")->Set(brook::kMaxWatermarkMs);
   Group(r, "live").GetGauge("current_watermark_ms")->Set(1'000'000);
-  const std::string text = brook::FormatPrometheusText(r, {.now_ms = 1'002'500});
+  const std::string text = brook::web::FormatPrometheusText(r, {.now_ms = 1'002'500});
   EXPECT_THAT(text, HasSubstr("brook_current_watermark_timestamp_seconds{job=\"job-1\","
                               "operator=\"live\",subtask=\"0\"} 1000\n"));
   EXPECT_THAT(text, HasSubstr("operator=\"min\",subtask=\"0\"} -Inf\n"));
@@ -109,7 +109,7 @@ TEST(PrometheusTest, WatermarkAndLag) {
   EXPECT_THAT(text, Not(HasSubstr("brook_watermark_lag_seconds{job=\"job-1\",operator=\"end\"")));
   EXPECT_THAT(text,
               Not(HasSubstr("brook_watermark_lag_seconds{job=\"job-1\",operator=\"none-yet\"")));
-  EXPECT_THAT(brook::FormatPrometheusText(r, {.now_ms = 1, .watermark_lag = false}),
+  EXPECT_THAT(brook::web::FormatPrometheusText(r, {.now_ms = 1, .watermark_lag = false}),
               Not(HasSubstr("watermark_lag")));
 }
 
@@ -119,7 +119,7 @@ TEST(PrometheusTest, HistogramsAreCumulativeWithSumAndCount) {
   h->Observe(50);
   h->Observe(500);
   h->Observe(5000);
-  const std::string text = brook::FormatPrometheusText(r);
+  const std::string text = brook::web::FormatPrometheusText(r);
   const std::string labels = "job=\"job-1\",operator=\"sink\",subtask=\"0\"";
   EXPECT_THAT(text, HasSubstr("# TYPE brook_result_latency_seconds histogram\n"));
   EXPECT_THAT(text, HasSubstr("brook_result_latency_seconds_bucket{" + labels +
@@ -139,7 +139,7 @@ TEST(PrometheusTest, HistogramsAreCumulativeWithSumAndCount) {
 
 TEST(PrometheusTest, EmptyRegistryIsEmptyText) {
   brook::MetricRegistry r;
-  EXPECT_EQ(brook::FormatPrometheusText(r), "");
+  EXPECT_EQ(brook::web::FormatPrometheusText(r), "");
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "brook/prometheus.h"
+#include "brook/web/prometheus.h"
 
 #include <chrono>
 #include <cmath>
@@ -13,7 +13,7 @@
 #include "brook/time.h"
 #include "fmt/format.h"
 
-namespace brook {
+namespace brook::web {
 namespace {
 
 constexpr absl::string_view kWatermarkMetric = "current_watermark_ms";
@@ -284,4 +284,4 @@ std::string FormatPrometheusText(const MetricRegistry& registry,
   return FormatPrometheusText(registry.Snapshot(), options);
 }
 
-}  // namespace brook
+}  // namespace brook::web

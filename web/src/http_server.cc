@@ -2,7 +2,7 @@
 // under C++20.
 #include <utility>
 
-#include "brook/http_server.h"
+#include "brook/web/http_server.h"
 
 #include <array>
 #include <atomic>
@@ -27,7 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
-namespace brook {
+namespace brook::web {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -642,4 +642,4 @@ HttpServerStats HttpServer::stats() const {
   return st;
 }
 
-}  // namespace brook
+}  // namespace brook::web

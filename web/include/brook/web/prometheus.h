@@ -1,11 +1,11 @@
-// File: brook/prometheus.h
+// File: brook/web/prometheus.h
 //
 // The metrics of a MetricRegistry in the Prometheus text exposition format
 // (version 0.0.4), for a `/metrics` endpoint or a file a node exporter picks
-// up:
+// up. Part of the brook::web library (Flink: flink-metrics-prometheus):
 //
-//   std::string text = brook::FormatPrometheusText(env.metrics());
-//   // serve with Content-Type brook::kPrometheusContentType
+//   std::string text = brook::web::FormatPrometheusText(env.metrics());
+//   // serve with Content-Type brook::web::kPrometheusContentType
 //
 // Naming (Prometheus conventions, so that `promtool check metrics` accepts
 // the output): every metric becomes `brook_<name>` with the labels `job`,
@@ -27,8 +27,8 @@
 //
 // Thread-safety: reads the registry through MetricRegistry::Snapshot(), so it
 // may run on any thread while the job runs.
-#ifndef BROOK_PROMETHEUS_H_
-#define BROOK_PROMETHEUS_H_
+#ifndef BROOK_WEB_PROMETHEUS_H_
+#define BROOK_WEB_PROMETHEUS_H_
 
 #include <cstdint>
 #include <string>
@@ -36,7 +36,7 @@
 
 #include "brook/metrics.h"
 
-namespace brook {
+namespace brook::web {
 
 // The Content-Type of the text format this file writes.
 inline constexpr char kPrometheusContentType[] = "text/plain; version=0.0.4; charset=utf-8";
@@ -65,6 +65,6 @@ std::string FormatPrometheusText(const std::vector<MetricValue>& metrics,
 std::string PrometheusMetricName(const std::string& name, bool is_counter,
                                  const std::string& prefix = "brook_");
 
-}  // namespace brook
+}  // namespace brook::web
 
-#endif  // BROOK_PROMETHEUS_H_
+#endif  // BROOK_WEB_PROMETHEUS_H_

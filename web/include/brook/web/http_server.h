@@ -1,14 +1,16 @@
-// File: brook/http_server.h
+// File: brook/web/http_server.h
 //
 // A small, defensive HTTP/1.1 server for a job's own endpoints (metrics,
 // status pages, JSON APIs, Server-Sent Events), built on Boost.Beast/Asio.
 // It is meant to be exposed to operators and dashboards, not to the
-// internet: it binds to loopback unless told otherwise.
+// internet: it binds to loopback unless told otherwise. Part of the
+// brook::web library (as Flink's flink-runtime-web), which keeps Boost.Beast
+// out of brook::engine: link brook::web to use it.
 //
-//   brook::HttpServer server({.address = "127.0.0.1", .port = 0});
-//   server.Handle("/metrics", [&](const brook::HttpRequest&) {
-//     return brook::HttpResponse::Text(200, brook::FormatPrometheusText(env.metrics()),
-//                                      brook::kPrometheusContentType);
+//   brook::web::HttpServer server({.address = "127.0.0.1", .port = 0});
+//   server.Handle("/metrics", [&](const brook::web::HttpRequest&) {
+//     return brook::web::HttpResponse::Text(
+//         200, brook::web::FormatPrometheusText(env.metrics()), brook::web::kPrometheusContentType);
 //   });
 //   BROOK_RETURN_IF_ERROR(server.Start());   // server.port(): the bound port
 //
@@ -41,8 +43,8 @@
 // a pipeline. Whatever a client does, it never blocks the caller's threads.
 // Handle()/HandleEventStream()/Start()/Stop() are called from one owner
 // thread; port(), address() and stats() from any thread.
-#ifndef BROOK_HTTP_SERVER_H_
-#define BROOK_HTTP_SERVER_H_
+#ifndef BROOK_WEB_HTTP_SERVER_H_
+#define BROOK_WEB_HTTP_SERVER_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -58,7 +60,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
-namespace brook {
+namespace brook::web {
 
 struct HttpServerOptions {
   // IPv4 or IPv6 address literal to listen on. Default: loopback only.
@@ -173,6 +175,6 @@ class HttpServer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace brook
+}  // namespace brook::web
 
-#endif  // BROOK_HTTP_SERVER_H_
+#endif  // BROOK_WEB_HTTP_SERVER_H_
