@@ -1,16 +1,41 @@
 #!/usr/bin/env bash
-# Installs what brook needs to build, test and benchmark on Debian 12, and
-# nothing that is already there: a machine that has every package never
-# touches the network. Idempotent; runs as root or through sudo; never asks.
+# Installs what brook needs on Debian 12, and nothing that is already there: a
+# machine that has every package never touches the network. Idempotent; runs
+# as root or through sudo; never asks.
+#
+#   scripts/install-deps.sh          # build set: build brook and run the example job
+#                                    # (scripts/run-example.sh)
+#   scripts/install-deps.sh --test   # build set + test set: run the test suite and the
+#                                    # benchmarks (scripts/test.sh, .ci/run)
 set -euo pipefail
 
-PACKAGES=(
-  build-essential g++ cmake ninja-build ccache pkg-config time
+# Compilers, build tools and the libraries brook's targets link.
+# librdkafka-dev and kcat: the Kafka connector (built by default) and its
+# command-line client.
+BUILD_PACKAGES=(
+  build-essential g++ cmake ninja-build ccache pkg-config
   libboost-dev libabsl-dev capnproto libcapnp-dev zlib1g-dev libfmt-dev
-  libgtest-dev libgmock-dev googletest libbenchmark-dev
   libsimdjson-dev libcsv-dev
+  librdkafka-dev kcat
+)
+# GoogleTest, Google Benchmark, and the tools the tests drive: Prometheus
+# (promtool and a real scrape) and headless Chromium (the dashboard page).
+TEST_PACKAGES=(
+  libgtest-dev libgmock-dev googletest libbenchmark-dev time
   prometheus chromium
 )
+
+usage() { echo "usage: $0 [--test]" >&2; }
+
+PACKAGES=("${BUILD_PACKAGES[@]}")
+set_name=build
+for arg in "$@"; do
+  case "${arg}" in
+    --test) PACKAGES+=("${TEST_PACKAGES[@]}"); set_name="build+test" ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage; exit 2 ;;
+  esac
+done
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -21,7 +46,7 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  echo "install-deps: all ${#PACKAGES[@]} packages of the ${set_name} set present"
   exit 0
 fi
 

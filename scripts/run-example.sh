@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the example job (camera_top_k: top X items per location from camera
 # detections) in Release and runs it on the bundled sample data (the README's
-# run command). Installs missing dependencies first.
+# run command). Installs what building and running it needs first
+# (scripts/install-deps.sh: the build set only; no browser, no Prometheus).
 #
 #   ./scripts/run-example.sh                   # bundled data, top 10
 #   ./scripts/run-example.sh --top_x=3         # any camera_top_k flag; later flags win
@@ -27,11 +28,12 @@ OUT_DIR="${BROOK_EXAMPLE_OUT:-${BUILD_DIR}/camera_top_k_out}"
 OUTPUT="${OUT_DIR}/top_items.csv"
 DEAD_LETTERS="${OUT_DIR}/dead_letters.csv"
 
-# Same configuration as scripts/test.sh, so the two share one build directory.
-bench=ON
-[[ -f "${ROOT}/bench/CMakeLists.txt" ]] || bench=OFF
+# The compiler flags of scripts/test.sh, so the two share one build directory;
+# without the tests and benchmarks, whose packages only the test set installs
+# (scripts/test.sh turns them back on).
 cmake_args=(-S "${ROOT}" -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Release
-            -DBROOK_BUILD_BENCH="${bench}" -DBROOK_SANITIZE= -DBROOK_BUILD_EXAMPLES=ON)
+            -DBROOK_BUILD_TESTS=OFF -DBROOK_BUILD_BENCH=OFF -DBROOK_SANITIZE=
+            -DBROOK_BUILD_EXAMPLES=ON)
 if command -v ccache >/dev/null 2>&1; then
   cmake_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 fi

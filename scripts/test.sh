@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds brook and runs its whole test suite (the README's test command).
 #
-# Installs missing dependencies (scripts/install-deps.sh), configures a Ninja
-# build with ccache, builds every target (benchmarks included, so they at
-# least compile) and runs ctest. Exits non-zero if anything fails.
+# Installs missing dependencies (scripts/install-deps.sh --test: the build set
+# and the test set), configures a Ninja build with ccache, builds every target
+# (benchmarks included, so they at least compile) and runs ctest. Exits non-zero if anything fails.
 #
 # Environment (all optional):
 #   BROOK_SANITIZE=address,undefined | thread
@@ -25,7 +25,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${ROOT}"
 
 if [[ "${BROOK_SKIP_DEPS:-0}" != 1 ]]; then
-  bash "${ROOT}/scripts/install-deps.sh"
+  bash "${ROOT}/scripts/install-deps.sh" --test
 fi
 
 SANITIZE="${BROOK_SANITIZE:-}"
@@ -48,6 +48,7 @@ cmake_args=(
   -S "${ROOT}" -B "${BUILD_DIR}" -G Ninja
   -DCMAKE_BUILD_TYPE="${BUILD_TYPE}"
   -DBROOK_BUILD_BENCH="${BENCH}"
+  -DBROOK_BUILD_TESTS=ON
   -DBROOK_SANITIZE="${SANITIZE}"
 )
 if [[ -n "${SANITIZE}" ]]; then
