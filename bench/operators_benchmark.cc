@@ -133,7 +133,7 @@ class Driver {
 
   Op& op() { return *op_; }
   int64_t out_records() const { return out_.records; }
-  int64_t Metric(const std::string& name) const { return registry_.Sum(name); }
+  int64_t Metric(const std::string& name) const { return registry_.Sum(name).value_or(0); }
 
  private:
   static void Check(const absl::Status& s) {

@@ -1,9 +1,11 @@
 #include "brook/metrics.h"
 
-#include <limits>
-
 #include <algorithm>
+#include <limits>
 #include <tuple>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 
 namespace brook {
 
@@ -104,16 +106,25 @@ std::vector<MetricValue> MetricRegistry::Snapshot() const {
   return out;
 }
 
-int64_t MetricRegistry::Sum(const std::string& name, const std::string& operator_name) const {
+absl::StatusOr<int64_t> MetricRegistry::Sum(const std::string& name,
+                                            const std::string& operator_name) const {
   int64_t sum = 0;
+  bool found = false;
   for (const MetricValue& v : Snapshot()) {
     if (v.name == name && (operator_name.empty() || v.scope.operator_name == operator_name)) {
+      found = true;
       // Saturate: gauges such as a watermark at +inf must not overflow.
       if (__builtin_add_overflow(sum, v.value, &sum)) {
         sum = v.value > 0 ? std::numeric_limits<int64_t>::max()
                           : std::numeric_limits<int64_t>::min();
       }
     }
+  }
+  if (!found) {
+    return absl::NotFoundError(
+        operator_name.empty()
+            ? absl::StrCat("no metric \"", name, "\" in any operator")
+            : absl::StrCat("no metric \"", name, "\" in operator \"", operator_name, "\""));
   }
   return sum;
 }

@@ -322,16 +322,19 @@ std::string FormatWatermark(int64_t wm) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(wm), absl::UTCTimeZone());
 }
 
-CameraJobSummary Summarize(const brook::MetricRegistry& m, JoinMode join) {
+// kNotFound if an operator of the pipeline did not register a metric read here.
+absl::StatusOr<CameraJobSummary> Summarize(const brook::MetricRegistry& m, JoinMode join) {
   CameraJobSummary s;
-  s.read = m.Sum("num_records_in", kParse);
-  s.malformed = m.Sum("num_malformed", kParse);
-  s.duplicates = m.Sum("num_duplicates", kDedup);
-  s.conflicts = m.Sum("num_conflicting_duplicates", kDedup);
+  BROOK_ASSIGN_OR_RETURN(s.read, m.Sum("num_records_in", kParse));
+  BROOK_ASSIGN_OR_RETURN(s.malformed, m.Sum("num_malformed", kParse));
+  BROOK_ASSIGN_OR_RETURN(s.duplicates, m.Sum("num_duplicates", kDedup));
+  BROOK_ASSIGN_OR_RETURN(s.conflicts, m.Sum("num_conflicting_duplicates", kDedup));
   // A left join keeps unknown locations (with an empty name): not rejected.
-  s.unknown_location = join == JoinMode::kInner ? m.Sum("num_join_misses", kJoin) : 0;
-  s.late = m.Sum("num_late_records", kTopK);
-  s.windows_fired = m.Sum("num_windows_fired", kTopK);
+  if (join == JoinMode::kInner) {
+    BROOK_ASSIGN_OR_RETURN(s.unknown_location, m.Sum("num_join_misses", kJoin));
+  }
+  BROOK_ASSIGN_OR_RETURN(s.late, m.Sum("num_late_records", kTopK));
+  BROOK_ASSIGN_OR_RETURN(s.windows_fired, m.Sum("num_windows_fired", kTopK));
   s.accepted = s.read - s.malformed - s.duplicates - s.unknown_location - s.late;
   return s;
 }
@@ -655,13 +658,14 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
       absl::Time last = start;
       while (!done.WaitForNotificationWithTimeout(o.progress_interval)) {
         const absl::Time now = absl::Now();
-        const int64_t read = env.metrics().Sum("num_records_in", kParse);
+        // Before the job has opened its operators their metrics read as 0.
+        const int64_t read = env.metrics().Sum("num_records_in", kParse).value_or(0);
         const double rate =
             static_cast<double>(read - last_read) / absl::ToDoubleSeconds(now - last);
         o.progress(absl::StrFormat(
             "progress: read=%d records/s=%.0f watermark=%s state_entries=%d", read, rate,
             FormatWatermark(MinOverSubtasks(env.metrics(), kTopK, "current_watermark_ms")),
-            env.metrics().Sum("state_entries")));
+            env.metrics().Sum("state_entries").value_or(0)));
         last_read = read;
         last = now;
       }
@@ -730,7 +734,7 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   }
   if (!status.ok()) return status;
 
-  CameraJobSummary summary = Summarize(env.metrics(), o.join);
+  BROOK_ASSIGN_OR_RETURN(CameraJobSummary summary, Summarize(env.metrics(), o.join));
   summary.elapsed = absl::Now() - start;
   summary.output_rows = hook_sink ? hook_sink->rows_written() : csv_sink->rows_written();
   summary.restored_from = env.restored_from();

@@ -312,8 +312,9 @@ class TwoPhaseSink final : public brook::Sink<int64_t> {
   std::shared_ptr<TwoPhaseStore> store_;
 };
 
+// The checkpoint coordinator's metric `name`; -1 until it has registered it.
 int64_t Metric(brook::StreamExecutionEnvironment& env, const std::string& name) {
-  return env.metrics().Sum(name, "checkpoint");
+  return env.metrics().Sum(name, "checkpoint").value_or(-1);
 }
 
 // ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "brook/brook.h"
+#include "status_matchers.h"
 
 namespace {
 
@@ -42,6 +43,8 @@ const bool kAbslDeadlockDetectionOff = [] {
 }();
 #endif
 
+using ::brook_testing::IsOkAndHolds;
+using ::brook_testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
@@ -183,8 +186,8 @@ std::vector<Agg> RunAggregation(const std::vector<Ev>& events, int parallelism) 
       .SinkTo(sink, "results");
   absl::Status s = env.Execute("aggregate");
   EXPECT_TRUE(s.ok()) << s;
-  EXPECT_EQ(env.metrics().Sum("num_records_in", "aggregate"),
-            static_cast<int64_t>(events.size()));
+  EXPECT_THAT(env.metrics().Sum("num_records_in", "aggregate"),
+              IsOkAndHolds(static_cast<int64_t>(events.size())));
   std::vector<Agg> v = sink->values();
   std::sort(v.begin(), v.end());
   return v;
@@ -304,8 +307,8 @@ TEST(ExecutionChainTest, MapFilterFlatMapChained) {
   ASSERT_TRUE(env.Execute().ok());
   // One chain, one thread: order is preserved exactly.
   EXPECT_THAT(sink->values(), ElementsAreArray(ExpectedChain(in)));
-  EXPECT_EQ(env.metrics().Sum("num_records_out", "mirror"),
-            static_cast<int64_t>(ExpectedChain(in).size()));
+  EXPECT_THAT(env.metrics().Sum("num_records_out", "mirror"),
+              IsOkAndHolds(static_cast<int64_t>(ExpectedChain(in).size())));
 }
 
 TEST(ExecutionChainTest, MapFilterFlatMapAcrossParallelismChanges) {
@@ -316,7 +319,7 @@ TEST(ExecutionChainTest, MapFilterFlatMapAcrossParallelismChanges) {
   BuildChain(env.FromCollection(in), sink, 3, 2, 1);
   ASSERT_TRUE(env.Execute().ok());
   EXPECT_EQ(Sorted(sink->values()), Sorted(ExpectedChain(in)));
-  EXPECT_EQ(env.metrics().Sum("num_records_in", "double"), 20000);
+  EXPECT_THAT(env.metrics().Sum("num_records_in", "double"), IsOkAndHolds(20000));
 }
 
 // ---------------------------------------------------------------------------
@@ -373,7 +376,7 @@ TEST(ExecutionPartitioningTest, BroadcastReachesEverySubtask) {
   auto m = BySubtask(sink->values());
   ASSERT_EQ(m.size(), 3u);
   for (auto& [s, xs] : m) EXPECT_EQ(xs, Iota(5000)) << "subtask " << s;
-  EXPECT_EQ(env.metrics().Sum("num_records_in", "tag"), 15000);
+  EXPECT_THAT(env.metrics().Sum("num_records_in", "tag"), IsOkAndHolds(15000));
 }
 
 // Keyed exchange: every record of a key reaches the one subtask that owns its
@@ -448,8 +451,8 @@ TEST(ExecutionSideOutputTest, SideOutputReachesItsOwnSink) {
   }
   EXPECT_EQ(Sorted(main_sink->values()), Sorted(evens));
   EXPECT_EQ(Sorted(side_sink->values()), Sorted(odds));
-  EXPECT_EQ(env.metrics().Sum("num_records_out_odd", "split"), 1500);
-  EXPECT_EQ(env.metrics().Sum("num_side_output_records_discarded", "split"), 0);
+  EXPECT_THAT(env.metrics().Sum("num_records_out_odd", "split"), IsOkAndHolds(1500));
+  EXPECT_THAT(env.metrics().Sum("num_side_output_records_discarded", "split"), IsOkAndHolds(0));
   // The side output sees the operator's watermarks too (as in Flink).
   EXPECT_EQ(side_sink->watermarks(0).back(), brook::kMaxWatermarkMs);
 }
@@ -460,7 +463,7 @@ TEST(ExecutionSideOutputTest, UnreadSideOutputIsCountedAsDiscarded) {
   env.FromCollection(Iota(100)).Process(SplitFn(), "split").SinkTo(main_sink);
   ASSERT_TRUE(env.Execute().ok());
   EXPECT_EQ(main_sink->values().size(), 50u);
-  EXPECT_EQ(env.metrics().Sum("num_side_output_records_discarded", "split"), 50);
+  EXPECT_THAT(env.metrics().Sum("num_side_output_records_discarded", "split"), IsOkAndHolds(50));
 }
 
 TEST(ExecutionSideOutputTest, SideOutputReadWithAnotherTypeFailsTheJob) {
@@ -1060,14 +1063,16 @@ TEST(ExecutionMetricsTest, RecordsInAndOutAreCounted) {
       .SinkTo(sink, "out");
   ASSERT_TRUE(env.Execute("metrics-job").ok());
   const brook::MetricRegistry& m = env.metrics();
-  EXPECT_EQ(m.Sum("num_records_out", "numbers"), 10000);
-  EXPECT_EQ(m.Sum("num_records_in", "triple"), 10000);
-  EXPECT_EQ(m.Sum("num_records_out", "triple"), 10000);
-  EXPECT_EQ(m.Sum("num_records_in", "evens"), 10000);
-  EXPECT_EQ(m.Sum("num_records_out", "evens"), 5000);
-  EXPECT_EQ(m.Sum("num_records_in", "after-keyby"), 5000);
-  EXPECT_EQ(m.Sum("num_records_in", "out"), 5000);
-  EXPECT_EQ(m.Sum("num_records_in", "no-such-operator"), 0);
+  EXPECT_THAT(m.Sum("num_records_out", "numbers"), IsOkAndHolds(10000));
+  EXPECT_THAT(m.Sum("num_records_in", "triple"), IsOkAndHolds(10000));
+  EXPECT_THAT(m.Sum("num_records_out", "triple"), IsOkAndHolds(10000));
+  EXPECT_THAT(m.Sum("num_records_in", "evens"), IsOkAndHolds(10000));
+  EXPECT_THAT(m.Sum("num_records_out", "evens"), IsOkAndHolds(5000));
+  EXPECT_THAT(m.Sum("num_records_in", "after-keyby"), IsOkAndHolds(5000));
+  EXPECT_THAT(m.Sum("num_records_in", "out"), IsOkAndHolds(5000));
+  EXPECT_THAT(m.Sum("num_records_in", "no-such-operator"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(m.Sum("num_records_inn", "triple").status().message(),
+              HasSubstr("no metric \"num_records_inn\" in operator \"triple\""));
   EXPECT_EQ(sink->values().size(), 5000u);
   // Per subtask: both subtasks of the keyed side reported, and the sum over
   // them is the total.

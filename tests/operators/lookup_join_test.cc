@@ -11,9 +11,11 @@
 
 #include "brook/brook.h"
 #include "brook/testing/test_harness.h"
+#include "status_matchers.h"
 
 namespace {
 
+using ::brook_testing::IsOkAndHolds;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -102,8 +104,8 @@ TEST(LookupJoinTest, InnerJoinSendsMissesWithReasonToSideOutput) {
             (Miss{{123, "dog"}, "unknown geographical_location_oid 123"}));
   EXPECT_EQ(side[0].timestamp_ms, 101);
   EXPECT_EQ(side[1].value, (Miss{{-7, "fox"}, "unknown geographical_location_oid -7"}));
-  EXPECT_EQ(h.Metric("num_join_misses"), 2);
-  EXPECT_EQ(h.Metric("table_rows"), 3);
+  EXPECT_THAT(h.Metric("num_join_misses"), IsOkAndHolds(2));
+  EXPECT_THAT(h.Metric("table_rows"), IsOkAndHolds(3));
 }
 
 TEST(LookupJoinTest, CustomMissReason) {
@@ -127,7 +129,7 @@ TEST(LookupJoinTest, InnerJoinWithoutSideOutputDropsAndCounts) {
   ASSERT_TRUE(h.ProcessElement({9, "owl"}, 0).ok());
   ASSERT_TRUE(h.ProcessElement({2, "cat"}, 0).ok());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(Enriched{"cat", "lobby"}));
-  EXPECT_EQ(h.Metric("num_join_misses"), 1);
+  EXPECT_THAT(h.Metric("num_join_misses"), IsOkAndHolds(1));
 }
 
 TEST(LookupJoinTest, LeftOuterJoinPassesNullRow) {
@@ -141,7 +143,7 @@ TEST(LookupJoinTest, LeftOuterJoinPassesNullRow) {
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(Enriched{"owl", "?"}, Enriched{"cat", "lobby"}));
   EXPECT_THAT(h.ExtractSideOutput(misses), IsEmpty());
-  EXPECT_EQ(h.Metric("num_join_misses"), 1);
+  EXPECT_THAT(h.Metric("num_join_misses"), IsOkAndHolds(1));
 }
 
 TEST(LookupJoinTest, CopiesShareOneTable) {
@@ -183,10 +185,10 @@ TEST(LookupJoinPipelineTest, SubtasksShareTheTable) {
                                           d.location_oid == 5);
     EXPECT_EQ(sink->values().size(), known);
     EXPECT_EQ(miss_sink->values().size(), input.size() - known);
-    EXPECT_EQ(env.metrics().Sum("num_join_misses", "join"),
-              static_cast<int64_t>(input.size() - known));
+    EXPECT_THAT(env.metrics().Sum("num_join_misses", "join"),
+                IsOkAndHolds(static_cast<int64_t>(input.size() - known)));
     // Each subtask reports the same table, held once.
-    EXPECT_EQ(env.metrics().Sum("table_rows", "join"), 3 * p);
+    EXPECT_THAT(env.metrics().Sum("table_rows", "join"), IsOkAndHolds(3 * p));
   }
   // Every copy the job made is gone; the table was never duplicated.
   EXPECT_EQ(table.use_count(), 1);

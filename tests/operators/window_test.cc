@@ -14,9 +14,11 @@
 
 #include "brook/brook.h"
 #include "brook/testing/test_harness.h"
+#include "status_matchers.h"
 
 namespace {
 
+using ::brook_testing::IsOkAndHolds;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -200,7 +202,7 @@ TEST(WindowOperator, FiresExactlyWhenWatermarkReachesMaxTimestamp) {
   EXPECT_EQ(out[0].value, (WindowCount{1, 0, 10, 2, 12}));
   EXPECT_EQ(out[0].timestamp_ms, 9);  // stamped with the window's max_timestamp
   EXPECT_THAT(h.ExtractWatermarks(), ElementsAre(8, 9));
-  EXPECT_EQ(h.Metric("num_windows_fired"), 1);
+  EXPECT_THAT(h.Metric("num_windows_fired"), IsOkAndHolds(1));
   ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 10, 20, 1, 100}));
   EXPECT_EQ(h.NumStateEntries(), 0);
@@ -238,9 +240,9 @@ TEST(WindowOperator, LateRecordWithinAllowedLatenessRefiresWithUpdatedResult) {
   ASSERT_TRUE(h.ProcessWatermark(13).ok());  // 9 + 5 = 14 not reached
   ASSERT_TRUE(h.ProcessElement({1, 100}, 0).ok());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 0, 10, 4, 113}));
-  EXPECT_EQ(h.Metric("num_windows_fired"), 3);
-  EXPECT_EQ(h.Metric("num_late_firings"), 2);
-  EXPECT_EQ(h.Metric("num_late_records"), 0);
+  EXPECT_THAT(h.Metric("num_windows_fired"), IsOkAndHolds(3));
+  EXPECT_THAT(h.Metric("num_late_firings"), IsOkAndHolds(2));
+  EXPECT_THAT(h.Metric("num_late_records"), IsOkAndHolds(0));
 }
 
 TEST(WindowOperator, RecordLateBeyondLatenessGoesToSideOutput) {
@@ -260,8 +262,9 @@ TEST(WindowOperator, RecordLateBeyondLatenessGoesToSideOutput) {
   ASSERT_EQ(side.size(), 1u);
   EXPECT_EQ(side[0].value.value, 7);
   EXPECT_EQ(side[0].timestamp_ms, 8);
-  EXPECT_EQ(h.Metric("num_late_records"), 1);
-  EXPECT_EQ(h.Metric("num_late_records_dropped"), 0);  // Flink: only when not side output
+  EXPECT_THAT(h.Metric("num_late_records"), IsOkAndHolds(1));
+  EXPECT_THAT(h.Metric("num_late_records_dropped"),
+              IsOkAndHolds(0));  // Flink: only when not side output
   // A record of a window not yet late is accepted as usual.
   ASSERT_TRUE(h.ProcessElement({1, 9}, 10).ok());
   EXPECT_THAT(h.ExtractSideOutput(late), IsEmpty());
@@ -276,8 +279,8 @@ TEST(WindowOperator, LateRecordWithoutSideOutputIsDroppedAndCounted) {
   ASSERT_TRUE(h.ProcessElement({1, 1}, 9).ok());
   ASSERT_TRUE(h.ProcessElement({1, 1}, 0).ok());
   ASSERT_TRUE(h.ProcessElement({1, 1}, 10).ok());  // on time
-  EXPECT_EQ(h.Metric("num_late_records_dropped"), 2);
-  EXPECT_EQ(h.Metric("num_late_records"), 2);
+  EXPECT_THAT(h.Metric("num_late_records_dropped"), IsOkAndHolds(2));
+  EXPECT_THAT(h.Metric("num_late_records"), IsOkAndHolds(2));
   ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 10, 20, 1, 1}));
 }
@@ -316,7 +319,7 @@ TEST(WindowOperator, PurgesOnlyExpiredWindowsOfAKey) {
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 10, 20, 2, 7}));
   ASSERT_TRUE(h.ProcessElement({1, 5}, 9).ok());  // [0, 10) purged: late
   EXPECT_THAT(h.ExtractOutputValues(), IsEmpty());
-  EXPECT_EQ(h.Metric("num_late_records_dropped"), 1);
+  EXPECT_THAT(h.Metric("num_late_records_dropped"), IsOkAndHolds(1));
   ASSERT_TRUE(h.ProcessWatermark(29).ok());
   EXPECT_EQ(h.NumStateEntries(), 0);
 }
@@ -333,7 +336,7 @@ TEST(WindowOperator, SlidingWindowsFireEachWindowAndSkipOnlyLateOnes) {
   // [0, 10) is late now, [5, 15) is not: the record counts in [5, 15) only
   // and is neither dropped nor side output.
   ASSERT_TRUE(h.ProcessElement({1, 2}, 8).ok());
-  EXPECT_EQ(h.Metric("num_late_records"), 0);
+  EXPECT_THAT(h.Metric("num_late_records"), IsOkAndHolds(0));
   ASSERT_TRUE(h.ProcessWatermark(14).ok());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 5, 15, 2, 3}));
   EXPECT_EQ(h.NumStateEntries(), 0);
@@ -355,7 +358,7 @@ TEST(WindowOperator, GlobalWindowFiresOnlyAtMaxWatermark) {
   EXPECT_EQ(out[0].value, (WindowCount{1, brook::kMinTimestampMs, brook::kMaxWatermarkMs, 2, 3}));
   EXPECT_EQ(out[0].timestamp_ms, brook::kMaxWatermarkMs);
   EXPECT_EQ(h.NumStateEntries(), 0);
-  EXPECT_EQ(h.Metric("num_late_records"), 0);
+  EXPECT_THAT(h.Metric("num_late_records"), IsOkAndHolds(0));
 }
 
 TEST(WindowOperator, EarlyFiringByProcessingTimeEmitsOnlyChangedPartitions) {
@@ -372,7 +375,7 @@ TEST(WindowOperator, EarlyFiringByProcessingTimeEmitsOnlyChangedPartitions) {
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(WindowCount{1, 0, 10, 1, 1}, WindowCount{2, 0, 10, 1, 1},
                           WindowCount{2, 10, 20, 1, 1}));
-  EXPECT_EQ(h.Metric("num_early_firings"), 3);
+  EXPECT_THAT(h.Metric("num_early_firings"), IsOkAndHolds(3));
   // Only key 2's window [10, 20) changes.
   ASSERT_TRUE(h.ProcessElement({2, 5}, 15).ok());
   ASSERT_TRUE(h.SetProcessingTime(1'250).ok());
@@ -386,7 +389,7 @@ TEST(WindowOperator, EarlyFiringByProcessingTimeEmitsOnlyChangedPartitions) {
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(WindowCount{1, 0, 10, 1, 1}, WindowCount{2, 0, 10, 1, 1},
                           WindowCount{2, 10, 20, 2, 6}));
-  EXPECT_EQ(h.Metric("num_windows_fired"), 3);
+  EXPECT_THAT(h.Metric("num_windows_fired"), IsOkAndHolds(3));
 }
 
 TEST(WindowOperator, EarlyTimerIsDeletedWhenKeyStateIsPurged) {
@@ -425,8 +428,8 @@ TEST(WindowOperator, EarlyFiringByCount) {
   ASSERT_TRUE(h.ProcessWatermark(9).ok());
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(WindowCount{1, 0, 10, 5, 15}, WindowCount{2, 0, 10, 1, 7}));
-  EXPECT_EQ(h.Metric("num_early_firings"), 2);
-  EXPECT_EQ(h.Metric("num_windows_fired"), 2);
+  EXPECT_THAT(h.Metric("num_early_firings"), IsOkAndHolds(2));
+  EXPECT_THAT(h.Metric("num_windows_fired"), IsOkAndHolds(2));
 }
 
 TEST(WindowOperator, InvalidOptionsFailOpen) {
@@ -534,9 +537,9 @@ TEST(WindowedStream, AggregatesAndSideOutputsLateDataInAJob) {
     for (const auto& e : late_expected) late_want.push_back(e.ts_ms);
     ASSERT_EQ(late_want.size(), 9u);  // 50, 150, ..., 850
     EXPECT_EQ(late_ts, late_want) << "parallelism " << p;
-    EXPECT_EQ(env.metrics().Sum("num_late_records", "count"),
-              static_cast<int64_t>(late_want.size()));
-    EXPECT_EQ(env.metrics().Sum("num_late_records_dropped", "count"), 0);
+    EXPECT_THAT(env.metrics().Sum("num_late_records", "count"),
+                IsOkAndHolds(static_cast<int64_t>(late_want.size())));
+    EXPECT_THAT(env.metrics().Sum("num_late_records_dropped", "count"), IsOkAndHolds(0));
   }
 }
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 
 namespace brook {
@@ -136,10 +137,12 @@ class MetricRegistry {
   // operator, subtask and name.
   std::vector<MetricValue> Snapshot() const;
 
-  // MetricRegistry::Sum(): the sum of `name` over every subtask of operators
-  // named `operator_name` (all operators when empty). 0 when absent;
-  // saturates at the int64 range.
-  int64_t Sum(const std::string& name, const std::string& operator_name = "") const;
+  // MetricRegistry::Sum(): the sum of metric `name` over every subtask of the
+  // operators named `operator_name` (all operators when empty); saturates at
+  // the int64 range. kNotFound, naming the metric and the operator, when no
+  // such subtask has registered `name`: a misspelt metric or operator name,
+  // or a job that has not opened that operator yet, is not read as 0.
+  absl::StatusOr<int64_t> Sum(const std::string& name, const std::string& operator_name = "") const;
 
  private:
   friend class MetricGroup;

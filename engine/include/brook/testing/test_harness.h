@@ -217,8 +217,9 @@ class HarnessBase {
   }
   bool ended() const { return main_.ended; }
 
-  // The metrics the function reported (MetricRegistry::Sum by name).
-  int64_t Metric(const std::string& name) const { return registry_.Sum(name); }
+  // The metric `name` the function reported (MetricRegistry::Sum);
+  // kNotFound when it registered none of that name.
+  absl::StatusOr<int64_t> Metric(const std::string& name) const { return registry_.Sum(name); }
   MetricRegistry& metrics() { return registry_; }
 
  protected:
