@@ -129,8 +129,8 @@ absl::Status ReadCsvHeader(LineReader& lines, CsvSplitter& splitter,
     if (index[c] < 0) missing.push_back(wanted[c]);
   }
   if (!missing.empty()) {
-    return bad(fmt::format("missing required column(s): {} (header: {})",
-                           fmt::join(missing, ", "), QuoteForReason(line.text)));
+    return bad(fmt::format("missing required column(s): {} (header: {})", fmt::join(missing, ", "),
+                           QuoteForReason(line.text)));
   }
   return absl::OkStatus();
 }

@@ -12,8 +12,8 @@ std::string EncodeFileSourcePosition(const FileSourcePosition& p) {
   std::string bytes;
   DataOutputView out(&bytes);
   out.WriteUint8(kFileStateVersion);
-  for (int64_t v : {p.data_offset, p.offset, p.line_number, p.accepted, p.rejected,
-                    p.blank_lines, p.last_timestamp_ms}) {
+  for (int64_t v : {p.data_offset, p.offset, p.line_number, p.accepted, p.rejected, p.blank_lines,
+                    p.last_timestamp_ms}) {
     out.WriteInt64(v);
   }
   return bytes;
@@ -22,8 +22,7 @@ std::string EncodeFileSourcePosition(const FileSourcePosition& p) {
 absl::Status DecodeFileSourcePosition(const std::vector<std::string>& states,
                                       FileSourcePosition* p) {
   if (states.size() != 1) {
-    return absl::FailedPreconditionError(
-        "a file source restores from exactly one reader's state");
+    return absl::FailedPreconditionError("a file source restores from exactly one reader's state");
   }
   DataInputView in(states[0]);
   uint8_t version = 0;

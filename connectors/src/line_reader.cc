@@ -101,8 +101,7 @@ absl::StatusOr<std::unique_ptr<LineReader>> LineReader::Open(const std::string& 
     fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return IoError(errno, fmt::format("open {}", path));
-  auto source = std::unique_ptr<LineReader>(
-      new LineReader(fd, /*owns_fd=*/true, path, path));
+  auto source = std::unique_ptr<LineReader>(new LineReader(fd, /*owns_fd=*/true, path, path));
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     return IoError(errno, fmt::format("stat {}", path));
@@ -129,8 +128,7 @@ LineReader::~LineReader() {
 
 absl::StatusOr<bool> LineReader::Next(Line& line) {
   for (;;) {
-    if (const void* nl =
-            std::memchr(buf_.get() + scan_, '\n', end_ - scan_)) {
+    if (const void* nl = std::memchr(buf_.get() + scan_, '\n', end_ - scan_)) {
       const size_t stop = static_cast<const char*>(nl) - buf_.get();
       Emit(line, stop, stop + 1);
       return true;
@@ -157,7 +155,7 @@ absl::StatusOr<bool> LineReader::Next(Line& line) {
 }
 
 absl::Status LineReader::Seek(int64_t offset, int64_t line_number, int64_t min_offset,
-                            int64_t min_line) {
+                              int64_t min_line) {
   if (!owns_fd_) {
     return absl::FailedPreconditionError("Seek: cannot seek stdin");
   }
@@ -166,27 +164,25 @@ absl::Status LineReader::Seek(int64_t offset, int64_t line_number, int64_t min_o
     return IoError(errno, fmt::format("stat {}", path_));
   }
   if (!S_ISREG(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        fmt::format("Seek {}: not a regular file", path_));
+    return absl::FailedPreconditionError(fmt::format("Seek {}: not a regular file", path_));
   }
   if (offset < min_offset || line_number < min_line) {
-    return absl::InvalidArgumentError(fmt::format(
-        "Seek {}: offset {} / line {} is before the first data line "
-        "(offset {}, line {})",
-        path_, offset, line_number, min_offset, min_line));
+    return absl::InvalidArgumentError(
+        fmt::format("Seek {}: offset {} / line {} is before the first data line "
+                    "(offset {}, line {})",
+                    path_, offset, line_number, min_offset, min_line));
   }
   if (offset > st.st_size) {
     return absl::OutOfRangeError(
-        fmt::format("Seek {}: offset {} is past the end ({} bytes)", path_,
-                    offset, st.st_size));
+        fmt::format("Seek {}: offset {} is past the end ({} bytes)", path_, offset, st.st_size));
   }
   if (offset > min_offset) {
     char previous = 0;
     const ssize_t n = ::pread(fd_, &previous, 1, offset - 1);
     if (n < 0) return IoError(errno, fmt::format("read {}", path_));
     if (n != 1 || previous != '\n') {
-      return absl::InvalidArgumentError(fmt::format(
-          "Seek {}: offset {} is not the start of a line", path_, offset));
+      return absl::InvalidArgumentError(
+          fmt::format("Seek {}: offset {} is not the start of a line", path_, offset));
     }
   }
   if (::lseek(fd_, offset, SEEK_SET) < 0) {

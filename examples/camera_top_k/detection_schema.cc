@@ -51,8 +51,8 @@ absl::StatusOr<std::shared_ptr<DetectionSource>> OpenDetections(const std::strin
   }
   auto timestamp = [](const Event& e) { return e.detection.timestamp_detected_ms; };
   if (format == InputFormat::kJsonLines) {
-    return DetectionSource::Open(
-        path, brook::connectors::JsonLinesFormat(DetectionSchema(unit)), timestamp);
+    return DetectionSource::Open(path, brook::connectors::JsonLinesFormat(DetectionSchema(unit)),
+                                 timestamp);
   }
   return DetectionSource::Open(path, brook::connectors::CsvFormat(DetectionSchema(unit)),
                                timestamp);
@@ -71,10 +71,9 @@ absl::StatusOr<std::vector<Location>> LoadLocationsCsv(const std::string& path) 
       path, std::move(schema), [&](Location&& location, int64_t line) {
         const auto [it, inserted] = first_line.emplace(location.geographical_location_oid, line);
         if (!inserted) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("geographical_location_oid: duplicate ",
-                           location.geographical_location_oid, " (first on line ", it->second,
-                           ")"));
+          return absl::InvalidArgumentError(absl::StrCat("geographical_location_oid: duplicate ",
+                                                         location.geographical_location_oid,
+                                                         " (first on line ", it->second, ")"));
         }
         locations.push_back(std::move(location));
         return absl::OkStatus();

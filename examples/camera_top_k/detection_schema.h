@@ -77,20 +77,21 @@ inline auto DetectionSchema(TimestampUnit unit) {
   using brook::connectors::Int64Field;
   using brook::connectors::StringField;
   return brook::connectors::MakeRowSchema<Event>(
-             Int64Field<Event>("geographical_location_oid",
-                               [](Event& e, int64_t v) { e.detection.geographical_location_oid = v; }),
+             Int64Field<Event>(
+                 "geographical_location_oid",
+                 [](Event& e, int64_t v) { e.detection.geographical_location_oid = v; }),
              Int64Field<Event>("video_camera_oid",
                                [](Event& e, int64_t v) { e.detection.video_camera_oid = v; }),
              Int64Field<Event>("detection_oid",
                                [](Event& e, int64_t v) { e.detection.detection_oid = v; }),
              // An empty item_name is no item: counting it would put "" in a top-k.
              StringField<Event>(
-                 "item_name",
-                 [](Event& e, std::string_view v) { e.detection.item_name.assign(v); },
+                 "item_name", [](Event& e, std::string_view v) { e.detection.item_name.assign(v); },
                  {.allow_empty = false, .max_bytes = kMaxItemNameBytes}),
              Int64Field<Event>("timestamp_detected",
                                [unit](Event& e, int64_t v, std::string& reason) {
-                                 if (TimestampToMillis(v, unit, e.detection.timestamp_detected_ms)) {
+                                 if (TimestampToMillis(v, unit,
+                                                       e.detection.timestamp_detected_ms)) {
                                    return true;
                                  }
                                  reason = "timestamp_detected: overflows int64 milliseconds";

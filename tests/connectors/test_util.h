@@ -43,8 +43,8 @@ class SourceReaderDriver {
                 brook::Boundedness::kBounded) {}
 
   absl::Status Open() {
-    driver_.Setup(brook::internal::OperatorSetup{"test-job", "source", 0, 1, 128, nullptr,
-                                                 nullptr});
+    driver_.Setup(
+        brook::internal::OperatorSetup{"test-job", "source", 0, 1, 128, nullptr, nullptr});
     driver_.SetMainOutput(&output_);
     return driver_.Open();
   }

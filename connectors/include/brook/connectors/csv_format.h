@@ -145,11 +145,11 @@ template <typename Schema>
 absl::StatusOr<std::vector<typename Schema::Record>> LoadCsvTable(const std::string& path,
                                                                   Schema schema) {
   std::vector<typename Schema::Record> rows;
-  BROOK_RETURN_IF_ERROR(ReadCsvTable(path, std::move(schema),
-                                     [&rows](typename Schema::Record&& row, int64_t) {
-                                       rows.push_back(std::move(row));
-                                       return absl::OkStatus();
-                                     }));
+  BROOK_RETURN_IF_ERROR(
+      ReadCsvTable(path, std::move(schema), [&rows](typename Schema::Record&& row, int64_t) {
+        rows.push_back(std::move(row));
+        return absl::OkStatus();
+      }));
   return rows;
 }
 

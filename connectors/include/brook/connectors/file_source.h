@@ -129,8 +129,8 @@ class LineRecordReader {
   const std::string& source() const { return lines_->source(); }
   Format& format() { return format_; }
 
-  int64_t accepted() const { return accepted_; }     // records returned so far
-  int64_t rejected() const { return rejected_; }     // rejections returned so far
+  int64_t accepted() const { return accepted_; }        // records returned so far
+  int64_t rejected() const { return rejected_; }        // rejections returned so far
   int64_t blank_lines() const { return blank_lines_; }  // blank lines skipped so far
   void RestoreCounters(int64_t accepted, int64_t rejected, int64_t blank_lines) {
     accepted_ = accepted;
@@ -219,7 +219,9 @@ class FileSource final : public Source<std::variant<T, DeadLetter>> {
    public:
     Reader(std::unique_ptr<LineRecordReader<Format>> lines, TimestampOf timestamp_of,
            bool replayable)
-        : lines_(std::move(lines)), timestamp_of_(std::move(timestamp_of)), replayable_(replayable) {}
+        : lines_(std::move(lines)),
+          timestamp_of_(std::move(timestamp_of)),
+          replayable_(replayable) {}
 
     absl::StatusOr<InputStatus> PollNext(ReaderOutput<Output>& output) override {
       for (int i = 0; i < kRecordsPerPoll; ++i) {
@@ -243,12 +245,12 @@ class FileSource final : public Source<std::variant<T, DeadLetter>> {
 
     absl::StatusOr<std::string> SnapshotState(int64_t /*checkpoint_id*/) override {
       if (!replayable_) {
-        return absl::UnimplementedError(absl::StrCat(
-            "'", lines_->source(), "' cannot be replayed: it does not checkpoint"));
+        return absl::UnimplementedError(
+            absl::StrCat("'", lines_->source(), "' cannot be replayed: it does not checkpoint"));
       }
       return internal::EncodeFileSourcePosition(
-          {lines_->data_offset(), lines_->offset(), lines_->next_line_number(),
-           lines_->accepted(), lines_->rejected(), lines_->blank_lines(), last_timestamp_ms_});
+          {lines_->data_offset(), lines_->offset(), lines_->next_line_number(), lines_->accepted(),
+           lines_->rejected(), lines_->blank_lines(), last_timestamp_ms_});
     }
 
     absl::Status RestoreState(std::vector<std::string> states) override {
