@@ -21,7 +21,8 @@
 //   BM_TopKSelect/items:N         one window firing: rank N counted items,
 //                                 emit the top 10 (count desc, item asc).
 //   BM_Fingerprint                the camera job's dedup fingerprint.
-//   BM_CsvParse                   DetectionReader over a generated Dataset A
+//   BM_CsvParse                   the connectors' CSV reader with the camera
+//                                 job's schema over a generated Dataset A
 //                                 CSV (1M rows, written once to a temp
 //                                 file): bytes/s and records/s. With
 //                                 BROOK_BENCH_CSV=path (and
@@ -52,6 +53,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "brook/brook.h"
+#include "brook/connectors/csv_format.h"
 #include "brook/internal/channel.h"
 #include "brook/internal/keyed_state_backend.h"
 #include "brook/internal/subtask.h"
@@ -59,7 +61,7 @@
 #include "brook/operators/deduplicate.h"
 #include "brook/operators/top_k.h"
 #include "camera_top_k/detection.h"
-#include "camera_top_k/detection_reader.h"
+#include "camera_top_k/detection_schema.h"
 #include "camera_top_k/generator.h"
 
 namespace {
@@ -348,9 +350,11 @@ void BM_CsvParse(benchmark::State& state) {
   int64_t bytes = 0;
   int64_t records = 0;
   for (auto _ : state) {
-    auto reader = camera::DetectionReader::Open(path, camera::InputFormat::kCsv, unit);
+    auto reader = brook::connectors::LineRecordReader<
+        brook::connectors::CsvFormat<camera::DetectionSchemaType>>::
+        Open(path, brook::connectors::CsvFormat(camera::DetectionSchema(unit)));
     Check(reader.status());
-    camera::ReadResult result;
+    brook::connectors::ReadResult<camera::Event> result;
     while (true) {
       auto more = (*reader)->Next(result);
       Check(more.status());

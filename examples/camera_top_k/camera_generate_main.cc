@@ -11,7 +11,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "camera_top_k/detection_reader.h"
+#include "camera_top_k/detection_schema.h"
 #include "camera_top_k/generator.h"
 #include "camera_top_k/generator_flags.h"
 #include "fmt/format.h"

@@ -20,95 +20,6 @@ namespace {
 
 constexpr int kRecordsPerPoll = 1024;
 
-class FileReader final : public brook::SourceReader<SourceRecord> {
- public:
-  explicit FileReader(std::unique_ptr<DetectionReader> reader) : reader_(std::move(reader)) {
-    // Only a regular file can be read again from a position; Seek() to where
-    // the reader stands tells (and, before any record, changes nothing).
-    replayable_ = reader_->Seek(reader_->offset(), reader_->next_line_number()).ok();
-  }
-
-  absl::StatusOr<brook::InputStatus> PollNext(
-      brook::ReaderOutput<SourceRecord>& output) override {
-    for (int i = 0; i < kRecordsPerPoll; ++i) {
-      BROOK_ASSIGN_OR_RETURN(bool more, reader_->Next(result_));
-      if (!more) return brook::InputStatus::kEndOfInput;
-      if (result_.rejected) {
-        // A malformed line carries no event time of its own: give it the
-        // latest seen, which moves no watermark.
-        output.Collect(SourceRecord(std::in_place_type<Rejection>, result_.rejection),
-                       last_timestamp_ms_);
-      } else {
-        last_timestamp_ms_ = result_.detection.timestamp_detected_ms;
-        output.Collect(SourceRecord(std::in_place_type<Event>,
-                                    Event{result_.detection, result_.line_number}),
-                       last_timestamp_ms_);
-      }
-    }
-    return brook::InputStatus::kMoreAvailable;
-  }
-
-  // The resume point: the next line's offset and number, the reader's
-  // counters and the timestamp that malformed lines inherit.
-  absl::StatusOr<std::string> SnapshotState(int64_t /*checkpoint_id*/) override {
-    if (!replayable_) {
-      return absl::UnimplementedError(
-          absl::StrCat("'", reader_->source(), "' cannot be replayed: it does not checkpoint"));
-    }
-    std::string bytes;
-    brook::DataOutputView out(&bytes);
-    out.WriteUint8(kFileStateVersion);
-    out.WriteInt64(reader_->data_offset());
-    out.WriteInt64(reader_->offset());
-    out.WriteInt64(reader_->next_line_number());
-    out.WriteInt64(reader_->accepted());
-    out.WriteInt64(reader_->rejected());
-    out.WriteInt64(reader_->blank_lines());
-    out.WriteInt64(last_timestamp_ms_);
-    return bytes;
-  }
-
-  absl::Status RestoreState(std::vector<std::string> states) override {
-    if (states.empty()) return absl::OkStatus();
-    if (states.size() != 1) {
-      return absl::FailedPreconditionError(
-          "the detections file source restores from exactly one reader's state");
-    }
-    brook::DataInputView in(states[0]);
-    uint8_t version = 0;
-    int64_t data_offset = 0, offset = 0, line = 0, accepted = 0, rejected = 0, blank = 0;
-    int64_t last_timestamp_ms = 0;
-    BROOK_RETURN_IF_ERROR(in.ReadUint8(&version));
-    if (version != kFileStateVersion) {
-      return absl::DataLossError(absl::StrCat("file source state: unknown version ", version));
-    }
-    for (int64_t* v : {&data_offset, &offset, &line, &accepted, &rejected, &blank,
-                       &last_timestamp_ms}) {
-      BROOK_RETURN_IF_ERROR(in.ReadInt64(v));
-    }
-    if (!in.AtEnd()) return absl::DataLossError("file source state: trailing bytes");
-    if (data_offset != reader_->data_offset()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "'", reader_->source(), "': its header ends at offset ", reader_->data_offset(),
-          " but the checkpoint's input's ended at ", data_offset, " (a different file?)"));
-    }
-    if (absl::Status s = reader_->Seek(offset, line); !s.ok()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("the checkpoint's position does not fit the input: ", s.message()));
-    }
-    reader_->RestoreCounters(accepted, rejected, blank);
-    last_timestamp_ms_ = last_timestamp_ms;
-    return absl::OkStatus();
-  }
-
- private:
-  static constexpr uint8_t kFileStateVersion = 1;
-  std::unique_ptr<DetectionReader> reader_;
-  bool replayable_ = false;  // a regular file (not stdin, not a pipe)
-  ReadResult result_;
-  int64_t last_timestamp_ms_ = brook::kMinTimestampMs;
-};
-
 class GeneratorReader final : public brook::SourceReader<SourceRecord> {
  public:
   GeneratorReader(GeneratorOptions options, double rate)
@@ -420,15 +331,6 @@ class DeadLetterWriter final : public brook::SinkWriter<Rejection> {
 };
 
 }  // namespace
-
-absl::StatusOr<std::unique_ptr<brook::SourceReader<SourceRecord>>>
-DetectionFileSource::CreateReader(const brook::SourceReaderContext& ctx) {
-  if (ctx.parallelism != 1 || reader_ == nullptr) {
-    return absl::FailedPreconditionError(
-        "the detections file source runs at parallelism 1 and can be read once");
-  }
-  return std::unique_ptr<brook::SourceReader<SourceRecord>>(new FileReader(std::move(reader_)));
-}
 
 absl::StatusOr<std::unique_ptr<brook::SourceReader<SourceRecord>>>
 DetectionGeneratorSource::CreateReader(const brook::SourceReaderContext& ctx) {

@@ -1,9 +1,9 @@
 // File: camera_top_k/camera_io.h
 //
 // The camera job's sources and sinks, as brook Source/Sink implementations:
-//   - DetectionFileSource: Dataset A from a DetectionReader (a file or
-//     stdin), bounded, parallelism 1 (one reader, so line numbers and
-//     watermarks follow input order).
+//   - Dataset A from a file or stdin: a brook::connectors::FileSource<Event>
+//     (detection_schema.h), bounded, parallelism 1 (one reader, so line
+//     numbers and watermarks follow input order).
 //   - DetectionGeneratorSource: the synthetic generator; bounded when it has
 //     a count and no pacing, otherwise a live (unbounded) source.
 //   - RankedCsvSink: the result CSV, buffered and written in (window end,
@@ -37,17 +37,11 @@
 #include "brook/sink.h"
 #include "brook/source.h"
 #include "camera_top_k/detection.h"
-#include "camera_top_k/detection_reader.h"
+#include "camera_top_k/detection_schema.h"
 #include "camera_top_k/generator.h"
 #include "camera_top_k/transactional_file.h"
 
 namespace camera {
-
-// A detection on its way through the job, with where it came from.
-struct Event {
-  Detection detection;
-  int64_t line_number = 0;  // 1-based input line; 0 when generated
-};
 
 // What a source emits: an accepted detection or a malformed line.
 using SourceRecord = std::variant<Event, Rejection>;
@@ -61,21 +55,6 @@ struct ResultRow {
   int32_t item_rank = 0;
   std::string item_name;
   int64_t item_count = 0;
-};
-
-// Dataset A as the job reads it: a pre-opened reader (opened early so that a
-// missing file or bad header is reported before any work).
-class DetectionFileSource final : public brook::Source<SourceRecord> {
- public:
-  explicit DetectionFileSource(std::unique_ptr<DetectionReader> reader)
-      : reader_(std::move(reader)) {}
-  brook::Boundedness boundedness() const override { return brook::Boundedness::kBounded; }
-  // kFailedPrecondition unless parallelism is 1 (the file has one reader).
-  absl::StatusOr<std::unique_ptr<brook::SourceReader<SourceRecord>>> CreateReader(
-      const brook::SourceReaderContext& ctx) override;
-
- private:
-  std::unique_ptr<DetectionReader> reader_;
 };
 
 class DetectionGeneratorSource final : public brook::Source<SourceRecord> {
@@ -166,22 +145,6 @@ struct brook::TypeSerializer<camera::ResultRow> {
     BROOK_RETURN_IF_ERROR(in.ReadInt32(&r->item_rank));
     BROOK_RETURN_IF_ERROR(in.ReadString(&r->item_name));
     return in.ReadInt64(&r->item_count);
-  }
-};
-
-template <>
-struct brook::TypeSerializer<camera::Rejection> {
-  static void Serialize(const camera::Rejection& r, DataOutputView& out) {
-    out.WriteString(r.source);
-    out.WriteInt64(r.line_number);
-    out.WriteString(r.reason);
-    out.WriteString(r.raw_line);
-  }
-  static absl::Status Deserialize(DataInputView& in, camera::Rejection* r) {
-    BROOK_RETURN_IF_ERROR(in.ReadString(&r->source));
-    BROOK_RETURN_IF_ERROR(in.ReadInt64(&r->line_number));
-    BROOK_RETURN_IF_ERROR(in.ReadString(&r->reason));
-    return in.ReadString(&r->raw_line);
   }
 };
 

@@ -351,7 +351,7 @@ absl::StatusOr<std::shared_ptr<brook::CheckpointStorage>> OpenCheckpointStorage(
 }  // namespace
 
 struct CameraJob::Inputs {
-  std::unique_ptr<DetectionReader> reader;  // null with `generate`
+  std::shared_ptr<DetectionSource> detections;  // null with `generate`
   std::shared_ptr<const LocationTable> locations;
   std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names;
   // Without checkpointing: plain streams. With: two-phase-commit files.
@@ -467,14 +467,12 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   inputs->locations = *std::move(table);
 
   if (!o.generate && !in_memory) {
-    auto reader = DetectionReader::Open(o.detections_path, o.input_format, o.timestamp_unit);
-    if (!reader.ok()) return reader.status();
-    inputs->reader = *std::move(reader);
+    auto detections = OpenDetections(o.detections_path, o.input_format, o.timestamp_unit);
+    if (!detections.ok()) return detections.status();
+    inputs->detections = *std::move(detections);
     if (checkpointing) {
-      // A restored reader seeks; only a regular file can (Seek to where it
-      // stands, before any record, changes nothing).
-      DetectionReader& r = *inputs->reader;
-      if (absl::Status s = r.Seek(r.offset(), r.next_line_number()); !s.ok()) {
+      // A restored reader seeks; only a regular file can.
+      if (const absl::Status& s = inputs->detections->replayable(); !s.ok()) {
         return bad("checkpoint_dir",
                    absl::StrCat("--detections=", o.detections_path,
                                 " cannot be replayed after a crash (not a regular file), so "
@@ -554,7 +552,7 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   } else if (o.generate) {
     source = std::make_shared<DetectionGeneratorSource>(o.generator, o.generate_rate);
   } else {
-    source = std::make_shared<DetectionFileSource>(std::move(in->reader));
+    source = std::move(in->detections);
   }
   // One reader: line numbers and watermarks follow input order, so output is
   // the same at any parallelism.

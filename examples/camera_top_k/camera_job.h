@@ -36,7 +36,7 @@
 #include "absl/time/time.h"
 #include "camera_top_k/camera_io.h"
 #include "camera_top_k/detection.h"
-#include "camera_top_k/detection_reader.h"
+#include "camera_top_k/detection_schema.h"
 #include "camera_top_k/generator.h"
 
 namespace brook {

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "brook/connectors/dead_letter.h"
+
 namespace camera {
 
 // Longest accepted item_name, in bytes (Dataset A's schema).
@@ -35,6 +37,15 @@ struct Location {
 
   friend bool operator==(const Location&, const Location&) = default;
 };
+
+// A detection on its way through the job, with where it came from.
+struct Event {
+  Detection detection;
+  int64_t line_number = 0;  // 1-based input line; 0 when generated
+};
+
+// Why a record was not accepted; what a dead-letter file holds.
+using Rejection = brook::connectors::DeadLetter;
 
 // The unit of `timestamp_detected` in the input (--timestamp_unit).
 enum class TimestampUnit { kSeconds, kMilliseconds, kMicroseconds };
