@@ -14,7 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "brook/internal/output.h"
-#include "brook/internal/subtask.h"
+#include "brook/internal/source_task.h"
 #include "brook/source.h"
 #include "brook/watermark_strategy.h"
 #include "camera_top_k/camera_io.h"
