@@ -56,7 +56,7 @@
 #include "brook/connectors/csv_format.h"
 #include "brook/internal/channel.h"
 #include "brook/internal/keyed_state_backend.h"
-#include "brook/internal/subtask.h"
+#include "brook/internal/record_writer.h"
 #include "brook/key_group.h"
 #include "brook/operators/deduplicate.h"
 #include "brook/operators/top_k.h"

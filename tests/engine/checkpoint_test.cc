@@ -710,7 +710,7 @@ class ProbeOperator final : public brook::internal::OneInputOperator<int64_t> {
 // custom runtime operator, so this builds the node the way DataStream does).
 brook::DataStream<int64_t> AddProbe(const brook::DataStream<int64_t>& input,
                                     std::shared_ptr<ProbeLog> log, int parallelism) {
-  auto& graph = input.env()->graph();
+  auto& graph = brook::internal::GraphAccess::Graph(*input.env());
   brook::internal::StreamNode node;
   node.id = static_cast<int>(graph.nodes.size());
   node.kind = brook::internal::StreamNode::Kind::kOperator;
@@ -728,7 +728,7 @@ brook::DataStream<int64_t> AddProbe(const brook::DataStream<int64_t>& input,
   edge.partitioner = std::make_shared<brook::internal::Partitioner<int64_t>>(
       brook::internal::Partitioning::kRebalance);
   graph.edges.push_back(std::move(edge));
-  return brook::DataStream<int64_t>(input.env(), graph.nodes.back().id);
+  return brook::internal::GraphAccess::Stream<int64_t>(input.env(), graph.nodes.back().id);
 }
 
 // A complete checkpoint holding operator "Probe" at parallelism 3: old

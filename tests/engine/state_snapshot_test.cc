@@ -23,7 +23,7 @@
 
 namespace {
 
-using ::brook::internal::OperatorSnapshotData;
+using OperatorSnapshotData = ::brook::OperatorSubtaskState;
 using ::brook::testing::HarnessOptions;
 using ::brook::testing::KeyedProcessFunctionTestHarness;
 using ::testing::ElementsAre;
@@ -395,7 +395,7 @@ TEST(StateSnapshotTest, AnotherMaxParallelismIsFailedPrecondition) {
   ASSERT_TRUE(snap.ok());
   Harness h(StateFn(), KeyOf, HarnessOptions{.max_parallelism = 256});
   OperatorSnapshotData d = (*snap)[0];
-  EXPECT_EQ(h.InitializeState({1, {d.operator_state}, d.key_groups}).code(),
+  EXPECT_EQ(h.RestoreFrom({d}).code(),
             absl::StatusCode::kFailedPrecondition);
 }
 

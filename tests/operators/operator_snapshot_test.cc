@@ -24,7 +24,7 @@
 
 namespace {
 
-using ::brook::internal::OperatorSnapshotData;
+using OperatorSnapshotData = ::brook::OperatorSubtaskState;
 using ::brook::testing::HarnessOptions;
 using ::brook::testing::KeyedProcessFunctionTestHarness;
 using ::brook_testing::IsOkAndHolds;

@@ -82,7 +82,6 @@ struct CollectorAccess {
 // RuntimeContext: facts about the subtask a function runs in.
 class RuntimeContext {
  public:
-  explicit RuntimeContext(const internal::OperatorSetup* setup) : setup_(setup) {}
   int subtask_index() const { return setup_->subtask_index; }
   int parallelism() const { return setup_->parallelism; }
   int max_parallelism() const { return setup_->max_parallelism; }
@@ -91,7 +90,13 @@ class RuntimeContext {
   // This subtask's metrics (counters named e.g. "num_duplicates").
   MetricGroup& metrics() const { return *setup_->metrics; }
 
+ protected:
+  // Made by the runtime only (ProcessOperator, KeyedRuntimeContext).
+  explicit RuntimeContext(const internal::OperatorSetup* setup) : setup_(setup) {}
+
  private:
+  template <typename In, typename Out>
+  friend class internal::ProcessOperator;
   const internal::OperatorSetup* setup_;
 };
 
@@ -105,36 +110,37 @@ class RuntimeContext {
 template <Key K>
 class KeyedRuntimeContext : public RuntimeContext {
  public:
-  KeyedRuntimeContext(const internal::OperatorSetup* setup,
-                      internal::HeapKeyedStateBackend<K>* backend)
-      : RuntimeContext(setup), backend_(backend) {}
-
   template <typename V>
   absl::StatusOr<ValueState<V>> GetState(const ValueStateDescriptor<V>& d) {
     auto impl = backend_->template GetValueState<V>(d.name, d.ttl, d.serializer);
     if (!impl.ok()) return impl.status();
-    return ValueState<V>(*impl);
+    return internal::StateAccess::Value(*impl);
   }
   template <typename UK, typename UV>
   absl::StatusOr<MapState<UK, UV>> GetMapState(const MapStateDescriptor<UK, UV>& d) {
     auto impl = backend_->template GetMapState<UK, UV>(d.name, d.ttl, d.serializer);
     if (!impl.ok()) return impl.status();
-    return MapState<UK, UV>(*impl);
+    return internal::StateAccess::Map(*impl);
   }
   template <typename V>
   absl::StatusOr<ListState<V>> GetListState(const ListStateDescriptor<V>& d) {
     auto impl = backend_->template GetListState<V>(d.name, d.ttl, d.serializer);
     if (!impl.ok()) return impl.status();
-    return ListState<V>(*impl);
+    return internal::StateAccess::List(*impl);
   }
   template <typename V>
   absl::StatusOr<ReducingState<V>> GetReducingState(const ReducingStateDescriptor<V>& d) {
     auto impl = backend_->template GetValueState<V>(d.name, d.ttl, d.serializer);
     if (!impl.ok()) return impl.status();
-    return ReducingState<V>(*impl, d.reduce);
+    return internal::StateAccess::Reducing(*impl, d.reduce);
   }
 
  private:
+  template <Key K2, typename In, typename Out>
+  friend class internal::KeyedProcessOperator;
+  KeyedRuntimeContext(const internal::OperatorSetup* setup,
+                      internal::HeapKeyedStateBackend<K>* backend)
+      : RuntimeContext(setup), backend_(backend) {}
   internal::HeapKeyedStateBackend<K>* backend_;
 };
 

@@ -26,11 +26,6 @@
 
 namespace brook {
 
-namespace internal {
-template <typename T>
-class SourceDriver;
-}  // namespace internal
-
 // Whether a source ends (a file) or runs until cancelled (a live stream).
 // Bounded sources emit watermarks by input position (deterministic) and the
 // maximum watermark at their end; unbounded ones emit them periodically in
@@ -40,21 +35,21 @@ enum class Boundedness { kBounded, kContinuousUnbounded };
 // What PollNext() reports (as Flink's InputStatus).
 enum class InputStatus { kMoreAvailable, kNothingAvailable, kEndOfInput };
 
-// ReaderOutput<T>: where a reader emits records. The WatermarkStrategy's
-// timestamp assigner stamps each record; without an assigner, the timestamp
-// passed here (or 0) is used.
+// ReaderOutput<T>: where a reader emits records, implemented by the runtime
+// (as Flink's ReaderOutput). The WatermarkStrategy's timestamp assigner
+// stamps each record; without an assigner, the timestamp passed here (or 0)
+// is used. Valid only during the PollNext() call it is passed to; called
+// from the subtask's thread only. Each record costs one virtual call.
 template <typename T>
 class ReaderOutput {
  public:
-  void Collect(const T& value);
-  void Collect(T&& value);
-  void Collect(const T& value, int64_t timestamp_ms);
-  void Collect(T&& value, int64_t timestamp_ms);
+  virtual void Collect(const T& value, int64_t timestamp_ms) = 0;
+  virtual void Collect(T&& value, int64_t timestamp_ms) = 0;
+  void Collect(const T& value) { Collect(value, 0); }
+  void Collect(T&& value) { Collect(std::move(value), 0); }
 
- private:
-  friend class internal::SourceDriver<T>;
-  explicit ReaderOutput(internal::SourceDriver<T>* driver) : driver_(driver) {}
-  internal::SourceDriver<T>* driver_;
+ protected:
+  ~ReaderOutput() = default;
 };
 
 struct SourceReaderContext {
@@ -161,9 +156,5 @@ class CollectionSource final : public Source<T> {
 };
 
 }  // namespace brook
-
-// ReaderOutput's members call into the runtime's SourceDriver; its definition
-// must be visible wherever a reader is written.
-#include "brook/internal/subtask.h"  // IWYU pragma: export
 
 #endif  // BROOK_SOURCE_H_

@@ -178,6 +178,7 @@ class ListStateImpl {
   virtual void Update(std::vector<V> values) = 0;
   virtual void Clear() = 0;
 };
+struct StateAccess;
 }  // namespace internal
 
 // ValueState<V>: one value per key. With an empty V (std::monostate: a
@@ -186,7 +187,6 @@ template <typename V>
 class ValueState {
  public:
   ValueState() = default;
-  explicit ValueState(internal::ValueStateImpl<V>* impl) : impl_(impl) {}
   // The current key's value, or nullptr when it has none (or it expired).
   const V* Get() const { return impl_->Get(); }
   // As Get(), but mutable in place; changing it does not refresh its TTL.
@@ -203,6 +203,8 @@ class ValueState {
   std::pair<const V*, bool> GetOrInsert(V value) { return impl_->GetOrInsert(std::move(value)); }
 
  private:
+  friend struct internal::StateAccess;
+  explicit ValueState(internal::ValueStateImpl<V>* impl) : impl_(impl) {}
   internal::ValueStateImpl<V>* impl_ = nullptr;
 };
 
@@ -211,7 +213,6 @@ template <typename UK, typename UV>
 class MapState {
  public:
   MapState() = default;
-  explicit MapState(internal::MapStateImpl<UK, UV>* impl) : impl_(impl) {}
   const UV* Get(const UK& key) const { return impl_->Get(key); }
   bool Contains(const UK& key) const { return impl_->Get(key) != nullptr; }
   void Put(UK key, UV value) { impl_->Put(std::move(key), std::move(value)); }
@@ -224,6 +225,8 @@ class MapState {
   void Clear() { impl_->Clear(); }
 
  private:
+  friend struct internal::StateAccess;
+  explicit MapState(internal::MapStateImpl<UK, UV>* impl) : impl_(impl) {}
   internal::MapStateImpl<UK, UV>* impl_ = nullptr;
 };
 
@@ -232,7 +235,6 @@ template <typename V>
 class ListState {
  public:
   ListState() = default;
-  explicit ListState(internal::ListStateImpl<V>* impl) : impl_(impl) {}
   // The current key's list, or nullptr when it has none.
   const std::vector<V>* Get() const { return impl_->Get(); }
   void Add(V value) { impl_->Add(std::move(value)); }
@@ -240,6 +242,8 @@ class ListState {
   void Clear() { impl_->Clear(); }
 
  private:
+  friend struct internal::StateAccess;
+  explicit ListState(internal::ListStateImpl<V>* impl) : impl_(impl) {}
   internal::ListStateImpl<V>* impl_ = nullptr;
 };
 
@@ -248,8 +252,6 @@ template <typename V>
 class ReducingState {
  public:
   ReducingState() = default;
-  ReducingState(internal::ValueStateImpl<V>* impl, std::function<V(const V&, const V&)> reduce)
-      : impl_(impl), reduce_(std::move(reduce)) {}
   const V* Get() const { return impl_->Get(); }
   void Add(V value) {
     const V* current = impl_->Get();
@@ -258,9 +260,36 @@ class ReducingState {
   void Clear() { impl_->Clear(); }
 
  private:
+  friend struct internal::StateAccess;
+  ReducingState(internal::ValueStateImpl<V>* impl, std::function<V(const V&, const V&)> reduce)
+      : impl_(impl), reduce_(std::move(reduce)) {}
   internal::ValueStateImpl<V>* impl_ = nullptr;
   std::function<V(const V&, const V&)> reduce_;
 };
+
+namespace internal {
+// How the runtime makes state handles (their constructors are private, as
+// LevelDB's WriteBatchInternal keeps WriteBatch's internals out of its API).
+struct StateAccess {
+  template <typename V>
+  static ValueState<V> Value(ValueStateImpl<V>* impl) {
+    return ValueState<V>(impl);
+  }
+  template <typename UK, typename UV>
+  static MapState<UK, UV> Map(MapStateImpl<UK, UV>* impl) {
+    return MapState<UK, UV>(impl);
+  }
+  template <typename V>
+  static ListState<V> List(ListStateImpl<V>* impl) {
+    return ListState<V>(impl);
+  }
+  template <typename V>
+  static ReducingState<V> Reducing(ValueStateImpl<V>* impl,
+                                   std::function<V(const V&, const V&)> reduce) {
+    return ReducingState<V>(impl, std::move(reduce));
+  }
+};
+}  // namespace internal
 
 }  // namespace brook
 

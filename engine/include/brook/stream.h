@@ -41,7 +41,8 @@
 #include "brook/functions.h"
 #include "brook/internal/graph.h"
 #include "brook/internal/operators.h"
-#include "brook/internal/subtask.h"
+#include "brook/internal/partitioner.h"
+#include "brook/internal/source_task.h"
 #include "brook/key_group.h"
 #include "brook/metrics.h"
 #include "brook/output_tag.h"
@@ -99,6 +100,9 @@ template <typename T>
 class DataStream;
 template <Key K, typename T>
 class KeyedStream;
+namespace internal {
+struct GraphAccess;
+}  // namespace internal
 
 class StreamExecutionEnvironment {
  public:
@@ -147,9 +151,13 @@ class StreamExecutionEnvironment {
 
   MetricRegistry& metrics() { return *metrics_; }
   const ExecutionConfig& config() const { return config_; }
-  internal::StreamGraph& graph() { return *graph_; }
 
  private:
+  template <typename T>
+  friend class DataStream;
+  friend struct internal::GraphAccess;
+  internal::StreamGraph& graph() { return *graph_; }
+
   struct RunningJob;
   ExecutionConfig config_;
   std::unique_ptr<internal::StreamGraph> graph_;
@@ -161,14 +169,25 @@ class StreamExecutionEnvironment {
   std::vector<std::string> restore_skipped_ ABSL_GUARDED_BY(mu_);
 };
 
+namespace internal {
+// The job graph behind the API, for the runtime and its tests (as LevelDB's
+// WriteBatchInternal: the public classes keep it private).
+struct GraphAccess {
+  static StreamGraph& Graph(StreamExecutionEnvironment& env) { return env.graph(); }
+  // The stream of `node`'s main output.
+  template <typename T>
+  static DataStream<T> Stream(StreamExecutionEnvironment* env, int node) {
+    return DataStream<T>(env, node);
+  }
+};
+}  // namespace internal
+
+// DataStream<T>: a stream of records of type T, made by
+// StreamExecutionEnvironment::FromSource and the operators on a stream.
 template <typename T>
 class DataStream {
  public:
   using ValueType = T;
-
-  DataStream(StreamExecutionEnvironment* env, int node, std::string tag = "",
-             std::shared_ptr<internal::PartitionerBase> partitioner = nullptr)
-      : env_(env), node_(node), tag_(std::move(tag)), partitioner_(std::move(partitioner)) {}
 
   // f(const T&) -> O, for each record.
   template <typename F>
@@ -311,6 +330,14 @@ class DataStream {
  private:
   template <Key K, typename X>
   friend class KeyedStream;
+  template <typename X>
+  friend class DataStream;
+  friend class StreamExecutionEnvironment;
+  friend struct internal::GraphAccess;
+
+  DataStream(StreamExecutionEnvironment* env, int node, std::string tag = "",
+             std::shared_ptr<internal::PartitionerBase> partitioner = nullptr)
+      : env_(env), node_(node), tag_(std::move(tag)), partitioner_(std::move(partitioner)) {}
 
   DataStream<T> WithPartitioning(internal::Partitioning kind) const {
     return DataStream<T>(env_, node_, tag_, std::make_shared<internal::Partitioner<T>>(kind));

@@ -679,7 +679,7 @@ class WindowedStream {
     requires WindowAggregateFunction<Agg, K, T>
   DataStream<typename Agg::OutputType> Aggregate(Agg agg, std::string name = "Window") const {
     if (absl::Status s = options_.Validate(); !s.ok()) {
-      input_.Partitioned().env()->graph().Fail(
+      internal::GraphAccess::Graph(*input_.Partitioned().env()).Fail(
           absl::InvalidArgumentError(absl::StrCat("operator '", name, "': ", s.message())));
     }
     return input_.Process(WindowOperator<K, T, Agg>(std::move(agg), options_), std::move(name));

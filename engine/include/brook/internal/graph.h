@@ -21,6 +21,9 @@
 #include "brook/internal/channel.h"
 #include "brook/internal/operator.h"
 #include "brook/internal/output.h"
+#include "brook/internal/input_task.h"
+#include "brook/internal/partitioner.h"
+#include "brook/internal/record_writer.h"
 #include "brook/internal/subtask.h"
 #include "brook/metrics.h"
 

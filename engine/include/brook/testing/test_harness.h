@@ -42,9 +42,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "brook/checkpoint_storage.h"
 #include "brook/functions.h"
 #include "brook/internal/operators.h"
 #include "brook/internal/output.h"
+#include "brook/internal/restore_assignment.h"
 #include "brook/metrics.h"
 #include "brook/output_tag.h"
 #include "brook/record.h"
@@ -60,27 +62,8 @@ struct HarnessOptions {
   std::string operator_name = "under-test";
 };
 
-// The restore data of subtask `subtask_index` of `parallelism` from the
-// snapshots of every old subtask (snapshots[j] = old subtask j), as the
-// runtime redistributes them: operator states of old subtasks j with
-// j % parallelism == subtask_index, key groups of the new subtask's range.
-inline internal::OperatorRestoreData RepartitionSnapshots(
-    const std::vector<internal::OperatorSnapshotData>& snapshots, int max_parallelism,
-    int parallelism, int subtask_index, int64_t checkpoint_id = 1) {
-  internal::OperatorRestoreData data;
-  data.checkpoint_id = checkpoint_id;
-  const KeyGroupRange range =
-      ComputeKeyGroupRangeForOperatorIndex(max_parallelism, parallelism, subtask_index);
-  for (size_t j = 0; j < snapshots.size(); ++j) {
-    if (static_cast<int>(j) % parallelism == subtask_index) {
-      data.operator_states.push_back(snapshots[j].operator_state);
-    }
-    for (const auto& [kg, bytes] : snapshots[j].key_groups) {
-      if (range.Contains(kg)) data.key_groups.emplace_back(kg, bytes);
-    }
-  }
-  return data;
-}
+// A snapshot not yet serialised: see SnapshotSync().
+using PendingSnapshot = std::function<absl::StatusOr<OperatorSubtaskState>()>;
 
 namespace harness_internal {
 
@@ -135,18 +118,17 @@ class HarnessBase {
   }
 
   // Restores this harness's subtask from the snapshots of every old subtask
-  // (snapshots[j] = old subtask j, any old parallelism); call before Open().
-  absl::Status RestoreFrom(const std::vector<internal::OperatorSnapshotData>& snapshots,
+  // (Snapshot() of each, any old parallelism), redistributed as the runtime
+  // does; call before Open(). Errors are the operator's (kDataLoss for bytes
+  // that do not decode, kFailedPrecondition for state it cannot take).
+  absl::Status RestoreFrom(const std::vector<OperatorSubtaskState>& snapshots,
                            int64_t checkpoint_id = 1) {
-    return InitializeState(RepartitionSnapshots(snapshots, options_.max_parallelism,
-                                                options_.parallelism, options_.subtask_index,
-                                                checkpoint_id));
-  }
-  // Restores from explicit restore data; call before Open(). Errors are the
-  // operator's InitializeState's (kDataLoss, kFailedPrecondition).
-  absl::Status InitializeState(internal::OperatorRestoreData data) {
+    std::vector<const OperatorSubtaskState*> states;
+    for (const OperatorSubtaskState& s : snapshots) states.push_back(&s);
     SetupOnce();
-    return op_->InitializeState(std::move(data));
+    return op_->InitializeState(
+        internal::AssignRestoreData(checkpoint_id, states, options_.max_parallelism,
+                                    options_.parallelism, options_.subtask_index));
   }
 
   absl::Status Open() {
@@ -157,15 +139,24 @@ class HarnessBase {
   // The synchronous part of checkpoint `checkpoint_id` (after flushing the
   // outputs, as the runtime does); run the result to serialise, possibly
   // after more input (copy-on-write keeps it at the checkpoint's state).
-  absl::StatusOr<internal::AsyncSnapshot> SnapshotSync(int64_t checkpoint_id) {
+  absl::StatusOr<PendingSnapshot> SnapshotSync(int64_t checkpoint_id) {
     BROOK_RETURN_IF_ERROR(op_->FlushOutputs());
-    return op_->SnapshotState(checkpoint_id);
+    BROOK_ASSIGN_OR_RETURN(internal::AsyncSnapshot async, op_->SnapshotState(checkpoint_id));
+    OperatorSubtaskState state{options_.operator_name, options_.subtask_index,
+                               options_.parallelism, {}, {}};
+    return PendingSnapshot([state = std::move(state), async = std::move(async)]() mutable
+                           -> absl::StatusOr<OperatorSubtaskState> {
+      if (!async) return state;
+      BROOK_ASSIGN_OR_RETURN(internal::OperatorSnapshotData data, async());
+      state.operator_state = std::move(data.operator_state);
+      state.key_groups = std::move(data.key_groups);
+      return state;
+    });
   }
-  // Both parts of checkpoint `checkpoint_id`: what the subtask contributes.
-  absl::StatusOr<internal::OperatorSnapshotData> Snapshot(int64_t checkpoint_id) {
-    BROOK_ASSIGN_OR_RETURN(internal::AsyncSnapshot async, SnapshotSync(checkpoint_id));
-    if (!async) return internal::OperatorSnapshotData();
-    return async();
+  // Both parts of checkpoint `checkpoint_id`: what this subtask contributes.
+  absl::StatusOr<OperatorSubtaskState> Snapshot(int64_t checkpoint_id) {
+    BROOK_ASSIGN_OR_RETURN(PendingSnapshot pending, SnapshotSync(checkpoint_id));
+    return pending();
   }
   absl::Status NotifyCheckpointComplete(int64_t checkpoint_id) {
     return Flushed(op_->NotifyCheckpointComplete(checkpoint_id));

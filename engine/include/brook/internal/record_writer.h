@@ -1,0 +1,150 @@
+// File: brook/internal/record_writer.h  (internal: not part of the API)
+//
+// The producing end of an edge between subtasks: batches records per target
+// subtask as the edge's partitioning says, and broadcasts watermarks,
+// idleness, end of input and checkpoint barriers behind them.
+#ifndef BROOK_INTERNAL_RECORD_WRITER_H_
+#define BROOK_INTERNAL_RECORD_WRITER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "brook/internal/channel.h"
+#include "brook/internal/checkpoint_barrier.h"
+#include "brook/internal/output.h"
+#include "brook/internal/partitioner.h"
+#include "brook/key_group.h"
+#include "brook/metrics.h"
+#include "brook/status.h"
+
+namespace brook::internal {
+
+// The producing end of the channels from one subtask to the subtasks of the
+// next operator.
+class WriterBase {
+ public:
+  virtual ~WriterBase() = default;
+  // Pushes partly filled per-target batches.
+  virtual absl::Status Flush() = 0;
+  // Flushes, then sends `barrier` on every target channel, behind the
+  // records that precede it.
+  virtual absl::Status EmitBarrier(const CheckpointBarrier& barrier) = 0;
+};
+
+template <typename T>
+class RecordWriter final : public RecordConsumer<T>, public WriterBase {
+ public:
+  // `channel`: this writer's channel in every target gate; `subtask`: the
+  // producing subtask's index (a forward edge feeds the same index).
+  RecordWriter(Partitioning kind, std::function<int32_t(const T&)> key_hash,
+               std::vector<InputGate<T>*> targets, int channel, int subtask,
+               int max_parallelism, size_t batch_size, Counter* backpressured_ms)
+      : kind_(kind),
+        forward_target_(subtask),
+        key_hash_(std::move(key_hash)),
+        targets_(std::move(targets)),
+        channel_(channel),
+        max_parallelism_(max_parallelism),
+        batch_size_(batch_size),
+        backpressured_ms_(backpressured_ms),
+        buffers_(kind == Partitioning::kHash ? targets_.size() : 0) {}
+
+  absl::Status ProcessBatch(std::vector<StreamRecord<T>>& batch) override {
+    const int n = static_cast<int>(targets_.size());
+    switch (kind_) {
+      case Partitioning::kForward:
+        return Push(forward_target_ % n, std::move(batch));
+      case Partitioning::kRebalance: {
+        const int t = next_target_;
+        next_target_ = (next_target_ + 1) % n;
+        return Push(t, std::move(batch));
+      }
+      case Partitioning::kBroadcast:
+        for (int t = 0; t + 1 < n; ++t) BROOK_RETURN_IF_ERROR(Push(t, batch));
+        return Push(n - 1, std::move(batch));
+      case Partitioning::kHash:
+        for (auto& r : batch) {
+          const int kg = AssignKeyHashToKeyGroup(key_hash_(r.value), max_parallelism_);
+          const int t = ComputeOperatorIndexForKeyGroup(max_parallelism_, n, kg);
+          auto& buf = buffers_[t];
+          if (buf.capacity() == 0) buf.reserve(batch_size_);
+          buf.push_back(std::move(r));
+          if (buf.size() >= batch_size_) BROOK_RETURN_IF_ERROR(Push(t, std::move(buf)));
+        }
+        return absl::OkStatus();
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Flush() override {
+    for (size_t t = 0; t < buffers_.size(); ++t) {
+      if (!buffers_[t].empty()) {
+        BROOK_RETURN_IF_ERROR(Push(static_cast<int>(t), std::move(buffers_[t])));
+      }
+    }
+    return absl::OkStatus();
+  }
+  absl::Status ProcessWatermark(int64_t watermark_ms) override {
+    return BroadcastControl(ChannelElement<T>::Kind::kWatermark, watermark_ms);
+  }
+  absl::Status ProcessWatermarkStatus(bool idle) override {
+    return BroadcastControl(idle ? ChannelElement<T>::Kind::kIdle
+                                 : ChannelElement<T>::Kind::kActive, 0);
+  }
+  absl::Status EndInput() override {
+    return BroadcastControl(ChannelElement<T>::Kind::kEndOfInput, 0);
+  }
+  absl::Status EmitBarrier(const CheckpointBarrier& barrier) override {
+    BROOK_RETURN_IF_ERROR(Flush());
+    for (size_t t = 0; t < targets_.size(); ++t) {
+      ChannelElement<T> e;
+      e.kind = ChannelElement<T>::Kind::kBarrier;
+      e.checkpoint_id = barrier.checkpoint_id;
+      e.savepoint = barrier.savepoint;
+      BROOK_RETURN_IF_ERROR(PushElement(static_cast<int>(t), std::move(e)));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status Push(int target, std::vector<StreamRecord<T>> records) {
+    ChannelElement<T> e;
+    e.kind = ChannelElement<T>::Kind::kRecords;
+    e.records = std::move(records);
+    return PushElement(target, std::move(e));
+  }
+  absl::Status PushElement(int target, ChannelElement<T> e) {
+    if (!targets_[target]->Push(channel_, std::move(e), backpressured_ms_)) {
+      return absl::CancelledError("job cancelled");
+    }
+    return absl::OkStatus();
+  }
+  absl::Status BroadcastControl(typename ChannelElement<T>::Kind kind, int64_t watermark_ms) {
+    BROOK_RETURN_IF_ERROR(Flush());
+    for (size_t t = 0; t < targets_.size(); ++t) {
+      ChannelElement<T> e;
+      e.kind = kind;
+      e.watermark_ms = watermark_ms;
+      BROOK_RETURN_IF_ERROR(PushElement(static_cast<int>(t), std::move(e)));
+    }
+    return absl::OkStatus();
+  }
+
+  Partitioning kind_;
+  int forward_target_;
+  std::function<int32_t(const T&)> key_hash_;
+  std::vector<InputGate<T>*> targets_;
+  int channel_;  // this writer's channel index in every target gate
+  int max_parallelism_;
+  size_t batch_size_;
+  Counter* backpressured_ms_;
+  std::vector<std::vector<StreamRecord<T>>> buffers_;  // kHash: one per target
+  int next_target_ = 0;
+};
+
+}  // namespace brook::internal
+
+#endif  // BROOK_INTERNAL_RECORD_WRITER_H_
