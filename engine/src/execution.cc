@@ -98,6 +98,11 @@ absl::StatusOr<std::string> StreamExecutionEnvironment::TriggerSavepoint() {
   }
   return job->coordinator->TriggerSavepoint();
 }
+
+void StreamExecutionEnvironment::RegisterJobListener(std::shared_ptr<JobListener> listener) {
+  if (listener != nullptr) listeners_.push_back(std::move(listener));
+}
+
 std::string StreamExecutionEnvironment::restored_from() const {
   absl::MutexLock lock(&mu_);
   return restored_from_;
@@ -165,6 +170,12 @@ internal::OperatorRestoreData AssignRestoreData(
 }  // namespace
 
 absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
+  const absl::Status status = RunJob(job_name);
+  for (const auto& listener : listeners_) listener->OnJobFinished(status);
+  return status;
+}
+
+absl::Status StreamExecutionEnvironment::RunJob(const std::string& job_name) {
   BROOK_RETURN_IF_ERROR(graph_->error);
   auto& nodes = graph_->nodes;
   auto& edges = graph_->edges;
@@ -283,6 +294,15 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
     restore_skipped_ = skipped;
     restored_from_ = restored.has_value() ? restored->path : std::string();
   }
+  if (checkpoint.restore != CheckpointConfig::Restore::kNone) {
+    RestoreInfo info;
+    if (restored.has_value()) {
+      info.path = restored->path;
+      info.checkpoint_id = restored->metadata.checkpoint_id;
+    }
+    info.skipped = skipped;
+    for (const auto& listener : listeners_) listener->OnRestored(info);
+  }
   absl::flat_hash_map<std::string, std::vector<const OperatorSubtaskState*>> restored_states;
   if (restored.has_value()) {
     for (const OperatorSubtaskState& st : restored->states) {
@@ -319,6 +339,7 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
     options.storage = checkpoint.storage.get();
     options.first_checkpoint_id = latest + 1;
     options.metrics = &metric_groups.back();
+    options.listeners = listeners_;
     coordinator = std::make_shared<internal::CheckpointCoordinator>(std::move(options));
   }
   job->coordinator = coordinator;
