@@ -41,6 +41,19 @@ struct CheckpointCoordinator::Impl {
   asio::thread_pool pool{kIoThreads};
 };
 
+// Declared before a MutexLock on mu_ in the same scope, it is destroyed after
+// the lock is released: the listener calls queued meanwhile are made then.
+class CheckpointCoordinator::DeliverOnReturn {
+ public:
+  explicit DeliverOnReturn(CheckpointCoordinator* coordinator) : coordinator_(coordinator) {}
+  ~DeliverOnReturn() { coordinator_->DeliverEvents(); }
+  DeliverOnReturn(const DeliverOnReturn&) = delete;
+  DeliverOnReturn& operator=(const DeliverOnReturn&) = delete;
+
+ private:
+  CheckpointCoordinator* coordinator_;
+};
+
 struct CheckpointCoordinator::SavepointRequest {
   absl::Notification done;
   absl::StatusOr<std::string> result;
@@ -158,6 +171,7 @@ void CheckpointCoordinator::TriggerLocked(
     auto timer = std::make_shared<asio::steady_timer>(impl_->io, ToChrono(options_.timeout));
     timer->async_wait([this, id, timer](const boost::system::error_code& ec) {
       if (ec) return;
+      DeliverOnReturn deliver(this);
       absl::MutexLock lock(&mu_);
       if (pending_ != nullptr && pending_->id == id && !pending_->completing) {
         AbortLocked(absl::DeadlineExceededError(
@@ -211,12 +225,14 @@ void CheckpointCoordinator::Acknowledge(int task, int64_t checkpoint_id,
 }
 
 void CheckpointCoordinator::Decline(int /*task*/, int64_t checkpoint_id, absl::Status reason) {
+  DeliverOnReturn deliver(this);
   absl::MutexLock lock(&mu_);
   if (pending_ == nullptr || pending_->id != checkpoint_id || pending_->completing) return;
   AbortLocked(reason);
 }
 
 void CheckpointCoordinator::SubtaskFinished(int task) {
+  DeliverOnReturn deliver(this);
   absl::MutexLock lock(&mu_);
   Task& t = tasks_[task];
   t.finished = true;
@@ -230,6 +246,7 @@ void CheckpointCoordinator::SubtaskFinished(int task) {
 
 void CheckpointCoordinator::OnFileWritten(int64_t checkpoint_id,
                                           absl::StatusOr<CheckpointMetadata::File> file) {
+  DeliverOnReturn deliver(this);
   absl::MutexLock lock(&mu_);
   if (pending_ == nullptr || pending_->id != checkpoint_id) return;
   if (!file.ok()) {
@@ -265,6 +282,7 @@ void CheckpointCoordinator::MaybeCompleteLocked() {
 }
 
 void CheckpointCoordinator::OnCompleted(int64_t checkpoint_id, absl::StatusOr<std::string> path) {
+  DeliverOnReturn deliver(this);
   absl::MutexLock lock(&mu_);
   if (pending_ == nullptr || pending_->id != checkpoint_id) return;
   if (!path.ok()) {
@@ -272,10 +290,11 @@ void CheckpointCoordinator::OnCompleted(int64_t checkpoint_id, absl::StatusOr<st
     return;
   }
   Pending& p = *pending_;
+  const absl::Duration duration = absl::Now() - p.start;
   if (completed_ != nullptr) {
     completed_->Inc();
     last_id_->Set(p.id);
-    duration_ms_->Set(absl::ToInt64Milliseconds(absl::Now() - p.start));
+    duration_ms_->Set(absl::ToInt64Milliseconds(duration));
     size_bytes_->Set(p.size_bytes);
     alignment_ms_->Set(p.max_alignment_ms);
     sync_pause_us_->Set(p.max_pause_us);
@@ -290,6 +309,9 @@ void CheckpointCoordinator::OnCompleted(int64_t checkpoint_id, absl::StatusOr<st
     for (Task& t : tasks_) {
       if (!t.finished) t.subtask->NotifyCheckpointComplete(p.id);
     }
+  }
+  if (!options_.listeners.empty()) {
+    events_.push_back(CompletedCheckpoint{p.id, p.savepoint, *path, p.size_bytes, duration});
   }
   for (auto& w : p.waiters) Resolve(*w, *path);
   FinishLocked();
@@ -309,7 +331,36 @@ void CheckpointCoordinator::AbortLocked(const absl::Status& reason) {
   for (auto& w : p.waiters) {
     Resolve(*w, cannot ? absl::FailedPreconditionError(message) : absl::AbortedError(message));
   }
+  if (!options_.listeners.empty()) events_.push_back(FailedCheckpoint{id, savepoint, reason});
   FinishLocked();
+}
+
+void CheckpointCoordinator::DeliverEvents() {
+  std::vector<std::variant<CompletedCheckpoint, FailedCheckpoint>> batch;
+  {
+    absl::MutexLock lock(&mu_);
+    if (delivering_ || events_.empty()) return;
+    delivering_ = true;
+    batch.swap(events_);
+  }
+  while (true) {
+    for (const auto& event : batch) {
+      for (const auto& listener : options_.listeners) {
+        if (const auto* c = std::get_if<CompletedCheckpoint>(&event)) {
+          listener->OnCheckpointCompleted(*c);
+        } else {
+          listener->OnCheckpointFailed(std::get<FailedCheckpoint>(event));
+        }
+      }
+    }
+    batch.clear();
+    absl::MutexLock lock(&mu_);
+    if (events_.empty()) {
+      delivering_ = false;
+      return;
+    }
+    batch.swap(events_);
+  }
 }
 
 void CheckpointCoordinator::FinishLocked() {
@@ -351,13 +402,22 @@ void CheckpointCoordinator::Stop() {
   impl_->work.reset();
   impl_->io.stop();
   if (was_started && impl_->thread.joinable()) impl_->thread.join();
-  absl::MutexLock lock(&mu_);
-  if (pending_ != nullptr) {
-    if (!pending_->completing) {
-      (void)options_.storage->AbortCheckpoint(pending_->id, pending_->savepoint);
+  {
+    absl::MutexLock lock(&mu_);
+    if (pending_ != nullptr) {
+      if (!pending_->completing) {
+        (void)options_.storage->AbortCheckpoint(pending_->id, pending_->savepoint);
+        if (!options_.listeners.empty()) {
+          events_.push_back(FailedCheckpoint{
+              pending_->id, pending_->savepoint,
+              absl::AbortedError(absl::StrCat("the job ended before checkpoint ", pending_->id,
+                                              " completed"))});
+        }
+      }
+      pending_.reset();
     }
-    pending_.reset();
   }
+  DeliverEvents();  // every other thread that could deliver has ended
 }
 
 }  // namespace brook::internal

@@ -28,6 +28,13 @@
 // subtasks), last_checkpoint_sync_pause_ms and _us (max over subtasks of the
 // time stopped in SnapshotState calls) (gauges).
 //
+// Listeners (CheckpointCoordinatorOptions::listeners) hear of each
+// checkpoint that completes or fails, as brook/job_listener.h promises: the
+// call is queued while mu_ is held and made after it is released by the
+// thread that ended the checkpoint, one delivering thread at a time (another
+// thread's event joins its queue), so calls are serial and in order; Stop()
+// delivers what is left.
+//
 // Thread-safety: every public method may be called from any thread;
 // AddSubtask only before Start().
 #ifndef BROOK_SRC_CHECKPOINT_COORDINATOR_H_
@@ -36,6 +43,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -45,6 +53,7 @@
 #include "absl/time/time.h"
 #include "brook/checkpoint_storage.h"
 #include "brook/internal/subtask.h"
+#include "brook/job_listener.h"
 #include "brook/metrics.h"
 
 namespace brook::internal {
@@ -58,6 +67,7 @@ struct CheckpointCoordinatorOptions {
   CheckpointStorage* storage = nullptr;  // not owned; outlives the coordinator
   int64_t first_checkpoint_id = 1;
   MetricGroup* metrics = nullptr;  // may be null
+  std::vector<std::shared_ptr<JobListener>> listeners;  // told of each checkpoint's end
 };
 
 class CheckpointCoordinator final : public CheckpointListener {
@@ -101,6 +111,7 @@ class CheckpointCoordinator final : public CheckpointListener {
   struct Impl;
   struct SavepointRequest;
   struct Pending;
+  class DeliverOnReturn;
   struct Task {
     SubtaskBase* subtask = nullptr;
     bool source = false;
@@ -117,6 +128,8 @@ class CheckpointCoordinator final : public CheckpointListener {
   void OnFileWritten(int64_t checkpoint_id, absl::StatusOr<CheckpointMetadata::File> file);
   void OnCompleted(int64_t checkpoint_id, absl::StatusOr<std::string> path);
   static void Resolve(SavepointRequest& request, absl::StatusOr<std::string> result);
+  // Makes the queued listener calls, unless another thread is making them.
+  void DeliverEvents() ABSL_LOCKS_EXCLUDED(mu_);
 
   const CheckpointCoordinatorOptions options_;
   std::vector<Task> tasks_;  // fixed at Start()
@@ -129,6 +142,10 @@ class CheckpointCoordinator final : public CheckpointListener {
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::shared_ptr<SavepointRequest>> queued_savepoints_ ABSL_GUARDED_BY(mu_);
+  // Listener calls not yet made (only with listeners), and whether a thread
+  // is making them.
+  std::vector<std::variant<CompletedCheckpoint, FailedCheckpoint>> events_ ABSL_GUARDED_BY(mu_);
+  bool delivering_ ABSL_GUARDED_BY(mu_) = false;
 
   Counter* completed_ = nullptr;
   Counter* failed_ = nullptr;

@@ -102,6 +102,10 @@ StreamExecutionEnvironment::StreamExecutionEnvironment(ExecutionConfig config)
 
 StreamExecutionEnvironment::~StreamExecutionEnvironment() = default;
 
+void StreamExecutionEnvironment::RegisterJobListener(std::shared_ptr<JobListener> listener) {
+  if (listener != nullptr) listeners_.push_back(std::move(listener));
+}
+
 void StreamExecutionEnvironment::Cancel() {
   absl::MutexLock lock(&mu_);
   cancelled_ = true;
@@ -321,7 +325,8 @@ class SubtaskBuilder {
 absl::StatusOr<std::shared_ptr<internal::CheckpointCoordinator>> MakeCoordinator(
     const CheckpointConfig& checkpoint, const std::optional<RestoredCheckpoint>& restored,
     const std::string& job_name, int max_parallelism, MetricRegistry* metrics,
-    std::deque<MetricGroup>* metric_groups) {
+    std::deque<MetricGroup>* metric_groups,
+    const std::vector<std::shared_ptr<JobListener>>& listeners) {
   if (checkpoint.storage == nullptr) return nullptr;
   BROOK_ASSIGN_OR_RETURN(int64_t latest, checkpoint.storage->LatestCheckpointId());
   if (restored.has_value()) latest = std::max(latest, restored->metadata.checkpoint_id);
@@ -335,12 +340,19 @@ absl::StatusOr<std::shared_ptr<internal::CheckpointCoordinator>> MakeCoordinator
   options.storage = checkpoint.storage.get();
   options.first_checkpoint_id = latest + 1;
   options.metrics = &metric_groups->back();
+  options.listeners = listeners;
   return std::make_shared<internal::CheckpointCoordinator>(std::move(options));
 }
 
 }  // namespace
 
 absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
+  const absl::Status status = RunJob(job_name);
+  for (const auto& listener : listeners_) listener->OnJobFinished(status);
+  return status;
+}
+
+absl::Status StreamExecutionEnvironment::RunJob(const std::string& job_name) {
   BROOK_ASSIGN_OR_RETURN(internal::JobPlan plan, internal::BuildJobPlan(*graph_, config_));
 
   // Checkpoints (DESIGN.md §7): what to restore, and the coordinator. An
@@ -354,6 +366,15 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
     restore_skipped_ = skipped;
     restored_from_ = restored.has_value() ? restored->path : std::string();
   }
+  if (config_.checkpoint.restore != CheckpointConfig::Restore::kNone) {
+    RestoreInfo info;
+    if (restored.has_value()) {
+      info.path = restored->path;
+      info.checkpoint_id = restored->metadata.checkpoint_id;
+    }
+    info.skipped = skipped;
+    for (const auto& listener : listeners_) listener->OnRestored(info);
+  }
   std::optional<internal::RestoreState> restore;
   if (restored.has_value()) {
     BROOK_ASSIGN_OR_RETURN(restore, internal::RestoreState::Make(*restored, plan.unique_names));
@@ -363,7 +384,8 @@ absl::Status StreamExecutionEnvironment::Execute(const std::string& job_name) {
   std::deque<MetricGroup> metric_groups;
   BROOK_ASSIGN_OR_RETURN(job->coordinator,
                          MakeCoordinator(config_.checkpoint, restored, job_name,
-                                         config_.max_parallelism, metrics_.get(), &metric_groups));
+                                         config_.max_parallelism, metrics_.get(), &metric_groups,
+                                         listeners_));
 
   SubtaskBuilder builder(*graph_, plan, config_, job_name, metrics_.get(), &metric_groups,
                          &time_service, restore.has_value() ? &*restore : nullptr,

@@ -31,6 +31,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "brook/brook.h"
+#include "brook/checkpoint_storage.h"
+#include "brook/job_listener.h"
 #include "brook/serialization.h"
 
 namespace {
@@ -45,6 +47,8 @@ const bool kAbslDeadlockDetectionOff = [] {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
 
 template <typename T>
 std::vector<T> Sorted(std::vector<T> v) {
@@ -833,6 +837,242 @@ TEST(ExecutionCheckpointRestore, AMissingPathIsAnError) {
   absl::Status status = env.Execute("missing");
   EXPECT_TRUE(absl::IsNotFound(status)) << status;
   EXPECT_THAT(status.message(), HasSubstr("fake://chk-9"));
+}
+
+// ---------------------------------------------------------------------------
+// JobListener (brook/job_listener.h): what a job reports, with which ids, in
+// which order, and that no two callbacks overlap.
+
+// Logs every callback as a line ("restored <path>", "completed <id>",
+// "failed <id>", "finished <code>") and keeps the arguments; counts calls
+// that overlap another (there must be none).
+class JobEventLog final : public brook::JobListener {
+ public:
+  void OnRestored(const brook::RestoreInfo& info) override {
+    Note(absl::StrCat("restored ", info.path), [&] { restored_.push_back(info); });
+  }
+  void OnCheckpointCompleted(const brook::CompletedCheckpoint& c) override {
+    Note(absl::StrCat("completed ", c.checkpoint_id), [&] { completed_.push_back(c); });
+  }
+  void OnCheckpointFailed(const brook::FailedCheckpoint& f) override {
+    Note(absl::StrCat("failed ", f.checkpoint_id), [&] { failed_.push_back(f); });
+  }
+  void OnJobFinished(const absl::Status& status) override {
+    Note(absl::StrCat("finished ", absl::StatusCodeToString(status.code())), [] {});
+  }
+
+  std::vector<std::string> log() const {
+    absl::MutexLock lock(&mu_);
+    return log_;
+  }
+  std::vector<brook::RestoreInfo> restored() const {
+    absl::MutexLock lock(&mu_);
+    return restored_;
+  }
+  std::vector<brook::CompletedCheckpoint> completed() const {
+    absl::MutexLock lock(&mu_);
+    return completed_;
+  }
+  std::vector<brook::FailedCheckpoint> failed() const {
+    absl::MutexLock lock(&mu_);
+    return failed_;
+  }
+  int overlaps() const { return overlaps_.load(); }
+
+ private:
+  // Logs `line` and runs `keep` (under mu_), counting an overlapping call.
+  template <typename F>
+  void Note(std::string line, F keep) {
+    if (in_call_.exchange(true)) overlaps_.fetch_add(1);
+    {
+      absl::MutexLock lock(&mu_);
+      keep();
+      log_.push_back(std::move(line));
+    }
+    in_call_.store(false);
+  }
+
+  mutable absl::Mutex mu_;
+  std::vector<std::string> log_ ABSL_GUARDED_BY(mu_);
+  std::vector<brook::RestoreInfo> restored_ ABSL_GUARDED_BY(mu_);
+  std::vector<brook::CompletedCheckpoint> completed_ ABSL_GUARDED_BY(mu_);
+  std::vector<brook::FailedCheckpoint> failed_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> in_call_{false};
+  std::atomic<int> overlaps_{0};
+};
+
+// Runs the paced pipeline until `checkpoints` have completed, then cancels
+// it. Returns the completed checkpoints, oldest first.
+std::vector<brook::CompletedCheckpoint> RunAndCancel(std::shared_ptr<FakeStorage> storage,
+                                                     int checkpoints,
+                                                     std::shared_ptr<JobEventLog> listener) {
+  brook::StreamExecutionEnvironment env(PipelineConfig(storage));
+  env.RegisterJobListener(listener);
+  BuildPipeline(env, std::make_shared<TwoPhaseStore>(storage.get()), 100,
+                std::make_shared<std::atomic<int64_t>>(0));
+  absl::Status status;
+  std::thread runner([&] { status = env.Execute("cancelled"); });
+  EXPECT_TRUE(
+      WaitFor([&] { return static_cast<int>(listener->completed().size()) >= checkpoints; }));
+  env.Cancel();
+  runner.join();
+  EXPECT_TRUE(absl::IsCancelled(status)) << status;
+  // Every checkpoint that ended was reported once Execute() returned.
+  EXPECT_EQ(static_cast<int64_t>(listener->completed().size()),
+            Metric(env, "checkpoints_completed"));
+  EXPECT_GE(static_cast<int64_t>(listener->failed().size()), Metric(env, "checkpoints_failed"));
+  return listener->completed();
+}
+
+TEST(ExecutionJobListener, ReportsCompletedCheckpointsInOrderThenTheCancellation) {
+  auto storage = std::make_shared<FakeStorage>();
+  auto listener = std::make_shared<JobEventLog>();
+  RunAndCancel(storage, 3, listener);
+
+  const std::vector<brook::CompletedCheckpoint> completed = listener->completed();
+  ASSERT_GE(completed.size(), 3u);
+  for (size_t i = 0; i < completed.size(); ++i) {
+    const brook::CompletedCheckpoint& c = completed[i];
+    EXPECT_EQ(c.path, FakeStorage::Path(c.checkpoint_id, false));
+    EXPECT_FALSE(c.savepoint);
+    EXPECT_GT(c.size_bytes, 0);
+    EXPECT_GE(c.duration, absl::ZeroDuration());
+    if (i > 0) EXPECT_GT(c.checkpoint_id, completed[i - 1].checkpoint_id);
+    EXPECT_TRUE(storage->IsComplete(c.checkpoint_id)) << c.path;
+  }
+  // Failed ones (e.g. cut short by the cancellation) never reuse an id.
+  for (const auto& f : listener->failed()) {
+    EXPECT_FALSE(f.reason.ok());
+    for (const auto& c : completed) EXPECT_NE(f.checkpoint_id, c.checkpoint_id);
+  }
+  // No restore was configured; the end comes last, once.
+  const std::vector<std::string> log = listener->log();
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log.back(), "finished CANCELLED");
+  EXPECT_EQ(std::count_if(log.begin(), log.end(),
+                          [](const std::string& l) { return l.rfind("finished", 0) == 0; }),
+            1);
+  EXPECT_THAT(listener->restored(), IsEmpty());
+  EXPECT_EQ(listener->overlaps(), 0);
+}
+
+TEST(ExecutionJobListener, ReportsWhereARestartRestoredFromAndWhatItSkipped) {
+  auto storage = std::make_shared<FakeStorage>();
+  const std::vector<brook::CompletedCheckpoint> before =
+      RunAndCancel(storage, 2, std::make_shared<JobEventLog>());
+  ASSERT_GE(before.size(), 2u);
+  // The newest checkpoint is damaged: the restart skips it, with the reason.
+  const std::string newest = before.back().path;
+  const std::string previous = before[before.size() - 2].path;
+  storage->MarkCorrupt(newest);
+
+  auto listener = std::make_shared<JobEventLog>();
+  brook::ExecutionConfig config = PipelineConfig(storage);
+  config.checkpoint.restore = brook::CheckpointConfig::Restore::kLatest;
+  brook::StreamExecutionEnvironment env(config);
+  env.RegisterJobListener(listener);
+  BuildPipeline(env, std::make_shared<TwoPhaseStore>(storage.get()), 0,
+                std::make_shared<std::atomic<int64_t>>(0));
+  ASSERT_TRUE(env.Execute("restarted").ok());
+
+  ASSERT_THAT(listener->restored(), SizeIs(1));
+  const brook::RestoreInfo info = listener->restored()[0];
+  EXPECT_EQ(info.path, previous);
+  EXPECT_EQ(info.path, env.restored_from());
+  EXPECT_EQ(FakeStorage::Path(info.checkpoint_id, false), previous);
+  EXPECT_THAT(info.skipped, ElementsAre(absl::StrCat(newest, ": corrupt")));
+  EXPECT_EQ(info.skipped, env.restore_skipped());
+  // Restore first, the end last.
+  const std::vector<std::string> log = listener->log();
+  EXPECT_EQ(log.front(), absl::StrCat("restored ", previous));
+  EXPECT_EQ(log.back(), "finished OK");
+  // Ids go on after every id the storage has seen.
+  for (const auto& c : listener->completed()) {
+    EXPECT_GT(c.checkpoint_id, before.back().checkpoint_id);
+  }
+  EXPECT_EQ(listener->overlaps(), 0);
+}
+
+TEST(ExecutionJobListener, AnEmptyStorageRestoresNothing) {
+  auto listener = std::make_shared<JobEventLog>();
+  brook::ExecutionConfig config;
+  config.checkpoint.storage = std::make_shared<FakeStorage>();
+  config.checkpoint.restore = brook::CheckpointConfig::Restore::kLatest;
+  brook::StreamExecutionEnvironment env(config);
+  env.RegisterJobListener(listener);
+  env.FromCollection<int64_t>({1, 2}).SinkTo(std::make_shared<brook::CollectSink<int64_t>>());
+  ASSERT_TRUE(env.Execute("fresh").ok());
+  ASSERT_THAT(listener->restored(), SizeIs(1));
+  EXPECT_EQ(listener->restored()[0].path, "");
+  EXPECT_EQ(listener->restored()[0].checkpoint_id, 0);
+  EXPECT_THAT(listener->restored()[0].skipped, IsEmpty());
+  EXPECT_THAT(listener->log(), ElementsAre("restored ", "finished OK"));
+}
+
+TEST(ExecutionJobListener, ReportsDeclinedCheckpointsAsFailedAndTheJobAsFinished) {
+  auto listener = std::make_shared<JobEventLog>();
+  brook::StreamExecutionEnvironment env(PipelineConfig(std::make_shared<FakeStorage>()));
+  env.RegisterJobListener(listener);
+  env.FromSource<int64_t>(std::make_shared<UnreplayableSource>(
+                              std::make_shared<std::atomic<int64_t>>(0)),
+                          brook::WatermarkStrategy<int64_t>::NoWatermarks(), "Socket")
+      .SetParallelism(1)
+      .SinkTo(std::make_shared<brook::CollectSink<int64_t>>(), "Collected");
+  ASSERT_TRUE(env.Execute("unreplayable").ok());
+
+  const std::vector<brook::FailedCheckpoint> failed = listener->failed();
+  ASSERT_FALSE(failed.empty());
+  EXPECT_EQ(static_cast<int64_t>(failed.size()), Metric(env, "checkpoints_failed"));
+  for (size_t i = 0; i < failed.size(); ++i) {
+    EXPECT_EQ(failed[i].checkpoint_id, static_cast<int64_t>(i) + 1);
+    EXPECT_FALSE(failed[i].savepoint);
+  }
+  // Declined by the source, with its status; only the last may instead have
+  // been cut short by the source's end (kAborted).
+  EXPECT_EQ(failed[0].reason.code(), absl::StatusCode::kUnimplemented) << failed[0].reason;
+  EXPECT_THAT(failed[0].reason.message(), HasSubstr("Socket"));
+  EXPECT_THAT(listener->completed(), IsEmpty());
+  EXPECT_EQ(listener->log().back(), "finished OK");
+  EXPECT_EQ(listener->overlaps(), 0);
+}
+
+class Failing final : public brook::ProcessFunction<int64_t, int64_t> {
+ public:
+  absl::Status ProcessElement(const int64_t&, Context&, brook::Collector<int64_t>&) override {
+    return absl::DataLossError("bad record");
+  }
+};
+
+TEST(ExecutionJobListener, ReportsEveryWayExecuteEnds) {
+  {  // Cancelled before it started.
+    auto listener = std::make_shared<JobEventLog>();
+    brook::StreamExecutionEnvironment env;
+    env.RegisterJobListener(listener);
+    env.FromCollection<int64_t>({1}).SinkTo(std::make_shared<brook::CollectSink<int64_t>>());
+    env.Cancel();
+    EXPECT_TRUE(absl::IsCancelled(env.Execute("cancelled")));
+    EXPECT_THAT(listener->log(), ElementsAre("finished CANCELLED"));
+  }
+  {  // A malformed graph; two listeners both hear it.
+    auto first = std::make_shared<JobEventLog>();
+    auto second = std::make_shared<JobEventLog>();
+    brook::StreamExecutionEnvironment env;
+    env.RegisterJobListener(first);
+    env.RegisterJobListener(second);
+    EXPECT_TRUE(absl::IsInvalidArgument(env.Execute("empty")));
+    EXPECT_THAT(first->log(), ElementsAre("finished INVALID_ARGUMENT"));
+    EXPECT_THAT(second->log(), ElementsAre("finished INVALID_ARGUMENT"));
+  }
+  {  // An operator's failure, as Execute() returns it.
+    auto listener = std::make_shared<JobEventLog>();
+    brook::StreamExecutionEnvironment env;
+    env.RegisterJobListener(listener);
+    env.FromCollection<int64_t>({1})
+        .Process(Failing(), "Failing")
+        .SinkTo(std::make_shared<brook::CollectSink<int64_t>>());
+    EXPECT_EQ(env.Execute("failing").code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(listener->log(), ElementsAre("finished DATA_LOSS"));
+  }
 }
 
 }  // namespace

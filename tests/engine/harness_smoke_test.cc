@@ -29,4 +29,29 @@ TEST(Harness, FiresTimers) {
   ASSERT_TRUE(h.SetProcessingTime(1000).ok());
   EXPECT_THAT(h.ExtractOutputValues(), ::testing::ElementsAre(100001, 100002));
 }
+
+// A timer's output precedes the watermark that fired it, and the harness
+// keeps that order in one sequence; the separate extracts take their kind
+// only.
+TEST(Harness, OutputSequenceKeepsWatermarksInOrderWithRecords) {
+  using E = brook::testing::OutputElement<int64_t>;
+  brook::testing::KeyedProcessFunctionTestHarness<TimerFn> h(TimerFn(), [](const Ev& e) { return e.key; });
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(h.ProcessElement({1}, 5).ok());
+  ASSERT_TRUE(h.ProcessWatermark(10).ok());
+  ASSERT_TRUE(h.ProcessElement({2}, 12).ok());
+  ASSERT_TRUE(h.ProcessWatermark(30).ok());
+  EXPECT_THAT(h.ExtractOutputSequence(),
+              ::testing::ElementsAre(E::Watermark(10), E::Record(1501, 15), E::Record(2202, 22),
+                                     E::Watermark(30)));
+  EXPECT_THAT(h.ExtractOutputSequence(), ::testing::IsEmpty());
+
+  ASSERT_TRUE(h.SetProcessingTime(1000).ok());
+  ASSERT_TRUE(h.ProcessWatermark(40).ok());
+  EXPECT_THAT(h.ExtractWatermarks(), ::testing::ElementsAre(40));
+  EXPECT_THAT(h.ExtractOutputSequence(),
+              ::testing::ElementsAre(E::Record(100001, 1000), E::Record(100002, 1000)));
+  EXPECT_EQ(::testing::PrintToString(E::Record(7, 9)), "Record(7 @9)");
+  EXPECT_EQ(::testing::PrintToString(E::Watermark(9)), "Watermark(9)");
+}
 }  // namespace

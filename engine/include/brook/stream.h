@@ -43,6 +43,7 @@
 #include "brook/internal/operators.h"
 #include "brook/internal/partitioner.h"
 #include "brook/internal/source_task.h"
+#include "brook/job_listener.h"
 #include "brook/key_group.h"
 #include "brook/metrics.h"
 #include "brook/output_tag.h"
@@ -134,6 +135,12 @@ class StreamExecutionEnvironment {
   // Thread-safe. Stops a running Execute(), which then returns kCancelled.
   void Cancel();
 
+  // Adds `listener` to those told about this environment's job: restore,
+  // checkpoints completed or failed, the end (brook/job_listener.h, which
+  // states the threads and ordering). Call before Execute(), from the
+  // building thread (Flink's StreamExecutionEnvironment.registerJobListener).
+  void RegisterJobListener(std::shared_ptr<JobListener> listener);
+
   // Thread-safe. Takes a savepoint of the running job (a checkpoint that is
   // kept until deleted) and returns its path once it is complete. Sinks
   // pre-commit at a savepoint but commit only at the next checkpoint (as
@@ -159,9 +166,12 @@ class StreamExecutionEnvironment {
   internal::StreamGraph& graph() { return *graph_; }
 
   struct RunningJob;
+  absl::Status RunJob(const std::string& job_name);  // Execute() less OnJobFinished
+
   ExecutionConfig config_;
   std::unique_ptr<internal::StreamGraph> graph_;
   std::unique_ptr<MetricRegistry> metrics_;
+  std::vector<std::shared_ptr<JobListener>> listeners_;  // fixed once Execute() starts
   mutable absl::Mutex mu_;
   std::shared_ptr<RunningJob> running_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;

@@ -13,6 +13,15 @@
 //   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(...));
 //   EXPECT_THAT(h.ExtractWatermarks(), ElementsAre(100));
 //
+// Records and watermarks also come back as one sequence in emission order
+// (Flink's harness output queue), so that a test can assert that a watermark
+// is never reordered with records, e.g. that a window's result precedes the
+// watermark that fired it:
+//
+//   using E = brook::testing::OutputElement<Count>;
+//   EXPECT_THAT(h.ExtractOutputSequence(),
+//               ElementsAre(E::Record(Count{1, 2}, /*timestamp_ms=*/99), E::Watermark(100)));
+//
 // Checkpoints, as Flink's harness snapshot() / initializeState(): Snapshot(id)
 // runs an operator's synchronous and asynchronous snapshot parts and returns
 // what it would write; a new harness restored from the snapshots of every old
@@ -35,6 +44,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,18 +76,48 @@ struct HarnessOptions {
 // A snapshot not yet serialised: see SnapshotSync().
 using PendingSnapshot = std::function<absl::StatusOr<OperatorSubtaskState>()>;
 
+// One element of a harness output, in emission order: a record with its
+// timestamp, or a watermark. Compares equal when kind and contents are
+// equal (T needs ==); prints as Record(value @ts) or Watermark(ms).
+template <typename T>
+struct OutputElement {
+  std::optional<StreamRecord<T>> record;  // nullopt: a watermark
+  int64_t watermark_ms = 0;               // a watermark's; 0 for a record
+
+  static OutputElement Record(T value, int64_t timestamp_ms) {
+    return OutputElement{StreamRecord<T>{timestamp_ms, std::move(value)}, 0};
+  }
+  static OutputElement Watermark(int64_t watermark_ms) {
+    return OutputElement{std::nullopt, watermark_ms};
+  }
+  bool is_watermark() const { return !record.has_value(); }
+
+  friend bool operator==(const OutputElement&, const OutputElement&) = default;
+  friend std::ostream& operator<<(std::ostream& os, const OutputElement& e) {
+    if (e.is_watermark()) return os << "Watermark(" << e.watermark_ms << ")";
+    os << "Record(";
+    if constexpr (requires { os << e.record->value; }) {
+      os << e.record->value;
+    } else {
+      os << "?";
+    }
+    return os << " @" << e.record->timestamp_ms << ")";
+  }
+};
+
 namespace harness_internal {
 
-// Records every batch and control element that reaches it.
+// Records every batch and control element that reaches it; records and
+// watermarks in one sequence, in arrival order.
 template <typename T>
 class CaptureConsumer final : public internal::RecordConsumer<T> {
  public:
   absl::Status ProcessBatch(std::vector<StreamRecord<T>>& batch) override {
-    for (auto& r : batch) records.push_back(std::move(r));
+    for (auto& r : batch) elements.push_back(OutputElement<T>{std::move(r), 0});
     return absl::OkStatus();
   }
   absl::Status ProcessWatermark(int64_t wm) override {
-    watermarks.push_back(wm);
+    elements.push_back(OutputElement<T>::Watermark(wm));
     return absl::OkStatus();
   }
   absl::Status ProcessWatermarkStatus(bool idle) override {
@@ -87,8 +128,31 @@ class CaptureConsumer final : public internal::RecordConsumer<T> {
     ended = true;
     return absl::OkStatus();
   }
-  std::vector<StreamRecord<T>> records;
-  std::vector<int64_t> watermarks;
+  // Takes the records out of `elements`, leaving the watermarks.
+  std::vector<StreamRecord<T>> TakeRecords() {
+    std::vector<StreamRecord<T>> records;
+    std::vector<OutputElement<T>> rest;
+    for (auto& e : elements) {
+      if (e.is_watermark()) {
+        rest.push_back(std::move(e));
+      } else {
+        records.push_back(std::move(*e.record));
+      }
+    }
+    elements = std::move(rest);
+    return records;
+  }
+  // Takes the watermarks out of `elements`, leaving the records.
+  std::vector<int64_t> TakeWatermarks() {
+    std::vector<int64_t> watermarks;
+    std::erase_if(elements, [&](const OutputElement<T>& e) {
+      if (e.is_watermark()) watermarks.push_back(e.watermark_ms);
+      return e.is_watermark();
+    });
+    return watermarks;
+  }
+
+  std::vector<OutputElement<T>> elements;
   std::vector<bool> statuses;
   bool ended = false;
 };
@@ -192,19 +256,31 @@ class HarnessBase {
   absl::Status Close() { return op_->Close(); }
 
   // Records emitted since the last Extract, in order, with timestamps.
-  std::vector<StreamRecord<Out>> ExtractOutput() { return std::exchange(main_.records, {}); }
+  std::vector<StreamRecord<Out>> ExtractOutput() { return main_.TakeRecords(); }
   std::vector<Out> ExtractOutputValues() {
     std::vector<Out> v;
     for (auto& r : ExtractOutput()) v.push_back(std::move(r.value));
     return v;
   }
   // Watermarks forwarded downstream since the last Extract.
-  std::vector<int64_t> ExtractWatermarks() { return std::exchange(main_.watermarks, {}); }
+  std::vector<int64_t> ExtractWatermarks() { return main_.TakeWatermarks(); }
+  // Records and watermarks not yet extracted, as one sequence in the order
+  // they were emitted.
+  std::vector<OutputElement<Out>> ExtractOutputSequence() {
+    return std::exchange(main_.elements, {});
+  }
   template <typename X>
   std::vector<StreamRecord<X>> ExtractSideOutput(const OutputTag<X>& tag) {
-    auto it = side_.find(tag.id());
-    if (it == side_.end()) return {};
-    return std::exchange(static_cast<CaptureConsumer<X>*>(it->second.capture)->records, {});
+    CaptureConsumer<X>* capture = SideCapture(tag);
+    return capture == nullptr ? std::vector<StreamRecord<X>>() : capture->TakeRecords();
+  }
+  // The side output `tag`'s records and watermarks (every watermark reaches
+  // every output) not yet extracted, in emission order.
+  template <typename X>
+  std::vector<OutputElement<X>> ExtractSideOutputSequence(const OutputTag<X>& tag) {
+    CaptureConsumer<X>* capture = SideCapture(tag);
+    return capture == nullptr ? std::vector<OutputElement<X>>()
+                              : std::exchange(capture->elements, {});
   }
   bool ended() const { return main_.ended; }
 
@@ -232,6 +308,11 @@ class HarnessBase {
     for (auto& [id, side] : side_) op_->AddSideOutput(id, side.output);
   }
   internal::RecordConsumer<In>* consumer() { return op_.get(); }
+  template <typename X>
+  CaptureConsumer<X>* SideCapture(const OutputTag<X>& tag) {
+    auto it = side_.find(tag.id());
+    return it == side_.end() ? nullptr : static_cast<CaptureConsumer<X>*>(it->second.capture);
+  }
   absl::Status Flushed(absl::Status s) {
     absl::Status f = op_->FlushOutputs();
     return s.ok() ? f : s;
