@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <limits>
-#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -20,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "brook/brook.h"
 #include "brook/checkpoint_storage.h"
+#include "brook/job_listener.h"
 #include "brook/serialization.h"
 #include "brook/operators/deduplicate.h"
 #include "brook/operators/lookup_join.h"
@@ -163,129 +165,62 @@ class ResultHookSink final : public brook::Sink<ResultRow> {
   int64_t rows_written_ = 0;  // written by the single writer, read after the job
 };
 
-// The output when the Top-K fires early only for the live view
-// (CameraJobOptions::dashboard without early_fire): passes on the final
-// firing of each window and location, and drops the early ones. A firing's
-// rows travel ahead of the watermark that fired it, so each (window,
-// location)'s latest firing is held until the sink's watermark reaches the
-// window's max timestamp: then it is the on-time one. Rows of windows the
-// watermark has already passed (late firings within the allowed lateness)
-// pass straight on. The wrapped sink thus sees the rows it would see without
-// early firings, each before the same watermark.
-class FinalFiringsSink final : public brook::Sink<ResultRow> {
+// A firing for the live view, and whether it is an early one.
+struct LiveFiring {
+  ResultRow row;
+  bool early = false;
+};
+
+// Orders the live view's firings: the early ones (a side output of the
+// Top-K) and the others (its main output) reach it on two streams, so the
+// last early firing of a window can arrive after its on-time one; it is
+// stale then, and dropped. On its stream an early firing always precedes
+// the watermark that reaches its window's max timestamp, so a window is
+// forgotten once the watermark gets there. Not checkpointed (a live view).
+class DropStaleEarlyFirings final : public brook::ProcessFunction<LiveFiring, ResultRow> {
  public:
-  explicit FinalFiringsSink(std::shared_ptr<brook::Sink<ResultRow>> inner)
-      : inner_(std::move(inner)) {}
-  absl::StatusOr<std::unique_ptr<brook::SinkWriter<ResultRow>>> CreateWriter(
-      const brook::SinkWriterContext& ctx) override {
-    auto inner = inner_->CreateWriter(ctx);
-    if (!inner.ok()) return inner.status();
-    return std::unique_ptr<brook::SinkWriter<ResultRow>>(new Writer(*std::move(inner)));
+  absl::Status ProcessElement(const LiveFiring& firing, Context& ctx,
+                              brook::Collector<ResultRow>& out) override {
+    while (!fired_.empty() && std::get<0>(*fired_.begin()) <= ctx.CurrentWatermark()) {
+      fired_.erase(fired_.begin());
+    }
+    const ResultRow& r = firing.row;
+    const auto window = std::make_tuple(r.global_window ? brook::kMaxWatermarkMs : r.window_end_ms - 1,
+                                        r.window_start_ms, r.geographical_location_oid);
+    if (!firing.early) {
+      fired_.insert(window);
+    } else if (fired_.contains(window)) {
+      return absl::OkStatus();
+    }
+    out.Collect(r);
+    return absl::OkStatus();
   }
 
  private:
-  class Writer final : public brook::SinkWriter<ResultRow> {
-   public:
-    explicit Writer(std::unique_ptr<brook::SinkWriter<ResultRow>> inner)
-        : inner_(std::move(inner)) {}
-    absl::Status Write(std::vector<brook::StreamRecord<ResultRow>>& batch) override {
-      std::vector<brook::StreamRecord<ResultRow>> now;
-      for (auto& r : batch) {
-        if (MaxTimestamp(r.value) <= watermark_) {
-          now.push_back(std::move(r));
-          continue;
-        }
-        auto& firing = held_[Key(r.value)];
-        if (r.value.item_rank == 1) firing.clear();  // a newer firing
-        firing.push_back(std::move(r));
-      }
-      return now.empty() ? absl::OkStatus() : inner_->Write(now);
-    }
-    absl::Status OnWatermark(int64_t watermark_ms) override {
-      watermark_ = watermark_ms;
-      BROOK_RETURN_IF_ERROR(Release(/*all=*/false));
-      return inner_->OnWatermark(watermark_ms);
-    }
-    absl::Status Flush() override {
-      // The end of input fires every window first: nothing is held by now.
-      BROOK_RETURN_IF_ERROR(Release(/*all=*/true));
-      return inner_->Flush();
-    }
-    absl::Status Close() override { return inner_->Close(); }
-
-    // The held firings are state: the inner writer's snapshot, the watermark
-    // and every held row with its timestamp.
-    absl::StatusOr<std::string> SnapshotState(int64_t checkpoint_id) override {
-      BROOK_ASSIGN_OR_RETURN(std::string inner, inner_->SnapshotState(checkpoint_id));
-      std::string bytes;
-      brook::DataOutputView out(&bytes);
-      out.WriteString(inner);
-      out.WriteInt64(watermark_);
-      size_t rows = 0;
-      for (const auto& [key, firing] : held_) rows += firing.size();
-      out.WriteVarint(rows);
-      for (const auto& [key, firing] : held_) {
-        for (const auto& r : firing) {
-          out.WriteInt64(r.timestamp_ms);
-          brook::TypeSerializer<ResultRow>::Serialize(r.value, out);
-        }
-      }
-      return bytes;
-    }
-    absl::Status NotifyCheckpointComplete(int64_t checkpoint_id) override {
-      return inner_->NotifyCheckpointComplete(checkpoint_id);
-    }
-    absl::Status RestoreState(std::vector<std::string> states) override {
-      if (states.empty()) return inner_->RestoreState({});
-      if (states.size() != 1) {
-        return absl::FailedPreconditionError("the output sink restores from one writer's state");
-      }
-      brook::DataInputView in(states[0]);
-      std::string inner;
-      BROOK_RETURN_IF_ERROR(in.ReadString(&inner));
-      BROOK_RETURN_IF_ERROR(in.ReadInt64(&watermark_));
-      size_t rows = 0;
-      BROOK_RETURN_IF_ERROR(in.ReadLength(&rows));
-      held_.clear();
-      for (size_t i = 0; i < rows; ++i) {
-        brook::StreamRecord<ResultRow> r;
-        BROOK_RETURN_IF_ERROR(in.ReadInt64(&r.timestamp_ms));
-        BROOK_RETURN_IF_ERROR(brook::TypeSerializer<ResultRow>::Deserialize(in, &r.value));
-        held_[Key(r.value)].push_back(std::move(r));
-      }
-      if (!in.AtEnd()) return absl::DataLossError("output sink state: trailing bytes");
-      return inner_->RestoreState({std::move(inner)});
-    }
-
-   private:
-    // (global, window end, window start, location): release in window order.
-    using HeldKey = std::tuple<bool, int64_t, int64_t, int64_t>;
-    static HeldKey Key(const ResultRow& r) {
-      return {r.global_window, r.window_end_ms, r.window_start_ms, r.geographical_location_oid};
-    }
-    static int64_t MaxTimestamp(const ResultRow& r) {
-      return r.global_window ? brook::kMaxWatermarkMs : r.window_end_ms - 1;
-    }
-    absl::Status Release(bool all) {
-      std::vector<brook::StreamRecord<ResultRow>> out;
-      for (auto it = held_.begin(); it != held_.end();) {
-        if (!all && MaxTimestamp(it->second.front().value) > watermark_) {
-          ++it;
-          continue;
-        }
-        for (auto& r : it->second) out.push_back(std::move(r));
-        it = held_.erase(it);
-      }
-      return out.empty() ? absl::OkStatus() : inner_->Write(out);
-    }
-
-    std::unique_ptr<brook::SinkWriter<ResultRow>> inner_;
-    int64_t watermark_ = brook::kMinTimestampMs;
-    std::map<HeldKey, std::vector<brook::StreamRecord<ResultRow>>> held_;
-  };
-
-  std::shared_ptr<brook::Sink<ResultRow>> inner_;
+  // (max timestamp, start, location) of windows that fired on time or late.
+  std::set<std::tuple<int64_t, int64_t, int64_t>> fired_;
 };
+
+// Says where the run resumed from and what it skipped on the way; the
+// engine calls it before the job starts.
+class RestoreLog final : public brook::JobListener {
+ public:
+  explicit RestoreLog(std::function<void(const std::string&)> log) : log_(std::move(log)) {}
+  void OnRestored(const brook::RestoreInfo& info) override {
+    for (const std::string& skipped : info.skipped) {
+      log_(absl::StrCat("skipped corrupt or incomplete checkpoint ", skipped));
+    }
+    if (!info.path.empty()) log_(absl::StrCat("restored from ", info.path));
+  }
+
+ private:
+  std::function<void(const std::string&)> log_;
+};
+
+ResultRow ToResultRow(brook::ops::RankedItem<int64_t>&& r) {
+  return ResultRow{r.global_window, r.window_start_ms, r.window_end_ms, r.partition,
+                   r.rank,          std::move(r.item),  r.count};
+}
 
 uint64_t FingerprintOf(const Event& e) {
   const Detection& d = e.detection;
@@ -586,37 +521,48 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
                       .SideOutputLateData(late_tag);
   if (o.early_fire > absl::ZeroDuration()) windowed = windowed.EarlyFireEvery(o.early_fire);
   // The live view needs results before a window closes: without early_fire,
-  // the Top-K fires early for it alone, and the output keeps the final ones.
+  // the Top-K fires early for it alone, to a side output, and the output
+  // keeps the on-time and late firings.
   const bool live_early_fire = o.dashboard != nullptr && o.early_fire <= absl::ZeroDuration();
-  if (live_early_fire) windowed = windowed.EarlyFireEvery(o.dashboard_early_fire);
-  auto final_only = [live_early_fire](std::shared_ptr<brook::Sink<ResultRow>> sink)
-      -> std::shared_ptr<brook::Sink<ResultRow>> {
-    return live_early_fire ? std::make_shared<FinalFiringsSink>(std::move(sink)) : sink;
-  };
+  const brook::OutputTag<brook::ops::RankedItem<int64_t>> early_tag("live-early-firings");
+  if (live_early_fire) {
+    windowed = windowed.EarlyFireEvery(o.dashboard_early_fire).SideOutputEarlyFirings(early_tag);
+  }
   auto top_k = windowed.Aggregate(
       brook::ops::TopK<int64_t, Joined>(
           [](const Joined& j) -> std::string_view { return j.event.detection.item_name; },
           o.top_x),
       kTopK);
 
-  auto rows = top_k.Map([](brook::ops::RankedItem<int64_t>&& r) {
-    return ResultRow{r.global_window, r.window_start_ms, r.window_end_ms, r.partition,
-                     r.rank, std::move(r.item), r.count};
-  }, "to-row");
+  auto rows = top_k.Map(&ToResultRow, "to-row");
   std::shared_ptr<RankedCsvSink> csv_sink;
   std::shared_ptr<ResultHookSink> hook_sink;
   if (o.on_result) {
     hook_sink = std::make_shared<ResultHookSink>(o.on_result);
-    rows.SinkTo(final_only(hook_sink), "output", 1);
+    rows.SinkTo(hook_sink, "output", 1);
   } else {
     csv_sink = in->transactional_output != nullptr
                    ? std::make_shared<RankedCsvSink>(in->transactional_output, in->location_names)
                    : std::make_shared<RankedCsvSink>(in->output, in->location_names);
-    rows.SinkTo(final_only(csv_sink), "output", 1);
+    rows.SinkTo(csv_sink, "output", 1);
   }
 
   // The live view gets every firing, early ones included.
-  if (o.dashboard != nullptr) rows.SinkTo(o.dashboard->ResultSink(), "live-view", 1);
+  if (live_early_fire) {
+    auto final_firings =
+        rows.Map([](ResultRow&& r) { return LiveFiring{std::move(r), false}; }, "live-final");
+    top_k.GetSideOutput(early_tag)
+        .Map([](brook::ops::RankedItem<int64_t>&& r) {
+          return LiveFiring{ToResultRow(std::move(r)), true};
+        }, "live-early")
+        .Union({final_firings}, "live-union")
+        .SetParallelism(1)
+        .Process(DropStaleEarlyFirings(), "live-order")
+        .SetParallelism(1)
+        .SinkTo(o.dashboard->ResultSink(), "live-view", 1);
+  } else if (o.dashboard != nullptr) {
+    rows.SinkTo(o.dashboard->ResultSink(), "live-view", 1);
+  }
 
   if (in->dead_letters != nullptr || in->transactional_dead_letters != nullptr) {
     const std::string source_name = o.detections_in_memory != nullptr ? "memory"
@@ -684,26 +630,8 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
         absl::FormatDuration(live_early_fire ? o.dashboard_early_fire : o.early_fire));
     o.dashboard->AttachJob(std::move(info));
   }
-  // Says which checkpoint the run resumed from, as soon as the engine knows
-  // (restored_from() is set once Execute() has started the job).
-  bool restore_reported = false;
-  auto report_restore = [&] {
-    if (restore_reported || !o.checkpoint_log) return;
-    const std::string from = env.restored_from();
-    if (from.empty()) return;
-    restore_reported = true;
-    for (const std::string& skipped : env.restore_skipped()) {
-      o.checkpoint_log(absl::StrCat("skipped corrupt or incomplete checkpoint ", skipped));
-    }
-    o.checkpoint_log(absl::StrCat("restored from ", from));
-  };
-  std::thread announcer;
   if (in->checkpoint_storage != nullptr && o.checkpoint_log) {
-    announcer = std::thread([&] {
-      while (!restore_reported && !done.WaitForNotificationWithTimeout(absl::Milliseconds(20))) {
-        report_restore();
-      }
-    });
+    env.RegisterJobListener(std::make_shared<RestoreLog>(o.checkpoint_log));
   }
   {
     absl::MutexLock lock(&mu_);
@@ -721,15 +649,6 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   if (o.dashboard != nullptr) o.dashboard->DetachJob(status);
   done.Notify();
   if (reporter.joinable()) reporter.join();
-  if (announcer.joinable()) announcer.join();
-  if (in->checkpoint_storage != nullptr && o.checkpoint_log && !restore_reported) {
-    report_restore();
-    if (!restore_reported) {
-      for (const std::string& skipped : env.restore_skipped()) {
-        o.checkpoint_log(absl::StrCat("skipped corrupt or incomplete checkpoint ", skipped));
-      }
-    }
-  }
   if (!status.ok()) return status;
 
   BROOK_ASSIGN_OR_RETURN(CameraJobSummary summary, Summarize(env.metrics(), o.join));

@@ -432,6 +432,76 @@ TEST(WindowOperator, EarlyFiringByCount) {
   EXPECT_THAT(h.Metric("num_windows_fired"), IsOkAndHolds(2));
 }
 
+// Drives a harness through early firings (processing time), on-time
+// firings, a late firing within the allowed lateness and the end of input.
+void DriveEarlyAndLateFirings(Harness& h) {
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
+  ASSERT_TRUE(h.ProcessElement({2, 1}, 2).ok());
+  ASSERT_TRUE(h.ProcessElement({2, 1}, 12).ok());
+  ASSERT_TRUE(h.SetProcessingTime(1'100).ok());  // early: every changed window
+  ASSERT_TRUE(h.ProcessWatermark(5).ok());
+  ASSERT_TRUE(h.ProcessElement({2, 5}, 15).ok());
+  ASSERT_TRUE(h.SetProcessingTime(1'250).ok());  // early: [10, 20) of key 2
+  ASSERT_TRUE(h.ProcessWatermark(9).ok());       // on time: [0, 10)
+  ASSERT_TRUE(h.ProcessElement({1, 10}, 3).ok());  // late, within lateness
+  ASSERT_TRUE(h.ProcessWatermark(19).ok());        // on time: [10, 20)
+  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+}
+
+TEST(WindowOperator, EarlyFiringsSideOutputLeavesTheMainOutputAsWithoutEarlyFirings) {
+  using E = brook::testing::OutputElement<WindowCount>;
+  auto options = Tumbling10();
+  options.allowed_lateness = absl::Milliseconds(5);
+  Harness plain = MakeHarness(options, {.initial_processing_time_ms = 1'000});
+  DriveEarlyAndLateFirings(plain);
+
+  const brook::OutputTag<WindowCount> early("early");
+  options.early_fire_interval = absl::Milliseconds(100);
+  options.early_firings_output = early.id();
+  Harness h = MakeHarness(options, {.initial_processing_time_ms = 1'000});
+  h.RegisterSideOutput(early);
+  DriveEarlyAndLateFirings(h);
+
+  // The main output: on-time and late firings only, each before the
+  // watermark that fired it, exactly as without early firings.
+  const std::vector<E> main = h.ExtractOutputSequence();
+  EXPECT_THAT(main, ElementsAre(E::Watermark(5), E::Record({1, 0, 10, 1, 1}, 9),
+                                E::Record({2, 0, 10, 1, 1}, 9), E::Watermark(9),
+                                E::Record({1, 0, 10, 2, 11}, 9), E::Record({2, 10, 20, 2, 6}, 19),
+                                E::Watermark(19), E::Watermark(brook::kMaxWatermarkMs)));
+  EXPECT_EQ(main, plain.ExtractOutputSequence());
+  // The side output: the early firings, stamped with their window's
+  // max_timestamp, before every watermark that followed them upstream.
+  EXPECT_THAT(h.ExtractSideOutputSequence(early),
+              ElementsAre(E::Record({1, 0, 10, 1, 1}, 9), E::Record({2, 0, 10, 1, 1}, 9),
+                          E::Record({2, 10, 20, 1, 1}, 19), E::Watermark(5),
+                          E::Record({2, 10, 20, 2, 6}, 19), E::Watermark(9), E::Watermark(19),
+                          E::Watermark(brook::kMaxWatermarkMs)));
+  EXPECT_EQ(h.Metric("num_early_firings"), 4);
+  EXPECT_EQ(h.Metric("num_windows_fired"), plain.Metric("num_windows_fired"));
+  EXPECT_EQ(h.Metric("num_late_firings"), 1);
+}
+
+TEST(WindowOperator, EarlyFiringsByCountGoToTheSideOutput) {
+  using E = brook::testing::OutputElement<WindowCount>;
+  const brook::OutputTag<WindowCount> early("early");
+  auto options = Tumbling10();
+  options.early_fire_count = 2;
+  options.early_firings_output = early.id();
+  Harness h = MakeHarness(options);
+  h.RegisterSideOutput(early);
+  ASSERT_TRUE(h.Open().ok());
+  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
+  ASSERT_TRUE(h.ProcessElement({1, 2}, 2).ok());
+  ASSERT_TRUE(h.ProcessElement({1, 3}, 3).ok());
+  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  EXPECT_THAT(h.ExtractSideOutputSequence(early),
+              ElementsAre(E::Record({1, 0, 10, 2, 3}, 9), E::Watermark(9)));
+  EXPECT_THAT(h.ExtractOutputSequence(),
+              ElementsAre(E::Record({1, 0, 10, 3, 6}, 9), E::Watermark(9)));
+}
+
 TEST(WindowOperator, InvalidOptionsFailOpen) {
   auto options = Tumbling10();
   options.allowed_lateness = absl::Milliseconds(-1);
@@ -541,6 +611,58 @@ TEST(WindowedStream, AggregatesAndSideOutputsLateDataInAJob) {
                 IsOkAndHolds(static_cast<int64_t>(late_want.size())));
     EXPECT_THAT(env.metrics().Sum("num_late_records_dropped", "count"), IsOkAndHolds(0));
   }
+}
+
+TEST(WindowedStream, SideOutputEarlyFiringsSplitsFiringsInAJob) {
+  std::vector<TimedEv> input;
+  for (int64_t i = 0; i < 300; ++i) input.push_back({i % 5, i, i});
+  auto strategy = brook::WatermarkStrategy<TimedEv>::ForMonotonousTimestamps()
+                      .WithTimestampAssigner([](const TimedEv& e) { return e.ts_ms; })
+                      .WithRecordsPerWatermark(10);
+  for (int p : {1, 2}) {
+    brook::StreamExecutionEnvironment env({.parallelism = p});
+    const brook::OutputTag<WindowCount> early("early");
+    auto sink = std::make_shared<brook::CollectSink<WindowCount>>();
+    auto early_sink = std::make_shared<brook::CollectSink<WindowCount>>();
+    auto counts = env.FromCollection(input, strategy)
+                      .KeyBy(&TimedEv::key)
+                      .Window(brook::TumblingEventTimeWindows::Of(absl::Milliseconds(50)))
+                      .EarlyFireEveryCount(1)
+                      .SideOutputEarlyFirings(early)
+                      .Aggregate(TimedCount(), "count");
+    counts.SinkTo(sink);
+    counts.GetSideOutput(early).SinkTo(early_sink);
+    ASSERT_TRUE(env.Execute("early-job").ok()) << p;
+
+    // Main: one final row per key and window; side: one row per record.
+    std::vector<WindowCount> got = sink->values();
+    std::sort(got.begin(), got.end());
+    std::vector<WindowCount> want;
+    for (int64_t start = 0; start < 300; start += 50) {
+      for (int64_t key = 0; key < 5; ++key) {
+        int64_t sum = 0;
+        for (int64_t v = start; v < start + 50; ++v) sum += v % 5 == key ? v : 0;
+        want.push_back({key, start, start + 50, 10, sum});
+      }
+    }
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(got, want) << "parallelism " << p;
+    EXPECT_EQ(early_sink->values().size(), input.size()) << "parallelism " << p;
+  }
+}
+
+TEST(WindowedStream, EarlyFiringsTagOfAnotherTypeFailsExecute) {
+  brook::StreamExecutionEnvironment env;
+  env.FromCollection(std::vector<TimedEv>{{1, 1, 1}})
+      .KeyBy(&TimedEv::key)
+      .Window(brook::TumblingEventTimeWindows::Of(absl::Milliseconds(10)))
+      .EarlyFireEveryCount(1)
+      .SideOutputEarlyFirings(brook::OutputTag<int64_t>("early"))
+      .Aggregate(TimedCount(), "mistyped")
+      .SinkTo(std::make_shared<brook::CollectSink<WindowCount>>());
+  absl::Status s = env.Execute();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("mistyped"));
 }
 
 TEST(WindowedStream, InvalidAssignerFailsExecute) {

@@ -155,6 +155,12 @@ class ProcessContext {
   void Output(const OutputTag<X>& tag, X value) {
     side_outputs_->Emit(tag, std::move(value), timestamp_ms_);
   }
+  // Emits `value` to the side output `tag` with timestamp `timestamp_ms`
+  // (as Collector::CollectWithTimestamp; e.g. a window's max timestamp).
+  template <typename X>
+  void OutputWithTimestamp(const OutputTag<X>& tag, X value, int64_t timestamp_ms) {
+    side_outputs_->Emit(tag, std::move(value), timestamp_ms);
+  }
 
  private:
   template <typename In, typename Out>

@@ -46,7 +46,14 @@
 //   last firing; and/or every `early_fire_count`-th record of a key and window
 //   emits that window's current result (as Flink's CountTrigger). Early
 //   results are always followed by the window's final (on-time) result. Early
-//   firings by processing time are, by nature, not deterministic.
+//   firings by processing time are, by nature, not deterministic. With an
+//   early-firings side output (WindowedStream::SideOutputEarlyFirings) they
+//   go there, each record stamped with its window's max_timestamp like the
+//   main output's, and the main output carries the on-time and late firings
+//   only: exactly, and before the same watermarks, what it carries without
+//   early firings. The two outputs are separate streams: a consumer of both
+//   (e.g. through Union) may see a window's last early firing after its
+//   on-time one, so it must tell them apart by stream.
 //
 // Determinism: timers fire in (timestamp, key) order, so on-time and late
 // results come out in a deterministic order for a given input order and
@@ -76,6 +83,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <typeindex>
 #include <utility>
 #include <vector>
 
@@ -331,6 +339,9 @@ struct WindowOperatorOptions {
   absl::Duration early_fire_interval = absl::ZeroDuration();
   // Early firing of a window at every N-th record it receives; 0: off.
   int64_t early_fire_count = 0;
+  // The id of an OutputTag<OutputType of the aggregate> that early firings go
+  // to; empty: to the main output, with the other firings.
+  std::string early_firings_output;
 
   // WindowOperatorOptions::Validate(): kInvalidArgument naming the bad field.
   absl::Status Validate() const {
@@ -463,6 +474,7 @@ class WindowOperator : public KeyedProcessFunction<K, T, typename Agg::OutputTyp
     const WindowAssigner& a = options_.assigner;
     lateness_ms_ = a.is_event_time() ? ToMillis(options_.allowed_lateness) : 0;
     early_interval_ms_ = ToMillis(options_.early_fire_interval);
+    if (!options_.early_firings_output.empty()) early_tag_.emplace(options_.early_firings_output);
     // Window contents are checkpointed with the keyed state: accumulators
     // through the aggregate's AccumulatorSerializer() when it has one, else
     // TypeSerializer<Acc>; neither makes a checkpoint fail (not the job).
@@ -538,11 +550,11 @@ class WindowOperator : public KeyedProcessFunction<K, T, typename Agg::OutputTyp
         // Late but within the allowed lateness: fire again with the update.
         windows_fired_->Inc();
         late_firings_->Inc();
-        Fire(*it, ctx.GetCurrentKey(), out);
+        Fire(*it, ctx.GetCurrentKey(), /*early=*/false, ctx, out);
       } else if (options_.early_fire_count > 0 &&
                  it->num_records % options_.early_fire_count == 0) {
         early_firings_->Inc();
-        Fire(*it, ctx.GetCurrentKey(), out);
+        Fire(*it, ctx.GetCurrentKey(), /*early=*/true, ctx, out);
       } else {
         it->changed = true;
         if (early_interval_ms_ > 0 &&
@@ -582,7 +594,7 @@ class WindowOperator : public KeyedProcessFunction<K, T, typename Agg::OutputTyp
       for (auto& e : state->windows) {
         if (e.changed) {
           early_firings_->Inc();
-          Fire(e, key, out);
+          Fire(e, key, /*early=*/true, ctx, out);
         }
       }
       return absl::OkStatus();
@@ -593,7 +605,7 @@ class WindowOperator : public KeyedProcessFunction<K, T, typename Agg::OutputTyp
     for (auto& e : state->windows) {
       if (e.window.max_timestamp() == timestamp_ms) {
         windows_fired_->Inc();
-        Fire(e, key, out);
+        Fire(e, key, /*early=*/false, ctx, out);
       }
     }
     std::erase_if(state->windows, [&](const window_internal::WindowEntry<Acc>& e) {
@@ -615,12 +627,19 @@ class WindowOperator : public KeyedProcessFunction<K, T, typename Agg::OutputTyp
   }
 
   // Emits the window's current result, stamped with its max_timestamp
-  // (Flink's emitWindowContents).
-  void Fire(window_internal::WindowEntry<Acc>& e, const K& key, Collector<Out>& out) {
+  // (Flink's emitWindowContents): to the early-firings side output if
+  // `early` and one is set, else to `out`.
+  void Fire(window_internal::WindowEntry<Acc>& e, const K& key, bool early, Context& ctx,
+            Collector<Out>& out) {
     e.changed = false;
     buffer_.clear();
     agg_.GetResult(static_cast<const Acc&>(e.acc), e.window, key, buffer_);
-    for (Out& o : buffer_) out.CollectWithTimestamp(std::move(o), e.window.max_timestamp());
+    const int64_t ts = e.window.max_timestamp();
+    if (early && early_tag_.has_value()) {
+      for (Out& o : buffer_) ctx.OutputWithTimestamp(*early_tag_, std::move(o), ts);
+    } else {
+      for (Out& o : buffer_) out.CollectWithTimestamp(std::move(o), ts);
+    }
     buffer_.clear();
   }
 
@@ -628,6 +647,7 @@ class WindowOperator : public KeyedProcessFunction<K, T, typename Agg::OutputTyp
   WindowOperatorOptions<T> options_;
   int64_t lateness_ms_ = 0;
   int64_t early_interval_ms_ = 0;
+  std::optional<OutputTag<Out>> early_tag_;  // set: early firings go there
   ValueState<window_internal::KeyWindows<Acc>> contents_;
   std::vector<TimeWindow> assigned_;
   std::vector<Out> buffer_;
@@ -672,6 +692,18 @@ class WindowedStream {
     w.options_.early_fire_count = n;
     return w;
   }
+  // Early firings go to the side output `tag` (read it with GetSideOutput(tag)
+  // on the stream Aggregate() returns); the main output then carries only the
+  // on-time and late firings, as without early firings (see the file
+  // comment). O must be the aggregate's OutputType: otherwise Execute() fails
+  // with kInvalidArgument.
+  template <typename O>
+  WindowedStream SideOutputEarlyFirings(const OutputTag<O>& tag) const {
+    WindowedStream w = *this;
+    w.options_.early_firings_output = tag.id();
+    w.early_firings_type_ = std::type_index(typeid(O));
+    return w;
+  }
 
   // Runs `agg` per key and window; the stream of its results. Invalid options
   // make Execute() fail with kInvalidArgument.
@@ -682,6 +714,13 @@ class WindowedStream {
       internal::GraphAccess::Graph(*input_.Partitioned().env()).Fail(
           absl::InvalidArgumentError(absl::StrCat("operator '", name, "': ", s.message())));
     }
+    if (early_firings_type_.has_value() &&
+        *early_firings_type_ != std::type_index(typeid(typename Agg::OutputType))) {
+      input_.Partitioned().env()->graph().Fail(absl::InvalidArgumentError(
+          absl::StrCat("operator '", name, "': the early-firings side output '",
+                       options_.early_firings_output,
+                       "' has another type than the aggregate's output")));
+    }
     return input_.Process(WindowOperator<K, T, Agg>(std::move(agg), options_), std::move(name));
   }
 
@@ -690,6 +729,7 @@ class WindowedStream {
  private:
   KeyedStream<K, T> input_;
   WindowOperatorOptions<T> options_;
+  std::optional<std::type_index> early_firings_type_;  // of SideOutputEarlyFirings' tag
 };
 
 // KeyedStream::Window() (declared in brook/stream.h): this stream windowed by
