@@ -6,20 +6,18 @@
 //     numbers and watermarks follow input order).
 //   - DetectionGeneratorSource: the synthetic generator; bounded when it has
 //     a count and no pacing, otherwise a live (unbounded) source.
-//   - RankedCsvSink: the result CSV, buffered and written in (window end,
-//     location oid, rank) order each time the watermark passes.
-//   - DeadLetterCsvSink: rejected records (source,line_number,reason,raw_line).
-// Both sinks must run at parallelism 1 (one file each).
+//   - ResultCsvSinkOptions: the result CSV as a brook::connectors
+//     TransactionalFileSink, its rows written in (window end, location oid,
+//     rank) order each time the watermark passes. The dead letters use the
+//     connectors' DeadLetterCsvSinkOptions (source,line_number,reason,raw_line).
 //
 // Checkpointing (docs/checkpoints.md): the file reader snapshots its byte
 // offset, line number and counters, the generator its PRNG state and
 // counters; a restored reader emits exactly the records that followed the
-// snapshot. Stdin cannot be replayed (SnapshotState: kUnimplemented). Given a
-// TransactionalAppendFile, the sinks take part in the two-phase commit: rows
-// go to `<output>.inprogress` and become visible in `<output>` only when the
-// checkpoint that covers them completes; rows buffered for sorting (not yet
-// written) are part of the snapshot. Given a plain FILE*, they write through
-// as before and decline checkpoints (kFailedPrecondition).
+// snapshot. Stdin cannot be replayed (SnapshotState: kUnimplemented). The
+// sinks, opened in FileSinkMode::kTransactional, take part in the two-phase
+// commit (brook/connectors/transactional_file_sink.h); in kPlain they write
+// through and decline checkpoints (kFailedPrecondition).
 #ifndef CAMERA_TOP_K_CAMERA_IO_H_
 #define CAMERA_TOP_K_CAMERA_IO_H_
 
@@ -33,18 +31,19 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "brook/connectors/dead_letter.h"
+#include "brook/connectors/transactional_file_sink.h"
 #include "brook/serialization.h"
 #include "brook/sink.h"
 #include "brook/source.h"
 #include "camera_top_k/detection.h"
 #include "camera_top_k/detection_schema.h"
 #include "camera_top_k/generator.h"
-#include "camera_top_k/transactional_file.h"
 
 namespace camera {
 
 // What a source emits: an accepted detection or a malformed line.
-using SourceRecord = std::variant<Event, Rejection>;
+using SourceRecord = std::variant<Event, brook::connectors::DeadLetter>;
 
 // A row of the result: one ranked item of one location and window.
 struct ResultRow {
@@ -74,46 +73,13 @@ class DetectionGeneratorSource final : public brook::Source<SourceRecord> {
   double rate_;
 };
 
-// Opens `path` for writing; "-" or "" is stdout. kUnavailable (with the path
-// and the OS error) when it cannot be created.
-absl::StatusOr<std::shared_ptr<std::FILE>> OpenOutput(const std::string& path);
-
-class RankedCsvSink final : public brook::Sink<ResultRow> {
- public:
-  // `location_names`: oid -> geographical_location (missing oid: empty).
-  RankedCsvSink(std::shared_ptr<std::FILE> out,
-                std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names)
-      : out_(std::move(out)), names_(std::move(location_names)) {}
-  // Two-phase commit into `out` (checkpointing on).
-  RankedCsvSink(std::shared_ptr<TransactionalAppendFile> out,
-                std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names)
-      : transactional_(std::move(out)), names_(std::move(location_names)) {}
-  absl::StatusOr<std::unique_ptr<brook::SinkWriter<ResultRow>>> CreateWriter(
-      const brook::SinkWriterContext& ctx) override;
-  // Result rows of the whole job, those before a restored checkpoint
-  // included (they are part of its snapshot).
-  int64_t rows_written() const { return rows_written_; }
-
- private:
-  std::shared_ptr<std::FILE> out_;
-  std::shared_ptr<TransactionalAppendFile> transactional_;
-  std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> names_;
-  int64_t rows_written_ = 0;  // written by the single writer, read after the job
-};
-
-class DeadLetterCsvSink final : public brook::Sink<Rejection> {
- public:
-  explicit DeadLetterCsvSink(std::shared_ptr<std::FILE> out) : out_(std::move(out)) {}
-  // Two-phase commit into `out` (checkpointing on).
-  explicit DeadLetterCsvSink(std::shared_ptr<TransactionalAppendFile> out)
-      : transactional_(std::move(out)) {}
-  absl::StatusOr<std::unique_ptr<brook::SinkWriter<Rejection>>> CreateWriter(
-      const brook::SinkWriterContext& ctx) override;
-
- private:
-  std::shared_ptr<std::FILE> out_;
-  std::shared_ptr<TransactionalAppendFile> transactional_;
-};
+// The result CSV (columns window_start,window_end,geographical_location_oid,
+// geographical_location,item_rank,item_name,item_count; window bounds empty
+// for the global window), ordered by window end, window start, location oid
+// and rank between watermarks. `location_names`: oid -> geographical_location
+// (a missing oid: empty).
+brook::connectors::FileSinkOptions<ResultRow> ResultCsvSinkOptions(
+    std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names);
 
 // Dataset A's columns, re-serialised from parsed fields (timestamp in
 // `unit`): the raw_line of records rejected after parsing (unknown location,
@@ -122,7 +88,7 @@ std::string FormatDetectionCsv(const Detection& d, TimestampUnit unit);
 
 }  // namespace camera
 
-// Checkpoint encodings of the rows the sinks buffer.
+// The checkpoint encoding of the result rows the sink buffers.
 template <>
 struct brook::TypeSerializer<camera::ResultRow> {
   static void Serialize(const camera::ResultRow& r, DataOutputView& out) {

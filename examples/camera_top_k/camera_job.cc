@@ -22,6 +22,10 @@
 #include "brook/brook.h"
 #include "brook/checkpoint_storage.h"
 #include "brook/job_listener.h"
+#include "brook/connectors/callback_sink.h"
+#include "brook/connectors/csv.h"
+#include "brook/connectors/dead_letter.h"
+#include "brook/connectors/transactional_file_sink.h"
 #include "brook/serialization.h"
 #include "brook/operators/deduplicate.h"
 #include "brook/operators/lookup_join.h"
@@ -33,6 +37,9 @@ namespace camera {
 namespace {
 
 using LocationTable = brook::ops::LookupTable<int64_t, Location>;
+using brook::connectors::DeadLetter;
+using brook::connectors::FileSinkMode;
+using brook::connectors::TransactionalFileSink;
 
 // A deduplicated detection joined with its location (null: a left-join miss).
 struct Joined {
@@ -51,7 +58,7 @@ constexpr char kTopK[] = "top-k";
 // Malformed lines leave the main stream here, to the dead letters.
 class SplitRejections final : public brook::ProcessFunction<SourceRecord, Event> {
  public:
-  explicit SplitRejections(brook::OutputTag<Rejection> malformed)
+  explicit SplitRejections(brook::OutputTag<DeadLetter> malformed)
       : malformed_(std::move(malformed)) {}
   absl::Status Open(brook::RuntimeContext& ctx) override {
     num_malformed_ = ctx.metrics().GetCounter("num_malformed");
@@ -63,13 +70,13 @@ class SplitRejections final : public brook::ProcessFunction<SourceRecord, Event>
       out.Collect(*e);
     } else {
       num_malformed_->Inc();
-      ctx.Output(malformed_, std::get<Rejection>(record));
+      ctx.Output(malformed_, std::get<DeadLetter>(record));
     }
     return absl::OkStatus();
   }
 
  private:
-  brook::OutputTag<Rejection> malformed_;
+  brook::OutputTag<DeadLetter> malformed_;
   brook::Counter* num_malformed_ = nullptr;
 };
 
@@ -132,37 +139,6 @@ class MemoryDetectionSource final : public brook::Source<SourceRecord> {
   };
 
   std::shared_ptr<const std::vector<Detection>> detections_;
-};
-
-// CameraJobOptions::on_result as a sink (parallelism 1: one thread calls it).
-class ResultHookSink final : public brook::Sink<ResultRow> {
- public:
-  explicit ResultHookSink(std::function<void(const ResultRow&)> hook) : hook_(std::move(hook)) {}
-  absl::StatusOr<std::unique_ptr<brook::SinkWriter<ResultRow>>> CreateWriter(
-      const brook::SinkWriterContext& ctx) override {
-    if (ctx.parallelism != 1) {
-      return absl::FailedPreconditionError("the result hook sink runs at parallelism 1");
-    }
-    return std::unique_ptr<brook::SinkWriter<ResultRow>>(new Writer(this));
-  }
-  int64_t rows_written() const { return rows_written_; }
-
- private:
-  class Writer final : public brook::SinkWriter<ResultRow> {
-   public:
-    explicit Writer(ResultHookSink* sink) : sink_(sink) {}
-    absl::Status Write(std::vector<brook::StreamRecord<ResultRow>>& batch) override {
-      for (const auto& r : batch) sink_->hook_(r.value);
-      sink_->rows_written_ += static_cast<int64_t>(batch.size());
-      return absl::OkStatus();
-    }
-
-   private:
-    ResultHookSink* sink_;
-  };
-
-  std::function<void(const ResultRow&)> hook_;
-  int64_t rows_written_ = 0;  // written by the single writer, read after the job
 };
 
 // A firing for the live view, and whether it is an early one.
@@ -290,10 +266,8 @@ struct CameraJob::Inputs {
   std::shared_ptr<const LocationTable> locations;
   std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names;
   // Without checkpointing: plain streams. With: two-phase-commit files.
-  std::shared_ptr<std::FILE> output;
-  std::shared_ptr<std::FILE> dead_letters;  // null: none requested
-  std::shared_ptr<TransactionalAppendFile> transactional_output;
-  std::shared_ptr<TransactionalAppendFile> transactional_dead_letters;
+  std::shared_ptr<TransactionalFileSink<ResultRow>> output;  // null with on_result
+  std::shared_ptr<TransactionalFileSink<DeadLetter>> dead_letters;  // null: none requested
   std::shared_ptr<brook::CheckpointStorage> checkpoint_storage;  // null: off
 };
 
@@ -415,35 +389,28 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
       }
     }
   }
+  // Transactional files are opened, not truncated: a restore needs what
+  // they hold.
+  const FileSinkMode mode = checkpointing ? FileSinkMode::kTransactional : FileSinkMode::kPlain;
+  if (!o.on_result) {
+    auto output = TransactionalFileSink<ResultRow>::Open(
+        o.output_path, mode, ResultCsvSinkOptions(inputs->location_names));
+    if (!output.ok()) return output.status();
+    inputs->output = *std::move(output);
+  }
+  if (!o.dead_letter_path.empty()) {
+    auto dead = TransactionalFileSink<DeadLetter>::Open(
+        o.dead_letter_path, mode, brook::connectors::DeadLetterCsvSinkOptions());
+    if (!dead.ok()) return dead.status();
+    inputs->dead_letters = *std::move(dead);
+  }
   if (checkpointing) {
-    // Opened, not truncated: a restore needs what they hold.
-    if (!o.on_result) {
-      auto output = TransactionalAppendFile::Open(o.output_path);
-      if (!output.ok()) return output.status();
-      inputs->transactional_output = *std::move(output);
-    }
-    if (!o.dead_letter_path.empty()) {
-      auto dead = TransactionalAppendFile::Open(o.dead_letter_path);
-      if (!dead.ok()) return dead.status();
-      inputs->transactional_dead_letters = *std::move(dead);
-    }
     auto storage = OpenCheckpointStorage(o.checkpoint_dir);
     if (!storage.ok()) {
       return absl::Status(storage.status().code(),
                           absl::StrCat("--checkpoint_dir: ", storage.status().message()));
     }
     inputs->checkpoint_storage = *std::move(storage);
-  } else {
-    if (!o.on_result) {
-      auto output = OpenOutput(o.output_path);
-      if (!output.ok()) return output.status();
-      inputs->output = *std::move(output);
-    }
-    if (!o.dead_letter_path.empty()) {
-      auto dead = OpenOutput(o.dead_letter_path);
-      if (!dead.ok()) return dead.status();
-      inputs->dead_letters = *std::move(dead);
-    }
   }
   return std::unique_ptr<CameraJob>(new CameraJob(std::move(o), std::move(inputs)));
 }
@@ -472,7 +439,7 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
     }
   }
   brook::StreamExecutionEnvironment env(config);
-  const brook::OutputTag<Rejection> malformed_tag("malformed");
+  const brook::OutputTag<DeadLetter> malformed_tag("malformed");
   const brook::OutputTag<brook::ops::JoinMiss<Event>> unknown_tag("unknown-location");
   const brook::OutputTag<Joined> late_tag("late");
 
@@ -535,16 +502,12 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
       kTopK);
 
   auto rows = top_k.Map(&ToResultRow, "to-row");
-  std::shared_ptr<RankedCsvSink> csv_sink;
-  std::shared_ptr<ResultHookSink> hook_sink;
+  std::shared_ptr<brook::connectors::CallbackSink<ResultRow>> hook_sink;
   if (o.on_result) {
-    hook_sink = std::make_shared<ResultHookSink>(o.on_result);
+    hook_sink = std::make_shared<brook::connectors::CallbackSink<ResultRow>>(o.on_result);
     rows.SinkTo(hook_sink, "output", 1);
   } else {
-    csv_sink = in->transactional_output != nullptr
-                   ? std::make_shared<RankedCsvSink>(in->transactional_output, in->location_names)
-                   : std::make_shared<RankedCsvSink>(in->output, in->location_names);
-    rows.SinkTo(csv_sink, "output", 1);
+    rows.SinkTo(in->output, "output", 1);
   }
 
   // The live view gets every firing, early ones included.
@@ -564,7 +527,7 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
     rows.SinkTo(o.dashboard->ResultSink(), "live-view", 1);
   }
 
-  if (in->dead_letters != nullptr || in->transactional_dead_letters != nullptr) {
+  if (in->dead_letters != nullptr) {
     const std::string source_name = o.detections_in_memory != nullptr ? "memory"
                                     : o.generate                       ? "generator"
                                     : o.detections_path == "-"         ? "stdin"
@@ -572,12 +535,12 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
     const TimestampUnit unit = o.timestamp_unit;
     auto unknown = joined.GetSideOutput(unknown_tag).Map(
         [source_name, unit](brook::ops::JoinMiss<Event>&& m) {
-          return Rejection{source_name, m.record.line_number, std::move(m.reason),
+          return DeadLetter{source_name, m.record.line_number, std::move(m.reason),
                            FormatDetectionCsv(m.record.detection, unit)};
         }, "unknown-to-dead-letter");
     auto late = top_k.GetSideOutput(late_tag).Map(
         [source_name, unit](Joined&& j) {
-          return Rejection{source_name, j.event.line_number,
+          return DeadLetter{source_name, j.event.line_number,
                            absl::StrCat("late: timestamp_detected ",
                                         j.event.detection.timestamp_detected_ms,
                                         " ms is behind the watermark beyond the allowed lateness"),
@@ -586,10 +549,7 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
     parsed.GetSideOutput(malformed_tag)
         .Union({unknown, late}, "dead-letters-union")
         .SetParallelism(1)
-        .SinkTo(in->transactional_dead_letters != nullptr
-                    ? std::make_shared<DeadLetterCsvSink>(in->transactional_dead_letters)
-                    : std::make_shared<DeadLetterCsvSink>(in->dead_letters),
-                "dead-letters", 1);
+        .SinkTo(in->dead_letters, "dead-letters", 1);
   }
 
   // Progress: a reporter thread reads metrics (thread-safe) while the job runs.
@@ -653,7 +613,8 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
 
   BROOK_ASSIGN_OR_RETURN(CameraJobSummary summary, Summarize(env.metrics(), o.join));
   summary.elapsed = absl::Now() - start;
-  summary.output_rows = hook_sink ? hook_sink->rows_written() : csv_sink->rows_written();
+  summary.output_rows =
+      hook_sink != nullptr ? hook_sink->records_written() : in->output->rows_written();
   summary.restored_from = env.restored_from();
   summary.restore_skipped = env.restore_skipped();
   return summary;

@@ -1,14 +1,10 @@
-// Checkpointing of the camera job's generator source and sinks: a reader
-// restored from a snapshot emits exactly the records that followed it; the
-// result and dead-letter sinks commit in two phases. (The file source's are in
-// tests/connectors/file_source_test.cc.)
+// Checkpointing of the camera job's generator source: a reader restored from
+// a snapshot emits exactly the records that followed it. (The file source's
+// and the sinks' are in tests/connectors/.)
 #include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <variant>
 #include <vector>
@@ -57,13 +53,6 @@ class CameraIoCheckpointTest : public ::testing::Test {
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
-
-  static std::string Read(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
 
   fs::path dir_;
 };
@@ -129,174 +118,6 @@ TEST_F(CameraIoCheckpointTest, GeneratorStateEncodingRoundTripsAndRejectsCorrupt
   bad = state;
   bad.emitted += 1;  // counters no longer add up
   EXPECT_EQ(g.CheckState(bad).code(), absl::StatusCode::kDataLoss);
-}
-
-// ---- sinks
-
-std::vector<brook::StreamRecord<ResultRow>> Rows(int window, int n) {
-  std::vector<brook::StreamRecord<ResultRow>> rows;
-  for (int i = n; i >= 1; --i) {  // arrive out of order: the sink sorts them
-    rows.push_back({0, ResultRow{false, window * 1000, (window + 1) * 1000, i % 3 + 1,
-                                 static_cast<int32_t>(i), absl::StrCat("item-", i), 100 - i}});
-  }
-  return rows;
-}
-
-std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> Names() {
-  auto names = std::make_shared<absl::flat_hash_map<int64_t, std::string>>();
-  (*names)[1] = "one";
-  (*names)[2] = "two, with a comma";
-  return names;
-}
-
-// The sequence of sink calls both runs make; `step` picks where a run stops.
-absl::Status Feed(brook::SinkWriter<ResultRow>& w, int from, int to) {
-  for (int window = from; window < to; ++window) {
-    auto rows = Rows(window, 4);
-    BROOK_RETURN_IF_ERROR(w.Write(rows));
-    // Every other window's watermark comes later: rows stay buffered.
-    if (window % 2 == 1) BROOK_RETURN_IF_ERROR(w.OnWatermark(window * 1000 + 999));
-  }
-  return absl::OkStatus();
-}
-
-TEST_F(CameraIoCheckpointTest, ResultSinkCommitsInTwoPhasesAndRestores) {
-  // Reference: the plain, non-checkpointed sink over the same calls.
-  const std::string ref_path = (dir_ / "reference.csv").string();
-  {
-    auto out = OpenOutput(ref_path);
-    ASSERT_TRUE(out.ok());
-    RankedCsvSink sink(*out, Names());
-    auto w = sink.CreateWriter(brook::SinkWriterContext{});
-    ASSERT_TRUE(w.ok());
-    ASSERT_TRUE(Feed(**w, 0, 6).ok());
-    ASSERT_TRUE((*w)->Flush().ok());
-    EXPECT_EQ(sink.rows_written(), 24);
-  }
-  const std::string reference = Read(ref_path);
-  ASSERT_FALSE(reference.empty());
-
-  const std::string path = (dir_ / "out.csv").string();
-  std::string state1;
-  int64_t committed_1 = 0;
-  {
-    auto file = TransactionalAppendFile::Open(path);
-    ASSERT_TRUE(file.ok());
-    RankedCsvSink sink(std::shared_ptr<TransactionalAppendFile>(*std::move(file)), Names());
-    auto w = sink.CreateWriter(brook::SinkWriterContext{});
-    ASSERT_TRUE(w.ok());
-    ASSERT_TRUE(Feed(**w, 0, 3).ok());  // window 2's rows are still buffered
-    auto s1 = (*w)->SnapshotState(1);
-    ASSERT_TRUE(s1.ok()) << s1.status();
-    state1 = *s1;
-    EXPECT_EQ(Read(path), "") << "pre-committed output must not be visible";
-    ASSERT_TRUE(Feed(**w, 3, 5).ok());
-    auto s2 = (*w)->SnapshotState(2);
-    ASSERT_TRUE(s2.ok());
-    ASSERT_TRUE((*w)->NotifyCheckpointComplete(1).ok());
-    const std::string after_1 = Read(path);
-    EXPECT_FALSE(after_1.empty());
-    EXPECT_TRUE(reference.starts_with(after_1));
-    ASSERT_TRUE((*w)->NotifyCheckpointComplete(1).ok());  // idempotent
-    EXPECT_EQ(Read(path), after_1);
-    committed_1 = static_cast<int64_t>(after_1.size());
-    // Checkpoint 2 never completes; the process dies here.
-  }
-  EXPECT_EQ(static_cast<int64_t>(Read(path).size()), committed_1);
-  EXPECT_FALSE(Read(path + ".inprogress").empty());
-
-  // Restart from checkpoint 1: what followed it is discarded, and the same
-  // calls from there on give the reference, byte for byte.
-  auto file = TransactionalAppendFile::Open(path);
-  ASSERT_TRUE(file.ok());
-  RankedCsvSink sink(std::shared_ptr<TransactionalAppendFile>(*std::move(file)), Names());
-  auto w = sink.CreateWriter(brook::SinkWriterContext{});
-  ASSERT_TRUE(w.ok());
-  ASSERT_TRUE((*w)->RestoreState({state1}).ok());
-  EXPECT_EQ(static_cast<int64_t>(Read(path).size()), committed_1);
-  EXPECT_EQ(Read(path + ".inprogress"), Read(path));
-  ASSERT_TRUE(Feed(**w, 3, 6).ok());
-  ASSERT_TRUE((*w)->Flush().ok());
-  EXPECT_EQ(Read(path), reference);
-  EXPECT_FALSE(fs::exists(path + ".inprogress"));
-  EXPECT_EQ(sink.rows_written(), 24);
-  ASSERT_TRUE((*w)->NotifyCheckpointComplete(3).ok());  // after the end: harmless
-  EXPECT_EQ(Read(path), reference);
-}
-
-TEST_F(CameraIoCheckpointTest, ResultSinkRejectsCorruptState) {
-  const std::string path = (dir_ / "out.csv").string();
-  std::string state;
-  {
-    auto file = TransactionalAppendFile::Open(path);
-    ASSERT_TRUE(file.ok());
-    RankedCsvSink sink(std::shared_ptr<TransactionalAppendFile>(*std::move(file)), Names());
-    auto w = sink.CreateWriter(brook::SinkWriterContext{});
-    ASSERT_TRUE(Feed(**w, 0, 3).ok());
-    state = *(*w)->SnapshotState(1);
-  }
-  for (size_t n = 0; n < state.size(); n += 3) {
-    auto file = TransactionalAppendFile::Open(path);
-    ASSERT_TRUE(file.ok());
-    RankedCsvSink sink(std::shared_ptr<TransactionalAppendFile>(*std::move(file)), Names());
-    auto w = sink.CreateWriter(brook::SinkWriterContext{});
-    EXPECT_FALSE((*w)->RestoreState({state.substr(0, n)}).ok()) << "prefix " << n;
-  }
-}
-
-TEST_F(CameraIoCheckpointTest, PlainSinkDeclinesCheckpoints) {
-  auto out = OpenOutput((dir_ / "plain.csv").string());
-  ASSERT_TRUE(out.ok());
-  RankedCsvSink sink(*out, Names());
-  auto w = sink.CreateWriter(brook::SinkWriterContext{});
-  EXPECT_EQ((*w)->SnapshotState(1).status().code(), absl::StatusCode::kFailedPrecondition);
-}
-
-TEST_F(CameraIoCheckpointTest, DeadLetterSinkCommitsInTwoPhasesAndRestores) {
-  auto rejections = [](int from, int to) {
-    std::vector<brook::StreamRecord<Rejection>> v;
-    for (int i = to - 1; i >= from; --i) {
-      v.push_back({0, Rejection{"in.csv", i, "wrong field count", absl::StrCat("raw,", i)}});
-    }
-    return v;
-  };
-  auto feed = [&](brook::SinkWriter<Rejection>& w, int from, int to) {
-    for (int b = from; b < to; ++b) {
-      auto batch = rejections(b * 10, b * 10 + 10);
-      ASSERT_TRUE(w.Write(batch).ok());
-      if (b % 2 == 1) ASSERT_TRUE(w.OnWatermark(b).ok());
-    }
-  };
-  const std::string ref_path = (dir_ / "ref-dead.csv").string();
-  {
-    auto out = OpenOutput(ref_path);
-    DeadLetterCsvSink sink(*out);
-    auto w = sink.CreateWriter(brook::SinkWriterContext{});
-    feed(**w, 0, 5);
-    ASSERT_TRUE((*w)->Flush().ok());
-  }
-  const std::string reference = Read(ref_path);
-
-  const std::string path = (dir_ / "dead.csv").string();
-  std::string state1;
-  {
-    auto file = TransactionalAppendFile::Open(path);
-    DeadLetterCsvSink sink(std::shared_ptr<TransactionalAppendFile>(*std::move(file)));
-    auto w = sink.CreateWriter(brook::SinkWriterContext{});
-    feed(**w, 0, 3);
-    state1 = *(*w)->SnapshotState(4);
-    feed(**w, 3, 4);
-    EXPECT_EQ(Read(path), "");
-    ASSERT_TRUE((*w)->NotifyCheckpointComplete(4).ok());
-    EXPECT_TRUE(reference.starts_with(Read(path)));
-  }
-  auto file = TransactionalAppendFile::Open(path);
-  DeadLetterCsvSink sink(std::shared_ptr<TransactionalAppendFile>(*std::move(file)));
-  auto w = sink.CreateWriter(brook::SinkWriterContext{});
-  ASSERT_TRUE((*w)->RestoreState({state1}).ok());
-  feed(**w, 3, 5);
-  ASSERT_TRUE((*w)->Flush().ok());
-  EXPECT_EQ(Read(path), reference);
 }
 
 }  // namespace

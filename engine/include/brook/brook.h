@@ -4,6 +4,7 @@
 #ifndef BROOK_BROOK_H_
 #define BROOK_BROOK_H_
 
+#include "brook/collection_source.h"
 #include "brook/functions.h"
 #include "brook/key_group.h"
 #include "brook/metrics.h"

@@ -14,7 +14,6 @@
 #define BROOK_SOURCE_H_
 
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <utility>
@@ -100,60 +99,7 @@ class Source {
       const SourceReaderContext& ctx) = 0;
 };
 
-// A bounded source over values held in memory. At parallelism p, subtask i
-// reads the values at positions i, i + p, i + 2p, ...
-template <typename T>
-class CollectionSource final : public Source<T> {
- public:
-  explicit CollectionSource(std::vector<T> values)
-      : values_(std::make_shared<const std::vector<T>>(std::move(values))) {}
-
-  Boundedness boundedness() const override { return Boundedness::kBounded; }
-  absl::StatusOr<std::unique_ptr<SourceReader<T>>> CreateReader(
-      const SourceReaderContext& ctx) override {
-    return std::unique_ptr<SourceReader<T>>(
-        new Reader(values_, ctx.subtask_index, ctx.parallelism));
-  }
-
- private:
-  class Reader final : public SourceReader<T> {
-   public:
-    Reader(std::shared_ptr<const std::vector<T>> values, int index, int parallelism)
-        : values_(std::move(values)), next_(index), step_(parallelism) {}
-    absl::StatusOr<InputStatus> PollNext(ReaderOutput<T>& output) override {
-      for (int n = 0; n < 1024 && next_ < values_->size(); ++n, next_ += step_) {
-        output.Collect((*values_)[next_]);
-      }
-      return next_ < values_->size() ? InputStatus::kMoreAvailable : InputStatus::kEndOfInput;
-    }
-    // The position: the index of the next value.
-    absl::StatusOr<std::string> SnapshotState(int64_t /*checkpoint_id*/) override {
-      return std::to_string(next_);
-    }
-    absl::Status RestoreState(std::vector<std::string> states) override {
-      if (states.empty()) return absl::OkStatus();
-      if (states.size() != 1 || step_ != 1) {
-        // Positions i, i + p, ... of several readers do not merge into one.
-        return absl::FailedPreconditionError(
-            "CollectionSource restores only at parallelism 1");
-      }
-      char* end = nullptr;
-      const unsigned long long v = std::strtoull(states[0].c_str(), &end, 10);
-      if (states[0].empty() || *end != '\0' || v > values_->size()) {
-        return absl::DataLossError("CollectionSource: bad position in checkpoint");
-      }
-      next_ = static_cast<size_t>(v);
-      return absl::OkStatus();
-    }
-
-   private:
-    std::shared_ptr<const std::vector<T>> values_;
-    size_t next_;
-    size_t step_;
-  };
-
-  std::shared_ptr<const std::vector<T>> values_;
-};
+// CollectionSource<T> (values held in memory): brook/collection_source.h.
 
 }  // namespace brook
 

@@ -38,6 +38,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "brook/checkpoint_storage.h"
+#include "brook/collection_source.h"
 #include "brook/functions.h"
 #include "brook/internal/graph.h"
 #include "brook/internal/operators.h"

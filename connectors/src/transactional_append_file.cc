@@ -1,5 +1,5 @@
-// File: camera_top_k/transactional_file.cc
-#include "camera_top_k/transactional_file.h"
+// File: brook/connectors/transactional_append_file.cc
+#include "brook/connectors/transactional_append_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "brook/status.h"
 
-namespace camera {
+namespace brook::connectors {
 namespace {
 
 absl::Status IoError(int error_number, const std::string& what) {
@@ -213,4 +213,4 @@ absl::Status TransactionalAppendFile::CommitAll() {
   return absl::OkStatus();
 }
 
-}  // namespace camera
+}  // namespace brook::connectors

@@ -1,6 +1,6 @@
 // TransactionalAppendFile: uncommitted bytes never visible, idempotent
 // commits, restore = commit what the checkpoint covered + drop what followed.
-#include "camera_top_k/transactional_file.h"
+#include "brook/connectors/transactional_append_file.h"
 
 #include <unistd.h>
 
@@ -13,12 +13,12 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace camera {
+namespace brook::connectors {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TransactionalFileTest : public ::testing::Test {
+class TransactionalAppendFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::path(::testing::TempDir()) /
@@ -49,7 +49,7 @@ class TransactionalFileTest : public ::testing::Test {
   std::string path_;
 };
 
-TEST_F(TransactionalFileTest, UncommittedOutputIsNeverVisible) {
+TEST_F(TransactionalAppendFileTest, UncommittedOutputIsNeverVisible) {
   auto f = OpenFile();
   ASSERT_NE(f, nullptr);
   ASSERT_TRUE(f->StartFresh().ok());
@@ -67,7 +67,7 @@ TEST_F(TransactionalFileTest, UncommittedOutputIsNeverVisible) {
   EXPECT_EQ(f->committed_length(), 3);
 }
 
-TEST_F(TransactionalFileTest, CommitIsIdempotentAndNeverGoesBack) {
+TEST_F(TransactionalAppendFileTest, CommitIsIdempotentAndNeverGoesBack) {
   auto f = OpenFile();
   ASSERT_NE(f, nullptr);
   ASSERT_TRUE(f->StartFresh().ok());
@@ -81,7 +81,7 @@ TEST_F(TransactionalFileTest, CommitIsIdempotentAndNeverGoesBack) {
   EXPECT_EQ(Read(path_), "one\ntwo\n");
 }
 
-TEST_F(TransactionalFileTest, CommitBeyondPreCommitIsRefused) {
+TEST_F(TransactionalAppendFileTest, CommitBeyondPreCommitIsRefused) {
   auto f = OpenFile();
   ASSERT_NE(f, nullptr);
   ASSERT_TRUE(f->StartFresh().ok());
@@ -91,7 +91,7 @@ TEST_F(TransactionalFileTest, CommitBeyondPreCommitIsRefused) {
   EXPECT_EQ(Read(path_), "");
 }
 
-TEST_F(TransactionalFileTest, RestoreCommitsWhatTheCheckpointCoveredAndDropsTheRest) {
+TEST_F(TransactionalAppendFileTest, RestoreCommitsWhatTheCheckpointCoveredAndDropsTheRest) {
   int64_t l2 = 0;
   {
     auto f = OpenFile();
@@ -118,7 +118,7 @@ TEST_F(TransactionalFileTest, RestoreCommitsWhatTheCheckpointCoveredAndDropsTheR
   EXPECT_FALSE(fs::exists(f->pending_path()));
 }
 
-TEST_F(TransactionalFileTest, RestoreTruncatesOutputCommittedAfterTheCheckpoint) {
+TEST_F(TransactionalAppendFileTest, RestoreTruncatesOutputCommittedAfterTheCheckpoint) {
   int64_t l1 = 0;
   {
     auto f = OpenFile();
@@ -142,7 +142,7 @@ TEST_F(TransactionalFileTest, RestoreTruncatesOutputCommittedAfterTheCheckpoint)
   EXPECT_EQ(Read(path_), "a\nb\n");
 }
 
-TEST_F(TransactionalFileTest, RestoreBeyondBothFilesIsDataLoss) {
+TEST_F(TransactionalAppendFileTest, RestoreBeyondBothFilesIsDataLoss) {
   {
     auto f = OpenFile();
     ASSERT_NE(f, nullptr);
@@ -157,7 +157,7 @@ TEST_F(TransactionalFileTest, RestoreBeyondBothFilesIsDataLoss) {
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr(".inprogress"));
 }
 
-TEST_F(TransactionalFileTest, StartFreshEmptiesBothFiles) {
+TEST_F(TransactionalAppendFileTest, StartFreshEmptiesBothFiles) {
   {
     std::ofstream(path_) << "old output\n";
     std::ofstream(path_ + ".inprogress") << "old pending\n";
@@ -173,10 +173,10 @@ TEST_F(TransactionalFileTest, StartFreshEmptiesBothFiles) {
   EXPECT_EQ(Read(path_), "new\n");
 }
 
-TEST_F(TransactionalFileTest, OpenReportsBadPaths) {
+TEST_F(TransactionalAppendFileTest, OpenReportsBadPaths) {
   EXPECT_FALSE(TransactionalAppendFile::Open("-").ok());
   EXPECT_FALSE(TransactionalAppendFile::Open((dir_ / "missing" / "out.csv").string()).ok());
 }
 
 }  // namespace
-}  // namespace camera
+}  // namespace brook::connectors

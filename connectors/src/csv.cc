@@ -1,10 +1,10 @@
-// File: camera_top_k/csv_writer.cc
-#include "camera_top_k/csv_writer.h"
+// File: brook/connectors/csv.cc
+#include "brook/connectors/csv.h"
 
 #include <cerrno>
-#include <cstring>
+#include <tuple>
 
-namespace camera {
+namespace brook::connectors {
 namespace {
 
 absl::Status WriteError(int error_number) {
@@ -13,6 +13,17 @@ absl::Status WriteError(int error_number) {
     return absl::UnavailableError(status.message());
   }
   return status;
+}
+
+template <typename Fields>
+void AppendFields(const Fields& fields, std::string& row) {
+  bool first = true;
+  for (std::string_view field : fields) {
+    if (!first) row += ',';
+    first = false;
+    AppendCsvField(field, row);
+  }
+  row += '\n';
 }
 
 }  // namespace
@@ -36,31 +47,19 @@ std::string CsvEscape(std::string_view field) {
   return out;
 }
 
-absl::Status CsvWriter::WriteRow(
-    std::initializer_list<std::string_view> fields) {
+absl::Status CsvWriter::WriteRow(std::initializer_list<std::string_view> fields) {
   row_.clear();
-  bool first = true;
-  for (std::string_view field : fields) {
-    if (!first) row_ += ',';
-    first = false;
-    AppendCsvField(field, row_);
-  }
+  AppendFields(fields, row_);
   return EndRow();
 }
 
 absl::Status CsvWriter::WriteRow(const std::vector<std::string>& fields) {
   row_.clear();
-  bool first = true;
-  for (const std::string& field : fields) {
-    if (!first) row_ += ',';
-    first = false;
-    AppendCsvField(field, row_);
-  }
+  AppendFields(fields, row_);
   return EndRow();
 }
 
 absl::Status CsvWriter::EndRow() {
-  row_ += '\n';
   if (buffer_ != nullptr) {
     buffer_->append(row_);
   } else if (std::fwrite(row_.data(), 1, row_.size(), file_) != row_.size()) {
@@ -75,4 +74,16 @@ absl::Status CsvWriter::Flush() {
   return absl::OkStatus();
 }
 
-}  // namespace camera
+bool DeadLetterInputOrder(const DeadLetter& a, const DeadLetter& b) {
+  return std::tie(a.source, a.line_number, a.reason) < std::tie(b.source, b.line_number, b.reason);
+}
+
+FileSinkOptions<DeadLetter> DeadLetterCsvSinkOptions() {
+  FileSinkOptions<DeadLetter> options;
+  options.encoder = &AppendDeadLetterCsv;
+  options.header = std::string(kDeadLetterCsvHeader);
+  options.order = &DeadLetterInputOrder;
+  return options;
+}
+
+}  // namespace brook::connectors

@@ -1,9 +1,10 @@
-// File: camera_top_k/transactional_file.h
+// File: brook/connectors/transactional_append_file.h
 //
 // TransactionalAppendFile: an append-only output file with two-phase commit
 // (DESIGN.md §7, as Flink's TwoPhaseCommittingSink over a file), for sinks
 // whose output must become visible only when the checkpoint that covers it
-// completes.
+// completes. The building block of TransactionalFileSink
+// (brook/connectors/transactional_file_sink.h); usable on its own.
 //
 // Two files: the pending file `<path>.inprogress`, where every byte is
 // appended as it is produced, and the visible file `<path>`, which is always
@@ -35,8 +36,8 @@
 // bytes in both files (the output files do not belong to this checkpoint).
 //
 // Thread-safety: none; one sink writer owns it.
-#ifndef CAMERA_TOP_K_TRANSACTIONAL_FILE_H_
-#define CAMERA_TOP_K_TRANSACTIONAL_FILE_H_
+#ifndef BROOK_CONNECTORS_TRANSACTIONAL_APPEND_FILE_H_
+#define BROOK_CONNECTORS_TRANSACTIONAL_APPEND_FILE_H_
 
 #include <cstdint>
 #include <cstdio>
@@ -47,7 +48,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace camera {
+namespace brook::connectors {
 
 // Suffix of the pending file next to the visible one.
 inline constexpr std::string_view kPendingSuffix = ".inprogress";
@@ -95,6 +96,6 @@ class TransactionalAppendFile {
   bool finished_ = false;
 };
 
-}  // namespace camera
+}  // namespace brook::connectors
 
-#endif  // CAMERA_TOP_K_TRANSACTIONAL_FILE_H_
+#endif  // BROOK_CONNECTORS_TRANSACTIONAL_APPEND_FILE_H_
