@@ -165,6 +165,10 @@ class StreamExecutionEnvironment {
   friend class DataStream;
   friend struct internal::GraphAccess;
   internal::StreamGraph& graph() { return *graph_; }
+  // FromSource's node; returns its id.
+  template <typename T>
+  int AddSource(std::shared_ptr<Source<T>> source, WatermarkStrategy<T> strategy,
+                std::string name);
 
   struct RunningJob;
   absl::Status RunJob(const std::string& job_name);  // Execute() less OnJobFinished
@@ -205,29 +209,21 @@ class DataStream {
     requires std::invocable<F&, T&&>
   auto Map(F f, std::string name = "Map") const {
     using O = std::decay_t<std::invoke_result_t<F&, T&&>>;
-    return AddOperator<O>(std::move(name), [f](const internal::SubtaskInfo&) {
-      return std::unique_ptr<internal::OperatorBase>(
-          new internal::MapOperator<T, O, F>(f));
-    });
+    return AddOperator<O>(std::move(name), [f] { return new MapOp<O, F>(f); });
   }
 
   // Keeps the records for which f(const T&) is true.
   template <typename F>
     requires std::predicate<F&, const T&>
   DataStream<T> Filter(F f, std::string name = "Filter") const {
-    return AddOperator<T>(std::move(name), [f](const internal::SubtaskInfo&) {
-      return std::unique_ptr<internal::OperatorBase>(new internal::FilterOperator<T, F>(f));
-    });
+    return AddOperator<T>(std::move(name), [f] { return new FilterOp<F>(f); });
   }
 
   // f(const T&, Collector<O>&) emits zero or more records per input.
   template <typename O, typename F>
     requires std::invocable<F&, const T&, Collector<O>&>
   DataStream<O> FlatMap(F f, std::string name = "FlatMap") const {
-    return AddOperator<O>(std::move(name), [f](const internal::SubtaskInfo&) {
-      return std::unique_ptr<internal::OperatorBase>(
-          new internal::FlatMapOperator<T, O, F>(f));
-    });
+    return AddOperator<O>(std::move(name), [f] { return new FlatMapOp<O, F>(f); });
   }
 
   // Runs a copy of `fn` (a ProcessFunction<T, O>) in each subtask.
@@ -236,10 +232,8 @@ class DataStream {
              std::copy_constructible<Fn>
   DataStream<typename Fn::OutputType> Process(Fn fn, std::string name = "Process") const {
     using O = typename Fn::OutputType;
-    return AddOperator<O>(std::move(name), [fn](const internal::SubtaskInfo&) {
-      return std::unique_ptr<internal::OperatorBase>(
-          new internal::ProcessOperator<T, O>(std::make_unique<Fn>(fn)));
-    });
+    return AddOperator<O>(std::move(name),
+                          [fn] { return new ProcessOp<O>(std::make_unique<Fn>(fn)); });
   }
 
   // Partitions by key: key_selector(const T&) -> K, where K satisfies
@@ -270,25 +264,18 @@ class DataStream {
             "Union '", graph.nodes[merged.node_].name, "': a stream of another environment")));
         continue;
       }
-      internal::StreamEdge edge;
-      edge.from = other.node_;
-      edge.tag = other.tag_;
-      edge.to = merged.node_;
-      edge.partitioner = other.partitioner_ ? other.partitioner_
-                                            : std::make_shared<internal::Partitioner<T>>(
-                                                  internal::Partitioning::kForward);
-      graph.edges.push_back(std::move(edge));
+      other.AddEdge(merged.node_);
     }
     return merged;
   }
 
   // The next operator reads this stream round-robin across its subtasks.
   DataStream<T> Rebalance() const {
-    return WithPartitioning(internal::Partitioning::kRebalance);
+    return WithPartitioning(Partitioning::kRebalance);
   }
   // The next operator's every subtask reads every record.
   DataStream<T> Broadcast() const {
-    return WithPartitioning(internal::Partitioning::kBroadcast);
+    return WithPartitioning(Partitioning::kBroadcast);
   }
 
   // Sets the parallelism of the operator that produces this stream (1 to the
@@ -309,8 +296,7 @@ class DataStream {
   template <typename X>
   DataStream<X> GetSideOutput(const OutputTag<X>& tag) const {
     auto& node = env_->graph().nodes[node_];
-    auto [it, inserted] = node.side_output_types.emplace(
-        tag.id(), std::make_shared<internal::TypeOps<X>>());
+    auto [it, inserted] = node.side_output_types.emplace(tag.id(), TypeOf<X>());
     if (!inserted && it->second->type() != std::type_index(typeid(X))) {
       env_->graph().Fail(absl::InvalidArgumentError(absl::StrCat(
           "side output '", tag.id(), "' of '", node.name, "' read with two different types")));
@@ -322,16 +308,7 @@ class DataStream {
   // `parallelism` > 0.
   void SinkTo(std::shared_ptr<Sink<T>> sink, std::string name = "Sink",
               int parallelism = 0) const {
-    int node = AddNode(internal::StreamNode::Kind::kSink, std::move(name), nullptr,
-                       [sink](const internal::SubtaskInfo& info)
-                           -> absl::StatusOr<std::unique_ptr<internal::OperatorBase>> {
-                         SinkWriterContext ctx{info.subtask_index, info.parallelism,
-                                               info.metrics};
-                         auto writer = sink->CreateWriter(ctx);
-                         if (!writer.ok()) return writer.status();
-                         return std::unique_ptr<internal::OperatorBase>(
-                             new internal::SinkOperator<T>(std::move(*writer)));
-                       });
+    const int node = AddSink(std::move(sink), std::move(name));
     if (parallelism > 0) DataStream<T>(env_, node).SetParallelism(parallelism);
   }
 
@@ -350,13 +327,41 @@ class DataStream {
              std::shared_ptr<internal::PartitionerBase> partitioner = nullptr)
       : env_(env), node_(node), tag_(std::move(tag)), partitioner_(std::move(partitioner)) {}
 
-  DataStream<T> WithPartitioning(internal::Partitioning kind) const {
+  // The runtime's operators (internal/operators.h) behind the API.
+  template <typename O, typename F>
+  using MapOp = internal::MapOperator<T, O, F>;
+  template <typename F>
+  using FilterOp = internal::FilterOperator<T, F>;
+  template <typename O, typename F>
+  using FlatMapOp = internal::FlatMapOperator<T, O, F>;
+  template <typename O>
+  using ProcessOp = internal::ProcessOperator<T, O>;
+  using Partitioning = internal::Partitioning;
+
+  template <typename X>
+  static std::shared_ptr<internal::TypeOpsBase> TypeOf() {
+    return std::make_shared<internal::TypeOps<X>>();
+  }
+
+  DataStream<T> WithPartitioning(Partitioning kind) const {
     return DataStream<T>(env_, node_, tag_, std::make_shared<internal::Partitioner<T>>(kind));
   }
 
   using Factory =
       std::function<absl::StatusOr<std::unique_ptr<internal::OperatorBase>>(
           const internal::SubtaskInfo&)>;
+
+  // An edge from this stream to node `to` of the same environment.
+  void AddEdge(int to) const {
+    internal::StreamEdge edge;
+    edge.from = node_;
+    edge.tag = tag_;
+    edge.to = to;
+    edge.partitioner = partitioner_ ? partitioner_
+                                    : std::make_shared<internal::Partitioner<T>>(
+                                          Partitioning::kForward);
+    env_->graph().edges.push_back(std::move(edge));
+  }
 
   int AddNode(internal::StreamNode::Kind kind, std::string name,
               std::shared_ptr<internal::TypeOpsBase> output_type, Factory factory) const {
@@ -369,24 +374,34 @@ class DataStream {
     node.output_type = std::move(output_type);
     node.factory = std::move(factory);
     graph.nodes.push_back(std::move(node));
-    internal::StreamEdge edge;
-    edge.from = node_;
-    edge.tag = tag_;
-    edge.to = graph.nodes.back().id;
-    edge.partitioner = partitioner_ ? partitioner_
-                                    : std::make_shared<internal::Partitioner<T>>(
-                                          internal::Partitioning::kForward);
-    graph.edges.push_back(std::move(edge));
-    return graph.nodes.back().id;
+    const int id = graph.nodes.back().id;
+    AddEdge(id);
+    return id;
   }
 
-  template <typename O, typename F>
-  DataStream<O> AddOperator(std::string name, F make) const {
-    Factory factory = [make](const internal::SubtaskInfo& info)
-        -> absl::StatusOr<std::unique_ptr<internal::OperatorBase>> { return make(info); };
-    int node = AddNode(internal::StreamNode::Kind::kOperator, std::move(name),
-                       std::make_shared<internal::TypeOps<O>>(), std::move(factory));
+  // A node whose operator in each subtask is `make()` (a new runtime
+  // operator), fed by this stream.
+  template <typename O, typename Make>
+  DataStream<O> AddOperator(std::string name, Make make) const {
+    Factory factory = [make](const internal::SubtaskInfo&)
+        -> absl::StatusOr<std::unique_ptr<internal::OperatorBase>> {
+      return std::unique_ptr<internal::OperatorBase>(make());
+    };
+    int node = AddNode(internal::StreamNode::Kind::kOperator, std::move(name), TypeOf<O>(),
+                       std::move(factory));
     return DataStream<O>(env_, node);
+  }
+
+  int AddSink(std::shared_ptr<Sink<T>> sink, std::string name) const {
+    return AddNode(internal::StreamNode::Kind::kSink, std::move(name), nullptr,
+                   [sink](const internal::SubtaskInfo& info)
+                       -> absl::StatusOr<std::unique_ptr<internal::OperatorBase>> {
+                     SinkWriterContext ctx{info.subtask_index, info.parallelism, info.metrics};
+                     auto writer = sink->CreateWriter(ctx);
+                     if (!writer.ok()) return writer.status();
+                     return std::unique_ptr<internal::OperatorBase>(
+                         new internal::SinkOperator<T>(std::move(*writer)));
+                   });
   }
 
   StreamExecutionEnvironment* env_;
@@ -410,11 +425,9 @@ class KeyedStream {
   DataStream<typename Fn::OutputType> Process(Fn fn, std::string name = "KeyedProcess") const {
     using O = typename Fn::OutputType;
     auto selector = key_selector_;
-    return Partitioned().template AddOperator<O>(
-        std::move(name), [fn, selector](const internal::SubtaskInfo&) {
-          return std::unique_ptr<internal::OperatorBase>(
-              new internal::KeyedProcessOperator<K, T, O>(std::make_unique<Fn>(fn), selector));
-        });
+    return Partitioned().template AddOperator<O>(std::move(name), [fn, selector] {
+      return new KeyedProcessOp<O>(std::make_unique<Fn>(fn), selector);
+    });
   }
 
   // This stream windowed by `assigner` (a brook::WindowAssigner); returns a
@@ -427,13 +440,20 @@ class KeyedStream {
   // The input, hash-partitioned by this stream's key: the next operator added
   // to it is keyed. Used to build keyed operators (windows) on this API.
   DataStream<T> Partitioned() const {
-    auto p = std::make_shared<internal::Partitioner<T>>(internal::Partitioning::kHash);
-    auto selector = key_selector_;
-    p->key_hash = [selector](const T& v) { return KeyHash<K>()(selector(v)); };
-    return DataStream<T>(input_.env_, input_.node_, input_.tag_, std::move(p));
+    return DataStream<T>(input_.env_, input_.node_, input_.tag_, HashPartitioner());
   }
 
  private:
+  template <typename O>
+  using KeyedProcessOp = internal::KeyedProcessOperator<K, T, O>;
+
+  // By the key group of the record's key (DESIGN.md §3).
+  std::shared_ptr<internal::PartitionerBase> HashPartitioner() const {
+    auto p = std::make_shared<internal::Partitioner<T>>(internal::Partitioning::kHash);
+    auto selector = key_selector_;
+    p->key_hash = [selector](const T& v) { return KeyHash<K>()(selector(v)); };
+    return p;
+  }
   DataStream<T> input_;
   std::function<K(const T&)> key_selector_;
 };
@@ -442,6 +462,12 @@ template <typename T>
 DataStream<T> StreamExecutionEnvironment::FromSource(std::shared_ptr<Source<T>> source,
                                                      WatermarkStrategy<T> strategy,
                                                      std::string name) {
+  return DataStream<T>(this, AddSource(std::move(source), std::move(strategy), std::move(name)));
+}
+
+template <typename T>
+int StreamExecutionEnvironment::AddSource(std::shared_ptr<Source<T>> source,
+                                          WatermarkStrategy<T> strategy, std::string name) {
   internal::StreamNode node;
   node.id = static_cast<int>(graph_->nodes.size());
   node.kind = internal::StreamNode::Kind::kSource;
@@ -464,7 +490,7 @@ DataStream<T> StreamExecutionEnvironment::FromSource(std::shared_ptr<Source<T>> 
         static_cast<internal::SourceDriver<T>*>(driver), strategy, boundedness, clock));
   };
   graph_->nodes.push_back(std::move(node));
-  return DataStream<T>(this, graph_->nodes.back().id);
+  return graph_->nodes.back().id;
 }
 
 template <typename T>
