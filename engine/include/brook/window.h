@@ -710,16 +710,16 @@ class WindowedStream {
   template <typename Agg>
     requires WindowAggregateFunction<Agg, K, T>
   DataStream<typename Agg::OutputType> Aggregate(Agg agg, std::string name = "Window") const {
-    if (absl::Status s = options_.Validate(); !s.ok()) {
+    absl::Status s = options_.Validate();
+    if (s.ok() && early_firings_type_.has_value() &&
+        *early_firings_type_ != std::type_index(typeid(typename Agg::OutputType))) {
+      s = absl::InvalidArgumentError(absl::StrCat("the early-firings side output '",
+                                                  options_.early_firings_output,
+                                                  "' has another type than the aggregate's output"));
+    }
+    if (!s.ok()) {
       internal::GraphAccess::Graph(*input_.Partitioned().env()).Fail(
           absl::InvalidArgumentError(absl::StrCat("operator '", name, "': ", s.message())));
-    }
-    if (early_firings_type_.has_value() &&
-        *early_firings_type_ != std::type_index(typeid(typename Agg::OutputType))) {
-      input_.Partitioned().env()->graph().Fail(absl::InvalidArgumentError(
-          absl::StrCat("operator '", name, "': the early-firings side output '",
-                       options_.early_firings_output,
-                       "' has another type than the aggregate's output")));
     }
     return input_.Process(WindowOperator<K, T, Agg>(std::move(agg), options_), std::move(name));
   }
