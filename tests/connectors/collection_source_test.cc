@@ -13,9 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "brook/internal/output.h"
-#include "brook/internal/subtask.h"
-#include "brook/watermark_strategy.h"
+#include "connectors/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -27,47 +25,24 @@ using ::testing::ElementsAreArray;
 MATCHER_P(StatusIs, code, "") { return arg.code() == code; }
 MATCHER(IsOk, "") { return arg.ok(); }
 
-// Drives a reader as the runtime does: Open(), then PollNext() through the
-// source driver, capturing what it emits.
+// A reader driven as the runtime drives it; the values it emitted.
 class DrivenReader {
  public:
   explicit DrivenReader(std::unique_ptr<SourceReader<int64_t>> reader)
-      : raw_(reader.get()),
-        driver_(std::move(reader), WatermarkStrategy<int64_t>::NoWatermarks(),
-                Boundedness::kBounded) {}
-
-  absl::Status Open() {
-    driver_.Setup(internal::OperatorSetup{"test-job", "values", 0, 1, 128, nullptr, nullptr});
-    driver_.SetMainOutput(&output_);
-    return driver_.Open();
-  }
+      : driver_(std::move(reader)) {}
+  absl::Status Open() { return driver_.Open(); }
   // Polls at most `polls` times (-1: to the end).
-  absl::Status Poll(int polls) {
-    for (int i = 0; polls < 0 || i < polls; ++i) {
-      BROOK_ASSIGN_OR_RETURN(InputStatus st, driver_.Poll());
-      BROOK_RETURN_IF_ERROR(driver_.FlushOutputs());
-      if (st == InputStatus::kEndOfInput) break;
-    }
-    return absl::OkStatus();
+  absl::Status Poll(int polls) { return driver_.Poll(polls).status(); }
+  const std::vector<int64_t>& emitted() {
+    values_.clear();
+    for (const auto& r : driver_.records()) values_.push_back(r.value);
+    return values_;
   }
-  const std::vector<int64_t>& emitted() const { return capture_.values; }
-  SourceReader<int64_t>& reader() { return *raw_; }
+  SourceReader<int64_t>& reader() { return driver_.reader(); }
 
  private:
-  struct Capture final : internal::RecordConsumer<int64_t> {
-    absl::Status ProcessBatch(std::vector<StreamRecord<int64_t>>& batch) override {
-      for (auto& r : batch) values.push_back(r.value);
-      return absl::OkStatus();
-    }
-    absl::Status ProcessWatermark(int64_t) override { return absl::OkStatus(); }
-    absl::Status ProcessWatermarkStatus(bool) override { return absl::OkStatus(); }
-    absl::Status EndInput() override { return absl::OkStatus(); }
-    std::vector<int64_t> values;
-  };
-  SourceReader<int64_t>* raw_;
-  internal::SourceDriver<int64_t> driver_;
-  Capture capture_;
-  internal::Output<int64_t> output_{{&capture_}, nullptr};
+  brook_test::SourceReaderDriver<int64_t> driver_;
+  std::vector<int64_t> values_;
 };
 
 constexpr int64_t kValues = 10000;

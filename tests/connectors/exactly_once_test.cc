@@ -74,7 +74,7 @@ absl::Status RunJob(const std::string& path, std::shared_ptr<CheckpointStorage> 
   std::thread runner([&] { status = env.Execute("exactly-once"); });
   if (cancel_after > 0) {
     for (int i = 0; i < 20000; ++i) {
-      if (env.metrics().Sum("checkpoints_completed", "checkpoint") >= cancel_after) break;
+      if (env.metrics().Sum("checkpoints_completed", "checkpoint").value_or(0) >= cancel_after) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     env.Cancel();

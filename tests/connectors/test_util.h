@@ -13,10 +13,8 @@
 #include <utility>
 #include <vector>
 
-#include "brook/internal/output.h"
-#include "brook/internal/subtask.h"
+#include "brook/record.h"
 #include "brook/source.h"
-#include "brook/watermark_strategy.h"
 #include "gtest/gtest.h"
 
 namespace brook_test {
@@ -31,57 +29,49 @@ inline std::string WriteTempFile(const std::string& name, const std::string& con
   return path;
 }
 
+// Drives a SourceReader as the runtime does (Open, then PollNext between
+// snapshots), through the public ReaderOutput interface, capturing what it
+// emits with the timestamps the reader gave.
 template <typename T>
-class SourceReaderDriver {
+class SourceReaderDriver : public brook::ReaderOutput<T> {
  public:
-  // `describe` prints one emitted record (value and timestamp).
-  SourceReaderDriver(std::unique_ptr<brook::SourceReader<T>> reader,
-                     std::function<std::string(const brook::StreamRecord<T>&)> describe)
-      : raw_(reader.get()),
-        describe_(std::move(describe)),
-        driver_(std::move(reader), brook::WatermarkStrategy<T>::NoWatermarks(),
-                brook::Boundedness::kBounded) {}
+  // `describe` prints one emitted record (value and timestamp), for Take().
+  explicit SourceReaderDriver(
+      std::unique_ptr<brook::SourceReader<T>> reader,
+      std::function<std::string(const brook::StreamRecord<T>&)> describe = nullptr)
+      : reader_(std::move(reader)), describe_(std::move(describe)) {}
 
-  absl::Status Open() {
-    driver_.Setup(
-        brook::internal::OperatorSetup{"test-job", "source", 0, 1, 128, nullptr, nullptr});
-    driver_.SetMainOutput(&output_);
-    return driver_.Open();
-  }
+  absl::Status Open() { return reader_->Open(); }
   // Polls at most `polls` times (-1: to the end); true at the end of input.
   absl::StatusOr<bool> Poll(int polls) {
     for (int i = 0; polls < 0 || i < polls; ++i) {
-      auto st = driver_.Poll();
+      auto st = reader_->PollNext(*this);
       if (!st.ok()) return st.status();
-      if (absl::Status f = driver_.FlushOutputs(); !f.ok()) return f;
       if (*st == brook::InputStatus::kEndOfInput) return true;
     }
     return false;
   }
+  // The records emitted since the last Take(), described.
   std::vector<std::string> Take() {
     std::vector<std::string> out;
-    for (const auto& r : capture_.records) out.push_back(describe_(r));
-    capture_.records.clear();
+    for (const auto& r : records_) out.push_back(describe_(r));
+    records_.clear();
     return out;
   }
-  brook::SourceReader<T>& reader() { return *raw_; }
+  const std::vector<brook::StreamRecord<T>>& records() const { return records_; }
+  brook::SourceReader<T>& reader() { return *reader_; }
+
+  void Collect(const T& value, int64_t timestamp_ms) override {
+    records_.push_back({timestamp_ms, value});
+  }
+  void Collect(T&& value, int64_t timestamp_ms) override {
+    records_.push_back({timestamp_ms, std::move(value)});
+  }
 
  private:
-  struct Capture final : brook::internal::RecordConsumer<T> {
-    absl::Status ProcessBatch(std::vector<brook::StreamRecord<T>>& batch) override {
-      for (auto& r : batch) records.push_back(std::move(r));
-      return absl::OkStatus();
-    }
-    absl::Status ProcessWatermark(int64_t) override { return absl::OkStatus(); }
-    absl::Status ProcessWatermarkStatus(bool) override { return absl::OkStatus(); }
-    absl::Status EndInput() override { return absl::OkStatus(); }
-    std::vector<brook::StreamRecord<T>> records;
-  };
-  brook::SourceReader<T>* raw_;
+  std::unique_ptr<brook::SourceReader<T>> reader_;
   std::function<std::string(const brook::StreamRecord<T>&)> describe_;
-  brook::internal::SourceDriver<T> driver_;
-  Capture capture_;
-  brook::internal::Output<T> output_{{&capture_}, nullptr};
+  std::vector<brook::StreamRecord<T>> records_;
 };
 
 }  // namespace brook_test
