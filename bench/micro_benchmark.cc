@@ -219,7 +219,7 @@ void BM_KeyedStateGetPut(benchmark::State& state) {
       brook::ComputeKeyGroupRangeForOperatorIndex(brook::kDefaultMaxParallelism, 1, 0));
   auto impl = backend.GetValueState<int64_t>("count", brook::StateTtlConfig{});
   Check(impl.status());
-  brook::ValueState<int64_t> count(*impl);
+  brook::ValueState<int64_t> count = brook::internal::StateAccess::Value(*impl);
   std::vector<int64_t> order(static_cast<size_t>(num_keys));
   for (int64_t i = 0; i < num_keys; ++i) order[static_cast<size_t>(i)] = i * 7919 + 13;
   std::shuffle(order.begin(), order.end(), std::mt19937_64(1));

@@ -478,9 +478,9 @@ TEST(WindowOperator, EarlyFiringsSideOutputLeavesTheMainOutputAsWithoutEarlyFiri
                           E::Record({2, 10, 20, 1, 1}, 19), E::Watermark(5),
                           E::Record({2, 10, 20, 2, 6}, 19), E::Watermark(9), E::Watermark(19),
                           E::Watermark(brook::kMaxWatermarkMs)));
-  EXPECT_EQ(h.Metric("num_early_firings"), 4);
-  EXPECT_EQ(h.Metric("num_windows_fired"), plain.Metric("num_windows_fired"));
-  EXPECT_EQ(h.Metric("num_late_firings"), 1);
+  EXPECT_THAT(h.Metric("num_early_firings"), IsOkAndHolds(4));
+  EXPECT_THAT(h.Metric("num_windows_fired"), IsOkAndHolds(*plain.Metric("num_windows_fired")));
+  EXPECT_THAT(h.Metric("num_late_firings"), IsOkAndHolds(1));
 }
 
 TEST(WindowOperator, EarlyFiringsByCountGoToTheSideOutput) {
