@@ -17,6 +17,10 @@
 #include "connectors/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
 
 namespace camera {
 namespace {
@@ -66,26 +70,26 @@ TEST_F(CameraIoCheckpointTest, GeneratorReaderRestoredEmitsExactlyTheRest) {
   auto make = [&] {
     DetectionGeneratorSource source(options, /*rate=*/0);
     auto r = source.CreateReader(brook::SourceReaderContext{});
-    EXPECT_TRUE(r.ok());
+    EXPECT_THAT(r, IsOk());
     return *std::move(r);
   };
   ReaderDriver full(make());
-  ASSERT_TRUE(full.Open().ok());
+  ASSERT_THAT(full.Open(), IsOk());
   ASSERT_TRUE(*full.Poll(-1));
   const std::vector<std::string> all = full.Take();
   ASSERT_EQ(all.size(), 6000u);
   for (int polls : {0, 1, 3, 5}) {
     SCOPED_TRACE(absl::StrCat("snapshot after ", polls, " polls"));
     ReaderDriver first(make());
-    ASSERT_TRUE(first.Open().ok());
-    ASSERT_TRUE(first.Poll(polls).ok());
+    ASSERT_THAT(first.Open(), IsOk());
+    ASSERT_THAT(first.Poll(polls), IsOk());
     std::vector<std::string> got = first.Take();
     auto state = first.reader().SnapshotState(1);
-    ASSERT_TRUE(state.ok()) << state.status();
+    ASSERT_THAT(state, IsOk());
     auto restored_reader = make();
-    ASSERT_TRUE(restored_reader->RestoreState({*state}).ok());
+    ASSERT_THAT(restored_reader->RestoreState({*state}), IsOk());
     ReaderDriver restored(std::move(restored_reader));
-    ASSERT_TRUE(restored.Open().ok());
+    ASSERT_THAT(restored.Open(), IsOk());
     ASSERT_TRUE(*restored.Poll(-1));
     for (auto& line : restored.Take()) got.push_back(std::move(line));
     EXPECT_EQ(got, all);
@@ -103,21 +107,20 @@ TEST_F(CameraIoCheckpointTest, GeneratorStateEncodingRoundTripsAndRejectsCorrupt
   ASSERT_FALSE(state.pending.empty());
   const std::string bytes = EncodeGeneratorState(state);
   GeneratorState decoded;
-  ASSERT_TRUE(DecodeGeneratorState(bytes, &decoded).ok());
+  ASSERT_THAT(DecodeGeneratorState(bytes, &decoded), IsOk());
   EXPECT_EQ(decoded, state);
-  EXPECT_TRUE(g.CheckState(decoded).ok());
+  EXPECT_THAT(g.CheckState(decoded), IsOk());
   for (size_t n = 0; n < bytes.size(); ++n) {
     GeneratorState partial;
-    EXPECT_EQ(DecodeGeneratorState(bytes.substr(0, n), &partial).code(),
-              absl::StatusCode::kDataLoss)
+    EXPECT_THAT(DecodeGeneratorState(bytes.substr(0, n), &partial), StatusIs(absl::StatusCode::kDataLoss))
         << "prefix " << n;
   }
   GeneratorState bad = state;
   bad.pending.front().item_index = options.num_items;  // would index past the table
-  EXPECT_EQ(g.CheckState(bad).code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(g.CheckState(bad), StatusIs(absl::StatusCode::kDataLoss));
   bad = state;
   bad.emitted += 1;  // counters no longer add up
-  EXPECT_EQ(g.CheckState(bad).code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(g.CheckState(bad), StatusIs(absl::StatusCode::kDataLoss));
 }
 
 }  // namespace

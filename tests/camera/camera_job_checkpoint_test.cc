@@ -14,6 +14,10 @@
 #include "camera_top_k/camera_job.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
 
 namespace camera {
 namespace {
@@ -73,7 +77,7 @@ class CameraJobCheckpointOptionsTest : public ::testing::Test {
 TEST_F(CameraJobCheckpointOptionsTest, StdinCannotBeCheckpointed) {
   o_.detections_path = "-";
   auto job = CameraJob::Create(o_);
-  EXPECT_EQ(job.status().code(), absl::StatusCode::kInvalidArgument) << job.status();
+  EXPECT_THAT(job.status(), StatusIs(absl::StatusCode::kInvalidArgument)) << job.status();
   EXPECT_THAT(job.status().message(), HasSubstr("stdin cannot be replayed"));
   const int status = RunBinary(absl::StrCat("--detections=- --locations=", o_.locations_path,
                                             " --output=", o_.output_path,
@@ -96,14 +100,14 @@ TEST_F(CameraJobCheckpointOptionsTest, PipeCannotBeCheckpointed) {
   o_.detections_path = fifo;
   auto job = CameraJob::Create(o_);
   writer.join();
-  EXPECT_EQ(job.status().code(), absl::StatusCode::kInvalidArgument) << job.status();
+  EXPECT_THAT(job.status(), StatusIs(absl::StatusCode::kInvalidArgument)) << job.status();
   EXPECT_THAT(job.status().message(), HasSubstr("cannot be replayed"));
 }
 
 TEST_F(CameraJobCheckpointOptionsTest, StdoutCannotBeCommittedTransactionally) {
   o_.output_path = "-";
   auto job = CameraJob::Create(o_);
-  EXPECT_EQ(job.status().code(), absl::StatusCode::kInvalidArgument) << job.status();
+  EXPECT_THAT(job.status(), StatusIs(absl::StatusCode::kInvalidArgument)) << job.status();
   EXPECT_THAT(job.status().message(), HasSubstr("--output=FILE"));
   const int status =
       RunBinary(absl::StrCat(Flags(), " --checkpoint_dir=", o_.checkpoint_dir));  // stdout
@@ -114,12 +118,12 @@ TEST_F(CameraJobCheckpointOptionsTest, RestorePathNeedsMetadataAndCheckpointDir)
   o_.restore = RestoreMode::kPath;
   o_.restore_path = Path("no-such-savepoint");
   auto job = CameraJob::Create(o_);
-  EXPECT_EQ(job.status().code(), absl::StatusCode::kNotFound) << job.status();
+  EXPECT_THAT(job.status(), StatusIs(absl::StatusCode::kNotFound)) << job.status();
   EXPECT_THAT(job.status().message(), HasSubstr("no-such-savepoint"));
 
   o_.checkpoint_dir.clear();
   job = CameraJob::Create(o_);
-  EXPECT_EQ(job.status().code(), absl::StatusCode::kInvalidArgument) << job.status();
+  EXPECT_THAT(job.status(), StatusIs(absl::StatusCode::kInvalidArgument)) << job.status();
 
   const int status = RunBinary(absl::StrCat(Flags(), " --output=", o_.output_path,
                                             " --checkpoint_dir=", Path("ckpt"),
@@ -130,7 +134,7 @@ TEST_F(CameraJobCheckpointOptionsTest, RestorePathNeedsMetadataAndCheckpointDir)
 TEST_F(CameraJobCheckpointOptionsTest, NegativeIntervalIsRefused) {
   o_.checkpoint_interval = absl::Seconds(-1);
   auto job = CameraJob::Create(o_);
-  EXPECT_EQ(job.status().code(), absl::StatusCode::kInvalidArgument) << job.status();
+  EXPECT_THAT(job.status(), StatusIs(absl::StatusCode::kInvalidArgument)) << job.status();
   EXPECT_THAT(job.status().message(), HasSubstr("checkpoint_interval"));
 }
 
@@ -151,8 +155,8 @@ TEST_F(CameraJobCheckpointOptionsTest, CheckpointedRunWritesWhatAPlainRunWrites)
   o.output_path = Path("plain.csv");
   o.dead_letter_path = Path("plain-dead.csv");
   auto plain = CameraJob::Create(o);
-  ASSERT_TRUE(plain.ok()) << plain.status();
-  ASSERT_TRUE((*plain)->Run().ok());
+  ASSERT_THAT(plain, IsOk());
+  ASSERT_THAT((*plain)->Run(), IsOk());
 
   o.output_path = Path("ckpt.csv");
   o.dead_letter_path = Path("ckpt-dead.csv");
@@ -162,9 +166,9 @@ TEST_F(CameraJobCheckpointOptionsTest, CheckpointedRunWritesWhatAPlainRunWrites)
   Write("ckpt.csv", "stale\n");
   Write("ckpt.csv.inprogress", "stale pending\n");
   auto checkpointed = CameraJob::Create(o);
-  ASSERT_TRUE(checkpointed.ok()) << checkpointed.status();
+  ASSERT_THAT(checkpointed, IsOk());
   auto summary = (*checkpointed)->Run();
-  ASSERT_TRUE(summary.ok()) << summary.status();
+  ASSERT_THAT(summary, IsOk());
   EXPECT_EQ(summary->restored_from, "");
   const std::string out = ReadAll(Path("plain.csv"));
   ASSERT_THAT(out, HasSubstr("window_start"));

@@ -32,6 +32,10 @@
 #include "camera_top_k/generator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
 
 namespace camera {
 namespace {
@@ -52,8 +56,8 @@ std::vector<std::string>& TempPaths() {
 }
 
 // Removes a passed test's files (a failed test's stay, for a look).
-class RemoveTempFiles final : public testing::EmptyTestEventListener {
-  void OnTestEnd(const testing::TestInfo& info) override {
+class RemoveTempFiles final : public ::testing::EmptyTestEventListener {
+  void OnTestEnd(const ::testing::TestInfo& info) override {
     if (info.result()->Passed()) {
       for (const std::string& path : TempPaths()) std::remove(path.c_str());
     }
@@ -61,17 +65,17 @@ class RemoveTempFiles final : public testing::EmptyTestEventListener {
   }
 };
 const bool kRemoveTempFilesRegistered = [] {
-  testing::UnitTest::GetInstance()->listeners().Append(new RemoveTempFiles);
+  ::testing::UnitTest::GetInstance()->listeners().Append(new RemoveTempFiles);
   return true;
 }();
 
 // A path unique to the running test (ctest may run tests in parallel).
 std::string TempPath(const std::string& name) {
-  const auto* info = testing::UnitTest::GetInstance()->current_test_info();
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string test = absl::StrCat(info->test_suite_name(), "_", info->name());
   std::replace(test.begin(), test.end(), '/', '_');
   std::string path =
-      absl::StrCat(testing::TempDir(), "/camera_job_test_", getpid(), "_", test, "_", name);
+      absl::StrCat(::testing::TempDir(), "/camera_job_test_", getpid(), "_", test, "_", name);
   TempPaths().push_back(path);
   return path;
 }
@@ -129,10 +133,10 @@ JobRun RunJob(CameraJobOptions o, const std::string& tag) {
   const std::string dead_path = o.dead_letter_path;
   JobRun run;
   auto job = CameraJob::Create(std::move(o));
-  EXPECT_TRUE(job.ok()) << job.status();
+  EXPECT_THAT(job, IsOk());
   if (!job.ok()) return run;
   auto summary = (*job)->Run();
-  EXPECT_TRUE(summary.ok()) << summary.status();
+  EXPECT_THAT(summary, IsOk());
   if (!summary.ok()) return run;
   job->reset();  // closes the files
   run.summary = *summary;
@@ -388,7 +392,7 @@ TEST(CameraJobErrorsTest, MissingDetectionsFileIsNotFound) {
                                                 "1,A\n");
   o.output_path = TempPath("out.csv");
   auto job = CameraJob::Create(o);
-  EXPECT_EQ(job.status().code(), absl::StatusCode::kNotFound) << job.status();
+  EXPECT_THAT(job.status(), StatusIs(absl::StatusCode::kNotFound)) << job.status();
   EXPECT_THAT(job.status().message(), HasSubstr(o.detections_path));
 
   const int status = RunBinary(absl::StrCat("--detections=", o.detections_path,
@@ -403,7 +407,7 @@ TEST(CameraJobErrorsTest, MissingLocationsFileIsNotFound) {
   o.locations_path = TempPath("does_not_exist.csv");
   o.output_path = TempPath("out.csv");
   auto job = CameraJob::Create(o);
-  EXPECT_EQ(job.status().code(), absl::StatusCode::kNotFound) << job.status();
+  EXPECT_THAT(job.status(), StatusIs(absl::StatusCode::kNotFound)) << job.status();
 }
 
 TEST(CameraJobErrorsTest, HeaderWithoutRequiredColumnIsInvalidArgumentNamingIt) {
@@ -415,7 +419,7 @@ TEST(CameraJobErrorsTest, HeaderWithoutRequiredColumnIsInvalidArgumentNamingIt) 
                                                 "1,A\n");
   o.output_path = TempPath("out.csv");
   auto job = CameraJob::Create(o);
-  EXPECT_EQ(job.status().code(), absl::StatusCode::kInvalidArgument) << job.status();
+  EXPECT_THAT(job.status(), StatusIs(absl::StatusCode::kInvalidArgument)) << job.status();
   EXPECT_THAT(job.status().message(), HasSubstr("timestamp_detected"));
 
   const int status = RunBinary(absl::StrCat("--detections=", o.detections_path,
@@ -439,13 +443,13 @@ TEST(CameraJobErrorsTest, BadOptionsAreInvalidArgumentNamingTheFlag) {
     return CameraJob::Create(o).status();
   };
   absl::Status s = create([](CameraJobOptions& o) { o.top_x = 0; });
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(s.message(), HasSubstr("top_x"));
   s = create([](CameraJobOptions& o) { o.slide = absl::Seconds(1); });
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(s.message(), HasSubstr("slide"));
   s = create([](CameraJobOptions& o) { o.parallelism = 0; });
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(s.message(), HasSubstr("parallelism"));
 }
 
@@ -623,7 +627,7 @@ std::vector<std::string> SortedRows(std::vector<std::string> rows) {
   return rows;
 }
 
-class GeneratedDataTest : public testing::Test {
+class GeneratedDataTest : public ::testing::Test {
  protected:
   void SetUp() override {
     generator_.count = 50'000;
@@ -636,13 +640,13 @@ class GeneratedDataTest : public testing::Test {
     generator_.events_per_second_event_time = 500;  // 100 s of event time
     generator_.seed = 2024;
     detections_ = TempPath("a.csv");
-    ASSERT_TRUE(WriteDetectionsCsv(generator_, detections_, TimestampUnit::kMilliseconds).ok());
+    ASSERT_THAT(WriteDetectionsCsv(generator_, detections_, TimestampUnit::kMilliseconds), IsOk());
     // Location 3 is missing from Dataset B: its detections are join misses.
     std::vector<Location> locations = DetectionGenerator(generator_).Locations();
     std::erase_if(locations, [](const Location& l) { return l.geographical_location_oid == 3; });
     for (const Location& l : locations) names_[l.geographical_location_oid] = l.geographical_location;
     locations_ = TempPath("b.csv");
-    ASSERT_TRUE(WriteLocationsCsv(locations, locations_).ok());
+    ASSERT_THAT(WriteLocationsCsv(locations, locations_), IsOk());
     recs_ = ReadGeneratedCsv(detections_);
     ASSERT_EQ(recs_.size(), 50'000u);
   }
@@ -883,7 +887,7 @@ TEST(CameraJobDeterminismTest, ByteIdenticalFilesAtParallelism124) {
   g.events_per_second_event_time = 300;
   g.seed = 99;
   const std::string generated = TempPath("gen.csv");
-  ASSERT_TRUE(WriteDetectionsCsv(g, generated, TimestampUnit::kMilliseconds).ok());
+  ASSERT_THAT(WriteDetectionsCsv(g, generated, TimestampUnit::kMilliseconds), IsOk());
   // Sprinkle malformed lines between the generated ones.
   std::vector<std::string> lines = Lines(ReadFile(generated));
   std::string text;
@@ -896,7 +900,7 @@ TEST(CameraJobDeterminismTest, ByteIdenticalFilesAtParallelism124) {
   std::vector<Location> locations = DetectionGenerator(g).Locations();
   std::erase_if(locations, [](const Location& l) { return l.geographical_location_oid % 5 == 0; });
   const std::string locations_path = TempPath("b.csv");
-  ASSERT_TRUE(WriteLocationsCsv(locations, locations_path).ok());
+  ASSERT_THAT(WriteLocationsCsv(locations, locations_path), IsOk());
 
   CameraJobOptions o;
   o.detections_path = detections;

@@ -22,6 +22,11 @@
 #include "connectors/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
+using ::testing::Not;
 
 namespace camera {
 namespace {
@@ -53,7 +58,7 @@ Results ReadAll(DetectionCsvReader& reader) {
   ReadResult r;
   for (;;) {
     absl::StatusOr<bool> more = reader.Next(r);
-    EXPECT_TRUE(more.ok()) << more.status();
+    EXPECT_THAT(more, IsOk());
     if (!more.ok() || !*more) break;
     if (r.rejected) {
       results.rejected.push_back(r.dead_letter);
@@ -69,7 +74,7 @@ std::unique_ptr<DetectionCsvReader> OpenOrDie(
     const std::string& path, TimestampUnit unit = TimestampUnit::kMilliseconds) {
   auto reader = DetectionCsvReader::Open(
       path, brook::connectors::CsvFormat(DetectionSchema(unit)));
-  EXPECT_TRUE(reader.ok()) << reader.status();
+  EXPECT_THAT(reader, IsOk());
   return reader.ok() ? std::move(*reader) : nullptr;
 }
 
@@ -118,11 +123,9 @@ TEST(TimestampToMillis, Edges) {
 TEST(ParseFlags, FormatAndUnit) {
   EXPECT_EQ(*ParseInputFormat("jsonl"), InputFormat::kJsonLines);
   EXPECT_EQ(*ParseInputFormat("csv"), InputFormat::kCsv);
-  EXPECT_EQ(ParseInputFormat("json").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ParseInputFormat("json").status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(*ParseTimestampUnit("us"), TimestampUnit::kMicroseconds);
-  EXPECT_EQ(ParseTimestampUnit("sec").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ParseTimestampUnit("sec").status(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(OpenDetections, FlagOverridesExtension) {
@@ -130,14 +133,12 @@ TEST(OpenDetections, FlagOverridesExtension) {
       "events.txt",
       R"({"geographical_location_oid":1,"video_camera_oid":2,"detection_oid":3,"item_name":"car","timestamp_detected":4})"
       "\n");
-  EXPECT_TRUE(OpenDetections(path, InputFormat::kJsonLines, TimestampUnit::kMilliseconds).ok());
+  EXPECT_THAT(OpenDetections(path, InputFormat::kJsonLines, TimestampUnit::kMilliseconds), IsOk());
   // By extension, .txt is CSV, whose header this line is not.
-  EXPECT_EQ(OpenDetections(path, InputFormat::kAuto, TimestampUnit::kMilliseconds).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(OpenDetections(path, InputFormat::kAuto, TimestampUnit::kMilliseconds).status(), StatusIs(absl::StatusCode::kInvalidArgument));
   const std::string jsonl = WriteFile("events.jsonl", "");
-  EXPECT_TRUE(OpenDetections(jsonl, InputFormat::kAuto, TimestampUnit::kMilliseconds).ok());
-  EXPECT_EQ(OpenDetections(jsonl, InputFormat::kCsv, TimestampUnit::kMilliseconds).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(OpenDetections(jsonl, InputFormat::kAuto, TimestampUnit::kMilliseconds), IsOk());
+  EXPECT_THAT(OpenDetections(jsonl, InputFormat::kCsv, TimestampUnit::kMilliseconds).status(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(LoadLocationsCsv, Good) {
@@ -150,7 +151,7 @@ TEST(LoadLocationsCsv, Good) {
                 "," +
                     std::string(kMaxLocationNameBytes, 'L') + ",3\r\n");
   absl::StatusOr<std::vector<Location>> locations = LoadLocationsCsv(path);
-  ASSERT_TRUE(locations.ok()) << locations.status();
+  ASSERT_THAT(locations, IsOk());
   EXPECT_THAT(
       *locations,
       ElementsAre(Location{1, "Commercial District 4"},
@@ -181,19 +182,19 @@ TEST(LoadLocationsCsv, BadRowsAreInvalidArgument) {
     const std::string path =
         WriteFile("loc_" + c.name + ".csv", header + c.body);
     absl::StatusOr<std::vector<Location>> locations = LoadLocationsCsv(path);
-    ASSERT_FALSE(locations.ok());
-    EXPECT_EQ(locations.status().code(), absl::StatusCode::kInvalidArgument);
+    ASSERT_THAT(locations, Not(IsOk()));
+    EXPECT_THAT(locations.status(), StatusIs(absl::StatusCode::kInvalidArgument));
     EXPECT_EQ(locations.status().message(), path + c.message);
   }
 
   const std::string no_column =
       WriteFile("loc_no_column.csv", "geographical_location_oid,name\n1,a\n");
   absl::StatusOr<std::vector<Location>> locations = LoadLocationsCsv(no_column);
-  EXPECT_EQ(locations.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(locations.status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(locations.status().message(), HasSubstr("geographical_location"));
 
-  locations = LoadLocationsCsv(testing::TempDir() + "/no_such_locations.csv");
-  EXPECT_EQ(locations.status().code(), absl::StatusCode::kNotFound);
+  locations = LoadLocationsCsv(::testing::TempDir() + "/no_such_locations.csv");
+  EXPECT_THAT(locations.status(), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST(CsvWriter, OutputReadsBackThroughDetectionSchema) {
@@ -201,13 +202,12 @@ TEST(CsvWriter, OutputReadsBackThroughDetectionSchema) {
                                           "p",   "\"quoted\"", " lead"};
   std::string out;
   CsvWriter writer(&out);
-  ASSERT_TRUE(
-      writer
+  ASSERT_THAT(writer
           .WriteRow({"geographical_location_oid", "video_camera_oid",
                      "detection_oid", "item_name", "timestamp_detected"})
-          .ok());
+          , IsOk());
   for (size_t i = 0; i < names.size(); ++i) {
-    ASSERT_TRUE(writer.WriteValues(i, 2, 3, names[i], 4).ok());
+    ASSERT_THAT(writer.WriteValues(i, 2, 3, names[i], 4), IsOk());
   }
   auto reader = OpenOrDie(WriteFile("roundtrip.csv", out));
   ASSERT_NE(reader, nullptr);
@@ -232,7 +232,7 @@ TEST(DetectionSchemaRealData, UtopiaDetections) {
   int64_t max_ts = INT64_MIN;
   for (;;) {
     absl::StatusOr<bool> more = reader->Next(r);
-    ASSERT_TRUE(more.ok()) << more.status();
+    ASSERT_THAT(more, IsOk());
     if (!*more) break;
     ASSERT_FALSE(r.rejected)
         << r.dead_letter.line_number << ": " << r.dead_letter.reason;

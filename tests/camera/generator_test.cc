@@ -13,6 +13,11 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
+using ::testing::Not;
 
 namespace camera {
 namespace {
@@ -369,22 +374,21 @@ TEST(GeneratorTest, SnapshotRestoreContinuesIdentically) {
 }
 
 TEST(GeneratorTest, ValidateRejectsBadOptions) {
-  EXPECT_TRUE(ValidateGeneratorOptions(GeneratorOptions{}).ok());
+  EXPECT_THAT(ValidateGeneratorOptions(GeneratorOptions{}), IsOk());
   GeneratorOptions options;
   options.duplicate_rate = 0.6;
-  EXPECT_EQ(ValidateGeneratorOptions(options).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ValidateGeneratorOptions(options), StatusIs(absl::StatusCode::kInvalidArgument));
   options = {};
   options.num_items = 0;
   EXPECT_THAT(ValidateGeneratorOptions(options).message(),
               HasSubstr("num_items"));
   options = {};
   options.events_per_second_event_time = std::nan("");
-  EXPECT_FALSE(ValidateGeneratorOptions(options).ok());
+  EXPECT_THAT(ValidateGeneratorOptions(options), Not(IsOk()));
   options = {};
   options.num_items = 1;
   options.conflict_rate = 0.5;
-  EXPECT_FALSE(ValidateGeneratorOptions(options).ok());
+  EXPECT_THAT(ValidateGeneratorOptions(options), Not(IsOk()));
 
   // The generator clamps instead of failing.
   options = {};
@@ -400,9 +404,8 @@ TEST(GeneratorTest, ValidateRejectsBadOptions) {
 TEST(GeneratorTest, WriteDetectionsCsvWritesHeaderAndRows) {
   GeneratorOptions options;
   options.count = 5'000;
-  const std::string path = testing::TempDir() + "/generator_detections.csv";
-  ASSERT_TRUE(
-      WriteDetectionsCsv(options, path, TimestampUnit::kMilliseconds).ok());
+  const std::string path = ::testing::TempDir() + "/generator_detections.csv";
+  ASSERT_THAT(WriteDetectionsCsv(options, path, TimestampUnit::kMilliseconds), IsOk());
   const std::vector<std::string> lines = ReadLines(path);
   ASSERT_EQ(lines.size(), 5'001u);
   EXPECT_EQ(lines[0],
@@ -424,12 +427,10 @@ TEST(GeneratorTest, WriteDetectionsCsvConvertsUnits) {
   GeneratorOptions options;
   options.count = 10;
   const std::vector<Detection> expected = Generate(options, options.count);
-  const std::string seconds = testing::TempDir() + "/generator_s.csv";
-  const std::string micros = testing::TempDir() + "/generator_us.csv";
-  ASSERT_TRUE(
-      WriteDetectionsCsv(options, seconds, TimestampUnit::kSeconds).ok());
-  ASSERT_TRUE(
-      WriteDetectionsCsv(options, micros, TimestampUnit::kMicroseconds).ok());
+  const std::string seconds = ::testing::TempDir() + "/generator_s.csv";
+  const std::string micros = ::testing::TempDir() + "/generator_us.csv";
+  ASSERT_THAT(WriteDetectionsCsv(options, seconds, TimestampUnit::kSeconds), IsOk());
+  ASSERT_THAT(WriteDetectionsCsv(options, micros, TimestampUnit::kMicroseconds), IsOk());
   const std::vector<std::string> s_lines = ReadLines(seconds);
   const std::vector<std::string> us_lines = ReadLines(micros);
   ASSERT_EQ(s_lines.size(), 11u);
@@ -444,22 +445,21 @@ TEST(GeneratorTest, WriteDetectionsCsvConvertsUnits) {
 
 TEST(GeneratorTest, WriteDetectionsCsvNeedsABoundedCount) {
   GeneratorOptions options;  // count = 0: unbounded.
-  EXPECT_EQ(WriteDetectionsCsv(options, testing::TempDir() + "/never.csv",
+  EXPECT_THAT(WriteDetectionsCsv(options, ::testing::TempDir() + "/never.csv",
                                TimestampUnit::kMilliseconds)
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+                , StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(GeneratorTest, WriteErrorsAreUnavailableAndNameThePath) {
   GeneratorOptions options;
   options.count = 10;
-  const std::string path = testing::TempDir() + "/no/such/dir/detections.csv";
+  const std::string path = ::testing::TempDir() + "/no/such/dir/detections.csv";
   const absl::Status status =
       WriteDetectionsCsv(options, path, TimestampUnit::kMilliseconds);
-  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(status.message(), HasSubstr(path));
   const absl::Status locations_status = WriteLocationsCsv({}, path);
-  EXPECT_EQ(locations_status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(locations_status, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(locations_status.message(), HasSubstr(path));
 }
 
@@ -467,8 +467,8 @@ TEST(GeneratorTest, WriteLocationsCsvQuotesSpecialCharacters) {
   std::vector<Location> locations = DetectionGenerator({}).Locations();
   locations.resize(3);
   locations.push_back({99, "Main St, \"North\" gate"});
-  const std::string path = testing::TempDir() + "/generator_locations.csv";
-  ASSERT_TRUE(WriteLocationsCsv(locations, path).ok());
+  const std::string path = ::testing::TempDir() + "/generator_locations.csv";
+  ASSERT_THAT(WriteLocationsCsv(locations, path), IsOk());
   const std::vector<std::string> lines = ReadLines(path);
   ASSERT_EQ(lines.size(), 5u);
   EXPECT_EQ(lines[0], "geographical_location_oid,geographical_location");

@@ -9,6 +9,9 @@
 #include "brook/brook.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
 
 namespace brook::connectors {
 namespace {
@@ -20,9 +23,9 @@ TEST(CallbackSinkTest, HandsEveryRecordToTheCallbackInOrder) {
   std::vector<int64_t> got;
   CallbackSink<int64_t> sink([&got](const int64_t& v) { got.push_back(v); });
   auto writer = sink.CreateWriter(SinkWriterContext{});
-  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_THAT(writer, IsOk());
   std::vector<StreamRecord<int64_t>> batch = {{10, 3}, {11, 1}, {12, 2}};
-  ASSERT_TRUE((*writer)->Write(batch).ok());
+  ASSERT_THAT((*writer)->Write(batch), IsOk());
   EXPECT_THAT(got, ElementsAre(3, 1, 2));
   EXPECT_EQ(sink.records_written(), 3);
 }
@@ -39,7 +42,7 @@ TEST(CallbackSinkTest, RunsAtAnyParallelismInAJob) {
     });
     StreamExecutionEnvironment env({.parallelism = p});
     env.FromCollection(values).Rebalance().Map([](int64_t v) { return v; }, "id").SinkTo(sink);
-    ASSERT_TRUE(env.Execute().ok());
+    ASSERT_THAT(env.Execute(), IsOk());
     EXPECT_THAT(got, UnorderedElementsAreArray(values));
     EXPECT_EQ(sink->records_written(), 5000);
   }

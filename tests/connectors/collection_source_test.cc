@@ -14,16 +14,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "connectors/test_util.h"
+#include "brook/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace brook::connectors {
 namespace {
 
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
 using ::testing::ElementsAreArray;
 
-MATCHER_P(StatusIs, code, "") { return arg.code() == code; }
-MATCHER(IsOk, "") { return arg.ok(); }
 
 // A reader driven as the runtime drives it; the values it emitted.
 class DrivenReader {

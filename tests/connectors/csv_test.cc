@@ -12,6 +12,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
 
 namespace brook::connectors {
 namespace {
@@ -31,19 +34,19 @@ TEST(CsvEscape, QuotesOnlyWhenNeeded) {
 TEST(CsvWriter, WritesRowsToStringAndFile) {
   std::string out;
   CsvWriter writer(&out);
-  ASSERT_TRUE(writer.WriteRow({"a", "b,c", ""}).ok());
-  ASSERT_TRUE(writer.WriteRow(std::vector<std::string>{"x\"y"}).ok());
-  ASSERT_TRUE(writer.WriteValues(int64_t{-5}, 3, "z,z", std::string("w")).ok());
+  ASSERT_THAT(writer.WriteRow({"a", "b,c", ""}), IsOk());
+  ASSERT_THAT(writer.WriteRow(std::vector<std::string>{"x\"y"}), IsOk());
+  ASSERT_THAT(writer.WriteValues(int64_t{-5}, 3, "z,z", std::string("w")), IsOk());
   EXPECT_EQ(out, "a,\"b,c\",\n\"x\"\"y\"\n-5,3,\"z,z\",w\n");
   EXPECT_EQ(writer.rows_written(), 3);
 
-  const std::string path = testing::TempDir() + "/csv_test_out.csv";
+  const std::string path = ::testing::TempDir() + "/csv_test_out.csv";
   std::FILE* file = std::fopen(path.c_str(), "w");
   ASSERT_NE(file, nullptr);
   CsvWriter file_writer(file);
-  ASSERT_TRUE(file_writer.WriteRow({"h1", "h2"}).ok());
-  ASSERT_TRUE(file_writer.WriteValues(1, "two").ok());
-  ASSERT_TRUE(file_writer.Flush().ok());
+  ASSERT_THAT(file_writer.WriteRow({"h1", "h2"}), IsOk());
+  ASSERT_THAT(file_writer.WriteValues(1, "two"), IsOk());
+  ASSERT_THAT(file_writer.Flush(), IsOk());
   std::fclose(file);
   std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -24,6 +24,9 @@
 #include "brook/connectors/transactional_file_sink.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
 
 namespace brook::connectors {
 namespace {
@@ -98,7 +101,7 @@ TEST(ConnectorsExactlyOnceTest, RestoredAtAnotherParallelismCommitsEveryValueOnc
     const absl::Status first = RunJob(path, storage, before, 50, 3, false, &restored_from);
     ASSERT_TRUE(absl::IsCancelled(first)) << first;
     const absl::Status second = RunJob(path, storage, after, 0, 0, true, &restored_from);
-    ASSERT_TRUE(second.ok()) << second;
+    ASSERT_THAT(second, IsOk());
     EXPECT_THAT(restored_from, Not(IsEmpty()));
 
     std::ifstream in(path);

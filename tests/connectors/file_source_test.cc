@@ -25,6 +25,11 @@
 #include "connectors/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
+using ::testing::Not;
 
 namespace brook::connectors {
 namespace {
@@ -145,7 +150,7 @@ Results ReadAll(Reader& reader) {
   ReadResult<Det> r;
   for (;;) {
     absl::StatusOr<bool> more = reader.Next(r);
-    EXPECT_TRUE(more.ok()) << more.status();
+    EXPECT_THAT(more, IsOk());
     if (!more.ok() || !*more) break;
     if (r.rejected) {
       EXPECT_EQ(r.dead_letter.line_number, r.line_number);
@@ -164,7 +169,7 @@ Results ReadAll(Reader& reader) {
 std::unique_ptr<Reader> OpenOrDie(const std::string& path, InputFormat format = InputFormat::kAuto,
                                   TimestampUnit unit = TimestampUnit::kMilliseconds) {
   absl::StatusOr<std::unique_ptr<Reader>> reader = OpenReader(path, format, unit);
-  EXPECT_TRUE(reader.ok()) << reader.status();
+  EXPECT_THAT(reader, IsOk());
   return reader.ok() ? std::move(*reader) : nullptr;
 }
 
@@ -333,19 +338,19 @@ TEST(LineFormatCsv, SecondsTimestampOverflowIsRejected) {
 }
 
 TEST(FileSourceOpen, MissingFileIsNotFound) {
-  const std::string path = testing::TempDir() + "/no_such_dir/none.csv";
+  const std::string path = ::testing::TempDir() + "/no_such_dir/none.csv";
   auto reader = OpenReader(path, InputFormat::kAuto,
                                       TimestampUnit::kMilliseconds);
-  ASSERT_FALSE(reader.ok());
-  EXPECT_EQ(reader.status().code(), absl::StatusCode::kNotFound);
+  ASSERT_THAT(reader, Not(IsOk()));
+  EXPECT_THAT(reader.status(), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(reader.status().message(), HasSubstr(path));
 }
 
 TEST(FileSourceOpen, DirectoryIsAnError) {
-  auto reader = OpenReader(testing::TempDir(), InputFormat::kCsv,
+  auto reader = OpenReader(::testing::TempDir(), InputFormat::kCsv,
                                       TimestampUnit::kMilliseconds);
-  ASSERT_FALSE(reader.ok());
-  EXPECT_EQ(reader.status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_THAT(reader, Not(IsOk()));
+  EXPECT_THAT(reader.status(), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 TEST(FileSourceOpen, UnreadableFileIsPermissionDenied) {
@@ -354,8 +359,8 @@ TEST(FileSourceOpen, UnreadableFileIsPermissionDenied) {
   ASSERT_EQ(chmod(path.c_str(), 0), 0);
   auto reader = OpenReader(path, InputFormat::kCsv,
                                       TimestampUnit::kMilliseconds);
-  ASSERT_FALSE(reader.ok());
-  EXPECT_EQ(reader.status().code(), absl::StatusCode::kPermissionDenied);
+  ASSERT_THAT(reader, Not(IsOk()));
+  EXPECT_THAT(reader.status(), StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_THAT(reader.status().message(), HasSubstr(path));
 }
 
@@ -365,8 +370,8 @@ TEST(FileSourceOpen, HeaderMissingColumnsIsInvalidArgument) {
       "geographical_location_oid,video_camera_oid,detection_oid,ts\n1,2,3,4\n");
   auto reader = OpenReader(path, InputFormat::kAuto,
                                       TimestampUnit::kMilliseconds);
-  ASSERT_FALSE(reader.ok());
-  EXPECT_EQ(reader.status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_THAT(reader, Not(IsOk()));
+  EXPECT_THAT(reader.status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(reader.status().message(), HasSubstr(path));
   EXPECT_THAT(reader.status().message(),
               HasSubstr("item_name, timestamp_detected"));
@@ -379,8 +384,8 @@ TEST(FileSourceOpen, DuplicateRequiredColumnIsInvalidArgument) {
                 "item_name,timestamp_detected,item_name\n");
   auto reader = OpenReader(path, InputFormat::kAuto,
                                       TimestampUnit::kMilliseconds);
-  ASSERT_FALSE(reader.ok());
-  EXPECT_EQ(reader.status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_THAT(reader, Not(IsOk()));
+  EXPECT_THAT(reader.status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(reader.status().message(),
               HasSubstr("duplicate column: item_name"));
 }
@@ -389,8 +394,8 @@ TEST(FileSourceOpen, EmptyFileIsInvalidArgument) {
   const std::string path = WriteFile("empty.csv", "");
   auto reader = OpenReader(path, InputFormat::kAuto,
                                       TimestampUnit::kMilliseconds);
-  ASSERT_FALSE(reader.ok());
-  EXPECT_EQ(reader.status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_THAT(reader, Not(IsOk()));
+  EXPECT_THAT(reader.status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(reader.status().message(), HasSubstr(path));
 }
 
@@ -515,27 +520,24 @@ TEST(LineRecordReaderSeek, ResumesAtTheRecordedRecord) {
 
   auto second = OpenOrDie(path);
   ASSERT_NE(second, nullptr);
-  ASSERT_TRUE(second->Seek(offset, line).ok());
+  ASSERT_THAT(second->Seek(offset, line), IsOk());
   ASSERT_TRUE(*second->Next(r));
   EXPECT_EQ(r.line_number, 42);
   EXPECT_EQ(r.record.detection_oid, 1040);
-  ASSERT_TRUE(second->Seek(offset, line).ok());
+  ASSERT_THAT(second->Seek(offset, line), IsOk());
   Results resumed = ReadAll(*second);
   EXPECT_EQ(resumed.accepted, rest);
   EXPECT_EQ(resumed.accepted_lines.back(), 102);  // 100 rows + header + blank
 
   // Back to the first data line.
-  ASSERT_TRUE(second->Seek(data_offset, 2).ok());
+  ASSERT_THAT(second->Seek(data_offset, 2), IsOk());
   EXPECT_EQ(ReadAll(*second).accepted.size(), 100u);
 
-  EXPECT_EQ(second->Seek(offset + 1, line).code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(second->Seek(0, 1).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(
-      second->Seek(static_cast<int64_t>(contents.size()) + 1, line).code(),
-      absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(second->Seek(offset + 1, line), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(second->Seek(0, 1), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(second->Seek(static_cast<int64_t>(contents.size()) + 1, line), StatusIs(absl::StatusCode::kOutOfRange));
   // The end of the file is a valid (empty) resume point.
-  ASSERT_TRUE(second->Seek(static_cast<int64_t>(contents.size()), 103).ok());
+  ASSERT_THAT(second->Seek(static_cast<int64_t>(contents.size()), 103), IsOk());
   EXPECT_FALSE(*second->Next(r));
 }
 
@@ -544,7 +546,7 @@ TEST(LineRecordReaderSeek, StdinCannotSeek) {
   auto reader = OpenOrDie("-", InputFormat::kJsonLines);
   ASSERT_NE(reader, nullptr);
   EXPECT_EQ(reader->source(), "stdin");
-  EXPECT_EQ(reader->Seek(0, 1).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(reader->Seek(0, 1), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 // FileSource: what a reader emits, checkpoints, stdin.
@@ -612,11 +614,11 @@ TEST_F(FileSourceTest, EmitsRecordsAndDeadLettersWithTimestamps) {
   const std::string path = WriteFile(
       "emit.csv", std::string(kHeader) + "1,2,3,car,500\n1,2,x,car,9\n\n4,5,6,bus,400\n");
   auto reader = OpenReader(path);
-  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_THAT(reader, IsOk());
   Driver driver(*std::move(reader), Describe);
-  ASSERT_TRUE(driver.Open().ok());
+  ASSERT_THAT(driver.Open(), IsOk());
   auto done = driver.Poll(-1);
-  ASSERT_TRUE(done.ok()) << done.status();
+  ASSERT_THAT(done, IsOk());
   EXPECT_TRUE(*done);
   EXPECT_THAT(driver.Take(),
               ElementsAre("record line=2 ts=500 1,2,3,car,500",
@@ -629,22 +631,20 @@ TEST_F(FileSourceTest, EmitsRecordsAndDeadLettersWithTimestamps) {
 TEST_F(FileSourceTest, ReadOnceAtParallelismOne) {
   auto source = FileSource<Det>::Open(WriteDetections(3, 1),
                                       CsvFormat(DetSchema(TimestampUnit::kMilliseconds)));
-  ASSERT_TRUE(source.ok()) << source.status();
-  EXPECT_TRUE((*source)->replayable().ok());
-  EXPECT_EQ((*source)->CreateReader(SourceReaderContext{0, 2, nullptr}).status().code(),
-            absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE((*source)->CreateReader(SourceReaderContext{}).ok());
-  EXPECT_EQ((*source)->CreateReader(SourceReaderContext{}).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  ASSERT_THAT(source, IsOk());
+  EXPECT_THAT((*source)->replayable(), IsOk());
+  EXPECT_THAT((*source)->CreateReader(SourceReaderContext{0, 2, nullptr}).status(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT((*source)->CreateReader(SourceReaderContext{}), IsOk());
+  EXPECT_THAT((*source)->CreateReader(SourceReaderContext{}).status(), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 TEST_F(FileSourceTest, RestoredAtEveryPollEmitsExactlyTheRest) {
   for (int seed : {1, 2, 3}) {
     const std::string path = WriteDetections(4500 + seed * 37, seed);
     auto full_reader = OpenReader(path);
-    ASSERT_TRUE(full_reader.ok()) << full_reader.status();
+    ASSERT_THAT(full_reader, IsOk());
     Driver full(*std::move(full_reader), Describe);
-    ASSERT_TRUE(full.Open().ok());
+    ASSERT_THAT(full.Open(), IsOk());
     ASSERT_TRUE(*full.Poll(-1));
     const std::vector<std::string> all = full.Take();
     ASSERT_GT(all.size(), 4000u);
@@ -652,21 +652,21 @@ TEST_F(FileSourceTest, RestoredAtEveryPollEmitsExactlyTheRest) {
     for (int polls = 0; polls <= 5; ++polls) {
       SCOPED_TRACE(absl::StrCat("seed ", seed, ", snapshot after ", polls, " polls"));
       auto first_reader = OpenReader(path);
-      ASSERT_TRUE(first_reader.ok());
+      ASSERT_THAT(first_reader, IsOk());
       Driver first(*std::move(first_reader), Describe);
-      ASSERT_TRUE(first.Open().ok());
-      ASSERT_TRUE(first.Poll(polls).ok());
+      ASSERT_THAT(first.Open(), IsOk());
+      ASSERT_THAT(first.Poll(polls), IsOk());
       std::vector<std::string> got = first.Take();
       auto state = first.reader().SnapshotState(7);
-      ASSERT_TRUE(state.ok()) << state.status();
+      ASSERT_THAT(state, IsOk());
       // The original goes on reading: nothing it does afterwards matters.
-      ASSERT_TRUE(first.Poll(1).ok());
+      ASSERT_THAT(first.Poll(1), IsOk());
 
       auto restored_reader = OpenReader(path);
-      ASSERT_TRUE(restored_reader.ok());
-      ASSERT_TRUE((*restored_reader)->RestoreState({*state}).ok());
+      ASSERT_THAT(restored_reader, IsOk());
+      ASSERT_THAT((*restored_reader)->RestoreState({*state}), IsOk());
       Driver restored(*std::move(restored_reader), Describe);
-      ASSERT_TRUE(restored.Open().ok());
+      ASSERT_THAT(restored.Open(), IsOk());
       ASSERT_TRUE(*restored.Poll(-1));
       for (auto& line : restored.Take()) got.push_back(std::move(line));
       ASSERT_EQ(got.size(), all.size());
@@ -678,38 +678,38 @@ TEST_F(FileSourceTest, RestoredAtEveryPollEmitsExactlyTheRest) {
 TEST_F(FileSourceTest, RejectsCorruptOrForeignState) {
   const std::string path = WriteDetections(3000, 4);
   auto reader = OpenReader(path);
-  ASSERT_TRUE(reader.ok());
+  ASSERT_THAT(reader, IsOk());
   Driver driver(*std::move(reader), Describe);
-  ASSERT_TRUE(driver.Open().ok());
-  ASSERT_TRUE(driver.Poll(1).ok());
+  ASSERT_THAT(driver.Open(), IsOk());
+  ASSERT_THAT(driver.Poll(1), IsOk());
   auto state = driver.reader().SnapshotState(1);
-  ASSERT_TRUE(state.ok());
+  ASSERT_THAT(state, IsOk());
   for (size_t n = 0; n < state->size(); ++n) {
     auto fresh = OpenReader(path);
-    ASSERT_TRUE(fresh.ok());
+    ASSERT_THAT(fresh, IsOk());
     const absl::Status s = (*fresh)->RestoreState({state->substr(0, n)});
-    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << "prefix " << n << ": " << s;
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kDataLoss)) << "prefix " << n << ": " << s;
   }
   auto two = OpenReader(path);
-  ASSERT_TRUE(two.ok());
-  EXPECT_EQ((*two)->RestoreState({*state, *state}).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_THAT(two, IsOk());
+  EXPECT_THAT((*two)->RestoreState({*state, *state}), StatusIs(absl::StatusCode::kFailedPrecondition));
   // The same position in a shorter file does not fit it.
   const std::string small = WriteDetections(10, 5);
   auto other = OpenReader(small);
-  ASSERT_TRUE(other.ok());
+  ASSERT_THAT(other, IsOk());
   const absl::Status s = (*other)->RestoreState({*state});
-  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kFailedPrecondition)) << s;
 }
 
 TEST_F(FileSourceTest, StdinIsNotReplayable) {
   // JSON Lines reads nothing when opened, so this does not touch the test's stdin.
   auto source = FileSource<Det>::Open("-", JsonLinesFormat(DetSchema(TimestampUnit::kMilliseconds)));
-  ASSERT_TRUE(source.ok()) << source.status();
+  ASSERT_THAT(source, IsOk());
   EXPECT_EQ((*source)->source_name(), "stdin");
-  EXPECT_EQ((*source)->replayable().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT((*source)->replayable(), StatusIs(absl::StatusCode::kFailedPrecondition));
   auto r = (*source)->CreateReader(SourceReaderContext{});
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ((*r)->SnapshotState(1).status().code(), absl::StatusCode::kUnimplemented);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_THAT((*r)->SnapshotState(1).status(), StatusIs(absl::StatusCode::kUnimplemented));
 }
 
 // LoadCsvTable / ReadCsvTable: a static table, where any bad row is an error.
@@ -729,7 +729,7 @@ TEST(LoadCsvTable, RowsInFileOrder) {
   const std::string path =
       WriteFile("cities.csv", "\xEF\xBB\xBFname,x,id\r\n\"Oslo, N\",,1\r\n\r\nRome,y,2\n");
   auto rows = LoadCsvTable(path, CitySchema());
-  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_THAT(rows, IsOk());
   EXPECT_THAT(*rows, ElementsAre(City{1, "Oslo, N"}, City{2, "Rome"}));
 }
 
@@ -749,11 +749,11 @@ TEST(LoadCsvTable, AnyBadRowIsAnErrorNamingFileLineAndField) {
     SCOPED_TRACE(c.body);
     const std::string path = WriteFile("bad_cities.csv", "id,name\n" + c.body);
     auto rows = LoadCsvTable(path, CitySchema());
-    EXPECT_EQ(rows.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(rows.status(), StatusIs(absl::StatusCode::kInvalidArgument));
     EXPECT_EQ(rows.status().message(), path + c.message);
   }
   EXPECT_EQ(LoadCsvTable(WriteFile("no_cities.csv", ""), CitySchema()).status().message(),
-            testing::TempDir() + "/file_source_test_no_cities.csv: empty input: no CSV header");
+            ::testing::TempDir() + "/file_source_test_no_cities.csv: empty input: no CSV header");
 }
 
 TEST(ReadCsvTable, RowCallbackErrorsNameTheLine) {
@@ -763,7 +763,7 @@ TEST(ReadCsvTable, RowCallbackErrorsNameTheLine) {
     lines.push_back(line);
     return c.id == 2 ? absl::AlreadyExistsError("id: taken") : absl::OkStatus();
   });
-  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kAlreadyExists));
   EXPECT_EQ(s.message(), path + ":3: id: taken");
   EXPECT_THAT(lines, ElementsAre(2, 3));
 }

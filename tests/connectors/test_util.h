@@ -21,7 +21,7 @@ namespace brook_test {
 
 // Writes `contents` to the test temp directory as `name`; returns its path.
 inline std::string WriteTempFile(const std::string& name, const std::string& contents) {
-  const std::string path = testing::TempDir() + "/" + name;
+  const std::string path = ::testing::TempDir() + "/" + name;
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << contents;
   out.close();

@@ -12,6 +12,11 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
+using ::testing::Not;
 
 namespace brook::connectors {
 namespace {
@@ -41,7 +46,7 @@ class TransactionalAppendFileTest : public ::testing::Test {
   }
   std::unique_ptr<TransactionalAppendFile> OpenFile() {
     auto f = TransactionalAppendFile::Open(path_);
-    EXPECT_TRUE(f.ok()) << f.status();
+    EXPECT_THAT(f, IsOk());
     return f.ok() ? *std::move(f) : nullptr;
   }
 
@@ -52,17 +57,17 @@ class TransactionalAppendFileTest : public ::testing::Test {
 TEST_F(TransactionalAppendFileTest, UncommittedOutputIsNeverVisible) {
   auto f = OpenFile();
   ASSERT_NE(f, nullptr);
-  ASSERT_TRUE(f->StartFresh().ok());
+  ASSERT_THAT(f->StartFresh(), IsOk());
   Append(*f, "a1\n");
   EXPECT_EQ(Read(path_), "");
   auto l1 = f->PreCommit();
-  ASSERT_TRUE(l1.ok()) << l1.status();
+  ASSERT_THAT(l1, IsOk());
   EXPECT_EQ(*l1, 3);
   // Pre-committed (durable in the pending file) but not visible.
   EXPECT_EQ(Read(path_), "");
   EXPECT_EQ(Read(f->pending_path()), "a1\n");
   Append(*f, "b2\n");
-  ASSERT_TRUE(f->Commit(*l1).ok());
+  ASSERT_THAT(f->Commit(*l1), IsOk());
   EXPECT_EQ(Read(path_), "a1\n");
   EXPECT_EQ(f->committed_length(), 3);
 }
@@ -70,24 +75,24 @@ TEST_F(TransactionalAppendFileTest, UncommittedOutputIsNeverVisible) {
 TEST_F(TransactionalAppendFileTest, CommitIsIdempotentAndNeverGoesBack) {
   auto f = OpenFile();
   ASSERT_NE(f, nullptr);
-  ASSERT_TRUE(f->StartFresh().ok());
+  ASSERT_THAT(f->StartFresh(), IsOk());
   Append(*f, "one\n");
   const int64_t l1 = *f->PreCommit();
   Append(*f, "two\n");
   const int64_t l2 = *f->PreCommit();
-  ASSERT_TRUE(f->Commit(l2).ok());
-  ASSERT_TRUE(f->Commit(l2).ok());
-  ASSERT_TRUE(f->Commit(l1).ok());  // a late commit of an older checkpoint
+  ASSERT_THAT(f->Commit(l2), IsOk());
+  ASSERT_THAT(f->Commit(l2), IsOk());
+  ASSERT_THAT(f->Commit(l1), IsOk());  // a late commit of an older checkpoint
   EXPECT_EQ(Read(path_), "one\ntwo\n");
 }
 
 TEST_F(TransactionalAppendFileTest, CommitBeyondPreCommitIsRefused) {
   auto f = OpenFile();
   ASSERT_NE(f, nullptr);
-  ASSERT_TRUE(f->StartFresh().ok());
+  ASSERT_THAT(f->StartFresh(), IsOk());
   Append(*f, "x\n");
   const absl::Status s = f->Commit(2);  // written but not pre-committed
-  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kFailedPrecondition)) << s;
   EXPECT_EQ(Read(path_), "");
 }
 
@@ -96,10 +101,10 @@ TEST_F(TransactionalAppendFileTest, RestoreCommitsWhatTheCheckpointCoveredAndDro
   {
     auto f = OpenFile();
     ASSERT_NE(f, nullptr);
-    ASSERT_TRUE(f->StartFresh().ok());
+    ASSERT_THAT(f->StartFresh(), IsOk());
     Append(*f, "a\n");
     const int64_t l1 = *f->PreCommit();  // checkpoint 1, completed
-    ASSERT_TRUE(f->Commit(l1).ok());
+    ASSERT_THAT(f->Commit(l1), IsOk());
     Append(*f, "b\n");
     l2 = *f->PreCommit();  // checkpoint 2: complete, but its commit never ran
     Append(*f, "c-after-the-checkpoint\n");
@@ -109,11 +114,11 @@ TEST_F(TransactionalAppendFileTest, RestoreCommitsWhatTheCheckpointCoveredAndDro
   EXPECT_EQ(Read(path_), "a\n");
   auto f = OpenFile();
   ASSERT_NE(f, nullptr);
-  ASSERT_TRUE(f->Restore(l2).ok());
+  ASSERT_THAT(f->Restore(l2), IsOk());
   EXPECT_EQ(Read(path_), "a\nb\n");
   EXPECT_EQ(Read(f->pending_path()), "a\nb\n");
   Append(*f, "c\n");
-  ASSERT_TRUE(f->CommitAll().ok());
+  ASSERT_THAT(f->CommitAll(), IsOk());
   EXPECT_EQ(Read(path_), "a\nb\nc\n");
   EXPECT_FALSE(fs::exists(f->pending_path()));
 }
@@ -123,22 +128,22 @@ TEST_F(TransactionalAppendFileTest, RestoreTruncatesOutputCommittedAfterTheCheck
   {
     auto f = OpenFile();
     ASSERT_NE(f, nullptr);
-    ASSERT_TRUE(f->StartFresh().ok());
+    ASSERT_THAT(f->StartFresh(), IsOk());
     Append(*f, "a\n");
     l1 = *f->PreCommit();
     Append(*f, "b\n");
     // The end of input committed everything, then the process died before
     // it could exit: the pending file is gone.
-    ASSERT_TRUE(f->CommitAll().ok());
+    ASSERT_THAT(f->CommitAll(), IsOk());
   }
   EXPECT_EQ(Read(path_), "a\nb\n");
   auto f = OpenFile();
   ASSERT_NE(f, nullptr);
-  ASSERT_TRUE(f->Restore(l1).ok());
+  ASSERT_THAT(f->Restore(l1), IsOk());
   EXPECT_EQ(Read(path_), "a\n");
   EXPECT_EQ(Read(f->pending_path()), "a\n");
   Append(*f, "b\n");
-  ASSERT_TRUE(f->CommitAll().ok());
+  ASSERT_THAT(f->CommitAll(), IsOk());
   EXPECT_EQ(Read(path_), "a\nb\n");
 }
 
@@ -146,14 +151,14 @@ TEST_F(TransactionalAppendFileTest, RestoreBeyondBothFilesIsDataLoss) {
   {
     auto f = OpenFile();
     ASSERT_NE(f, nullptr);
-    ASSERT_TRUE(f->StartFresh().ok());
+    ASSERT_THAT(f->StartFresh(), IsOk());
     Append(*f, "abc\n");
-    ASSERT_TRUE(f->PreCommit().ok());
+    ASSERT_THAT(f->PreCommit(), IsOk());
   }
   auto f = OpenFile();
   ASSERT_NE(f, nullptr);
   const absl::Status s = f->Restore(100);
-  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kDataLoss)) << s;
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr(".inprogress"));
 }
 
@@ -165,17 +170,17 @@ TEST_F(TransactionalAppendFileTest, StartFreshEmptiesBothFiles) {
   auto f = OpenFile();
   ASSERT_NE(f, nullptr);
   EXPECT_EQ(Read(path_), "old output\n");  // Open changes nothing
-  ASSERT_TRUE(f->StartFresh().ok());
+  ASSERT_THAT(f->StartFresh(), IsOk());
   EXPECT_EQ(Read(path_), "");
   EXPECT_EQ(Read(f->pending_path()), "");
   Append(*f, "new\n");
-  ASSERT_TRUE(f->CommitAll().ok());
+  ASSERT_THAT(f->CommitAll(), IsOk());
   EXPECT_EQ(Read(path_), "new\n");
 }
 
 TEST_F(TransactionalAppendFileTest, OpenReportsBadPaths) {
-  EXPECT_FALSE(TransactionalAppendFile::Open("-").ok());
-  EXPECT_FALSE(TransactionalAppendFile::Open((dir_ / "missing" / "out.csv").string()).ok());
+  EXPECT_THAT(TransactionalAppendFile::Open("-"), Not(IsOk()));
+  EXPECT_THAT(TransactionalAppendFile::Open((dir_ / "missing" / "out.csv").string()), Not(IsOk()));
 }
 
 }  // namespace

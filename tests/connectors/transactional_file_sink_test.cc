@@ -18,8 +18,11 @@
 #include "absl/strings/str_cat.h"
 #include "brook/connectors/csv.h"
 #include "brook/connectors/dead_letter.h"
+#include "brook/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
+using ::testing::Not;
 
 namespace brook::connectors {
 
@@ -49,12 +52,12 @@ struct brook::TypeSerializer<brook::connectors::Row> {
 namespace brook::connectors {
 namespace {
 
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-MATCHER_P(StatusIs, code, "") { return arg.code() == code; }
-MATCHER(IsOk, "") { return arg.ok(); }
 
 FileSinkOptions<Row> RowOptions(bool ordered) {
   FileSinkOptions<Row> options;
@@ -114,13 +117,13 @@ class TransactionalFileSinkTest : public ::testing::Test {
                                                             FileSinkMode mode,
                                                             FileSinkOptions<T> options) {
     auto sink = TransactionalFileSink<T>::Open(path, mode, std::move(options));
-    EXPECT_TRUE(sink.ok()) << sink.status();
+    EXPECT_THAT(sink, IsOk());
     return sink.ok() ? *std::move(sink) : nullptr;
   }
   template <typename T>
   static std::unique_ptr<SinkWriter<T>> WriterOf(TransactionalFileSink<T>& sink) {
     auto w = sink.CreateWriter(SinkWriterContext{});
-    EXPECT_TRUE(w.ok()) << w.status();
+    EXPECT_THAT(w, IsOk());
     return w.ok() ? *std::move(w) : nullptr;
   }
 
@@ -304,7 +307,7 @@ TEST_F(TransactionalFileSinkTest, OpenAndCreateWriterCheckTheirArguments) {
               StatusIs(absl::StatusCode::kInvalidArgument));
   const auto missing_dir = TransactionalFileSink<Row>::Open(
       PathOf("missing/x.csv"), FileSinkMode::kPlain, RowOptions(false));
-  EXPECT_FALSE(missing_dir.ok());
+  EXPECT_THAT(missing_dir, Not(IsOk()));
   EXPECT_THAT(missing_dir.status().message(), HasSubstr("missing/x.csv"));
 
   auto sink = OpenSink(PathOf("p.csv"), FileSinkMode::kTransactional, RowOptions(true));

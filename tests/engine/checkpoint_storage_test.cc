@@ -17,6 +17,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
+using ::testing::Not;
 
 namespace brook {
 namespace {
@@ -53,13 +58,13 @@ class MemoryHarness : public Harness {
  public:
   CheckpointStorage& storage() override { return *storage_; }
   void Corrupt(const std::string& path, const std::string& file, int64_t offset) override {
-    ASSERT_TRUE(storage_->CorruptForTesting(path, file, offset).ok());
+    ASSERT_THAT(storage_->CorruptForTesting(path, file, offset), IsOk());
   }
   void Remove(const std::string& path, const std::string& file) override {
-    ASSERT_TRUE(storage_->RemoveForTesting(path, file).ok());
+    ASSERT_THAT(storage_->RemoveForTesting(path, file), IsOk());
   }
   void Truncate(const std::string& path, const std::string& file, int64_t size) override {
-    ASSERT_TRUE(storage_->TruncateForTesting(path, file, size).ok());
+    ASSERT_THAT(storage_->TruncateForTesting(path, file, size), IsOk());
   }
   bool Exists(const std::string& path) override {
     return !storage_->ListFilesForTesting(path).empty();
@@ -86,7 +91,7 @@ class LocalHarness : public Harness {
   }
   void Reopen() {
     auto storage = NewLocalDirectoryCheckpointStorage(dir_);
-    ASSERT_TRUE(storage.ok()) << storage.status();
+    ASSERT_THAT(storage, IsOk());
     storage_ = *std::move(storage);
   }
   const std::string& dir() const { return dir_; }
@@ -161,11 +166,11 @@ std::string Checkpoint(CheckpointStorage& storage, int64_t id,
   metadata.job_name = "camera-top-k";
   for (const auto& state : states) {
     auto file = storage.WriteState(id, savepoint, state);
-    EXPECT_TRUE(file.ok()) << file.status();
+    EXPECT_THAT(file, IsOk());
     if (file.ok()) metadata.files.push_back(*file);
   }
   auto path = storage.CompleteCheckpoint(metadata, retained);
-  EXPECT_TRUE(path.ok()) << path.status();
+  EXPECT_THAT(path, IsOk());
   return path.ok() ? *path : "";
 }
 
@@ -198,7 +203,7 @@ TEST_P(CheckpointStorageTest, RoundTripsEveryKindOfState) {
 
   std::vector<std::string> skipped;
   auto latest = storage().LoadLatest(&skipped);
-  ASSERT_TRUE(latest.ok()) << latest.status();
+  ASSERT_THAT(latest, IsOk());
   ASSERT_TRUE(latest->has_value());
   EXPECT_THAT(skipped, SizeIs(0));
   const RestoredCheckpoint& restored = **latest;
@@ -218,7 +223,7 @@ TEST_P(CheckpointStorageTest, RoundTripsEveryKindOfState) {
   EXPECT_GT(restored.metadata.files[0].size_bytes, 1001 + 13);
 
   auto by_path = storage().Load(path);
-  ASSERT_TRUE(by_path.ok()) << by_path.status();
+  ASSERT_THAT(by_path, IsOk());
   ASSERT_THAT(by_path->states, SizeIs(3));
   for (size_t i = 0; i < states.size(); ++i) ExpectSameState(by_path->states[i], states[i]);
 }
@@ -232,7 +237,7 @@ TEST_P(CheckpointStorageTest, RoundTripsAStateOfSeveralMegabytes) {
   big.operator_state = RandomBytes(100 * 1024 + 3, 99);
   Checkpoint(storage(), 1, {big});
   auto latest = storage().LoadLatest(nullptr);
-  ASSERT_TRUE(latest.ok()) << latest.status();
+  ASSERT_THAT(latest, IsOk());
   ASSERT_TRUE(latest->has_value());
   ASSERT_THAT((*latest)->states, SizeIs(1));
   ExpectSameState((*latest)->states[0], big);
@@ -241,7 +246,7 @@ TEST_P(CheckpointStorageTest, RoundTripsAStateOfSeveralMegabytes) {
 TEST_P(CheckpointStorageTest, ACheckpointWithoutStateRoundTrips) {
   Checkpoint(storage(), 1, {});
   auto latest = storage().LoadLatest(nullptr);
-  ASSERT_TRUE(latest.ok()) << latest.status();
+  ASSERT_THAT(latest, IsOk());
   ASSERT_TRUE(latest->has_value());
   EXPECT_EQ((*latest)->metadata.checkpoint_id, 1);
   EXPECT_THAT((*latest)->states, SizeIs(0));
@@ -250,11 +255,11 @@ TEST_P(CheckpointStorageTest, ACheckpointWithoutStateRoundTrips) {
 TEST_P(CheckpointStorageTest, NothingToLoadInAnEmptyStorage) {
   std::vector<std::string> skipped;
   auto latest = storage().LoadLatest(&skipped);
-  ASSERT_TRUE(latest.ok()) << latest.status();
+  ASSERT_THAT(latest, IsOk());
   EXPECT_FALSE(latest->has_value());
   EXPECT_THAT(skipped, SizeIs(0));
   auto id = storage().LatestCheckpointId();
-  ASSERT_TRUE(id.ok());
+  ASSERT_THAT(id, IsOk());
   EXPECT_EQ(*id, 0);
 }
 
@@ -300,7 +305,7 @@ std::vector<Damage> Damages() {
          // Padding after the last 13-byte blob: no field reads it, only the
          // checksum can notice.
          auto loaded = h.storage().Load(path);
-         ASSERT_TRUE(loaded.ok());
+         ASSERT_THAT(loaded, IsOk());
          h.Corrupt(path, "Dedup-1", loaded->metadata.files[0].size_bytes - 1);
        },
        "checksum mismatch", "Dedup-1"},
@@ -316,7 +321,7 @@ std::vector<Damage> Damages() {
       {"TruncatedDataFile",
        [](Harness& h, const std::string& path) {
          auto loaded = h.storage().Load(path);
-         ASSERT_TRUE(loaded.ok());
+         ASSERT_THAT(loaded, IsOk());
          h.Truncate(path, "Dedup-1", loaded->metadata.files[0].size_bytes / 2);
        },
        "truncated", "Dedup-1"},
@@ -352,7 +357,7 @@ TEST_P(DamagedCheckpointTest, IsReportedAndThePreviousOneLoaded) {
 
   std::vector<std::string> skipped;
   auto latest = h.storage().LoadLatest(&skipped);
-  ASSERT_TRUE(latest.ok()) << latest.status();
+  ASSERT_THAT(latest, IsOk());
   ASSERT_TRUE(latest->has_value());
   EXPECT_EQ((*latest)->metadata.checkpoint_id, 1);
   EXPECT_EQ((*latest)->path, h.PathOf("chk-1"));
@@ -362,7 +367,7 @@ TEST_P(DamagedCheckpointTest, IsReportedAndThePreviousOneLoaded) {
                                          HasSubstr(damage.reason))));
 
   auto loaded = h.storage().Load(path);
-  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss) << loaded.status();
+  EXPECT_THAT(loaded.status(), StatusIs(absl::StatusCode::kDataLoss)) << loaded.status();
   EXPECT_THAT(std::string(loaded.status().message()),
               AllOf(HasSubstr(path + "/" + damage.file), HasSubstr(damage.reason)));
 }
@@ -385,13 +390,13 @@ TEST_P(CheckpointStorageTest, MissingMetadataIsAnIncompleteCheckpoint) {
   ASSERT_TRUE(latest.ok() && latest->has_value());
   EXPECT_EQ((*latest)->metadata.checkpoint_id, 1);
   EXPECT_THAT(skipped, ElementsAre(AllOf(StartsWith(path + ": "), HasSubstr("_metadata missing"))));
-  EXPECT_EQ(storage().Load(path).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(storage().Load(path).status(), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_P(CheckpointStorageTest, PendingCheckpointsAreSkippedAndEverySkippedOneReported) {
   Checkpoint(storage(), 1);
   const std::string two = Checkpoint(storage(), 2);
-  ASSERT_TRUE(storage().WriteState(3, false, SampleStates(3)[0]).ok());  // never completed
+  ASSERT_THAT(storage().WriteState(3, false, SampleStates(3)[0]), IsOk());  // never completed
   harness().Corrupt(two, "Dedup-1", 500);
   std::vector<std::string> skipped;
   auto latest = storage().LoadLatest(&skipped);
@@ -406,7 +411,7 @@ TEST_P(CheckpointStorageTest, NoCompleteCheckpointLoadsNothing) {
   harness().Remove(one, "_metadata");
   std::vector<std::string> skipped;
   auto latest = storage().LoadLatest(&skipped);
-  ASSERT_TRUE(latest.ok());
+  ASSERT_THAT(latest, IsOk());
   EXPECT_FALSE(latest->has_value());
   EXPECT_THAT(skipped, SizeIs(1));
 }
@@ -423,7 +428,7 @@ TEST_P(CheckpointStorageTest, KeepsTheLastThreeCompleteCheckpointsAndEverySavepo
   }
   EXPECT_TRUE(harness().Exists(savepoint));
   auto restored = storage().Load(savepoint);
-  ASSERT_TRUE(restored.ok()) << restored.status();
+  ASSERT_THAT(restored, IsOk());
   EXPECT_TRUE(restored->metadata.savepoint);
   ExpectSameState(restored->states[1], SampleStates(2)[1]);
   // A savepoint is not a checkpoint to resume from automatically.
@@ -434,8 +439,8 @@ TEST_P(CheckpointStorageTest, KeepsTheLastThreeCompleteCheckpointsAndEverySavepo
 
 TEST_P(CheckpointStorageTest, PrunesOlderIncompleteCheckpointsButNotNewerPendingOnes) {
   Checkpoint(storage(), 1);
-  ASSERT_TRUE(storage().WriteState(2, false, SampleStates(2)[0]).ok());  // failed
-  ASSERT_TRUE(storage().WriteState(4, false, SampleStates(4)[0]).ok());  // still running
+  ASSERT_THAT(storage().WriteState(2, false, SampleStates(2)[0]), IsOk());  // failed
+  ASSERT_THAT(storage().WriteState(4, false, SampleStates(4)[0]), IsOk());  // still running
   Checkpoint(storage(), 3, SampleStates(3), false, /*retained=*/1);
   EXPECT_FALSE(harness().Exists(harness().PathOf("chk-1")));
   EXPECT_FALSE(harness().Exists(harness().PathOf("chk-2")));
@@ -444,32 +449,31 @@ TEST_P(CheckpointStorageTest, PrunesOlderIncompleteCheckpointsButNotNewerPending
 }
 
 TEST_P(CheckpointStorageTest, AbortRemovesWhatACheckpointWrote) {
-  ASSERT_TRUE(storage().WriteState(5, false, SampleStates(5)[0]).ok());
+  ASSERT_THAT(storage().WriteState(5, false, SampleStates(5)[0]), IsOk());
   EXPECT_TRUE(harness().Exists(harness().PathOf("chk-5")));
-  EXPECT_TRUE(storage().AbortCheckpoint(5, false).ok());
+  EXPECT_THAT(storage().AbortCheckpoint(5, false), IsOk());
   EXPECT_FALSE(harness().Exists(harness().PathOf("chk-5")));
-  EXPECT_TRUE(storage().AbortCheckpoint(5, false).ok());  // nothing left: still fine
+  EXPECT_THAT(storage().AbortCheckpoint(5, false), IsOk());  // nothing left: still fine
 }
 
 TEST_P(CheckpointStorageTest, LatestIdCountsIncompleteCheckpointsAndSavepoints) {
   Checkpoint(storage(), 3);
   EXPECT_EQ(*storage().LatestCheckpointId(), 3);
-  ASSERT_TRUE(storage().WriteState(4, false, SampleStates(4)[0]).ok());
+  ASSERT_THAT(storage().WriteState(4, false, SampleStates(4)[0]), IsOk());
   EXPECT_EQ(*storage().LatestCheckpointId(), 4);
   Checkpoint(storage(), 9, {}, /*savepoint=*/true);
   EXPECT_EQ(*storage().LatestCheckpointId(), 9);
 }
 
 TEST_P(CheckpointStorageTest, LoadOfAPathWithoutMetadataIsNotFound) {
-  EXPECT_EQ(storage().Load(harness().PathOf("chk-42")).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_THAT(storage().Load(harness().PathOf("chk-42")).status(), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST(LocalDirectoryCheckpointStorageTest, IdsAndCheckpointsSurviveARestart) {
   LocalHarness h;
   Checkpoint(h.storage(), 1);
   Checkpoint(h.storage(), 2);
-  ASSERT_TRUE(h.storage().WriteState(3, false, SampleStates(3)[0]).ok());
+  ASSERT_THAT(h.storage().WriteState(3, false, SampleStates(3)[0]), IsOk());
   h.Reopen();
   EXPECT_EQ(*h.storage().LatestCheckpointId(), 3);
   std::vector<std::string> skipped;
@@ -490,7 +494,7 @@ TEST(LocalDirectoryCheckpointStorageTest, ASavepointLoadsAfterBeingMoved) {
   const std::string moved = MakeTempDir() + "/kept";
   fs::rename(savepoint, moved);
   auto restored = h.storage().Load(moved + "/");
-  ASSERT_TRUE(restored.ok()) << restored.status();
+  ASSERT_THAT(restored, IsOk());
   EXPECT_EQ(restored->path, moved);
   ExpectSameState(restored->states[0], SampleStates(4)[0]);
   fs::remove_all(fs::path(moved).parent_path());
@@ -501,13 +505,12 @@ TEST(LocalDirectoryCheckpointStorageTest, ADirectoryThatCannotBeCreatedIsNamed) 
   const std::string file = h.dir() + "/a-file";
   std::ofstream(file) << "x";
   auto storage = NewLocalDirectoryCheckpointStorage(file + "/checkpoints");
-  ASSERT_FALSE(storage.ok());
+  ASSERT_THAT(storage, Not(IsOk()));
   EXPECT_THAT(std::string(storage.status().message()), HasSubstr(file + "/checkpoints"));
   auto over_file = NewLocalDirectoryCheckpointStorage(file);
-  ASSERT_FALSE(over_file.ok());
+  ASSERT_THAT(over_file, Not(IsOk()));
   EXPECT_THAT(std::string(over_file.status().message()), HasSubstr(file));
-  EXPECT_EQ(NewLocalDirectoryCheckpointStorage("").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(NewLocalDirectoryCheckpointStorage("").status(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(LocalDirectoryCheckpointStorageTest, AWriteIntoAnUnwritableDirectoryFailsNamingIt) {
@@ -515,7 +518,7 @@ TEST(LocalDirectoryCheckpointStorageTest, AWriteIntoAnUnwritableDirectoryFailsNa
   const std::string path = h.dir() + "/chk-1";
   std::ofstream(path) << "not a directory";
   auto file = h.storage().WriteState(1, false, SampleStates(1)[0]);
-  ASSERT_FALSE(file.ok());
+  ASSERT_THAT(file, Not(IsOk()));
   EXPECT_THAT(std::string(file.status().message()), HasSubstr(path));
 }
 
@@ -524,13 +527,10 @@ TEST(InMemoryCheckpointStorageTest, TestingHooksReportWhatTheyCannotDo) {
   Checkpoint(*storage, 1);
   EXPECT_THAT(storage->ListFilesForTesting("mem://chk-1"),
               ::testing::Contains("_metadata"));
-  EXPECT_EQ(storage->CorruptForTesting("mem://chk-1", "nope", 0).code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_EQ(storage->CorruptForTesting("mem://chk-1", "_metadata", 1 << 20).code(),
-            absl::StatusCode::kOutOfRange);
-  EXPECT_EQ(storage->TruncateForTesting("mem://chk-1", "_metadata", 1 << 20).code(),
-            absl::StatusCode::kOutOfRange);
-  EXPECT_EQ(storage->Load("/tmp/chk-1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(storage->CorruptForTesting("mem://chk-1", "nope", 0), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(storage->CorruptForTesting("mem://chk-1", "_metadata", 1 << 20), StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(storage->TruncateForTesting("mem://chk-1", "_metadata", 1 << 20), StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(storage->Load("/tmp/chk-1").status(), StatusIs(absl::StatusCode::kNotFound));
 }
 
 }  // namespace

@@ -34,6 +34,11 @@
 #include "brook/checkpoint_storage.h"
 #include "brook/job_listener.h"
 #include "brook/serialization.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
+using ::testing::Not;
 
 namespace {
 
@@ -393,7 +398,7 @@ std::vector<std::string> RunAligned(std::vector<std::vector<Element>> channels,
   brook::internal::InputSubtask<int64_t> subtask(std::move(gate), h);
   subtask.operators.push_back(std::move(head));
   subtask.set_checkpoint_listener(listener, 7);
-  EXPECT_TRUE(subtask.Run().ok());
+  EXPECT_THAT(subtask.Run(), IsOk());
   return h->events;
 }
 
@@ -520,7 +525,7 @@ TEST(ExecutionCheckpointEndToEnd, CancelAndRestoreLosesAndDuplicatesNothing) {
   {
     brook::StreamExecutionEnvironment env(PipelineConfig(storage0));
     BuildPipeline(env, store0, 0, std::make_shared<std::atomic<int64_t>>(0));
-    ASSERT_TRUE(env.Execute("uninterrupted").ok());
+    ASSERT_THAT(env.Execute("uninterrupted"), IsOk());
   }
   ASSERT_EQ(Sorted(store0->committed()), Sorted(Expected()));
 
@@ -555,7 +560,7 @@ TEST(ExecutionCheckpointEndToEnd, CancelAndRestoreLosesAndDuplicatesNothing) {
     config.checkpoint.restore = brook::CheckpointConfig::Restore::kLatest;
     brook::StreamExecutionEnvironment env(config);
     BuildPipeline(env, store, 0, std::make_shared<std::atomic<int64_t>>(0));
-    ASSERT_TRUE(env.Execute("run-2").ok());
+    ASSERT_THAT(env.Execute("run-2"), IsOk());
     EXPECT_THAT(env.restored_from(), HasSubstr("fake://chk-"));
     EXPECT_TRUE(env.restore_skipped().empty());
     // Ids continue after the restored one.
@@ -598,7 +603,7 @@ TEST(ExecutionCheckpointSavepoint, ASavepointOfARunningJobRestores) {
     std::thread runner([&] { status = env.Execute("savepointed"); });
     ASSERT_TRUE(WaitFor([&] { return seen->load() > 100; }));
     absl::StatusOr<std::string> savepoint = env.TriggerSavepoint();
-    ASSERT_TRUE(savepoint.ok()) << savepoint.status();
+    ASSERT_THAT(savepoint, IsOk());
     path = *savepoint;
     env.Cancel();
     runner.join();
@@ -614,7 +619,7 @@ TEST(ExecutionCheckpointSavepoint, ASavepointOfARunningJobRestores) {
     config.checkpoint.restore_path = path;
     brook::StreamExecutionEnvironment env(config);
     BuildPipeline(env, store, 0, std::make_shared<std::atomic<int64_t>>(0));
-    ASSERT_TRUE(env.Execute("from-savepoint").ok());
+    ASSERT_THAT(env.Execute("from-savepoint"), IsOk());
     EXPECT_EQ(env.restored_from(), path);
   }
   EXPECT_EQ(Sorted(store->committed()), Sorted(Expected()));
@@ -668,8 +673,8 @@ TEST(ExecutionCheckpointDecline, AnUnreplayableSourceDeclinesButTheJobFinishes) 
   ASSERT_TRUE(WaitFor([&] { return emitted->load() > 10; }));
   absl::StatusOr<std::string> savepoint = env.TriggerSavepoint();
   runner.join();
-  ASSERT_TRUE(status.ok()) << status;
-  ASSERT_FALSE(savepoint.ok());
+  ASSERT_THAT(status, IsOk());
+  ASSERT_THAT(savepoint, Not(IsOk()));
   EXPECT_TRUE(absl::IsFailedPrecondition(savepoint.status())) << savepoint.status();
   EXPECT_THAT(savepoint.status().message(), HasSubstr("cannot be replayed"));
   EXPECT_THAT(savepoint.status().message(), HasSubstr("Socket"));
@@ -773,7 +778,7 @@ TEST(ExecutionCheckpointRestore, ScalesOperatorStateAndKeyGroupsToANewParallelis
   brook::StreamExecutionEnvironment env(config);
   auto sink = std::make_shared<brook::CollectSink<int64_t>>();
   AddProbe(env.FromCollection<int64_t>({1, 2, 3}), log, 2).SinkTo(sink);
-  ASSERT_TRUE(env.Execute("rescaled").ok());
+  ASSERT_THAT(env.Execute("rescaled"), IsOk());
   EXPECT_EQ(env.restored_from(), "fake://chk-5");
   EXPECT_THAT(env.restore_skipped(), ElementsAre("fake://chk-6: corrupt"));
   EXPECT_EQ(Sorted(sink->values()), (std::vector<int64_t>{1, 2, 3}));
@@ -942,7 +947,7 @@ TEST(ExecutionJobListener, ReportsCompletedCheckpointsInOrderThenTheCancellation
   }
   // Failed ones (e.g. cut short by the cancellation) never reuse an id.
   for (const auto& f : listener->failed()) {
-    EXPECT_FALSE(f.reason.ok());
+    EXPECT_THAT(f.reason, Not(IsOk()));
     for (const auto& c : completed) EXPECT_NE(f.checkpoint_id, c.checkpoint_id);
   }
   // No restore was configured; the end comes last, once.
@@ -973,7 +978,7 @@ TEST(ExecutionJobListener, ReportsWhereARestartRestoredFromAndWhatItSkipped) {
   env.RegisterJobListener(listener);
   BuildPipeline(env, std::make_shared<TwoPhaseStore>(storage.get()), 0,
                 std::make_shared<std::atomic<int64_t>>(0));
-  ASSERT_TRUE(env.Execute("restarted").ok());
+  ASSERT_THAT(env.Execute("restarted"), IsOk());
 
   ASSERT_THAT(listener->restored(), SizeIs(1));
   const brook::RestoreInfo info = listener->restored()[0];
@@ -1001,7 +1006,7 @@ TEST(ExecutionJobListener, AnEmptyStorageRestoresNothing) {
   brook::StreamExecutionEnvironment env(config);
   env.RegisterJobListener(listener);
   env.FromCollection<int64_t>({1, 2}).SinkTo(std::make_shared<brook::CollectSink<int64_t>>());
-  ASSERT_TRUE(env.Execute("fresh").ok());
+  ASSERT_THAT(env.Execute("fresh"), IsOk());
   ASSERT_THAT(listener->restored(), SizeIs(1));
   EXPECT_EQ(listener->restored()[0].path, "");
   EXPECT_EQ(listener->restored()[0].checkpoint_id, 0);
@@ -1018,7 +1023,7 @@ TEST(ExecutionJobListener, ReportsDeclinedCheckpointsAsFailedAndTheJobAsFinished
                           brook::WatermarkStrategy<int64_t>::NoWatermarks(), "Socket")
       .SetParallelism(1)
       .SinkTo(std::make_shared<brook::CollectSink<int64_t>>(), "Collected");
-  ASSERT_TRUE(env.Execute("unreplayable").ok());
+  ASSERT_THAT(env.Execute("unreplayable"), IsOk());
 
   const std::vector<brook::FailedCheckpoint> failed = listener->failed();
   ASSERT_FALSE(failed.empty());
@@ -1029,7 +1034,7 @@ TEST(ExecutionJobListener, ReportsDeclinedCheckpointsAsFailedAndTheJobAsFinished
   }
   // Declined by the source, with its status; only the last may instead have
   // been cut short by the source's end (kAborted).
-  EXPECT_EQ(failed[0].reason.code(), absl::StatusCode::kUnimplemented) << failed[0].reason;
+  EXPECT_THAT(failed[0].reason, StatusIs(absl::StatusCode::kUnimplemented)) << failed[0].reason;
   EXPECT_THAT(failed[0].reason.message(), HasSubstr("Socket"));
   EXPECT_THAT(listener->completed(), IsEmpty());
   EXPECT_EQ(listener->log().back(), "finished OK");
@@ -1070,7 +1075,7 @@ TEST(ExecutionJobListener, ReportsEveryWayExecuteEnds) {
     env.FromCollection<int64_t>({1})
         .Process(Failing(), "Failing")
         .SinkTo(std::make_shared<brook::CollectSink<int64_t>>());
-    EXPECT_EQ(env.Execute("failing").code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(env.Execute("failing"), StatusIs(absl::StatusCode::kDataLoss));
     EXPECT_THAT(listener->log(), ElementsAre("finished DATA_LOSS"));
   }
 }

@@ -26,7 +26,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "brook/brook.h"
-#include "status_matchers.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
 
 namespace {
 
@@ -43,8 +45,8 @@ const bool kAbslDeadlockDetectionOff = [] {
 }();
 #endif
 
-using ::brook_testing::IsOkAndHolds;
-using ::brook_testing::StatusIs;
+using ::brook::testing::IsOkAndHolds;
+using ::brook::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
@@ -185,7 +187,7 @@ std::vector<Agg> RunAggregation(const std::vector<Ev>& events, int parallelism) 
       .Process(AggregateFn(), "aggregate")
       .SinkTo(sink, "results");
   absl::Status s = env.Execute("aggregate");
-  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_THAT(s, IsOk());
   EXPECT_THAT(env.metrics().Sum("num_records_in", "aggregate"),
               IsOkAndHolds(static_cast<int64_t>(events.size())));
   std::vector<Agg> v = sink->values();
@@ -251,7 +253,7 @@ TEST(ExecutionLifecycleTest, KeyedEndInputIsCalledPerSubtask) {
       .KeyBy(&Ev::key)
       .Process(CountUntilEndFn(), "count")
       .SinkTo(sink, "sink", 1);
-  ASSERT_TRUE(env.Execute().ok());
+  ASSERT_THAT(env.Execute(), IsOk());
   std::vector<std::string> v = sink->values();
   ASSERT_EQ(v.size(), 3u);
   int64_t total = 0;
@@ -304,7 +306,7 @@ TEST(ExecutionChainTest, MapFilterFlatMapChained) {
   auto sink = std::make_shared<brook::CollectSink<int64_t>>();
   const auto in = Iota(10000);
   BuildChain(env.FromCollection(in), sink, 0, 0, 0);
-  ASSERT_TRUE(env.Execute().ok());
+  ASSERT_THAT(env.Execute(), IsOk());
   // One chain, one thread: order is preserved exactly.
   EXPECT_THAT(sink->values(), ElementsAreArray(ExpectedChain(in)));
   EXPECT_THAT(env.metrics().Sum("num_records_out", "mirror"),
@@ -317,7 +319,7 @@ TEST(ExecutionChainTest, MapFilterFlatMapAcrossParallelismChanges) {
   const auto in = Iota(20000);
   // Source 1 -> Map/Filter 3 (rebalance) -> FlatMap 2 (rebalance) -> sink 1.
   BuildChain(env.FromCollection(in), sink, 3, 2, 1);
-  ASSERT_TRUE(env.Execute().ok());
+  ASSERT_THAT(env.Execute(), IsOk());
   EXPECT_EQ(Sorted(sink->values()), Sorted(ExpectedChain(in)));
   EXPECT_THAT(env.metrics().Sum("num_records_in", "double"), IsOkAndHolds(20000));
 }
@@ -354,7 +356,7 @@ TEST(ExecutionPartitioningTest, RebalanceSpreadsAcrossSubtasks) {
   brook::StreamExecutionEnvironment env({.parallelism = 3, .batch_size = 100});
   auto sink = std::make_shared<brook::CollectSink<std::pair<int, int64_t>>>();
   env.FromCollection(Iota(10000)).Rebalance().Process(TagSubtaskFn(), "tag").SinkTo(sink);
-  ASSERT_TRUE(env.Execute().ok());
+  ASSERT_THAT(env.Execute(), IsOk());
   auto m = BySubtask(sink->values());
   ASSERT_EQ(m.size(), 3u);
   std::vector<int64_t> all;
@@ -372,7 +374,7 @@ TEST(ExecutionPartitioningTest, BroadcastReachesEverySubtask) {
   brook::StreamExecutionEnvironment env({.parallelism = 3, .batch_size = 64});
   auto sink = std::make_shared<brook::CollectSink<std::pair<int, int64_t>>>();
   env.FromCollection(Iota(5000)).Broadcast().Process(TagSubtaskFn(), "tag").SinkTo(sink, "s", 2);
-  ASSERT_TRUE(env.Execute().ok());
+  ASSERT_THAT(env.Execute(), IsOk());
   auto m = BySubtask(sink->values());
   ASSERT_EQ(m.size(), 3u);
   for (auto& [s, xs] : m) EXPECT_EQ(xs, Iota(5000)) << "subtask " << s;
@@ -405,7 +407,7 @@ TEST(ExecutionPartitioningTest, KeyByRoutesByKeyGroup) {
       .KeyBy(&Ev::key)
       .Process(KeyOwnerFn(), "owner")
       .SinkTo(sink);
-  ASSERT_TRUE(env.Execute().ok());
+  ASSERT_THAT(env.Execute(), IsOk());
   const auto v = sink->values();
   ASSERT_EQ(v.size(), 20000u);
   for (const auto& [key, subtask] : v) {
@@ -439,7 +441,7 @@ TEST(ExecutionSideOutputTest, SideOutputReachesItsOwnSink) {
   auto split = env.FromCollection(Iota(3000)).Rebalance().Process(SplitFn(), "split");
   split.SinkTo(main_sink, "evens");
   split.GetSideOutput(kOddTag).SinkTo(side_sink, "odds", 1);
-  ASSERT_TRUE(env.Execute().ok());
+  ASSERT_THAT(env.Execute(), IsOk());
   std::vector<int64_t> evens;
   std::vector<std::string> odds;
   for (int64_t i = 0; i < 3000; ++i) {
@@ -461,7 +463,7 @@ TEST(ExecutionSideOutputTest, UnreadSideOutputIsCountedAsDiscarded) {
   brook::StreamExecutionEnvironment env;
   auto main_sink = std::make_shared<brook::CollectSink<int64_t>>();
   env.FromCollection(Iota(100)).Process(SplitFn(), "split").SinkTo(main_sink);
-  ASSERT_TRUE(env.Execute().ok());
+  ASSERT_THAT(env.Execute(), IsOk());
   EXPECT_EQ(main_sink->values().size(), 50u);
   EXPECT_THAT(env.metrics().Sum("num_side_output_records_discarded", "split"), IsOkAndHolds(50));
 }
@@ -475,7 +477,7 @@ TEST(ExecutionSideOutputTest, SideOutputReadWithAnotherTypeFailsTheJob) {
   // The function emits std::string to "odd"; reading it as int64_t is a bug.
   split.GetSideOutput(brook::OutputTag<int64_t>("odd")).SinkTo(side_sink);
   absl::Status s = env.Execute();
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument)) << s;
 }
 
 TEST(ExecutionSideOutputTest, SameTagReadWithTwoTypesIsInvalidArgument) {
@@ -484,7 +486,7 @@ TEST(ExecutionSideOutputTest, SameTagReadWithTwoTypesIsInvalidArgument) {
   split.GetSideOutput(kOddTag).SinkTo(std::make_shared<brook::CollectSink<std::string>>());
   split.GetSideOutput(brook::OutputTag<int64_t>("odd"))
       .SinkTo(std::make_shared<brook::CollectSink<int64_t>>());
-  EXPECT_EQ(env.Execute().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(env.Execute(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 // ---------------------------------------------------------------------------
@@ -534,7 +536,7 @@ void CheckPerKeyOrder(int source_p, int keyed_p) {
       .Process(OrderCheckFn(source_p), "check")
       .SinkTo(sink);
   absl::Status s = env.Execute();
-  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_THAT(s, IsOk());
   // The sink (chained after the check) sees each key's records in order too.
   std::map<std::pair<int64_t, int64_t>, int64_t> last;
   const auto out = sink->values();
@@ -631,7 +633,7 @@ TEST(ExecutionBackpressureTest, SlowSinkBoundsRecordsInFlight) {
       .Partitioned()
       .SinkTo(std::make_shared<SlowSink>(&flow, absl::Milliseconds(1)), "slow", kSinks);
   absl::Status s = env.Execute("backpressure");
-  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_THAT(s, IsOk());
   EXPECT_EQ(flow.written.load(), kRecords);
   ::testing::Test::RecordProperty("max_in_flight", static_cast<int>(flow.max_in_flight.load()));
   // What can be in flight: the channels (sinks x capacity batches), the
@@ -712,7 +714,7 @@ class EndlessSource : public brook::Source<Ev> {
 };
 
 void ExpectBoom(const absl::Status& s) {
-  EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInternal)) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr("boom"));
 }
 
@@ -792,7 +794,7 @@ TEST(ExecutionFailureTest, CreateWriterErrorFailsJobBeforeItStarts) {
   brook::StreamExecutionEnvironment env;
   env.FromCollection(Iota(10)).SinkTo(std::make_shared<FailingSink>(true), "unreachable");
   absl::Status s = env.Execute();
-  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kUnavailable)) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr("unreachable"));
 }
 
@@ -825,7 +827,7 @@ TEST(ExecutionFailureTest, SourceErrorFailsJob) {
       .Rebalance()
       .SinkTo(std::make_shared<brook::CollectSink<int64_t>>());
   absl::Status s = env.Execute();
-  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kDataLoss)) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr("offset 20"));
 }
 
@@ -849,7 +851,7 @@ TEST(ExecutionFailureTest, OpenErrorFailsJob) {
       .Process(FailingOpenFn(), "opens")
       .SinkTo(std::make_shared<brook::CollectSink<Ev>>());
   absl::Status s = env.Execute();
-  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kFailedPrecondition)) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr("boom at open"));
 }
 
@@ -903,7 +905,7 @@ TEST(ExecutionCancelTest, CancelStopsUnboundedJob) {
   EXPECT_FALSE(job.done());  // unbounded: it would run forever
   env.Cancel();
   absl::Status s = job.Join();
-  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kCancelled)) << s;
 }
 
 TEST(ExecutionCancelTest, CancelStopsIdleSourceAndBackpressuredJob) {
@@ -924,8 +926,8 @@ TEST(ExecutionCancelTest, CancelStopsIdleSourceAndBackpressuredJob) {
   ASSERT_TRUE(WaitFor([&] { return slow_sink->written.load() >= 64; }));
   idle_env.Cancel();
   slow_env.Cancel();
-  EXPECT_EQ(idle_job.Join().code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(slow_job.Join().code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(idle_job.Join(), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(slow_job.Join(), StatusIs(absl::StatusCode::kCancelled));
 }
 
 TEST(ExecutionCancelTest, CancelBeforeExecute) {
@@ -934,7 +936,7 @@ TEST(ExecutionCancelTest, CancelBeforeExecute) {
                      brook::WatermarkStrategy<Ev>::NoWatermarks(), "endless")
       .SinkTo(std::make_shared<CountingSink>());
   env.Cancel();
-  EXPECT_EQ(env.Execute().code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(env.Execute(), StatusIs(absl::StatusCode::kCancelled));
 }
 
 // ---------------------------------------------------------------------------
@@ -979,7 +981,7 @@ TEST(ExecutionTimeTest, ProcessingTimeTimerFiresInRunningJob) {
   // Each of the two keyed subtasks arms one timer; both fire.
   const bool fired = WaitFor([&] { return sink->written.load() >= 2; });
   env.Cancel();
-  EXPECT_EQ(job.Join().code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(job.Join(), StatusIs(absl::StatusCode::kCancelled));
   EXPECT_TRUE(fired);
   EXPECT_EQ(sink->written.load(), 2);
 }
@@ -1002,7 +1004,7 @@ TEST(ExecutionTimeTest, IdleSourceSubtaskDoesNotHoldBackWatermark) {
   AsyncJob job(&env);
   const bool reached = WaitFor([&] { return sink->max_watermark.load() >= 1997; });
   env.Cancel();
-  EXPECT_EQ(job.Join().code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(job.Join(), StatusIs(absl::StatusCode::kCancelled));
   EXPECT_TRUE(reached) << sink->max_watermark.load();
   EXPECT_EQ(sink->written.load(), 1000 + 5);
   // Never the end-of-time watermark: the input did not end.
@@ -1019,16 +1021,15 @@ absl::Status RunTiny(brook::ExecutionConfig config) {
 }
 
 TEST(ExecutionConfigTest, InvalidConfigIsInvalidArgument) {
-  EXPECT_EQ(RunTiny({.parallelism = 0}).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(RunTiny({.parallelism = -3}).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(RunTiny({.parallelism = 4, .max_parallelism = 2}).code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(RunTiny({.max_parallelism = 0}).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(RunTiny({.batch_size = 0}).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(RunTiny({.channel_capacity = 0}).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(RunTiny({.parallelism = 2, .max_parallelism = 2, .batch_size = 1,
+  EXPECT_THAT(RunTiny({.parallelism = 0}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(RunTiny({.parallelism = -3}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(RunTiny({.parallelism = 4, .max_parallelism = 2}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(RunTiny({.max_parallelism = 0}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(RunTiny({.batch_size = 0}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(RunTiny({.channel_capacity = 0}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(RunTiny({.parallelism = 2, .max_parallelism = 2, .batch_size = 1,
                        .channel_capacity = 1})
-                  .ok());
+                  , IsOk());
 }
 
 TEST(ExecutionConfigTest, InvalidOperatorParallelismIsInvalidArgument) {
@@ -1038,14 +1039,14 @@ TEST(ExecutionConfigTest, InvalidOperatorParallelismIsInvalidArgument) {
     s.SetParallelism(p);
     s.SinkTo(std::make_shared<brook::CollectSink<int64_t>>());
     absl::Status st = env.Execute();
-    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << p;
+    EXPECT_THAT(st, StatusIs(absl::StatusCode::kInvalidArgument)) << p;
     EXPECT_THAT(std::string(st.message()), HasSubstr("'m'"));
   }
 }
 
 TEST(ExecutionConfigTest, EmptyJobIsInvalidArgument) {
   brook::StreamExecutionEnvironment env;
-  EXPECT_EQ(env.Execute().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(env.Execute(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 // ---------------------------------------------------------------------------
@@ -1061,7 +1062,7 @@ TEST(ExecutionMetricsTest, RecordsInAndOutAreCounted) {
       .Partitioned()
       .Map([](int64_t x) { return x; }, "after-keyby")
       .SinkTo(sink, "out");
-  ASSERT_TRUE(env.Execute("metrics-job").ok());
+  ASSERT_THAT(env.Execute("metrics-job"), IsOk());
   const brook::MetricRegistry& m = env.metrics();
   EXPECT_THAT(m.Sum("num_records_out", "numbers"), IsOkAndHolds(10000));
   EXPECT_THAT(m.Sum("num_records_in", "triple"), IsOkAndHolds(10000));

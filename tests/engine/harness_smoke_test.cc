@@ -3,6 +3,9 @@
 
 #include "brook/brook.h"
 #include "brook/testing/test_harness.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
 
 namespace {
 struct Ev { int64_t key; };
@@ -20,13 +23,13 @@ class TimerFn : public brook::KeyedProcessFunction<int64_t, Ev, int64_t> {
 };
 TEST(Harness, FiresTimers) {
   brook::testing::KeyedProcessFunctionTestHarness<TimerFn> h(TimerFn(), [](const Ev& e) { return e.key; });
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({1}, 5).ok());
-  ASSERT_TRUE(h.ProcessElement({2}, 5).ok());
-  ASSERT_TRUE(h.ProcessWatermark(15).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({1}, 5), IsOk());
+  ASSERT_THAT(h.ProcessElement({2}, 5), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(15), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ::testing::ElementsAre(1501, 1502));
   EXPECT_THAT(h.ExtractWatermarks(), ::testing::ElementsAre(15));
-  ASSERT_TRUE(h.SetProcessingTime(1000).ok());
+  ASSERT_THAT(h.SetProcessingTime(1000), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ::testing::ElementsAre(100001, 100002));
 }
 
@@ -36,18 +39,18 @@ TEST(Harness, FiresTimers) {
 TEST(Harness, OutputSequenceKeepsWatermarksInOrderWithRecords) {
   using E = brook::testing::OutputElement<int64_t>;
   brook::testing::KeyedProcessFunctionTestHarness<TimerFn> h(TimerFn(), [](const Ev& e) { return e.key; });
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({1}, 5).ok());
-  ASSERT_TRUE(h.ProcessWatermark(10).ok());
-  ASSERT_TRUE(h.ProcessElement({2}, 12).ok());
-  ASSERT_TRUE(h.ProcessWatermark(30).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({1}, 5), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(10), IsOk());
+  ASSERT_THAT(h.ProcessElement({2}, 12), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(30), IsOk());
   EXPECT_THAT(h.ExtractOutputSequence(),
               ::testing::ElementsAre(E::Watermark(10), E::Record(1501, 15), E::Record(2202, 22),
                                      E::Watermark(30)));
   EXPECT_THAT(h.ExtractOutputSequence(), ::testing::IsEmpty());
 
-  ASSERT_TRUE(h.SetProcessingTime(1000).ok());
-  ASSERT_TRUE(h.ProcessWatermark(40).ok());
+  ASSERT_THAT(h.SetProcessingTime(1000), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(40), IsOk());
   EXPECT_THAT(h.ExtractWatermarks(), ::testing::ElementsAre(40));
   EXPECT_THAT(h.ExtractOutputSequence(),
               ::testing::ElementsAre(E::Record(100001, 1000), E::Record(100002, 1000)));

@@ -16,6 +16,10 @@
 #include "absl/strings/str_join.h"
 #include "brook/brook.h"
 #include "brook/testing/test_harness.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
 
 namespace {
 
@@ -121,18 +125,18 @@ class StateFn : public brook::KeyedProcessFunction<int64_t, Cmd, std::string> {
 class KeyedStateTest : public ::testing::Test {
  protected:
   explicit KeyedStateTest(brook::StateTtlConfig ttl = {}) : h_(StateFn(ttl), KeyOf) {}
-  void SetUp() override { ASSERT_TRUE(h_.Open().ok()); }
+  void SetUp() override { ASSERT_THAT(h_.Open(), IsOk()); }
 
   // Sends one command at `ts` and returns what the function emitted.
   std::vector<std::string> Do(int64_t key, std::string op, std::string arg = "",
                               int64_t value = 0, int64_t ts = 0) {
     absl::Status s = h_.ProcessElement(Cmd{key, std::move(op), std::move(arg), value}, ts);
-    EXPECT_TRUE(s.ok()) << s;
+    EXPECT_THAT(s, IsOk());
     return h_.ExtractOutputValues();
   }
   void Watermark(int64_t wm) {
     absl::Status s = h_.ProcessWatermark(wm);
-    EXPECT_TRUE(s.ok()) << s;
+    EXPECT_THAT(s, IsOk());
   }
 
   KeyedProcessFunctionTestHarness<StateFn> h_;
@@ -280,19 +284,19 @@ absl::Status OpenConflict() {
 
 TEST(KeyedStateConflictTest, SameNameOtherKindIsInvalidArgument) {
   absl::Status s = OpenConflict<0>();
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument)) << s;
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("'s'"));
 }
 
 TEST(KeyedStateConflictTest, SameNameOtherValueTypeIsInvalidArgument) {
-  EXPECT_EQ(OpenConflict<1>().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(OpenConflict<2>().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(OpenConflict<1>(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(OpenConflict<2>(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(KeyedStateConflictTest, SameDescriptorTwiceSharesTheState) {
   KeyedProcessFunctionTestHarness<ConflictFn<3>> h(ConflictFn<3>(), KeyOf);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement(Cmd{1, "", "", 42}, 0).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement(Cmd{1, "", "", 42}, 0), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre("42"));
 }
 
@@ -305,7 +309,7 @@ TEST(KeyedStateConflictTest, ConflictFailsTheJob) {
       .Process(ConflictFn<0>(), "conflict")
       .SinkTo(sink);
   absl::Status s = env.Execute();
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument)) << s;
 }
 
 // ---------------------------------------------------------------------------
@@ -466,13 +470,13 @@ class TimerTtlFn : public brook::KeyedProcessFunction<int64_t, Cmd, std::string>
 
 TEST(KeyedStateTtlTimerTest, StateWrittenInTimerUsesTimerTimestamp) {
   KeyedProcessFunctionTestHarness<TimerTtlFn> h(TimerTtlFn(), KeyOf);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement(Cmd{1, "timer", "", 500}, 0).ok());
-  ASSERT_TRUE(h.ProcessWatermark(550).ok());  // fires at 500; written with ts 500
-  ASSERT_TRUE(h.ProcessElement(Cmd{1, "get"}, 560).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement(Cmd{1, "timer", "", 500}, 0), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(550), IsOk());  // fires at 500; written with ts 500
+  ASSERT_THAT(h.ProcessElement(Cmd{1, "get"}, 560), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre("500"));
-  ASSERT_TRUE(h.ProcessWatermark(600).ok());  // 500 + 100 <= 600
-  ASSERT_TRUE(h.ProcessElement(Cmd{1, "get"}, 610).ok());
+  ASSERT_THAT(h.ProcessWatermark(600), IsOk());  // 500 + 100 <= 600
+  ASSERT_THAT(h.ProcessElement(Cmd{1, "get"}, 610), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre("null"));
 }
 
@@ -482,11 +486,11 @@ TEST(KeyedStateRangeTest, KeyOutsideSubtaskRangeIsInternalError) {
   opts.parallelism = 2;
   opts.subtask_index = 1;
   KeyedProcessFunctionTestHarness<StateFn> h(StateFn(), KeyOf, opts);
-  ASSERT_TRUE(h.Open().ok());
+  ASSERT_THAT(h.Open(), IsOk());
   // Key 42 -> key group 29 -> subtask 0 of 2; key 0 -> key group 94 -> subtask 1
   // (see key_group_test.cc).
-  EXPECT_EQ(h.ProcessElement(Cmd{42, "get"}, 0).code(), absl::StatusCode::kInternal);
-  EXPECT_TRUE(h.ProcessElement(Cmd{0, "get"}, 0).ok());
+  EXPECT_THAT(h.ProcessElement(Cmd{42, "get"}, 0), StatusIs(absl::StatusCode::kInternal));
+  EXPECT_THAT(h.ProcessElement(Cmd{0, "get"}, 0), IsOk());
 }
 
 }  // namespace

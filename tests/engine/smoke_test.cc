@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include "brook/brook.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
 
 namespace {
 struct Ev { int64_t key; int64_t ts; };
@@ -29,7 +32,7 @@ TEST(Smoke, Runs) {
     for (int i = 0; i < 10000; ++i) evs.push_back({i % 7, i});
     auto sink = std::make_shared<brook::CollectSink<std::pair<int64_t,int64_t>>>();
     env.FromCollection(evs).KeyBy(&Ev::key).Process(Sum(), "sum").SinkTo(sink);
-    ASSERT_TRUE(env.Execute().ok());
+    ASSERT_THAT(env.Execute(), IsOk());
     auto v = sink->values();
     std::sort(v.begin(), v.end());
     ASSERT_EQ(v.size(), 7u) << p;
@@ -52,7 +55,7 @@ TEST(Smoke, UnionTakesTheMinimumWatermarkOfAllInputs) {
     auto sa = env.FromCollection(a, strategy, "a");
     auto sb = env.FromCollection(b, strategy, "b");
     sa.Union({sb}).SetParallelism(1).SinkTo(sink, "sink", 1);
-    ASSERT_TRUE(env.Execute().ok());
+    ASSERT_THAT(env.Execute(), IsOk());
     EXPECT_EQ(sink->values().size(), 1050u);
     // One watermark sequence, non-decreasing, ending at +inf only after both
     // inputs ended (an ended input counts as +inf; a live one holds it back:

@@ -20,6 +20,10 @@
 #include "absl/strings/str_join.h"
 #include "brook/brook.h"
 #include "brook/testing/test_harness.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
 
 namespace {
 
@@ -189,34 +193,34 @@ absl::Status Load(Cluster& c, int64_t base, int64_t ts) {
   return absl::OkStatus();
 }
 std::vector<std::string> DumpAll(Cluster& c, int64_t ts) {
-  for (int64_t k = 0; k < kKeys; ++k) EXPECT_TRUE(c.Send({k, "dump"}, ts).ok());
+  for (int64_t k = 0; k < kKeys; ++k) EXPECT_THAT(c.Send({k, "dump"}, ts), IsOk());
   return c.Output();
 }
 
 TEST(StateSnapshotTest, EveryStateKindRoundTripsThroughParallelism1To2To1) {
   // Reference: one uninterrupted subtask.
   Cluster reference(1, {});
-  ASSERT_TRUE(Load(reference, 100, 1000).ok());
-  ASSERT_TRUE(Load(reference, 500, 1010).ok());
+  ASSERT_THAT(Load(reference, 100, 1000), IsOk());
+  ASSERT_THAT(Load(reference, 500, 1010), IsOk());
   const std::vector<std::string> expected = DumpAll(reference, 1020);
   ASSERT_EQ(expected.size(), static_cast<size_t>(kKeys));
 
   Cluster one(1, {});
-  ASSERT_TRUE(Load(one, 100, 1000).ok());
+  ASSERT_THAT(Load(one, 100, 1000), IsOk());
   auto snap1 = one.Snapshot(1);
-  ASSERT_TRUE(snap1.ok()) << snap1.status();
+  ASSERT_THAT(snap1, IsOk());
   EXPECT_FALSE((*snap1)[0].key_groups.empty());
 
   Cluster two(2, *snap1);
-  ASSERT_TRUE(two.status().ok()) << two.status();
+  ASSERT_THAT(two.status(), IsOk());
   // Every key's state is in exactly one subtask: the owner holds it all.
   EXPECT_EQ(two.subtask(0).NumStateEntries() + two.subtask(1).NumStateEntries(),
             one.subtask(0).NumStateEntries());
   EXPECT_GT(two.subtask(0).NumStateEntries(), 0);
   EXPECT_GT(two.subtask(1).NumStateEntries(), 0);
-  ASSERT_TRUE(Load(two, 500, 1010).ok());
+  ASSERT_THAT(Load(two, 500, 1010), IsOk());
   auto snap2 = two.Snapshot(2);
-  ASSERT_TRUE(snap2.ok()) << snap2.status();
+  ASSERT_THAT(snap2, IsOk());
   for (int i = 0; i < 2; ++i) {
     const auto range = brook::ComputeKeyGroupRangeForOperatorIndex(kMaxParallelism, 2, i);
     for (const auto& [kg, bytes] : (*snap2)[static_cast<size_t>(i)].key_groups) {
@@ -225,73 +229,73 @@ TEST(StateSnapshotTest, EveryStateKindRoundTripsThroughParallelism1To2To1) {
   }
 
   Cluster back(1, *snap2);
-  ASSERT_TRUE(back.status().ok()) << back.status();
+  ASSERT_THAT(back.status(), IsOk());
   EXPECT_THAT(DumpAll(back, 1020), UnorderedElementsAreArray(expected));
   EXPECT_EQ(back.subtask(0).NumStateEntries(), reference.subtask(0).NumStateEntries());
 }
 
 TEST(StateSnapshotTest, TtlTimestampsSurviveRestore) {
   Cluster c(1, {});
-  ASSERT_TRUE(c.Send({1, "put", 7}, 1000).ok());
+  ASSERT_THAT(c.Send({1, "put", 7}, 1000), IsOk());
   auto snap = c.Snapshot(1);
-  ASSERT_TRUE(snap.ok());
+  ASSERT_THAT(snap, IsOk());
   Cluster r(2, *snap);
-  ASSERT_TRUE(r.status().ok()) << r.status();
+  ASSERT_THAT(r.status(), IsOk());
   // Written at 1000 with TTL 100: visible while watermark < 1100.
-  ASSERT_TRUE(r.Watermark(1099).ok());
-  ASSERT_TRUE(r.Send({1, "dump"}, 1099).ok());
+  ASSERT_THAT(r.Watermark(1099), IsOk());
+  ASSERT_THAT(r.Send({1, "dump"}, 1099), IsOk());
   EXPECT_THAT(r.Output(), ElementsAre(HasSubstr("ttl=7 seen=y")));
-  ASSERT_TRUE(r.Watermark(1100).ok());
-  ASSERT_TRUE(r.Send({1, "dump"}, 1100).ok());
+  ASSERT_THAT(r.Watermark(1100), IsOk());
+  ASSERT_THAT(r.Send({1, "dump"}, 1100), IsOk());
   EXPECT_THAT(r.Output(), ElementsAre(HasSubstr("value=7 map={m1=7} list=[l7] sum=7 ttl=- seen=n")));
 }
 
 TEST(StateSnapshotTest, TimersSurviveRestoreAndFire) {
   Cluster c(1, {});
   for (int64_t k = 0; k < 6; ++k) {
-    ASSERT_TRUE(c.Send({k, "event-timer", 500 + k}, 10).ok());
-    ASSERT_TRUE(c.Send({k, "proc-timer", 300 + k}, 10).ok());
+    ASSERT_THAT(c.Send({k, "event-timer", 500 + k}, 10), IsOk());
+    ASSERT_THAT(c.Send({k, "proc-timer", 300 + k}, 10), IsOk());
   }
   auto snap = c.Snapshot(1);
-  ASSERT_TRUE(snap.ok());
+  ASSERT_THAT(snap, IsOk());
   for (int p : {1, 2}) {
     Cluster r(p, *snap);
-    ASSERT_TRUE(r.status().ok()) << r.status();
+    ASSERT_THAT(r.status(), IsOk());
     size_t timers = 0;
     for (int i = 0; i < p; ++i) timers += r.subtask(i).NumTimers();
     EXPECT_EQ(timers, 12u);
-    ASSERT_TRUE(r.ProcessingTime(302).ok());
+    ASSERT_THAT(r.ProcessingTime(302), IsOk());
     EXPECT_THAT(r.Output(), UnorderedElementsAreArray(
                                 {"timer 0@300 proc", "timer 1@301 proc", "timer 2@302 proc"}));
-    ASSERT_TRUE(r.ProcessingTime(1000).ok());
+    ASSERT_THAT(r.ProcessingTime(1000), IsOk());
     EXPECT_THAT(r.Output(), UnorderedElementsAreArray({"timer 3@303 proc", "timer 4@304 proc",
                                                        "timer 5@305 proc"}));
-    ASSERT_TRUE(r.Watermark(503).ok());
+    ASSERT_THAT(r.Watermark(503), IsOk());
     EXPECT_THAT(r.Output(), UnorderedElementsAreArray({"timer 0@500 event", "timer 1@501 event",
                                                        "timer 2@502 event", "timer 3@503 event"}));
-    ASSERT_TRUE(r.Watermark(brook::kMaxWatermarkMs).ok());
+    ASSERT_THAT(r.Watermark(brook::kMaxWatermarkMs), IsOk());
     EXPECT_THAT(r.Output(), UnorderedElementsAreArray({"timer 4@504 event", "timer 5@505 event"}));
   }
 }
 
 TEST(StateSnapshotTest, CopyOnWriteKeepsTheCapturedState) {
   Cluster c(1, {});
-  ASSERT_TRUE(Load(c, 100, 1000).ok());
+  ASSERT_THAT(Load(c, 100, 1000), IsOk());
   const std::vector<std::string> before = DumpAll(c, 1000);
   auto async = c.subtask(0).SnapshotSync(1);
-  ASSERT_TRUE(async.ok()) << async.status();
+  ASSERT_THAT(async, IsOk());
   // Mutations after the capture: updates, clears, new keys, TTL expiry.
-  ASSERT_TRUE(Load(c, 900, 1050).ok());
-  for (int64_t k = 0; k < kKeys; k += 3) ASSERT_TRUE(c.Send({k, "clear"}, 1060).ok());
-  ASSERT_TRUE(c.Send({kKeys + 5, "put", 1}, 1060).ok());
-  ASSERT_TRUE(c.Watermark(5000).ok());
+  ASSERT_THAT(Load(c, 900, 1050), IsOk());
+  for (int64_t k = 0; k < kKeys; k += 3) ASSERT_THAT(c.Send({k, "clear"}, 1060), IsOk());
+  ASSERT_THAT(c.Send({kKeys + 5, "put", 1}, 1060), IsOk());
+  ASSERT_THAT(c.Watermark(5000), IsOk());
   const std::vector<std::string> after = DumpAll(c, 5000);
   ASSERT_NE(after, before);
 
   auto data = (*async)();
-  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_THAT(data, IsOk());
   Cluster r(1, {*data});
-  ASSERT_TRUE(r.status().ok()) << r.status();
+  ASSERT_THAT(r.status(), IsOk());
   EXPECT_EQ(DumpAll(r, 1000), before);
   // The live state kept its mutations.
   EXPECT_EQ(DumpAll(c, 5000), after);
@@ -299,10 +303,10 @@ TEST(StateSnapshotTest, CopyOnWriteKeepsTheCapturedState) {
 
 TEST(StateSnapshotTest, CorruptOrTruncatedBlobsAreDataLoss) {
   Cluster c(1, {});
-  ASSERT_TRUE(c.Send({1, "put", 7}, 1000).ok());
-  ASSERT_TRUE(c.Send({1, "event-timer", 5}, 1000).ok());
+  ASSERT_THAT(c.Send({1, "put", 7}, 1000), IsOk());
+  ASSERT_THAT(c.Send({1, "event-timer", 5}, 1000), IsOk());
   auto snap = c.Snapshot(1);
-  ASSERT_TRUE(snap.ok());
+  ASSERT_THAT(snap, IsOk());
   ASSERT_EQ((*snap)[0].key_groups.size(), 1u);
   const std::string blob = (*snap)[0].key_groups[0].second;
   auto restore = [&](std::string bytes) {
@@ -313,26 +317,26 @@ TEST(StateSnapshotTest, CorruptOrTruncatedBlobsAreDataLoss) {
     if (s.ok()) s = h.Open();
     return s;
   };
-  ASSERT_TRUE(restore(blob).ok());
+  ASSERT_THAT(restore(blob), IsOk());
   for (size_t n = 0; n < blob.size(); ++n) {
-    EXPECT_EQ(restore(blob.substr(0, n)).code(), absl::StatusCode::kDataLoss) << n;
+    EXPECT_THAT(restore(blob.substr(0, n)), StatusIs(absl::StatusCode::kDataLoss)) << n;
   }
   for (size_t i = 0; i < blob.size(); ++i) {
     for (int bit : {0, 5}) {
       std::string flipped = blob;
       flipped[i] = static_cast<char>(flipped[i] ^ (1 << bit));
-      EXPECT_EQ(restore(flipped).code(), absl::StatusCode::kDataLoss) << i;
+      EXPECT_THAT(restore(flipped), StatusIs(absl::StatusCode::kDataLoss)) << i;
     }
   }
 }
 
 TEST(StateSnapshotTest, StateTheFunctionNoLongerCreatesFailsTheRestore) {
   Cluster c(1, {});
-  ASSERT_TRUE(c.Send({1, "put", 7}, 1000).ok());
+  ASSERT_THAT(c.Send({1, "put", 7}, 1000), IsOk());
   auto snap = c.Snapshot(1);
-  ASSERT_TRUE(snap.ok());
+  ASSERT_THAT(snap, IsOk());
   Cluster r(1, *snap, /*with_list=*/false);
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status(), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(r.status().message(), HasSubstr("'list'"));
 }
 
@@ -358,10 +362,10 @@ class OpaqueFn : public brook::KeyedProcessFunction<int64_t, Cmd, std::string> {
 
 TEST(StateSnapshotTest, NonSerializableStateFailsTheSnapshotNotTheJob) {
   KeyedProcessFunctionTestHarness<OpaqueFn> h(OpaqueFn(), KeyOf);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({1, "put", 3}, 10).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, "put", 3}, 10), IsOk());
   auto snap = h.Snapshot(1);
-  EXPECT_EQ(snap.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(snap.status(), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(snap.status().message(), HasSubstr("'opaque'"));
 }
 
@@ -378,25 +382,24 @@ class RenamedKindFn : public brook::KeyedProcessFunction<int64_t, Cmd, std::stri
 
 TEST(StateSnapshotTest, ChangedStateKindIsFailedPrecondition) {
   Cluster c(1, {});
-  ASSERT_TRUE(c.Send({1, "put", 7}, 1000).ok());
+  ASSERT_THAT(c.Send({1, "put", 7}, 1000), IsOk());
   auto snap = c.Snapshot(1);
-  ASSERT_TRUE(snap.ok());
+  ASSERT_THAT(snap, IsOk());
   KeyedProcessFunctionTestHarness<RenamedKindFn> h(RenamedKindFn(), KeyOf);
-  ASSERT_TRUE(h.RestoreFrom(*snap).ok());
+  ASSERT_THAT(h.RestoreFrom(*snap), IsOk());
   absl::Status s = h.Open();
-  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(s.message(), HasSubstr("'value'"));
 }
 
 TEST(StateSnapshotTest, AnotherMaxParallelismIsFailedPrecondition) {
   Cluster c(1, {});
-  ASSERT_TRUE(c.Send({1, "put", 7}, 1000).ok());
+  ASSERT_THAT(c.Send({1, "put", 7}, 1000), IsOk());
   auto snap = c.Snapshot(1);
-  ASSERT_TRUE(snap.ok());
+  ASSERT_THAT(snap, IsOk());
   Harness h(StateFn(), KeyOf, HarnessOptions{.max_parallelism = 256});
   OperatorSnapshotData d = (*snap)[0];
-  EXPECT_EQ(h.RestoreFrom({d}).code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(h.RestoreFrom({d}), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 // CheckpointedFunction: a count of records per subtask, summed on restore.
@@ -429,16 +432,16 @@ TEST(StateSnapshotTest, CheckpointedFunctionStateIsRedistributed) {
   std::vector<OperatorSnapshotData> old;
   for (int i = 0; i < 2; ++i) {
     PH h(CountingFn(), HarnessOptions{.parallelism = 2, .subtask_index = i});
-    ASSERT_TRUE(h.Open().ok());
-    for (int n = 0; n < 3 + i; ++n) ASSERT_TRUE(h.ProcessElement(n, n).ok());
+    ASSERT_THAT(h.Open(), IsOk());
+    for (int n = 0; n < 3 + i; ++n) ASSERT_THAT(h.ProcessElement(n, n), IsOk());
     auto s = h.Snapshot(1);
-    ASSERT_TRUE(s.ok());
+    ASSERT_THAT(s, IsOk());
     old.push_back(*s);
   }
   PH one{CountingFn()};
-  ASSERT_TRUE(one.RestoreFrom(old).ok());
-  ASSERT_TRUE(one.Open().ok());
-  ASSERT_TRUE(one.ProcessElement(0, 0).ok());
+  ASSERT_THAT(one.RestoreFrom(old), IsOk());
+  ASSERT_THAT(one.Open(), IsOk());
+  ASSERT_THAT(one.ProcessElement(0, 0), IsOk());
   EXPECT_THAT(one.ExtractOutputValues(), ElementsAre(8));  // 3 + 4 + 1
 
   // A function that is not checkpointed refuses non-empty function state.
@@ -448,9 +451,9 @@ TEST(StateSnapshotTest, CheckpointedFunctionStateIsRedistributed) {
     }
   };
   brook::testing::ProcessFunctionTestHarness<Plain> plain{Plain()};
-  EXPECT_EQ(plain.RestoreFrom(old).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(plain.RestoreFrom(old), StatusIs(absl::StatusCode::kFailedPrecondition));
   auto empty = plain.Snapshot(1);
-  ASSERT_TRUE(empty.ok());
+  ASSERT_THAT(empty, IsOk());
   EXPECT_TRUE(empty->operator_state.empty());
   EXPECT_THAT(empty->key_groups, IsEmpty());
 }

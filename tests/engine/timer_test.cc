@@ -17,6 +17,9 @@
 #include "absl/strings/str_cat.h"
 #include "brook/brook.h"
 #include "brook/testing/test_harness.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
 
 namespace {
 
@@ -89,20 +92,20 @@ class TimerTest : public ::testing::Test {
     o.initial_processing_time_ms = 10;
     return o;
   }
-  void SetUp() override { ASSERT_TRUE(h_.Open().ok()); }
+  void SetUp() override { ASSERT_THAT(h_.Open(), IsOk()); }
 
   void Send(std::string key, std::string op, int64_t ts, int64_t record_ts = 0) {
     absl::Status s = h_.ProcessElement(Cmd{std::move(key), std::move(op), ts}, record_ts);
-    EXPECT_TRUE(s.ok()) << s;
+    EXPECT_THAT(s, IsOk());
   }
   std::vector<std::string> Watermark(int64_t wm) {
     absl::Status s = h_.ProcessWatermark(wm);
-    EXPECT_TRUE(s.ok()) << s;
+    EXPECT_THAT(s, IsOk());
     return h_.ExtractOutputValues();
   }
   std::vector<std::string> Clock(int64_t now) {
     absl::Status s = h_.SetProcessingTime(now);
-    EXPECT_TRUE(s.ok()) << s;
+    EXPECT_THAT(s, IsOk());
     return h_.ExtractOutputValues();
   }
 
@@ -122,7 +125,7 @@ TEST_F(TimerTest, EventTimerFiresExactlyWhenWatermarkReachesIt) {
 
 TEST_F(TimerTest, FiredRecordsCarryTheTimerTimestamp) {
   Send("a", "reg", 100, /*record_ts=*/7);
-  ASSERT_TRUE(h_.ProcessWatermark(150).ok());
+  ASSERT_THAT(h_.ProcessWatermark(150), IsOk());
   auto out = h_.ExtractOutput();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].value, "e:a@100");  // ctx.timestamp() == 100 too
@@ -291,10 +294,10 @@ class CountOnTimerFn : public brook::KeyedProcessFunction<int64_t, int64_t, std:
 TEST(TimerStateTest, OnTimerSeesTheTimersKeyState) {
   KeyedProcessFunctionTestHarness<CountOnTimerFn> h(CountOnTimerFn(),
                                                     [](const int64_t& k) { return k; });
-  ASSERT_TRUE(h.Open().ok());
-  for (int64_t k : {5, 3, 5, 9, 5, 3}) ASSERT_TRUE(h.ProcessElement(k, 0).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  for (int64_t k : {5, 3, 5, 9, 5, 3}) ASSERT_THAT(h.ProcessElement(k, 0), IsOk());
   EXPECT_EQ(h.NumTimers(), 3u);
-  ASSERT_TRUE(h.ProcessWatermark(1000).ok());
+  ASSERT_THAT(h.ProcessWatermark(1000), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre("3=2", "5=3", "9=1"));
 }
 
@@ -323,11 +326,11 @@ class EndInputFn : public brook::KeyedProcessFunction<int64_t, int64_t, std::str
 
 TEST(TimerEndInputTest, EndInputAfterFinalWatermark) {
   KeyedProcessFunctionTestHarness<EndInputFn> h(EndInputFn(), [](const int64_t& k) { return k; });
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement(7, 0).ok());
-  ASSERT_TRUE(h.ProcessElement(3, 0).ok());
-  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
-  ASSERT_TRUE(h.EndInput().ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement(7, 0), IsOk());
+  ASSERT_THAT(h.ProcessElement(3, 0), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(brook::kMaxWatermarkMs), IsOk());
+  ASSERT_THAT(h.EndInput(), IsOk());
   // Pending processing-time timers are not fired at the end of input.
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre("timer@3", "timer@7", "end wm=max"));
   EXPECT_TRUE(h.ended());
@@ -392,7 +395,7 @@ TEST(TimerJobTest, TimersFireInAJobBeforeTheirWatermark) {
       .KeyBy([](const int64_t& v) { return v % 13; })
       .Process(EmitOnTimerFn(), "timers")
       .SinkTo(sink);
-  ASSERT_TRUE(env.Execute().ok());
+  ASSERT_THAT(env.Execute(), IsOk());
   EXPECT_EQ(sink->total.load(), 2000);
   EXPECT_EQ(sink->violations.load(), 0);
 }

@@ -14,11 +14,13 @@
 #include <gtest/gtest.h>
 
 #include "brook/brook.h"  // the only brook include: public API only
-#include "status_matchers.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
 
 namespace {
 
-using ::brook_testing::IsOkAndHolds;
+using ::brook::testing::IsOkAndHolds;
 
 struct Click {
   int64_t user;
@@ -179,7 +181,7 @@ TEST(UserFunctionTest, SessionizerAtParallelism2) {
   sessionized.SinkTo(sessions, "sessions");
   sessionized.GetSideOutput(kLateClicks).SinkTo(late, "late", 1);
   absl::Status s = env.Execute("sessions");
-  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_THAT(s, IsOk());
 
   std::vector<Session> got = sessions->values();
   std::sort(got.begin(), got.end());

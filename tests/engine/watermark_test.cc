@@ -16,6 +16,9 @@
 
 #include "brook/brook.h"
 #include "brook/internal/watermark_valve.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
 
 namespace {
 
@@ -266,7 +269,7 @@ TEST(WatermarkEndToEndTest, ParallelJobWatermarksAreMonotonicAndEndAtMax) {
       .KeyBy(&Ev::key)
       .Process(PassThrough(), "pass")
       .SinkTo(sink, "sink");
-  ASSERT_TRUE(env.Execute("wm-e2e").ok());
+  ASSERT_THAT(env.Execute("wm-e2e"), IsOk());
   EXPECT_EQ(sink->records().size(), events.size());
   for (int s = 0; s < 2; ++s) {
     const std::vector<int64_t> wms = sink->watermarks(s);
@@ -312,7 +315,7 @@ std::vector<int64_t> RunRecordsPerWatermarkJob(const std::vector<Ev>& events, in
       .SetParallelism(sink_p)
       .SinkTo(sink, "sink", sink_p);
   absl::Status s = env.Execute();
-  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_THAT(s, IsOk());
   return sink->watermarks(sink_subtask);
 }
 
@@ -333,7 +336,7 @@ TEST(WatermarkEndToEndTest, NoWatermarksJumpsToMaxAtEnd) {
   brook::StreamExecutionEnvironment env;
   auto sink = std::make_shared<brook::CollectSink<Ev>>();
   env.FromCollection(MakeEvents(3000, 5)).SinkTo(sink);
-  ASSERT_TRUE(env.Execute().ok());
+  ASSERT_THAT(env.Execute(), IsOk());
   EXPECT_THAT(sink->watermarks(0), ElementsAre(kMaxWatermarkMs));
   // No timestamp assigner: the source's timestamp (0) is used.
   for (const auto& r : sink->records()) ASSERT_EQ(r.timestamp_ms, 0);
@@ -360,7 +363,7 @@ TEST(WatermarkEndToEndTest, RuntimeNeverEmitsBackwardsWatermarks) {
       brook::WatermarkStrategy<Ev>::ForGenerator([] { return std::make_unique<ZigZagGenerator>(); })
           .WithRecordsPerWatermark(100);
   env.FromCollection(MakeEvents(600, 3), strategy).SinkTo(sink);
-  ASSERT_TRUE(env.Execute().ok());
+  ASSERT_THAT(env.Execute(), IsOk());
   // Calls 1..6 return 1000, 10, 3000, 10, 5000, 10.
   EXPECT_THAT(sink->watermarks(0), ElementsAre(1000, 3000, 5000, kMaxWatermarkMs));
 }

@@ -16,6 +16,10 @@
 #include "gtest/gtest.h"
 #include "http/camera_fixture.h"
 #include "http/http_test_util.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
 
 namespace {
 
@@ -82,14 +86,14 @@ TEST(DashboardTest, FinalViewEqualsTheJobOutputAndTheOutputIsUnchanged) {
   // Parallelism 2: exchanges between subtasks (and their backpressure metric).
   camera::CameraJobOptions reference = GeneratorJob(20000, 0, dir / "reference.csv");
   reference.parallelism = 2;
-  ASSERT_TRUE(RunJob(reference).ok());
+  ASSERT_THAT(RunJob(reference), IsOk());
   auto dashboard = StartDashboard();
   ASSERT_NE(dashboard, nullptr);
   camera::CameraJobOptions o = GeneratorJob(20000, 0, dir / "out.csv");
   o.parallelism = 2;
   o.dashboard = dashboard.get();
   auto summary = RunJob(o);
-  ASSERT_TRUE(summary.ok()) << summary.status();
+  ASSERT_THAT(summary, IsOk());
 
   // The live view's own Top-K does not change the job's output.
   ExpectSameFile(dir / "out.csv", dir / "reference.csv");
@@ -145,7 +149,7 @@ TEST(DashboardTest, WindowedJobShowsEachLocationsNewestWindow) {
   camera::CameraJobOptions o = GeneratorJob(30000, 0, dir / "out.csv");
   o.window = absl::Seconds(1);  // event time: the generator makes 10000 events/s
   o.dashboard = dashboard.get();
-  ASSERT_TRUE(RunJob(o).ok());
+  ASSERT_THAT(RunJob(o), IsOk());
   const TopKByLocation csv = ReadResultCsv(dir / "out.csv");
   ASSERT_FALSE(csv.empty());
   const std::string body = HttpGet(dashboard->port(), "/api/topk").body;
@@ -175,14 +179,14 @@ TEST(DashboardTest, EarlyFiringsForTheViewNeverReachTheOutput) {
       }
       return o;
     };
-    ASSERT_TRUE(RunJob(options(dir / "reference.csv")).ok());
+    ASSERT_THAT(RunJob(options(dir / "reference.csv")), IsOk());
     auto dashboard = StartDashboard();
     ASSERT_NE(dashboard, nullptr);
     camera::CameraJobOptions o = options(dir / "out.csv");
     o.dashboard = dashboard.get();
     o.dashboard_early_fire = absl::Milliseconds(1);
     auto summary = RunJob(o);
-    ASSERT_TRUE(summary.ok()) << summary.status();
+    ASSERT_THAT(summary, IsOk());
     ExpectSameFile(dir / "out.csv", dir / "reference.csv");
     ExpectSameFile(dir / "out.csv.rejected", dir / "reference.csv.rejected");
     if (windowed) EXPECT_GT(summary->late, 0);
@@ -197,13 +201,13 @@ TEST(DashboardTest, EarlyFiringsForTheViewNeverReachTheOutput) {
 // With --early_fire the output has early rows by request; they feed the view.
 TEST(DashboardTest, UserEarlyFiringsFeedTheView) {
   TempDir dir;
-  ASSERT_TRUE(RunJob(GeneratorJob(20000, 0, dir / "reference.csv")).ok());
+  ASSERT_THAT(RunJob(GeneratorJob(20000, 0, dir / "reference.csv")), IsOk());
   auto dashboard = StartDashboard();
   ASSERT_NE(dashboard, nullptr);
   camera::CameraJobOptions o = GeneratorJob(20000, 0, dir / "out.csv");
   o.early_fire = absl::Milliseconds(100);
   o.dashboard = dashboard.get();
-  ASSERT_TRUE(RunJob(o).ok());
+  ASSERT_THAT(RunJob(o), IsOk());
   EXPECT_EQ(ParseTopKJson(HttpGet(dashboard->port(), "/api/topk").body),
             ReadResultCsv(dir / "reference.csv"));
   EXPECT_EQ(Json(HttpGet(dashboard->port(), "/api/health").body)["live_source"].str(),
@@ -246,7 +250,7 @@ TEST(DashboardTest, LiveViewShowsResultsWhileTheJobRunsAndCancelStopsIt) {
 
   job->Cancel();
   ASSERT_TRUE(job->Wait());
-  EXPECT_EQ(job->result().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(job->result().status(), StatusIs(absl::StatusCode::kCancelled));
   EXPECT_EQ(Json(HttpGet(dashboard->port(), "/api/health").body)["state"].str(), "cancelled");
 }
 
@@ -256,7 +260,7 @@ TEST(DashboardTest, JsonApiValidatesItsParameters) {
   ASSERT_NE(dashboard, nullptr);
   camera::CameraJobOptions o = GeneratorJob(5000, 0, dir / "out.csv");
   o.dashboard = dashboard.get();
-  ASSERT_TRUE(RunJob(o).ok());
+  ASSERT_THAT(RunJob(o), IsOk());
   const int port = dashboard->port();
   EXPECT_EQ(HttpGet(port, "/api/topk?location=abc").status, 400);
   EXPECT_EQ(HttpGet(port, "/api/topk?location=999999").status, 404);
@@ -280,7 +284,7 @@ TEST(DashboardTest, PageIsSelfContainedAndCarriesTheCurrentState) {
   ASSERT_NE(dashboard, nullptr);
   camera::CameraJobOptions o = GeneratorJob(5000, 0, dir / "out.csv");
   o.dashboard = dashboard.get();
-  ASSERT_TRUE(RunJob(o).ok());
+  ASSERT_THAT(RunJob(o), IsOk());
   HttpResult page = HttpGet(dashboard->port(), "/?location=3");
   ASSERT_EQ(page.status, 200);
   EXPECT_EQ(page.headers["content-type"], "text/html; charset=utf-8");
@@ -309,7 +313,7 @@ TEST(DashboardTest, EventStreamPushesUpdates) {
   ASSERT_NE(dashboard, nullptr);
   camera::CameraJobOptions o = GeneratorJob(5000, 0, dir / "out.csv");
   o.dashboard = dashboard.get();
-  ASSERT_TRUE(RunJob(o).ok());
+  ASSERT_THAT(RunJob(o), IsOk());
   TcpClient c;
   ASSERT_TRUE(c.Connect(dashboard->port()));
   ASSERT_TRUE(c.Send("GET /api/events?location=2 HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -335,7 +339,7 @@ TEST(DashboardTest, SurvivesAbuseWhileTheJobRunsAndTheOutputStaysCorrect) {
   TempDir dir;
   // ~3 s of paced input, so that the abuse overlaps the run.
   camera::CameraJobOptions reference = GeneratorJob(60000, 20000, dir / "reference.csv");
-  ASSERT_TRUE(RunJob(reference).ok());
+  ASSERT_THAT(RunJob(reference), IsOk());
 
   camera::DashboardOptions options;
   options.http.max_connections = 16;
@@ -403,7 +407,7 @@ TEST(DashboardTest, SurvivesAbuseWhileTheJobRunsAndTheOutputStaysCorrect) {
     EXPECT_TRUE(PollUntil([&] { return (health = HttpGet(port, "/api/health")).status == 200; }));
   }
   ASSERT_TRUE(job->Wait());
-  ASSERT_TRUE(job->result().ok()) << job->result().status();
+  ASSERT_THAT(job->result(), IsOk()) << job->result().status();
   EXPECT_GE(rounds, 1);
 
   ExpectSameFile(dir / "out.csv", dir / "reference.csv");

@@ -11,6 +11,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "http/http_test_util.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
 
 namespace {
 
@@ -40,14 +44,14 @@ HttpServerOptions SmallLimits() {
 // A server with /hello (echoes the query) and /events (counts 1, 2, 3...).
 std::unique_ptr<HttpServer> StartServer(HttpServerOptions options = SmallLimits()) {
   auto server = std::make_unique<HttpServer>(options);
-  EXPECT_TRUE(server
+  EXPECT_THAT(server
                   ->Handle("/hello",
                            [](const HttpRequest& r) {
                              return HttpResponse::Text(
                                  200, absl::StrCat("hello ", r.QueryParam("name").value_or("?")));
                            })
-                  .ok());
-  EXPECT_TRUE(server
+                  , IsOk());
+  EXPECT_THAT(server
                   ->HandleEventStream(
                       "/events",
                       [](const HttpRequest& r) -> absl::StatusOr<brook::web::EventStreamPoll> {
@@ -62,8 +66,8 @@ std::unique_ptr<HttpServer> StartServer(HttpServerOptions options = SmallLimits(
                               return true;
                             });
                       })
-                  .ok());
-  EXPECT_TRUE(server->Start().ok());
+                  , IsOk());
+  EXPECT_THAT(server->Start(), IsOk());
   return server;
 }
 
@@ -211,7 +215,7 @@ TEST(HttpServerTest, AnEventStreamClientThatNeverReadsIsDropped) {
   auto options = SmallLimits();
   auto server = std::make_unique<HttpServer>(options);
   const std::string big(1 << 20, 'x');  // 1 MiB per event: fills socket buffers fast
-  ASSERT_TRUE(server
+  ASSERT_THAT(server
                   ->HandleEventStream(
                       "/flood",
                       [&](const HttpRequest&) -> absl::StatusOr<brook::web::EventStreamPoll> {
@@ -221,10 +225,9 @@ TEST(HttpServerTest, AnEventStreamClientThatNeverReadsIsDropped) {
                               return true;
                             });
                       })
-                  .ok());
-  ASSERT_TRUE(
-      server->Handle("/ok", [](const HttpRequest&) { return HttpResponse::Text(200, "ok"); }).ok());
-  ASSERT_TRUE(server->Start().ok());
+                  , IsOk());
+  ASSERT_THAT(server->Handle("/ok", [](const HttpRequest&) { return HttpResponse::Text(200, "ok"); }), IsOk());
+  ASSERT_THAT(server->Start(), IsOk());
   TcpClient c;
   const int small = 4096;
   ASSERT_TRUE(c.Connect(server->port()));
@@ -243,29 +246,29 @@ TEST(HttpServerTest, AnEventStreamClientThatNeverReadsIsDropped) {
 TEST(HttpServerTest, RegistrationAndStartErrors) {
   HttpServer server(SmallLimits());
   auto ok = [](const HttpRequest&) { return HttpResponse::Text(200, "x"); };
-  EXPECT_EQ(server.Handle("no-slash", ok).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(server.Handle("/q?x", ok).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(server.Handle("/a", ok).ok());
-  EXPECT_EQ(server.Handle("/a", ok).code(), absl::StatusCode::kInvalidArgument);
-  ASSERT_TRUE(server.Start().ok());
-  EXPECT_EQ(server.Handle("/b", ok).code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(server.Start().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(server.Handle("no-slash", ok), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(server.Handle("/q?x", ok), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(server.Handle("/a", ok), IsOk());
+  EXPECT_THAT(server.Handle("/a", ok), StatusIs(absl::StatusCode::kInvalidArgument));
+  ASSERT_THAT(server.Start(), IsOk());
+  EXPECT_THAT(server.Handle("/b", ok), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(server.Start(), StatusIs(absl::StatusCode::kFailedPrecondition));
 
   HttpServerOptions taken = SmallLimits();
   taken.port = server.port();
   taken.address = "127.0.0.1";
   HttpServer second(taken);
-  EXPECT_EQ(second.Start().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.Start(), StatusIs(absl::StatusCode::kUnavailable));
 
   HttpServerOptions bad = SmallLimits();
   bad.address = "not-an-address";
-  EXPECT_EQ(HttpServer(bad).Start().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(HttpServer(bad).Start(), StatusIs(absl::StatusCode::kInvalidArgument));
   bad = SmallLimits();
   bad.port = 70000;
-  EXPECT_EQ(HttpServer(bad).Start().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(HttpServer(bad).Start(), StatusIs(absl::StatusCode::kInvalidArgument));
   bad = SmallLimits();
   bad.max_connections = 0;
-  EXPECT_EQ(HttpServer(bad).Start().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(HttpServer(bad).Start(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(HttpServerTest, StopClosesOpenConnectionsAndIsIdempotent) {

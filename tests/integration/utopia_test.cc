@@ -23,6 +23,9 @@
 #include "camera_top_k/camera_job.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
 
 namespace camera {
 namespace {
@@ -43,7 +46,7 @@ std::vector<std::string>& TempPaths() {
 }
 
 std::string TempPath(const std::string& name) {
-  std::string path = absl::StrCat(testing::TempDir(), "/utopia_test_", getpid(), "_", name);
+  std::string path = absl::StrCat(::testing::TempDir(), "/utopia_test_", getpid(), "_", name);
   TempPaths().push_back(path);
   return path;
 }
@@ -66,7 +69,7 @@ std::string ProjectOutput(const std::string& output) {
   return out;
 }
 
-class UtopiaTest : public testing::Test {
+class UtopiaTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* shared = std::getenv("BROOK_SHARED_DATA");
@@ -95,7 +98,7 @@ class UtopiaTest : public testing::Test {
   std::string wrong_;
 };
 
-class UtopiaParallelismTest : public UtopiaTest, public testing::WithParamInterface<int> {};
+class UtopiaParallelismTest : public UtopiaTest, public ::testing::WithParamInterface<int> {};
 
 TEST_P(UtopiaParallelismTest, InProcessJobGivesThePublishedTop10) {
   CameraJobOptions o;
@@ -109,9 +112,9 @@ TEST_P(UtopiaParallelismTest, InProcessJobGivesThePublishedTop10) {
   const std::string out_path = o.output_path;
   const std::string dead_path = o.dead_letter_path;
   auto job = CameraJob::Create(o);
-  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_THAT(job, IsOk());
   auto summary = (*job)->Run();
-  ASSERT_TRUE(summary.ok()) << summary.status();
+  ASSERT_THAT(summary, IsOk());
   job->reset();
 
   const std::string projected = ProjectOutput(ReadFile(out_path));
@@ -130,8 +133,8 @@ TEST_P(UtopiaParallelismTest, InProcessJobGivesThePublishedTop10) {
   EXPECT_EQ(ReadFile(dead_path), "source,line_number,reason,raw_line\n");
 }
 
-INSTANTIATE_TEST_SUITE_P(Parallelism, UtopiaParallelismTest, testing::Values(1, 2),
-                         [](const testing::TestParamInfo<int>& p) {
+INSTANTIATE_TEST_SUITE_P(Parallelism, UtopiaParallelismTest, ::testing::Values(1, 2),
+                         [](const ::testing::TestParamInfo<int>& p) {
                            return absl::StrCat("p", p.param);
                          });
 

@@ -14,11 +14,14 @@
 #include "absl/strings/str_cat.h"
 #include "brook/brook.h"
 #include "brook/testing/test_harness.h"
-#include "status_matchers.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
 
 namespace {
 
-using ::brook_testing::IsOkAndHolds;
+using ::brook::testing::IsOkAndHolds;
 using ::testing::ElementsAre;
 
 struct Ev {
@@ -45,11 +48,11 @@ absl::Status Feed(Harness& h, const Ev& e) { return h.ProcessElement(e, e.ts); }
 
 TEST(DeduplicateTest, KeepsFirstRecordPerIdInArrivalOrder) {
   Harness h = MakeHarness();
-  ASSERT_TRUE(h.Open().ok());
+  ASSERT_THAT(h.Open(), IsOk());
   // id 2 arrives first with a later timestamp: arrival order decides.
   for (const Ev& e : {Ev{2, "a", 50}, Ev{1, "b", 10}, Ev{2, "c", 5}, Ev{3, "d", 20},
                       Ev{1, "e", 11}, Ev{1, "f", 12}}) {
-    ASSERT_TRUE(Feed(h, e).ok());
+    ASSERT_THAT(Feed(h, e), IsOk());
   }
   const auto out = h.ExtractOutput();
   ASSERT_EQ(out.size(), 3u);
@@ -68,11 +71,11 @@ TEST(DeduplicateTest, DuplicatesGoToSideOutputWhenSet) {
   brook::OutputTag<Ev> dups("dups");
   Harness h = MakeHarness({.duplicates_output = dups});
   h.RegisterSideOutput(dups);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(Feed(h, {7, "x", 1}).ok());
-  ASSERT_TRUE(Feed(h, {7, "x", 2}).ok());
-  ASSERT_TRUE(Feed(h, {8, "y", 3}).ok());
-  ASSERT_TRUE(Feed(h, {7, "z", 4}).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(Feed(h, {7, "x", 1}), IsOk());
+  ASSERT_THAT(Feed(h, {7, "x", 2}), IsOk());
+  ASSERT_THAT(Feed(h, {8, "y", 3}), IsOk());
+  ASSERT_THAT(Feed(h, {7, "z", 4}), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(Ev{7, "x", 1}, Ev{8, "y", 3}));
   const auto side = h.ExtractSideOutput(dups);
   ASSERT_EQ(side.size(), 2u);
@@ -89,12 +92,12 @@ TEST(DeduplicateTest, ConflictingDuplicatesCountedSeparately) {
       {.fingerprint = EvFingerprint, .duplicates_output = dups, .conflicts_output = conflicts});
   h.RegisterSideOutput(dups);
   h.RegisterSideOutput(conflicts);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(Feed(h, {1, "apple", 10}).ok());
-  ASSERT_TRUE(Feed(h, {1, "apple", 11}).ok());   // exact re-send (ts is not fingerprinted)
-  ASSERT_TRUE(Feed(h, {1, "banana", 12}).ok());  // same id, other fields: conflict
-  ASSERT_TRUE(Feed(h, {2, "pear", 13}).ok());
-  ASSERT_TRUE(Feed(h, {1, "apple", 14}).ok());   // still compared with the first
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(Feed(h, {1, "apple", 10}), IsOk());
+  ASSERT_THAT(Feed(h, {1, "apple", 11}), IsOk());   // exact re-send (ts is not fingerprinted)
+  ASSERT_THAT(Feed(h, {1, "banana", 12}), IsOk());  // same id, other fields: conflict
+  ASSERT_THAT(Feed(h, {2, "pear", 13}), IsOk());
+  ASSERT_THAT(Feed(h, {1, "apple", 14}), IsOk());   // still compared with the first
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(Ev{1, "apple", 10}, Ev{2, "pear", 13}));
   EXPECT_THAT(h.Metric("num_duplicates"), IsOkAndHolds(3));
   EXPECT_THAT(h.Metric("num_conflicting_duplicates"), IsOkAndHolds(1));
@@ -112,9 +115,9 @@ TEST(DeduplicateTest, ConflictsGoToDuplicatesOutputWithoutConflictsTag) {
   brook::OutputTag<Ev> dups("dups");
   Harness h = MakeHarness({.fingerprint = EvFingerprint, .duplicates_output = dups});
   h.RegisterSideOutput(dups);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(Feed(h, {1, "apple", 10}).ok());
-  ASSERT_TRUE(Feed(h, {1, "banana", 12}).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(Feed(h, {1, "apple", 10}), IsOk());
+  ASSERT_THAT(Feed(h, {1, "banana", 12}), IsOk());
   EXPECT_THAT(h.Metric("num_conflicting_duplicates"), IsOkAndHolds(1));
   const auto d = h.ExtractSideOutput(dups);
   ASSERT_EQ(d.size(), 1u);
@@ -125,49 +128,49 @@ TEST(DeduplicateTest, UnreadSideOutputCountsDiscarded) {
   // A tag nobody reads: duplicates are counted, and the runtime counts the
   // side-output records it discards.
   Harness h = MakeHarness({.duplicates_output = brook::OutputTag<Ev>("nobody")});
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(Feed(h, {1, "a", 1}).ok());
-  ASSERT_TRUE(Feed(h, {1, "a", 2}).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(Feed(h, {1, "a", 1}), IsOk());
+  ASSERT_THAT(Feed(h, {1, "a", 2}), IsOk());
   EXPECT_THAT(h.Metric("num_duplicates"), IsOkAndHolds(1));
   EXPECT_THAT(h.Metric("num_side_output_records_discarded"), IsOkAndHolds(1));
 }
 
 TEST(DeduplicateTest, RetentionForgetsIdsByEventTime) {
   Harness h = MakeHarness({.retention = absl::Milliseconds(100)});
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(Feed(h, {1, "first", 10}).ok());
-  ASSERT_TRUE(Feed(h, {2, "other", 60}).ok());
-  ASSERT_TRUE(h.ProcessWatermark(50).ok());
-  ASSERT_TRUE(Feed(h, {1, "dup-before", 70}).ok());   // dropped: not expired
-  ASSERT_TRUE(h.ProcessWatermark(109).ok());           // 10 + 100 > 109
-  ASSERT_TRUE(Feed(h, {1, "dup-at-109", 105}).ok());  // still dropped
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(Feed(h, {1, "first", 10}), IsOk());
+  ASSERT_THAT(Feed(h, {2, "other", 60}), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(50), IsOk());
+  ASSERT_THAT(Feed(h, {1, "dup-before", 70}), IsOk());   // dropped: not expired
+  ASSERT_THAT(h.ProcessWatermark(109), IsOk());           // 10 + 100 > 109
+  ASSERT_THAT(Feed(h, {1, "dup-at-109", 105}), IsOk());  // still dropped
   EXPECT_EQ(h.NumStateEntries(), 2);
   // The duplicates never extended the retention: id 1 expires when the
   // watermark reaches 10 + 100.
-  ASSERT_TRUE(h.ProcessWatermark(110).ok());
-  ASSERT_TRUE(Feed(h, {1, "resend", 120}).ok());         // forgotten: new again
-  ASSERT_TRUE(Feed(h, {2, "dup-of-2", 121}).ok());       // 60 + 100 > 110: dropped
-  ASSERT_TRUE(Feed(h, {1, "dup-of-resend", 130}).ok());  // remembered from 120
+  ASSERT_THAT(h.ProcessWatermark(110), IsOk());
+  ASSERT_THAT(Feed(h, {1, "resend", 120}), IsOk());         // forgotten: new again
+  ASSERT_THAT(Feed(h, {2, "dup-of-2", 121}), IsOk());       // 60 + 100 > 110: dropped
+  ASSERT_THAT(Feed(h, {1, "dup-of-resend", 130}), IsOk());  // remembered from 120
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(Ev{1, "first", 10}, Ev{2, "other", 60}, Ev{1, "resend", 120}));
   EXPECT_THAT(h.Metric("num_duplicates"), IsOkAndHolds(4));
   // Expired ids leave the state as the watermark advances.
-  ASSERT_TRUE(h.ProcessWatermark(170).ok());  // id 2 expired at 160; id 1 lives to 220
+  ASSERT_THAT(h.ProcessWatermark(170), IsOk());  // id 2 expired at 160; id 1 lives to 220
   EXPECT_EQ(h.NumStateEntries(), 1);
-  ASSERT_TRUE(h.ProcessWatermark(230).ok());
+  ASSERT_THAT(h.ProcessWatermark(230), IsOk());
   EXPECT_EQ(h.NumStateEntries(), 0);
-  ASSERT_TRUE(Feed(h, {1, "again", 240}).ok());
+  ASSERT_THAT(Feed(h, {1, "again", 240}), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(Ev{1, "again", 240}));
 }
 
 TEST(DeduplicateTest, RetentionWithFingerprintForgetsFingerprintToo) {
   Harness h = MakeHarness({.retention = absl::Milliseconds(100), .fingerprint = EvFingerprint});
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(Feed(h, {1, "apple", 10}).ok());
-  ASSERT_TRUE(h.ProcessWatermark(110).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(Feed(h, {1, "apple", 10}), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(110), IsOk());
   EXPECT_EQ(h.NumStateEntries(), 0);
-  ASSERT_TRUE(Feed(h, {1, "banana", 120}).ok());  // new again: no conflict
-  ASSERT_TRUE(Feed(h, {1, "apple", 121}).ok());   // conflicts with "banana" now
+  ASSERT_THAT(Feed(h, {1, "banana", 120}), IsOk());  // new again: no conflict
+  ASSERT_THAT(Feed(h, {1, "apple", 121}), IsOk());   // conflicts with "banana" now
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(Ev{1, "apple", 10}, Ev{1, "banana", 120}));
   EXPECT_THAT(h.Metric("num_duplicates"), IsOkAndHolds(1));
   EXPECT_THAT(h.Metric("num_conflicting_duplicates"), IsOkAndHolds(1));
@@ -175,12 +178,12 @@ TEST(DeduplicateTest, RetentionWithFingerprintForgetsFingerprintToo) {
 
 TEST(DeduplicateTest, ZeroRetentionKeepsIdsForever) {
   Harness h = MakeHarness({.retention = absl::ZeroDuration()});
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(Feed(h, {1, "first", 10}).ok());
-  ASSERT_TRUE(h.ProcessWatermark(1'000'000'000).ok());
-  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(Feed(h, {1, "first", 10}), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(1'000'000'000), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(brook::kMaxWatermarkMs), IsOk());
   EXPECT_EQ(h.NumStateEntries(), 1);
-  ASSERT_TRUE(Feed(h, {1, "much-later", 2'000'000'000}).ok());
+  ASSERT_THAT(Feed(h, {1, "much-later", 2'000'000'000}), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(Ev{1, "first", 10}));
   EXPECT_THAT(h.Metric("num_duplicates"), IsOkAndHolds(1));
 }
@@ -189,24 +192,24 @@ TEST(DeduplicateTest, RecordOlderThanRetentionIsAlwaysNew) {
   // Documented edge: a record whose own timestamp has already expired is
   // emitted, and so are its copies (its id is forgotten at once).
   Harness h = MakeHarness({.retention = absl::Milliseconds(100)});
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessWatermark(1000).ok());
-  ASSERT_TRUE(Feed(h, {5, "late", 900}).ok());
-  ASSERT_TRUE(Feed(h, {5, "late", 900}).ok());
-  ASSERT_TRUE(Feed(h, {6, "fresh", 950}).ok());
-  ASSERT_TRUE(Feed(h, {6, "fresh", 950}).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(1000), IsOk());
+  ASSERT_THAT(Feed(h, {5, "late", 900}), IsOk());
+  ASSERT_THAT(Feed(h, {5, "late", 900}), IsOk());
+  ASSERT_THAT(Feed(h, {6, "fresh", 950}), IsOk());
+  ASSERT_THAT(Feed(h, {6, "fresh", 950}), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(Ev{5, "late", 900}, Ev{5, "late", 900}, Ev{6, "fresh", 950}));
 }
 
 TEST(DeduplicateTest, NegativeRetentionIsInvalid) {
   Harness h = MakeHarness({.retention = absl::Milliseconds(-1)});
-  EXPECT_EQ(h.Open().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(h.Open(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(DeduplicateTest, ConflictsOutputWithoutFingerprintIsInvalid) {
   Harness h = MakeHarness({.conflicts_output = brook::OutputTag<Ev>("conflicts")});
-  EXPECT_EQ(h.Open().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(h.Open(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(DeduplicateTest, StringKeys) {
@@ -217,10 +220,10 @@ TEST(DeduplicateTest, StringKeys) {
   using Fn = brook::ops::Deduplicate<Named, std::string>;
   brook::testing::KeyedProcessFunctionTestHarness<Fn> h(
       Fn(), [](const Named& n) { return n.name; });
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({"a", 1}, 0).ok());
-  ASSERT_TRUE(h.ProcessElement({"b", 2}, 0).ok());
-  ASSERT_TRUE(h.ProcessElement({"a", 3}, 0).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({"a", 1}, 0), IsOk());
+  ASSERT_THAT(h.ProcessElement({"b", 2}, 0), IsOk());
+  ASSERT_THAT(h.ProcessElement({"a", 3}, 0), IsOk());
   std::vector<int> vs;
   for (const auto& n : h.ExtractOutputValues()) vs.push_back(n.v);
   EXPECT_THAT(vs, ElementsAre(1, 2));
@@ -255,7 +258,7 @@ std::vector<Ev> RunPipeline(int parallelism, const std::vector<Ev>& input, int64
   unique.SinkTo(sink, "unique");
   unique.GetSideOutput(dup_tag).SinkTo(dup_sink, "dups");
   const absl::Status s = env.Execute("dedup-pipeline");
-  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_THAT(s, IsOk());
   *dups = env.metrics().Sum("num_duplicates", "dedup").value_or(-1);  // -1: not registered
   *conflicts = env.metrics().Sum("num_conflicting_duplicates", "dedup").value_or(-1);
   *side = dup_sink->values();

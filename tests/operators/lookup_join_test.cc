@@ -11,11 +11,15 @@
 
 #include "brook/brook.h"
 #include "brook/testing/test_harness.h"
-#include "status_matchers.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
+using ::testing::Not;
 
 namespace {
 
-using ::brook_testing::IsOkAndHolds;
+using ::brook::testing::IsOkAndHolds;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -43,7 +47,7 @@ using Miss = brook::ops::JoinMiss<Detection>;
 
 std::shared_ptr<const Table> Locations() {
   auto t = Table::Create({{1, "gate"}, {2, "lobby"}, {5, "roof"}}, &Location::oid);
-  EXPECT_TRUE(t.ok()) << t.status();
+  EXPECT_THAT(t, IsOk());
   return *t;
 }
 
@@ -70,8 +74,8 @@ TEST(LookupTableTest, FindsRowsByKey) {
 
 TEST(LookupTableTest, RejectsDuplicateKeyNamingIt) {
   auto t = Table::Create({{1, "gate"}, {42, "a"}, {2, "lobby"}, {42, "b"}}, &Location::oid);
-  ASSERT_FALSE(t.ok());
-  EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_THAT(t, Not(IsOk()));
+  EXPECT_THAT(t.status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(t.status().message(), HasSubstr("duplicate key 42"));
   EXPECT_THAT(t.status().message(), HasSubstr("rows 1 and 3"));
 }
@@ -79,7 +83,7 @@ TEST(LookupTableTest, RejectsDuplicateKeyNamingIt) {
 TEST(LookupTableTest, StringKeysAndLambdaKeyFunction) {
   auto t = brook::ops::LookupTable<std::string, Location>::Create(
       {{1, "gate"}, {2, "gate"}}, [](const Location& l) { return l.name; });
-  ASSERT_FALSE(t.ok());
+  ASSERT_THAT(t, Not(IsOk()));
   EXPECT_THAT(t.status().message(), HasSubstr("duplicate key gate"));
 }
 
@@ -88,11 +92,11 @@ TEST(LookupJoinTest, InnerJoinSendsMissesWithReasonToSideOutput) {
   Harness h(MakeJoin(Locations(), {.misses_output = misses,
                                    .key_name = "geographical_location_oid"}));
   h.RegisterSideOutput(misses);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({1, "cat"}, 100).ok());
-  ASSERT_TRUE(h.ProcessElement({123, "dog"}, 101).ok());
-  ASSERT_TRUE(h.ProcessElement({5, "bird"}, 102).ok());
-  ASSERT_TRUE(h.ProcessElement({-7, "fox"}, 103).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, "cat"}, 100), IsOk());
+  ASSERT_THAT(h.ProcessElement({123, "dog"}, 101), IsOk());
+  ASSERT_THAT(h.ProcessElement({5, "bird"}, 102), IsOk());
+  ASSERT_THAT(h.ProcessElement({-7, "fox"}, 103), IsOk());
   const auto out = h.ExtractOutput();
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].value, (Enriched{"cat", "gate"}));
@@ -116,8 +120,8 @@ TEST(LookupJoinTest, CustomMissReason) {
                         return absl::StrCat(d.item, " seen at unlisted location ", key);
                       }}));
   h.RegisterSideOutput(misses);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({9, "owl"}, 0).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({9, "owl"}, 0), IsOk());
   const auto side = h.ExtractSideOutput(misses);
   ASSERT_EQ(side.size(), 1u);
   EXPECT_EQ(side[0].value.reason, "owl seen at unlisted location 9");
@@ -125,9 +129,9 @@ TEST(LookupJoinTest, CustomMissReason) {
 
 TEST(LookupJoinTest, InnerJoinWithoutSideOutputDropsAndCounts) {
   Harness h(MakeJoin(Locations()));
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({9, "owl"}, 0).ok());
-  ASSERT_TRUE(h.ProcessElement({2, "cat"}, 0).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({9, "owl"}, 0), IsOk());
+  ASSERT_THAT(h.ProcessElement({2, "cat"}, 0), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(Enriched{"cat", "lobby"}));
   EXPECT_THAT(h.Metric("num_join_misses"), IsOkAndHolds(1));
 }
@@ -137,9 +141,9 @@ TEST(LookupJoinTest, LeftOuterJoinPassesNullRow) {
   Harness h(MakeJoin(Locations(),
                      {.join_type = brook::ops::JoinType::kLeftOuter, .misses_output = misses}));
   h.RegisterSideOutput(misses);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({9, "owl"}, 0).ok());
-  ASSERT_TRUE(h.ProcessElement({2, "cat"}, 0).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({9, "owl"}, 0), IsOk());
+  ASSERT_THAT(h.ProcessElement({2, "cat"}, 0), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(Enriched{"owl", "?"}, Enriched{"cat", "lobby"}));
   EXPECT_THAT(h.ExtractSideOutput(misses), IsEmpty());
@@ -161,7 +165,7 @@ TEST(LookupJoinTest, CopiesShareOneTable) {
 
 TEST(LookupJoinTest, MissingTableIsInvalid) {
   Harness h(MakeJoin(nullptr));
-  EXPECT_EQ(h.Open().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(h.Open(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(LookupJoinPipelineTest, SubtasksShareTheTable) {
@@ -178,7 +182,7 @@ TEST(LookupJoinPipelineTest, SubtasksShareTheTable) {
         MakeJoin(table, {.misses_output = misses}), "join");
     joined.SinkTo(sink, "out");
     joined.GetSideOutput(misses).SinkTo(miss_sink, "misses");
-    ASSERT_TRUE(env.Execute().ok());
+    ASSERT_THAT(env.Execute(), IsOk());
     // Keys 1, 2 and 5 of 0..6 are known.
     size_t known = 0;
     for (const auto& d : input) known += (d.location_oid == 1 || d.location_oid == 2 ||

@@ -20,14 +20,16 @@
 #include "brook/operators/deduplicate.h"
 #include "brook/operators/top_k.h"
 #include "brook/testing/test_harness.h"
-#include "status_matchers.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
 
 namespace {
 
 using OperatorSnapshotData = ::brook::OperatorSubtaskState;
 using ::brook::testing::HarnessOptions;
 using ::brook::testing::KeyedProcessFunctionTestHarness;
-using ::brook_testing::IsOkAndHolds;
+using ::brook::testing::IsOkAndHolds;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -139,22 +141,22 @@ std::vector<brook::StreamRecord<typename Fn::OutputType>> RunWithRestores(
   for (size_t i = 0; i < steps.size(); ++i) {
     if (next_cut < cuts.size() && i == cuts[next_cut]) {
       auto snap = cluster->Snapshot(static_cast<int64_t>(next_cut + 1));
-      EXPECT_TRUE(snap.ok()) << snap.status();
+      EXPECT_THAT(snap, IsOk());
       for (auto& r : cluster->Output()) out.push_back(std::move(r));
       ++next_cut;
       cluster = std::make_unique<C>(make, LocationOf, parallelisms[next_cut], *snap);
-      EXPECT_TRUE(cluster->status().ok()) << cluster->status();
+      EXPECT_THAT(cluster->status(), IsOk()) << cluster->status();
       // The watermark resumes where it was (the sources restore it).
       if (last_watermark != brook::kMinTimestampMs) {
-        EXPECT_TRUE(cluster->Watermark(last_watermark).ok());
+        EXPECT_THAT(cluster->Watermark(last_watermark), IsOk());
       }
     }
     const Step& s = steps[i];
     if (s.watermark) {
-      EXPECT_TRUE(cluster->Watermark(s.ts).ok());
+      EXPECT_THAT(cluster->Watermark(s.ts), IsOk());
       last_watermark = s.ts;
     } else {
-      EXPECT_TRUE(cluster->Send(s.s, s.ts).ok());
+      EXPECT_THAT(cluster->Send(s.s, s.ts), IsOk());
     }
   }
   for (auto& r : cluster->Output()) out.push_back(std::move(r));
@@ -253,21 +255,21 @@ TEST(OperatorSnapshotTest, DeduplicateStateSurvivesRestore) {
     };
     auto id_of = [](const Rec& r) { return r.id; };
     Cluster<Dedup> one(make, id_of, 1, {});
-    for (int64_t id = 0; id < 20; ++id) ASSERT_TRUE(one.Send({id, 1}, 1000 + id).ok());
+    for (int64_t id = 0; id < 20; ++id) ASSERT_THAT(one.Send({id, 1}, 1000 + id), IsOk());
     ASSERT_EQ(one.Output().size(), 20u);
     auto snap = one.Snapshot(1);
-    ASSERT_TRUE(snap.ok()) << snap.status();
+    ASSERT_THAT(snap, IsOk());
 
     Cluster<Dedup> two(make, id_of, 2, *snap);
-    ASSERT_TRUE(two.status().ok()) << two.status();
+    ASSERT_THAT(two.status(), IsOk());
     // Still remembered: every duplicate is dropped, new ids pass.
-    for (int64_t id = 0; id < 25; ++id) ASSERT_TRUE(two.Send({id, 2}, 1050).ok());
+    for (int64_t id = 0; id < 25; ++id) ASSERT_THAT(two.Send({id, 2}, 1050), IsOk());
     auto out = two.Output();
     ASSERT_EQ(out.size(), 5u);
     EXPECT_THAT(two.Metric("num_duplicates"), IsOkAndHolds(20));
     // Retention still counts from the first records' timestamps (1000 + id).
-    ASSERT_TRUE(two.Watermark(1105).ok());
-    for (int64_t id = 0; id < 10; ++id) ASSERT_TRUE(two.Send({id, 3}, 1106).ok());
+    ASSERT_THAT(two.Watermark(1105), IsOk());
+    for (int64_t id = 0; id < 10; ++id) ASSERT_THAT(two.Send({id, 3}, 1106), IsOk());
     std::vector<int64_t> passed;
     for (const auto& r : two.Output()) passed.push_back(r.value.id);
     std::sort(passed.begin(), passed.end());

@@ -16,11 +16,14 @@
 #include "brook/brook.h"
 #include "brook/testing/test_harness.h"
 #include "brook/window.h"
-#include "status_matchers.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
 
 namespace {
 
-using ::brook_testing::IsOkAndHolds;
+using ::brook::testing::IsOkAndHolds;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -59,10 +62,10 @@ absl::Status Feed(Harness& h, int64_t location, const std::vector<std::string>& 
 
 TEST(TopK, RanksByCountThenItemAscending) {
   Harness h = MakeHarness(3, Tumbling(10));
-  ASSERT_TRUE(h.Open().ok());
+  ASSERT_THAT(h.Open(), IsOk());
   // "c" is seen (and interned) before "b": ties must still rank b first.
-  ASSERT_TRUE(Feed(h, 7, {"d", "c", "a", "c", "b", "a", "b", "a"}, 3).ok());
-  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  ASSERT_THAT(Feed(h, 7, {"d", "c", "a", "c", "b", "a", "b", "a"}, 3), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(9), IsOk());
   auto out = h.ExtractOutput();
   ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(out[0].value, Row(0, 10, 7, 1, "a", 3));
@@ -75,9 +78,9 @@ TEST(TopK, RanksByCountThenItemAscending) {
 
 TEST(TopK, TiesBreakByByteOrderNotFirstSeen) {
   Harness h = MakeHarness(4, Tumbling(10));
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(Feed(h, 1, {"zeta", "alpha", "a", "B"}, 0).ok());
-  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(Feed(h, 1, {"zeta", "alpha", "a", "B"}, 0), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(9), IsOk());
   // Byte order: "B" (0x42) < "a" < "alpha" < "zeta".
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(Row(0, 10, 1, 1, "B", 1), Row(0, 10, 1, 2, "a", 1),
@@ -86,33 +89,33 @@ TEST(TopK, TiesBreakByByteOrderNotFirstSeen) {
 
 TEST(TopK, KLargerThanItemsEmitsWhatExists) {
   Harness h = MakeHarness(10, Tumbling(10));
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(Feed(h, 1, {"x", "y", "x"}, 5).ok());
-  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(Feed(h, 1, {"x", "y", "x"}, 5), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(9), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(Row(0, 10, 1, 1, "x", 2), Row(0, 10, 1, 2, "y", 1)));
 }
 
 TEST(TopK, EmptyInputEmitsNothing) {
   Harness h = MakeHarness(3, Tumbling(10));
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessWatermark(100).ok());
-  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(100), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(brook::kMaxWatermarkMs), IsOk());
   EXPECT_THAT(h.ExtractOutput(), IsEmpty());
 
   Harness g = MakeHarness(3, {.assigner = brook::GlobalWindows::Create()});
-  ASSERT_TRUE(g.Open().ok());
-  ASSERT_TRUE(g.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+  ASSERT_THAT(g.Open(), IsOk());
+  ASSERT_THAT(g.ProcessWatermark(brook::kMaxWatermarkMs), IsOk());
   EXPECT_THAT(g.ExtractOutput(), IsEmpty());
 }
 
 TEST(TopK, SeparatesPartitionsAndWindows) {
   Harness h = MakeHarness(1, Tumbling(10));
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(Feed(h, 2, {"p", "q", "q"}, 1).ok());
-  ASSERT_TRUE(Feed(h, 1, {"p", "p", "q"}, 2).ok());
-  ASSERT_TRUE(Feed(h, 1, {"q"}, 12).ok());
-  ASSERT_TRUE(h.ProcessWatermark(19).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(Feed(h, 2, {"p", "q", "q"}, 1), IsOk());
+  ASSERT_THAT(Feed(h, 1, {"p", "p", "q"}, 2), IsOk());
+  ASSERT_THAT(Feed(h, 1, {"q"}, 12), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(19), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(Row(0, 10, 1, 1, "p", 2), Row(0, 10, 2, 1, "q", 2),
                           Row(10, 20, 1, 1, "q", 1)));
@@ -121,12 +124,12 @@ TEST(TopK, SeparatesPartitionsAndWindows) {
 
 TEST(TopK, GlobalWindowFiresAtMaxWatermark) {
   Harness h = MakeHarness(2, {.assigner = brook::GlobalWindows::Create()});
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(Feed(h, 5, {"cat", "dog", "cat"}, -100).ok());
-  ASSERT_TRUE(h.ProcessWatermark(1'700'000'000'000).ok());
-  ASSERT_TRUE(Feed(h, 5, {"dog", "dog", "eel"}, 1'800'000'000'000).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(Feed(h, 5, {"cat", "dog", "cat"}, -100), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(1'700'000'000'000), IsOk());
+  ASSERT_THAT(Feed(h, 5, {"dog", "dog", "eel"}, 1'800'000'000'000), IsOk());
   EXPECT_THAT(h.ExtractOutput(), IsEmpty());
-  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+  ASSERT_THAT(h.ProcessWatermark(brook::kMaxWatermarkMs), IsOk());
   auto out = h.ExtractOutput();
   ASSERT_EQ(out.size(), 2u);
   const Ranked first{brook::kMinTimestampMs, brook::kMaxWatermarkMs, true, 5, 1, "dog", 3};
@@ -141,12 +144,12 @@ TEST(TopK, EarlyFiringByCountEmitsCurrentTopK) {
   auto options = Tumbling(10);
   options.early_fire_count = 3;
   Harness h = MakeHarness(2, options);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(Feed(h, 1, {"b", "a", "b"}, 1).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(Feed(h, 1, {"b", "a", "b"}, 1), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(Row(0, 10, 1, 1, "b", 2), Row(0, 10, 1, 2, "a", 1)));
-  ASSERT_TRUE(Feed(h, 1, {"a", "a"}, 2).ok());
-  ASSERT_TRUE(h.ProcessWatermark(9).ok());  // the final result follows
+  ASSERT_THAT(Feed(h, 1, {"a", "a"}, 2), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(9), IsOk());  // the final result follows
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(Row(0, 10, 1, 1, "a", 3), Row(0, 10, 1, 2, "b", 2)));
 }
@@ -161,9 +164,9 @@ TEST(TopK, ItemFunctionMayReturnAStringByValue) {
   brook::testing::KeyedProcessFunctionTestHarness<Op> h(
       brook::ops::WindowTopK<int64_t, Sighting>(upper, 2, {}),
       [](const Sighting& s) { return s.location; });
-  ASSERT_TRUE(h.Open().ok());
-  for (const char* item : {"x", "X", "y"}) ASSERT_TRUE(h.ProcessElement({1, item, 0}, 0).ok());
-  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  for (const char* item : {"x", "X", "y"}) ASSERT_THAT(h.ProcessElement({1, item, 0}, 0), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(brook::kMaxWatermarkMs), IsOk());
   auto out = h.ExtractOutputValues();
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].item, "X");
@@ -173,7 +176,7 @@ TEST(TopK, ItemFunctionMayReturnAStringByValue) {
 
 TEST(TopK, RejectsNonPositiveK) {
   Harness h = MakeHarness(0, Tumbling(10));
-  EXPECT_EQ(h.Open().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(h.Open(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(TopK, CopiedAggregateKeepsAValidDictionary) {
@@ -260,7 +263,7 @@ std::vector<Ranked> RunJob(const std::vector<Sighting>& input, int parallelism, 
   auto late_sink = std::make_shared<brook::CollectSink<Sighting>>();
   top.GetSideOutput(late).SinkTo(late_sink);
   absl::Status s = env.Execute("top-k-job");
-  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_THAT(s, IsOk());
   EXPECT_THAT(late_sink->values(), IsEmpty());  // disorder <= the watermark delay
   auto got = sink->values();
   std::sort(got.begin(), got.end());

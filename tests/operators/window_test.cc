@@ -14,11 +14,14 @@
 
 #include "brook/brook.h"
 #include "brook/testing/test_harness.h"
-#include "status_matchers.h"
+#include "brook/testing/status_matchers.h"
+
+using ::brook::testing::IsOk;
+using ::brook::testing::StatusIs;
 
 namespace {
 
-using ::brook_testing::IsOkAndHolds;
+using ::brook::testing::IsOkAndHolds;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -109,7 +112,7 @@ TEST(WindowStart, MatchesFlinkForNegativeTimestamps) {
 
 TEST(TumblingEventTimeWindows, AssignsOneWindow) {
   auto a = brook::TumblingEventTimeWindows::Of(absl::Milliseconds(10));
-  ASSERT_TRUE(a.Validate().ok());
+  ASSERT_THAT(a.Validate(), IsOk());
   EXPECT_THAT(Assign(a, 0), ElementsAre(W(0, 10)));
   EXPECT_THAT(Assign(a, 9), ElementsAre(W(0, 10)));
   EXPECT_THAT(Assign(a, 10), ElementsAre(W(10, 20)));
@@ -128,7 +131,7 @@ TEST(TumblingEventTimeWindows, AssignsOneWindow) {
 
 TEST(SlidingEventTimeWindows, AssignsLatestFirst) {
   auto a = brook::SlidingEventTimeWindows::Of(absl::Milliseconds(10), absl::Milliseconds(5));
-  ASSERT_TRUE(a.Validate().ok());
+  ASSERT_THAT(a.Validate(), IsOk());
   EXPECT_THAT(Assign(a, 7), ElementsAre(W(5, 15), W(0, 10)));
   EXPECT_THAT(Assign(a, 5), ElementsAre(W(5, 15), W(0, 10)));
   EXPECT_THAT(Assign(a, 4), ElementsAre(W(0, 10), W(-5, 5)));
@@ -155,21 +158,15 @@ TEST(WindowAssigner, RejectsInvalidParameters) {
   using absl::Milliseconds;
   using brook::SlidingEventTimeWindows;
   using brook::TumblingEventTimeWindows;
-  EXPECT_EQ(TumblingEventTimeWindows::Of(Milliseconds(0)).Validate().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(TumblingEventTimeWindows::Of(Milliseconds(10), Milliseconds(10)).Validate().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(TumblingEventTimeWindows::Of(Milliseconds(10), Milliseconds(-10)).Validate().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(TumblingEventTimeWindows::Of(Milliseconds(10), Milliseconds(-9)).Validate().ok());
-  EXPECT_EQ(SlidingEventTimeWindows::Of(Milliseconds(10), Milliseconds(0)).Validate().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(SlidingEventTimeWindows::Of(Milliseconds(0), Milliseconds(5)).Validate().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(SlidingEventTimeWindows::Of(Milliseconds(10), Milliseconds(5), Milliseconds(5))
+  EXPECT_THAT(TumblingEventTimeWindows::Of(Milliseconds(0)).Validate(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(TumblingEventTimeWindows::Of(Milliseconds(10), Milliseconds(10)).Validate(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(TumblingEventTimeWindows::Of(Milliseconds(10), Milliseconds(-10)).Validate(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(TumblingEventTimeWindows::Of(Milliseconds(10), Milliseconds(-9)).Validate(), IsOk());
+  EXPECT_THAT(SlidingEventTimeWindows::Of(Milliseconds(10), Milliseconds(0)).Validate(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(SlidingEventTimeWindows::Of(Milliseconds(0), Milliseconds(5)).Validate(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(SlidingEventTimeWindows::Of(Milliseconds(10), Milliseconds(5), Milliseconds(5))
                 .Validate()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+                , StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(WindowAssigner, ReportsOverflowNearTheInt64Range) {
@@ -190,20 +187,20 @@ brook::WindowOperatorOptions<Ev> Tumbling10() {
 
 TEST(WindowOperator, FiresExactlyWhenWatermarkReachesMaxTimestamp) {
   Harness h = MakeHarness(Tumbling10());
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({1, 5}, 1).ok());
-  ASSERT_TRUE(h.ProcessElement({1, 7}, 9).ok());
-  ASSERT_TRUE(h.ProcessElement({1, 100}, 10).ok());  // next window
-  ASSERT_TRUE(h.ProcessWatermark(8).ok());           // end - 2: not yet
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 5}, 1), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 7}, 9), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 100}, 10), IsOk());  // next window
+  ASSERT_THAT(h.ProcessWatermark(8), IsOk());           // end - 2: not yet
   EXPECT_THAT(h.ExtractOutput(), IsEmpty());
-  ASSERT_TRUE(h.ProcessWatermark(9).ok());  // end - 1 = max_timestamp
+  ASSERT_THAT(h.ProcessWatermark(9), IsOk());  // end - 1 = max_timestamp
   auto out = h.ExtractOutput();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].value, (WindowCount{1, 0, 10, 2, 12}));
   EXPECT_EQ(out[0].timestamp_ms, 9);  // stamped with the window's max_timestamp
   EXPECT_THAT(h.ExtractWatermarks(), ElementsAre(8, 9));
   EXPECT_THAT(h.Metric("num_windows_fired"), IsOkAndHolds(1));
-  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+  ASSERT_THAT(h.ProcessWatermark(brook::kMaxWatermarkMs), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 10, 20, 1, 100}));
   EXPECT_EQ(h.NumStateEntries(), 0);
   EXPECT_EQ(h.NumTimers(), 0u);
@@ -211,12 +208,12 @@ TEST(WindowOperator, FiresExactlyWhenWatermarkReachesMaxTimestamp) {
 
 TEST(WindowOperator, FiresKeysInKeyOrderAndWindowsInTimeOrder) {
   Harness h = MakeHarness(Tumbling10());
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({3, 1}, 25).ok());
-  ASSERT_TRUE(h.ProcessElement({2, 1}, 15).ok());
-  ASSERT_TRUE(h.ProcessElement({3, 1}, 5).ok());
-  ASSERT_TRUE(h.ProcessElement({1, 1}, 5).ok());
-  ASSERT_TRUE(h.ProcessWatermark(100).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({3, 1}, 25), IsOk());
+  ASSERT_THAT(h.ProcessElement({2, 1}, 15), IsOk());
+  ASSERT_THAT(h.ProcessElement({3, 1}, 5), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 1}, 5), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(100), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(WindowCount{1, 0, 10, 1, 1}, WindowCount{3, 0, 10, 1, 1},
                           WindowCount{2, 10, 20, 1, 1}, WindowCount{3, 20, 30, 1, 1}));
@@ -226,19 +223,19 @@ TEST(WindowOperator, LateRecordWithinAllowedLatenessRefiresWithUpdatedResult) {
   auto options = Tumbling10();
   options.allowed_lateness = absl::Milliseconds(5);
   Harness h = MakeHarness(options);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
-  ASSERT_TRUE(h.ProcessElement({1, 2}, 5).ok());
-  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 1}, 1), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 2}, 5), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(9), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 0, 10, 2, 3}));
   // After the firing, within lateness: fires again at once, with all records.
-  ASSERT_TRUE(h.ProcessElement({1, 10}, 3).ok());
+  ASSERT_THAT(h.ProcessElement({1, 10}, 3), IsOk());
   auto out = h.ExtractOutput();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].value, (WindowCount{1, 0, 10, 3, 13}));
   EXPECT_EQ(out[0].timestamp_ms, 9);
-  ASSERT_TRUE(h.ProcessWatermark(13).ok());  // 9 + 5 = 14 not reached
-  ASSERT_TRUE(h.ProcessElement({1, 100}, 0).ok());
+  ASSERT_THAT(h.ProcessWatermark(13), IsOk());  // 9 + 5 = 14 not reached
+  ASSERT_THAT(h.ProcessElement({1, 100}, 0), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 0, 10, 4, 113}));
   EXPECT_THAT(h.Metric("num_windows_fired"), IsOkAndHolds(3));
   EXPECT_THAT(h.Metric("num_late_firings"), IsOkAndHolds(2));
@@ -252,11 +249,11 @@ TEST(WindowOperator, RecordLateBeyondLatenessGoesToSideOutput) {
   options.late_data = late;
   Harness h = MakeHarness(options);
   h.RegisterSideOutput(late);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
-  ASSERT_TRUE(h.ProcessWatermark(14).ok());  // max_ts 9 + lateness 5: window late
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 1}, 1), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(14), IsOk());  // max_ts 9 + lateness 5: window late
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 0, 10, 1, 1}));
-  ASSERT_TRUE(h.ProcessElement({1, 7}, 8).ok());
+  ASSERT_THAT(h.ProcessElement({1, 7}, 8), IsOk());
   EXPECT_THAT(h.ExtractOutput(), IsEmpty());  // no refire
   auto side = h.ExtractSideOutput(late);
   ASSERT_EQ(side.size(), 1u);
@@ -266,22 +263,22 @@ TEST(WindowOperator, RecordLateBeyondLatenessGoesToSideOutput) {
   EXPECT_THAT(h.Metric("num_late_records_dropped"),
               IsOkAndHolds(0));  // Flink: only when not side output
   // A record of a window not yet late is accepted as usual.
-  ASSERT_TRUE(h.ProcessElement({1, 9}, 10).ok());
+  ASSERT_THAT(h.ProcessElement({1, 9}, 10), IsOk());
   EXPECT_THAT(h.ExtractSideOutput(late), IsEmpty());
-  ASSERT_TRUE(h.ProcessWatermark(19).ok());
+  ASSERT_THAT(h.ProcessWatermark(19), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 10, 20, 1, 9}));
 }
 
 TEST(WindowOperator, LateRecordWithoutSideOutputIsDroppedAndCounted) {
   Harness h = MakeHarness(Tumbling10());
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessWatermark(9).ok());  // [0, 10) is late at once (no lateness)
-  ASSERT_TRUE(h.ProcessElement({1, 1}, 9).ok());
-  ASSERT_TRUE(h.ProcessElement({1, 1}, 0).ok());
-  ASSERT_TRUE(h.ProcessElement({1, 1}, 10).ok());  // on time
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(9), IsOk());  // [0, 10) is late at once (no lateness)
+  ASSERT_THAT(h.ProcessElement({1, 1}, 9), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 1}, 0), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 1}, 10), IsOk());  // on time
   EXPECT_THAT(h.Metric("num_late_records_dropped"), IsOkAndHolds(2));
   EXPECT_THAT(h.Metric("num_late_records"), IsOkAndHolds(2));
-  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+  ASSERT_THAT(h.ProcessWatermark(brook::kMaxWatermarkMs), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 10, 20, 1, 1}));
 }
 
@@ -289,15 +286,15 @@ TEST(WindowOperator, PurgesStateAtMaxTimestampPlusLateness) {
   auto options = Tumbling10();
   options.allowed_lateness = absl::Milliseconds(5);
   Harness h = MakeHarness(options);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
-  ASSERT_TRUE(h.ProcessElement({2, 1}, 2).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 1}, 1), IsOk());
+  ASSERT_THAT(h.ProcessElement({2, 1}, 2), IsOk());
   EXPECT_EQ(h.NumStateEntries(), 2);
-  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  ASSERT_THAT(h.ProcessWatermark(9), IsOk());
   EXPECT_EQ(h.NumStateEntries(), 2);  // fired, kept for late records
-  ASSERT_TRUE(h.ProcessWatermark(13).ok());
+  ASSERT_THAT(h.ProcessWatermark(13), IsOk());
   EXPECT_EQ(h.NumStateEntries(), 2);
-  ASSERT_TRUE(h.ProcessWatermark(14).ok());  // 9 + 5
+  ASSERT_THAT(h.ProcessWatermark(14), IsOk());  // 9 + 5
   EXPECT_EQ(h.NumStateEntries(), 0);
   EXPECT_EQ(h.NumTimers(), 0u);
   EXPECT_EQ(h.ExtractOutputValues().size(), 2u);
@@ -307,20 +304,20 @@ TEST(WindowOperator, PurgesOnlyExpiredWindowsOfAKey) {
   auto options = Tumbling10();
   options.allowed_lateness = absl::Milliseconds(10);
   Harness h = MakeHarness(options);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
-  ASSERT_TRUE(h.ProcessElement({1, 2}, 11).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 1}, 1), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 2}, 11), IsOk());
   // 19 is both [10, 20)'s firing time and [0, 10)'s cleanup time.
-  ASSERT_TRUE(h.ProcessWatermark(19).ok());
+  ASSERT_THAT(h.ProcessWatermark(19), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(WindowCount{1, 0, 10, 1, 1}, WindowCount{1, 10, 20, 1, 2}));
   EXPECT_EQ(h.NumStateEntries(), 1);  // key 1 still holds [10, 20)
-  ASSERT_TRUE(h.ProcessElement({1, 5}, 12).ok());  // late, allowed: refire
+  ASSERT_THAT(h.ProcessElement({1, 5}, 12), IsOk());  // late, allowed: refire
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 10, 20, 2, 7}));
-  ASSERT_TRUE(h.ProcessElement({1, 5}, 9).ok());  // [0, 10) purged: late
+  ASSERT_THAT(h.ProcessElement({1, 5}, 9), IsOk());  // [0, 10) purged: late
   EXPECT_THAT(h.ExtractOutputValues(), IsEmpty());
   EXPECT_THAT(h.Metric("num_late_records_dropped"), IsOkAndHolds(1));
-  ASSERT_TRUE(h.ProcessWatermark(29).ok());
+  ASSERT_THAT(h.ProcessWatermark(29), IsOk());
   EXPECT_EQ(h.NumStateEntries(), 0);
 }
 
@@ -329,15 +326,15 @@ TEST(WindowOperator, SlidingWindowsFireEachWindowAndSkipOnlyLateOnes) {
       .assigner = brook::SlidingEventTimeWindows::Of(absl::Milliseconds(10),
                                                      absl::Milliseconds(5))};
   Harness h = MakeHarness(options);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({1, 1}, 7).ok());  // [0, 10) and [5, 15)
-  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 1}, 7), IsOk());  // [0, 10) and [5, 15)
+  ASSERT_THAT(h.ProcessWatermark(9), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 0, 10, 1, 1}));
   // [0, 10) is late now, [5, 15) is not: the record counts in [5, 15) only
   // and is neither dropped nor side output.
-  ASSERT_TRUE(h.ProcessElement({1, 2}, 8).ok());
+  ASSERT_THAT(h.ProcessElement({1, 2}, 8), IsOk());
   EXPECT_THAT(h.Metric("num_late_records"), IsOkAndHolds(0));
-  ASSERT_TRUE(h.ProcessWatermark(14).ok());
+  ASSERT_THAT(h.ProcessWatermark(14), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 5, 15, 2, 3}));
   EXPECT_EQ(h.NumStateEntries(), 0);
 }
@@ -346,13 +343,13 @@ TEST(WindowOperator, GlobalWindowFiresOnlyAtMaxWatermark) {
   brook::WindowOperatorOptions<Ev> options{.assigner = brook::GlobalWindows::Create(),
                                            .allowed_lateness = absl::Milliseconds(5)};
   Harness h = MakeHarness(options);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({1, 1}, 5).ok());
-  ASSERT_TRUE(h.ProcessWatermark(1'000'000'000'000).ok());
-  ASSERT_TRUE(h.ProcessElement({1, 2}, -7).ok());  // never late
-  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs - 1).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 1}, 5), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(1'000'000'000'000), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 2}, -7), IsOk());  // never late
+  ASSERT_THAT(h.ProcessWatermark(brook::kMaxWatermarkMs - 1), IsOk());
   EXPECT_THAT(h.ExtractOutput(), IsEmpty());
-  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+  ASSERT_THAT(h.ProcessWatermark(brook::kMaxWatermarkMs), IsOk());
   auto out = h.ExtractOutput();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].value, (WindowCount{1, brook::kMinTimestampMs, brook::kMaxWatermarkMs, 2, 3}));
@@ -365,27 +362,27 @@ TEST(WindowOperator, EarlyFiringByProcessingTimeEmitsOnlyChangedPartitions) {
   auto options = Tumbling10();
   options.early_fire_interval = absl::Milliseconds(100);
   Harness h = MakeHarness(options, {.initial_processing_time_ms = 1'000});
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
-  ASSERT_TRUE(h.ProcessElement({2, 1}, 2).ok());
-  ASSERT_TRUE(h.ProcessElement({2, 1}, 12).ok());  // key 2 has two windows
-  ASSERT_TRUE(h.SetProcessingTime(1'099).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 1}, 1), IsOk());
+  ASSERT_THAT(h.ProcessElement({2, 1}, 2), IsOk());
+  ASSERT_THAT(h.ProcessElement({2, 1}, 12), IsOk());  // key 2 has two windows
+  ASSERT_THAT(h.SetProcessingTime(1'099), IsOk());
   EXPECT_THAT(h.ExtractOutput(), IsEmpty());
-  ASSERT_TRUE(h.SetProcessingTime(1'100).ok());  // aligned to the interval
+  ASSERT_THAT(h.SetProcessingTime(1'100), IsOk());  // aligned to the interval
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(WindowCount{1, 0, 10, 1, 1}, WindowCount{2, 0, 10, 1, 1},
                           WindowCount{2, 10, 20, 1, 1}));
   EXPECT_THAT(h.Metric("num_early_firings"), IsOkAndHolds(3));
   // Only key 2's window [10, 20) changes.
-  ASSERT_TRUE(h.ProcessElement({2, 5}, 15).ok());
-  ASSERT_TRUE(h.SetProcessingTime(1'250).ok());
+  ASSERT_THAT(h.ProcessElement({2, 5}, 15), IsOk());
+  ASSERT_THAT(h.SetProcessingTime(1'250), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{2, 10, 20, 2, 6}));
   // Nothing changed: nothing fires.
-  ASSERT_TRUE(h.SetProcessingTime(1'500).ok());
+  ASSERT_THAT(h.SetProcessingTime(1'500), IsOk());
   EXPECT_THAT(h.ExtractOutput(), IsEmpty());
   EXPECT_EQ(h.NumTimers(), 3u);  // the event-time timers only
   // The final results follow the early ones.
-  ASSERT_TRUE(h.ProcessWatermark(19).ok());
+  ASSERT_THAT(h.ProcessWatermark(19), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(WindowCount{1, 0, 10, 1, 1}, WindowCount{2, 0, 10, 1, 1},
                           WindowCount{2, 10, 20, 2, 6}));
@@ -396,13 +393,13 @@ TEST(WindowOperator, EarlyTimerIsDeletedWhenKeyStateIsPurged) {
   auto options = Tumbling10();
   options.early_fire_interval = absl::Milliseconds(100);
   Harness h = MakeHarness(options);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 1}, 1), IsOk());
   EXPECT_EQ(h.NumTimers(), 2u);  // window end + early firing
-  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  ASSERT_THAT(h.ProcessWatermark(9), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 0, 10, 1, 1}));
   EXPECT_EQ(h.NumTimers(), 0u);
-  ASSERT_TRUE(h.SetProcessingTime(1'000).ok());
+  ASSERT_THAT(h.SetProcessingTime(1'000), IsOk());
   EXPECT_THAT(h.ExtractOutput(), IsEmpty());
 }
 
@@ -410,22 +407,22 @@ TEST(WindowOperator, EarlyFiringByCount) {
   auto options = Tumbling10();
   options.early_fire_count = 2;
   Harness h = MakeHarness(options);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 1}, 1), IsOk());
   EXPECT_THAT(h.ExtractOutput(), IsEmpty());
-  ASSERT_TRUE(h.ProcessElement({1, 2}, 2).ok());
+  ASSERT_THAT(h.ProcessElement({1, 2}, 2), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(WindowCount{1, 0, 10, 2, 3}));
-  ASSERT_TRUE(h.ProcessElement({2, 7}, 2).ok());  // counted per key and window
-  ASSERT_TRUE(h.ProcessElement({1, 3}, 3).ok());
-  ASSERT_TRUE(h.ProcessElement({1, 4}, 13).ok());  // another window
+  ASSERT_THAT(h.ProcessElement({2, 7}, 2), IsOk());  // counted per key and window
+  ASSERT_THAT(h.ProcessElement({1, 3}, 3), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 4}, 13), IsOk());  // another window
   EXPECT_THAT(h.ExtractOutput(), IsEmpty());
-  ASSERT_TRUE(h.ProcessElement({1, 4}, 4).ok());
+  ASSERT_THAT(h.ProcessElement({1, 4}, 4), IsOk());
   auto out = h.ExtractOutput();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].value, (WindowCount{1, 0, 10, 4, 10}));
   EXPECT_EQ(out[0].timestamp_ms, 9);
-  ASSERT_TRUE(h.ProcessElement({1, 5}, 5).ok());
-  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  ASSERT_THAT(h.ProcessElement({1, 5}, 5), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(9), IsOk());
   EXPECT_THAT(h.ExtractOutputValues(),
               ElementsAre(WindowCount{1, 0, 10, 5, 15}, WindowCount{2, 0, 10, 1, 7}));
   EXPECT_THAT(h.Metric("num_early_firings"), IsOkAndHolds(2));
@@ -435,18 +432,18 @@ TEST(WindowOperator, EarlyFiringByCount) {
 // Drives a harness through early firings (processing time), on-time
 // firings, a late firing within the allowed lateness and the end of input.
 void DriveEarlyAndLateFirings(Harness& h) {
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
-  ASSERT_TRUE(h.ProcessElement({2, 1}, 2).ok());
-  ASSERT_TRUE(h.ProcessElement({2, 1}, 12).ok());
-  ASSERT_TRUE(h.SetProcessingTime(1'100).ok());  // early: every changed window
-  ASSERT_TRUE(h.ProcessWatermark(5).ok());
-  ASSERT_TRUE(h.ProcessElement({2, 5}, 15).ok());
-  ASSERT_TRUE(h.SetProcessingTime(1'250).ok());  // early: [10, 20) of key 2
-  ASSERT_TRUE(h.ProcessWatermark(9).ok());       // on time: [0, 10)
-  ASSERT_TRUE(h.ProcessElement({1, 10}, 3).ok());  // late, within lateness
-  ASSERT_TRUE(h.ProcessWatermark(19).ok());        // on time: [10, 20)
-  ASSERT_TRUE(h.ProcessWatermark(brook::kMaxWatermarkMs).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 1}, 1), IsOk());
+  ASSERT_THAT(h.ProcessElement({2, 1}, 2), IsOk());
+  ASSERT_THAT(h.ProcessElement({2, 1}, 12), IsOk());
+  ASSERT_THAT(h.SetProcessingTime(1'100), IsOk());  // early: every changed window
+  ASSERT_THAT(h.ProcessWatermark(5), IsOk());
+  ASSERT_THAT(h.ProcessElement({2, 5}, 15), IsOk());
+  ASSERT_THAT(h.SetProcessingTime(1'250), IsOk());  // early: [10, 20) of key 2
+  ASSERT_THAT(h.ProcessWatermark(9), IsOk());       // on time: [0, 10)
+  ASSERT_THAT(h.ProcessElement({1, 10}, 3), IsOk());  // late, within lateness
+  ASSERT_THAT(h.ProcessWatermark(19), IsOk());        // on time: [10, 20)
+  ASSERT_THAT(h.ProcessWatermark(brook::kMaxWatermarkMs), IsOk());
 }
 
 TEST(WindowOperator, EarlyFiringsSideOutputLeavesTheMainOutputAsWithoutEarlyFirings) {
@@ -491,11 +488,11 @@ TEST(WindowOperator, EarlyFiringsByCountGoToTheSideOutput) {
   options.early_firings_output = early.id();
   Harness h = MakeHarness(options);
   h.RegisterSideOutput(early);
-  ASSERT_TRUE(h.Open().ok());
-  ASSERT_TRUE(h.ProcessElement({1, 1}, 1).ok());
-  ASSERT_TRUE(h.ProcessElement({1, 2}, 2).ok());
-  ASSERT_TRUE(h.ProcessElement({1, 3}, 3).ok());
-  ASSERT_TRUE(h.ProcessWatermark(9).ok());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 1}, 1), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 2}, 2), IsOk());
+  ASSERT_THAT(h.ProcessElement({1, 3}, 3), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(9), IsOk());
   EXPECT_THAT(h.ExtractSideOutputSequence(early),
               ElementsAre(E::Record({1, 0, 10, 2, 3}, 9), E::Watermark(9)));
   EXPECT_THAT(h.ExtractOutputSequence(),
@@ -506,22 +503,22 @@ TEST(WindowOperator, InvalidOptionsFailOpen) {
   auto options = Tumbling10();
   options.allowed_lateness = absl::Milliseconds(-1);
   Harness h = MakeHarness(options);
-  EXPECT_EQ(h.Open().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(h.Open(), StatusIs(absl::StatusCode::kInvalidArgument));
 
   Harness h2 = MakeHarness({.assigner = brook::TumblingEventTimeWindows::Of(absl::ZeroDuration())});
-  EXPECT_EQ(h2.Open().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(h2.Open(), StatusIs(absl::StatusCode::kInvalidArgument));
 
   auto bad_count = Tumbling10();
   bad_count.early_fire_count = -2;
   Harness h3 = MakeHarness(bad_count);
-  EXPECT_EQ(h3.Open().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(h3.Open(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(WindowOperator, RecordWithoutUsableTimestampFailsWithInvalidArgument) {
   Harness h = MakeHarness(Tumbling10());
-  ASSERT_TRUE(h.Open().ok());
+  ASSERT_THAT(h.Open(), IsOk());
   absl::Status s = h.ProcessElement({1, 1}, brook::kMinTimestampMs);
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("timestamp"));
 }
 
@@ -584,7 +581,7 @@ TEST(WindowedStream, AggregatesAndSideOutputsLateDataInAJob) {
             .Aggregate(TimedCount(), "count");
     counts.SinkTo(sink);
     counts.GetSideOutput(late).SinkTo(late_sink);
-    ASSERT_TRUE(env.Execute("window-job").ok()) << p;
+    ASSERT_THAT(env.Execute("window-job"), IsOk()) << p;
 
     std::map<std::tuple<int64_t, int64_t>, WindowCount> expected;
     for (const TimedEv& e : input) {
@@ -632,7 +629,7 @@ TEST(WindowedStream, SideOutputEarlyFiringsSplitsFiringsInAJob) {
                       .Aggregate(TimedCount(), "count");
     counts.SinkTo(sink);
     counts.GetSideOutput(early).SinkTo(early_sink);
-    ASSERT_TRUE(env.Execute("early-job").ok()) << p;
+    ASSERT_THAT(env.Execute("early-job"), IsOk()) << p;
 
     // Main: one final row per key and window; side: one row per record.
     std::vector<WindowCount> got = sink->values();
@@ -661,7 +658,7 @@ TEST(WindowedStream, EarlyFiringsTagOfAnotherTypeFailsExecute) {
       .Aggregate(TimedCount(), "mistyped")
       .SinkTo(std::make_shared<brook::CollectSink<WindowCount>>());
   absl::Status s = env.Execute();
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("mistyped"));
 }
 
@@ -674,7 +671,7 @@ TEST(WindowedStream, InvalidAssignerFailsExecute) {
       .Aggregate(TimedCount(), "bad-window")
       .SinkTo(sink);
   absl::Status s = env.Execute();
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("bad-window"));
 }
 

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <charconv>
 #include <initializer_list>
 #include <iterator>
 #include <string>
@@ -32,7 +33,6 @@
 #include "absl/status/status.h"
 #include "brook/connectors/dead_letter.h"
 #include "brook/connectors/transactional_file_sink.h"
-#include "fmt/format.h"
 
 namespace brook::connectors {
 
@@ -46,18 +46,22 @@ template <typename T>
 void AppendValue(const T& value, std::string& out) {
   if constexpr (std::is_convertible_v<const T&, std::string_view>) {
     AppendCsvField(std::string_view(value), out);
-  } else if constexpr (std::is_arithmetic_v<T>) {
-    // A number's text never needs quoting.
-    fmt::format_to(std::back_inserter(out), "{}", value);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    out += value ? "true" : "false";
   } else {
-    AppendCsvField(fmt::format("{}", value), out);
+    static_assert(std::is_arithmetic_v<T>, "AppendCsvRow writes strings and numbers");
+    // The shortest text that reads back as the same number (as fmt's "{}");
+    // a number's text never needs quoting.
+    char buffer[64];
+    const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
+    out.append(buffer, result.ptr);
   }
 }
 }  // namespace csv_internal
 
-// AppendCsvRow(out, values...): appends one row of values of any type fmt can
-// format, comma-separated and ending in "\n"; strings are escaped, numbers
-// written as fmt's "{}" does. Allocates nothing once `out` has grown.
+// AppendCsvRow(out, values...): appends one row of strings and numbers,
+// comma-separated and ending in "\n"; strings are escaped, numbers
+// written in their shortest exact form. Allocates nothing once `out` has grown.
 template <typename... Ts>
 void AppendCsvRow(std::string& out, const Ts&... values) {
   bool first = true;
