@@ -95,7 +95,7 @@ struct ExecutionConfig {
   // Batches a channel holds before its producer blocks (backpressure). Memory
   // in flight is bounded by channels x capacity x batch_size records.
   int channel_capacity = 8;
-  CheckpointConfig checkpoint;
+  CheckpointConfig checkpoint = {};
 };
 
 template <typename T>
