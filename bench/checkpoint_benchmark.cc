@@ -48,6 +48,7 @@
 #include "brook/checkpoint_storage.h"
 #include "brook/internal/operators.h"
 #include "brook/operators/deduplicate.h"
+#include "operator_driver.h"
 
 namespace {
 
@@ -70,39 +71,15 @@ struct Detection {
 using Op = brook::internal::KeyedProcessOperator<int64_t, Detection, Detection>;
 constexpr size_t kBatch = 1024;
 
-class Discard final : public brook::internal::RecordConsumer<Detection> {
- public:
-  absl::Status ProcessBatch(std::vector<brook::StreamRecord<Detection>>& b) override {
-    records += static_cast<int64_t>(b.size());
-    return absl::OkStatus();
-  }
-  absl::Status ProcessWatermark(int64_t) override { return absl::OkStatus(); }
-  absl::Status ProcessWatermarkStatus(bool) override { return absl::OkStatus(); }
-  absl::Status EndInput() override { return absl::OkStatus(); }
-  int64_t records = 0;
-};
-
-class NoTimers final : public brook::internal::TimerScheduler {
- public:
-  int64_t NowMs() override { return 0; }
-  void Schedule(brook::internal::OperatorBase*, int64_t) override {}
-};
-
 // Subtask 0 of 1 of the camera job's dedup operator.
 struct Subtask {
-  Subtask() {
-    op = std::make_unique<Op>(std::make_unique<brook::ops::Deduplicate<Detection>>(),
-                              [](const Detection& d) { return d.detection_oid; });
-    op->Setup(brook::internal::OperatorSetup{"bench", "dedup", 0, 1,
-                                             brook::kDefaultMaxParallelism, &group, &timers});
-    op->SetMainOutput(&output);
-  }
-  brook::MetricRegistry registry;
-  brook::MetricGroup group{&registry, brook::MetricScope{"bench", "dedup", 0}};
-  NoTimers timers;
-  Discard out;
-  brook::internal::Output<Detection> output{{&out}, nullptr};
-  std::unique_ptr<Op> op;
+  Subtask()
+      : driver(std::make_unique<Op>(std::make_unique<brook::ops::Deduplicate<Detection>>(),
+                                    [](const Detection& d) { return d.detection_oid; }),
+               "dedup"),
+        op(&driver.op()) {}
+  brook_bench::OperatorDriver<Detection, Op> driver;
+  Op* op;
 };
 
 bool Check(benchmark::State& state, const absl::Status& s) {

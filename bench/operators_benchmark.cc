@@ -40,11 +40,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "brook/brook.h"
-#include "brook/internal/operators.h"
 #include "brook/operators/deduplicate.h"
 #include "brook/operators/lookup_join.h"
 #include "brook/operators/top_k.h"
 #include "brook/window.h"
+#include "operator_driver.h"
 
 namespace {
 
@@ -81,76 +81,8 @@ struct Enriched {
   const std::string* location = nullptr;
 };
 
-// Takes batches and control elements and drops them, counting records.
-template <typename T>
-class Discard final : public brook::internal::RecordConsumer<T> {
- public:
-  absl::Status ProcessBatch(std::vector<brook::StreamRecord<T>>& batch) override {
-    records += static_cast<int64_t>(batch.size());
-    return absl::OkStatus();
-  }
-  absl::Status ProcessWatermark(int64_t) override { return absl::OkStatus(); }
-  absl::Status ProcessWatermarkStatus(bool) override { return absl::OkStatus(); }
-  absl::Status EndInput() override { return absl::OkStatus(); }
-  int64_t records = 0;
-};
-
-class NoTimers final : public brook::internal::TimerScheduler {
- public:
-  int64_t NowMs() override { return 0; }
-  void Schedule(brook::internal::OperatorBase*, int64_t) override {}
-};
-
-// One operator subtask (index 0 of 1: it owns every key group), fed batches.
 template <typename In, typename Out, typename Op>
-class Driver {
- public:
-  explicit Driver(std::unique_ptr<Op> op) : op_(std::move(op)) {}
-
-  template <typename X>
-  void AddSideOutput(const brook::OutputTag<X>& tag) {
-    auto consumer = std::make_shared<Discard<X>>();
-    auto output = std::make_shared<brook::internal::Output<X>>(
-        std::vector<brook::internal::RecordConsumer<X>*>{consumer.get()}, nullptr);
-    op_->AddSideOutput(tag.id(), output.get());
-    owned_.push_back(consumer);
-    owned_.push_back(output);
-  }
-
-  void Open() {
-    op_->Setup(brook::internal::OperatorSetup{"bench", "op", 0, 1, brook::kDefaultMaxParallelism,
-                                             &group_, &timers_});
-    op_->SetMainOutput(&output_);
-    Check(op_->Open());
-  }
-  // The runtime may move values out of a batch; these operators do not, so a
-  // batch is reused across iterations without copying.
-  void Process(std::vector<brook::StreamRecord<In>>& batch) {
-    Check(op_->ProcessBatch(batch));
-    Check(op_->FlushOutputs());
-  }
-  void Watermark(int64_t wm) { Check(op_->ProcessWatermark(wm)); }
-
-  Op& op() { return *op_; }
-  int64_t out_records() const { return out_.records; }
-  int64_t Metric(const std::string& name) const { return registry_.Sum(name).value_or(0); }
-
- private:
-  static void Check(const absl::Status& s) {
-    if (!s.ok()) {
-      std::fprintf(stderr, "operator failed: %s\n", s.ToString().c_str());
-      std::abort();
-    }
-  }
-
-  brook::MetricRegistry registry_;
-  brook::MetricGroup group_{&registry_, brook::MetricScope{"bench", "op", 0}};
-  NoTimers timers_;
-  Discard<Out> out_;
-  brook::internal::Output<Out> output_{{&out_}, nullptr};
-  std::vector<std::shared_ptr<void>> owned_;
-  std::unique_ptr<Op> op_;
-};
+using Driver = brook_bench::OperatorDriver<Out, Op>;
 
 uint64_t Fingerprint(const Detection& d) {
   return brook::ops::Fingerprinter().Add(d.item).Add(d.location_oid).Add(d.ts_ms).value();
