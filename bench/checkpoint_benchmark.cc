@@ -49,20 +49,12 @@
 #include "brook/internal/operators.h"
 #include "brook/operators/deduplicate.h"
 #include "operator_driver.h"
+#include "build_warning.h"
 
 namespace {
 
-const bool kBuildCheck = [] {
-#if !defined(__OPTIMIZE__)
-  std::fprintf(stderr, "WARNING: checkpoint_benchmark built without optimization; "
-                       "timings are not meaningful (build with CMAKE_BUILD_TYPE=Release)\n");
-#endif
-#if !defined(NDEBUG)
-  std::fprintf(stderr, "WARNING: checkpoint_benchmark built with assertions enabled "
-                       "(NDEBUG not defined): timings are slower than a release build\n");
-#endif
-  return true;
-}();
+[[maybe_unused]] const bool kBuildWarning =
+    brook_bench::WarnIfNotReleaseBuild("checkpoint_benchmark");
 
 struct Detection {
   int64_t detection_oid = 0;

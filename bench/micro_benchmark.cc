@@ -63,23 +63,12 @@
 #include "camera_top_k/detection.h"
 #include "camera_top_k/detection_schema.h"
 #include "camera_top_k/generator.h"
+#include "build_warning.h"
 
 namespace {
 
-// As LevelDB's db_bench: say so when the numbers cannot mean much.
-[[maybe_unused]] const bool kBuildWarning = [] {
-#if !defined(__OPTIMIZE__)
-  std::fprintf(stderr,
-               "WARNING: micro_benchmark built without optimisation; timings are not "
-               "meaningful (build with CMAKE_BUILD_TYPE=Release)\n");
-#endif
-#if !defined(NDEBUG)
-  std::fprintf(stderr,
-               "WARNING: micro_benchmark built with assertions enabled (NDEBUG not "
-               "defined): timings are slower than a release build\n");
-#endif
-  return true;
-}();
+[[maybe_unused]] const bool kBuildWarning =
+    brook_bench::WarnIfNotReleaseBuild("micro_benchmark");
 
 void Check(const absl::Status& s) {
   if (!s.ok()) {

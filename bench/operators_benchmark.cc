@@ -45,21 +45,12 @@
 #include "brook/operators/top_k.h"
 #include "brook/window.h"
 #include "operator_driver.h"
+#include "build_warning.h"
 
 namespace {
 
-// As LevelDB's db_bench: say so when the numbers cannot mean much.
-[[maybe_unused]] const bool kBuildWarning = [] {
-#if !defined(__OPTIMIZE__)
-  std::fprintf(stderr, "WARNING: operators_benchmark built without optimization; "
-                       "timings are not meaningful (build with CMAKE_BUILD_TYPE=Release)\n");
-#endif
-#if !defined(NDEBUG)
-  std::fprintf(stderr, "WARNING: operators_benchmark built with assertions enabled "
-                       "(NDEBUG not defined): timings are slower than a release build\n");
-#endif
-  return true;
-}();
+[[maybe_unused]] const bool kBuildWarning =
+    brook_bench::WarnIfNotReleaseBuild("operators_benchmark");
 
 constexpr int64_t kRecords = 1 << 20;
 constexpr size_t kBatch = 1024;

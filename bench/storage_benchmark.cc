@@ -27,22 +27,12 @@
 #include <benchmark/benchmark.h>
 
 #include "brook/checkpoint_storage.h"
+#include "build_warning.h"
 
 namespace {
 
-[[maybe_unused]] const bool kBuildWarning = [] {
-#if !defined(__OPTIMIZE__)
-  std::fprintf(stderr,
-               "WARNING: storage_benchmark built without optimisation; timings are not "
-               "meaningful (build with CMAKE_BUILD_TYPE=Release)\n");
-#endif
-#if !defined(NDEBUG)
-  std::fprintf(stderr,
-               "WARNING: storage_benchmark built with assertions enabled (NDEBUG not "
-               "defined): timings are slower than a release build\n");
-#endif
-  return true;
-}();
+[[maybe_unused]] const bool kBuildWarning =
+    brook_bench::WarnIfNotReleaseBuild("storage_benchmark");
 
 constexpr int kKeyGroups = 128;
 constexpr size_t kTotalBytes = 150u * 1000 * 1000;

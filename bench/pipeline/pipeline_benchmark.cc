@@ -79,6 +79,7 @@
 #include "camera_top_k/camera_job.h"
 #include "camera_top_k/detection.h"
 #include "camera_top_k/generator.h"
+#include "../build_warning.h"
 
 ABSL_FLAG(int64_t, events, 20'000'000, "Events to generate (re-sends included).");
 ABSL_FLAG(int, repeats, 5, "Repeats of each way (alternating).");
@@ -107,19 +108,6 @@ namespace {
 using camera::Detection;
 using camera::Location;
 
-// As LevelDB's db_bench: say so when the numbers cannot mean much.
-void WarnIfUnoptimised() {
-#if !defined(__OPTIMIZE__)
-  std::printf(
-      "WARNING: built without optimisation; timings are not meaningful "
-      "(build with CMAKE_BUILD_TYPE=Release)\n");
-#endif
-#if !defined(NDEBUG)
-  std::printf(
-      "WARNING: built with assertions enabled (NDEBUG not defined): timings are "
-      "slower than a release build\n");
-#endif
-}
 
 // ---------------------------------------------------------------------------
 // Result checksums: order-independent (a sum of row hashes), so that brook's
@@ -566,7 +554,7 @@ int main(int argc, char** argv) {
       "generated events in memory; see docs/performance.md.\n"
       "  pipeline [--events=20000000] [--repeats=5] [--dedup_retention=forever,1m]");
   absl::ParseCommandLine(argc, argv);
-  WarnIfUnoptimised();
+  brook_bench::WarnIfNotReleaseBuild("pipeline", stdout);
 
   camera::GeneratorOptions gen;
   gen.count = absl::GetFlag(FLAGS_events);
