@@ -10,8 +10,8 @@
 set -euo pipefail
 
 # Compilers, build tools and the libraries brook's targets link.
-# librdkafka-dev and kcat: the Kafka connector (built by default) and its
-# command-line client.
+# librdkafka-dev and kcat: for the Kafka connector (brook::kafka, next on the
+# tracker) and its command-line client.
 BUILD_PACKAGES=(
   build-essential g++ cmake ninja-build ccache pkg-config
   libboost-dev libabsl-dev capnproto libcapnp-dev zlib1g-dev libfmt-dev

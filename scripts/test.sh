@@ -3,7 +3,8 @@
 #
 # Installs missing dependencies (scripts/install-deps.sh --test: the build set
 # and the test set), configures a Ninja build with ccache, builds every target
-# (benchmarks included, so they at least compile) and runs ctest. Exits non-zero if anything fails.
+# (benchmarks included, so they at least compile) and runs ctest. Exits
+# non-zero if anything fails.
 #
 # Environment (all optional):
 #   BROOK_SANITIZE=address,undefined | thread
