@@ -225,9 +225,16 @@ class KeyedProcessFunction {
 // ProcessFunction) by a function that keeps its own non-keyed state, as
 // Flink's CheckpointedFunction with operator list state under round-robin
 // redistribution. Keyed state needs no such hook.
-//
+// Example:
 //   class CountAll : public brook::ProcessFunction<Event, Event>,
 //                    public brook::CheckpointedFunction {
+//    public:
+//     absl::Status ProcessElement(const Event& e, Context&,
+//                                 brook::Collector<Event>& out) override {
+//       ++count_;
+//       out.Collect(e);
+//       return absl::OkStatus();
+//     }
 //     absl::Status SnapshotState(int64_t, brook::DataOutputView& out) override {
 //       out.WriteInt64(count_);
 //       return absl::OkStatus();
@@ -240,7 +247,10 @@ class KeyedProcessFunction {
 //       }
 //       return absl::OkStatus();
 //     }
-//     ...
+//     int64_t count() const { return count_; }
+//
+//    private:
+//     int64_t count_ = 0;
 //   };
 class CheckpointedFunction {
  public:

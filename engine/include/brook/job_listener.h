@@ -6,7 +6,7 @@
 // ended. Flink splits this between JobListener (job submitted/executed) and
 // CheckpointListener (checkpoint complete/aborted); brook's JobListener is the
 // job-level union of the two, registered on the environment:
-//
+// Example:
 //   class LogListener : public brook::JobListener {
 //    public:
 //     void OnCheckpointCompleted(const brook::CompletedCheckpoint& c) override {

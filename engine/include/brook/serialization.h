@@ -10,7 +10,7 @@
 // std::vector and absl::flat_hash_map/std::map of serializable types. A user
 // type gets one by specialising TypeSerializer (as Flink's custom
 // serializers):
-//
+// Example:
 //   template <>
 //   struct brook::TypeSerializer<MyEvent> {
 //     static void Serialize(const MyEvent& e, brook::DataOutputView& out) {

@@ -4,18 +4,23 @@
 // named descriptors in Open(), and every access is implicitly scoped to the
 // key of the record (or timer) being processed. The descriptor's name
 // identifies the state in a checkpoint.
-//
+// Example:
 //   class CountPerKey : public brook::KeyedProcessFunction<int64_t, Event, Count> {
+//    public:
 //     absl::Status Open(RuntimeContext& ctx) override {
-//       count_ = ctx.GetState(brook::ValueStateDescriptor<int64_t>("count"));
+//       BROOK_ASSIGN_OR_RETURN(count_,
+//                              ctx.GetState(brook::ValueStateDescriptor<int64_t>("count")));
 //       return absl::OkStatus();
 //     }
 //     absl::Status ProcessElement(const Event& e, Context& ctx,
 //                                 brook::Collector<Count>& out) override {
 //       const int64_t* c = count_.Get();
 //       count_.Update(c ? *c + 1 : 1);
-//       ...
+//       out.Collect({ctx.GetCurrentKey(), *count_.Get()});
+//       return absl::OkStatus();
 //     }
+//
+//    private:
 //     brook::ValueState<int64_t> count_;
 //   };
 //

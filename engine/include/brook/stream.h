@@ -2,7 +2,7 @@
 //
 // The DataStream API (Flink's names): a StreamExecutionEnvironment builds a
 // job graph from sources, transformations and sinks, and Execute() runs it.
-//
+// Example:
 //   brook::StreamExecutionEnvironment env({.parallelism = 2});
 //   auto sink = std::make_shared<brook::CollectSink<Count>>();
 //   env.FromCollection(events,

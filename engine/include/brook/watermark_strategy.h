@@ -2,7 +2,7 @@
 //
 // WatermarkStrategy<T> = timestamp assigner + watermark generator (+ optional
 // idleness), as Flink's WatermarkStrategy. Attach one to a source:
-//
+// Example:
 //   auto strategy = brook::WatermarkStrategy<Event>::ForBoundedOutOfOrderness(
 //                       absl::Seconds(5))
 //                       .WithTimestampAssigner([](const Event& e) { return e.ts_ms; })

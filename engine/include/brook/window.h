@@ -4,15 +4,15 @@
 // (tumbling, sliding, global), an event-time trigger with allowed lateness and
 // a side output for late data, optional early firings, and a keyed window
 // operator that runs an incremental aggregate per key and window.
-//
+// Example:
 //   brook::OutputTag<Event> late("late-events");
-//   auto counts = env.FromSource(...)
+//   auto counts = env.FromCollection(events, strategy)
 //       .KeyBy(&Event::user_id)
 //       .Window(brook::TumblingEventTimeWindows::Of(absl::Minutes(1)))
 //       .AllowedLateness(absl::Seconds(30))
 //       .SideOutputLateData(late)
 //       .Aggregate(CountPerWindow(), "count-per-minute");
-//   counts.GetSideOutput(late).SinkTo(dead_letter);
+//   counts.GetSideOutput(late).SinkTo(late_sink);
 //
 // The window operator is an ordinary KeyedProcessFunction written against the
 // public API (ValueState + TimerService + OutputTag), so it can also be used
@@ -292,8 +292,8 @@ class GlobalWindows {
 // An incremental window aggregate (Flink's AggregateFunction, with the
 // window and key passed to GetResult as Flink's ProcessWindowFunction gets
 // them):
-//
-//   struct Count {
+// Example:
+//   struct CountPerWindow {
 //     using Accumulator = int64_t;
 //     using OutputType = std::pair<int64_t, int64_t>;  // (key, count)
 //     Accumulator CreateAccumulator() const { return 0; }

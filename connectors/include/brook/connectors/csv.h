@@ -3,9 +3,9 @@
 // RFC 4180 CSV output: field escaping, a row appender, a CsvWriter, and the
 // dead-letter CSV encoding (columns source,line_number,reason,raw_line) that
 // any job's dead-letter sink can use with TransactionalFileSink:
-//
+// Example:
 //   auto sink = TransactionalFileSink<DeadLetter>::Open(
-//       "dead_letters.csv", FileSinkMode::kTransactional, DeadLetterCsvSinkOptions());
+//       path, FileSinkMode::kTransactional, DeadLetterCsvSinkOptions());
 //
 // A field is quoted when it contains a comma, a double quote, CR or LF;
 // embedded quotes are doubled. Everything else, empty fields and surrounding

@@ -5,7 +5,7 @@
 // flink-csv and flink-json bind a row type to a schema. Columns are found by
 // name; a record is filled column by column in schema order, and the first
 // problem found is the line's rejection reason.
-//
+// Example:
 //   struct Trip { int64_t id = 0; std::string city; int64_t line = 0; };
 //   auto schema = MakeRowSchema<Trip>(
 //                     Int64Field("id", &Trip::id),

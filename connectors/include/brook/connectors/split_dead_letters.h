@@ -5,7 +5,7 @@
 // records): records go on as T; dead letters leave through the side output
 // `tag` (read it with GetSideOutput(tag)) and are counted, so that none is
 // lost silently.
-//
+// Example:
 //   const brook::OutputTag<DeadLetter> bad("bad-lines");
 //   auto lines = env.FromSource<std::variant<Line, DeadLetter>>(source, strategy, "lines")
 //                    .Process(brook::connectors::SplitDeadLetters<Line>(bad), "parse");

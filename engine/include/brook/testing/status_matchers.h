@@ -2,10 +2,10 @@
 //
 // gMock matchers for absl::Status and absl::StatusOr<T>, so that a failing
 // test prints the status (code and message), not `false`:
-//
+// Example:
 //   ASSERT_THAT(env.Execute("job"), brook::testing::IsOk());
-//   EXPECT_THAT(reader.status(), StatusIs(absl::StatusCode::kNotFound, HasSubstr("x.csv")));
 //   EXPECT_THAT(ParseCount("12"), IsOkAndHolds(12));
+//   EXPECT_THAT(ParseCount("x"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"x\"")));
 //
 // As Abseil's absl/status/status_matchers.h (not in Debian 12's Abseil).
 // Each matcher takes a Status or a StatusOr<T> of any T.

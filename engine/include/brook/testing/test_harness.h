@@ -2,36 +2,38 @@
 //
 // Drive one function by hand and assert exactly what it emits, as Flink's
 // KeyedOneInputStreamOperatorTestHarness: feed records, watermarks and
-// processing time; read back the records, side outputs and watermarks.
-//
-//   brook::testing::KeyedProcessFunctionTestHarness<MyFn> h(
-//       MyFn(), [](const Event& e) { return e.user_id; });
-//   h.RegisterSideOutput(late_tag);
-//   ASSERT_TRUE(h.Open().ok());
-//   ASSERT_TRUE(h.ProcessElement(Event{1, ...}, /*timestamp_ms=*/10).ok());
-//   ASSERT_TRUE(h.ProcessWatermark(100).ok());
-//   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(...));
+// processing time; read back the records, side outputs and watermarks. With
+// state.h's CountPerKey:
+// Example:
+//   brook::testing::KeyedProcessFunctionTestHarness<CountPerKey> h(
+//       CountPerKey(), [](const Event& e) { return e.user_id; });
+//   ASSERT_THAT(h.Open(), IsOk());
+//   ASSERT_THAT(h.ProcessElement(Event{.user_id = 1, .ts_ms = 10}, /*timestamp_ms=*/10), IsOk());
+//   ASSERT_THAT(h.ProcessWatermark(100), IsOk());
+//   EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(Count{1, 1}));
 //   EXPECT_THAT(h.ExtractWatermarks(), ElementsAre(100));
 //
 // Records and watermarks also come back as one sequence in emission order
 // (Flink's harness output queue), so that a test can assert that a watermark
 // is never reordered with records, e.g. that a window's result precedes the
 // watermark that fired it:
-//
+// Example:
 //   using E = brook::testing::OutputElement<Count>;
 //   EXPECT_THAT(h.ExtractOutputSequence(),
-//               ElementsAre(E::Record(Count{1, 2}, /*timestamp_ms=*/99), E::Watermark(100)));
+//               ElementsAre(E::Record(Count{1, 1}, /*timestamp_ms=*/99), E::Watermark(100)));
 //
 // Checkpoints, as Flink's harness snapshot() / initializeState(): Snapshot(id)
 // runs an operator's synchronous and asynchronous snapshot parts and returns
 // what it would write; a new harness restored from the snapshots of every old
 // subtask (RestoreFrom before Open) gets the state of its key groups, so a
 // test can go from parallelism 1 to 2 and back:
-//
-//   auto snap = h.Snapshot(1);                          // P = 1
-//   KeyedProcessFunctionTestHarness<MyFn> a(MyFn(), key, {.parallelism = 2});
-//   ASSERT_TRUE(a.RestoreFrom({*snap}).ok());          // subtask 0 of 2
-//   ASSERT_TRUE(a.Open().ok());
+// Example:
+//   absl::StatusOr<brook::OperatorSubtaskState> snap = h.Snapshot(1);  // P = 1
+//   ASSERT_THAT(snap, IsOk());
+//   brook::testing::KeyedProcessFunctionTestHarness<CountPerKey> a(
+//       CountPerKey(), key, {.parallelism = 2});  // subtask 0 of 2
+//   ASSERT_THAT(a.RestoreFrom({*snap}), IsOk());
+//   ASSERT_THAT(a.Open(), IsOk());
 //
 // Processing time is manual: it starts at `initial_processing_time_ms` and only
 // moves with SetProcessingTime(), which fires due processing-time timers.

@@ -5,7 +5,7 @@
 // (`ROW_NUMBER() OVER (PARTITION BY id ORDER BY proctime ASC) = 1`): "first"
 // means first in arrival order at the operator, not smallest event timestamp.
 // It is a KeyedProcessFunction, so it runs after KeyBy on the id:
-//
+// Example:
 //   brook::OutputTag<Detection> dups("duplicate-detections");
 //   auto unique = detections
 //       .KeyBy(&Detection::detection_oid)

@@ -5,11 +5,11 @@
 // read-only by every subtask. Flink's analogue is a lookup join against a
 // fully cached table, or a broadcast of a bounded side input; here the table
 // is simply immutable, so sharing it needs no broadcast state and no locks.
-//
-//   BROOK_ASSIGN_OR_RETURN(
-//       auto locations,
-//       brook::ops::LookupTable<int64_t, Location>::Create(
-//           std::move(location_rows), &Location::geographical_location_oid));
+// Example:
+//   using LocationTable = brook::ops::LookupTable<int64_t, Location>;
+//   BROOK_ASSIGN_OR_RETURN(auto locations,
+//                          LocationTable::Create(std::move(location_rows),
+//                                                &Location::geographical_location_oid));
 //   brook::OutputTag<brook::ops::JoinMiss<Detection>> misses("unknown-locations");
 //   auto enriched = detections.Process(
 //       brook::ops::MakeLookupJoin<Detection, Enriched>(

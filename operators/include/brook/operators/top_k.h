@@ -15,7 +15,7 @@
 // by count descending, ties broken by item ascending in byte order, so the
 // output is deterministic. Fewer than K distinct items: all of them are
 // emitted; a window without records emits nothing.
-//
+// Example:
 //   brook::OutputTag<Sighting> late("late-sightings");
 //   auto top = sightings
 //       .KeyBy(&Sighting::location_oid)
@@ -25,8 +25,8 @@
 //       .Aggregate(brook::ops::TopK<int64_t, Sighting>(&Sighting::item_name, 10), "top-k");
 //
 // or, as a KeyedProcessFunction:
-//
-//   sightings.KeyBy(&Sighting::location_oid)
+// Example:
+//   auto top = sightings.KeyBy(&Sighting::location_oid)
 //       .Process(brook::ops::WindowTopK<int64_t, Sighting>(
 //                    &Sighting::item_name, 10,
 //                    {.assigner = brook::GlobalWindows::Create()}), "top-k");

@@ -6,12 +6,12 @@
 // internet: it binds to loopback unless told otherwise. Part of the
 // brook::web library (as Flink's flink-runtime-web), which keeps Boost.Beast
 // out of brook::engine: link brook::web to use it.
-//
+// Example:
 //   brook::web::HttpServer server({.address = "127.0.0.1", .port = 0});
-//   server.Handle("/metrics", [&](const brook::web::HttpRequest&) {
-//     return brook::web::HttpResponse::Text(
-//         200, brook::web::FormatPrometheusText(env.metrics()), brook::web::kPrometheusContentType);
-//   });
+//   BROOK_RETURN_IF_ERROR(server.Handle("/metrics", [&](const brook::web::HttpRequest&) {
+//     return brook::web::HttpResponse::Text(200, brook::web::FormatPrometheusText(env.metrics()),
+//                                           brook::web::kPrometheusContentType);
+//   }));
 //   BROOK_RETURN_IF_ERROR(server.Start());   // server.port(): the bound port
 //
 // Behaviour:

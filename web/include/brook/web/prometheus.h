@@ -3,7 +3,7 @@
 // The metrics of a MetricRegistry in the Prometheus text exposition format
 // (version 0.0.4), for a `/metrics` endpoint or a file a node exporter picks
 // up. Part of the brook::web library (Flink: flink-metrics-prometheus):
-//
+// Example:
 //   std::string text = brook::web::FormatPrometheusText(env.metrics());
 //   // serve with Content-Type brook::web::kPrometheusContentType
 //
