@@ -71,11 +71,12 @@ struct CameraJobOptions {
   double generate_rate = 0;
 
   // Input held in memory (benchmarks, embedding): when set, the job reads
-  // these detections in order, as a bounded source with line numbers
-  // 1, 2, ... (position + 1) and file-source watermarks, instead of
-  // `detections_path` or the generator; `generate` must then be false. The
-  // vector is shared, not copied, and must not change while the job runs.
-  std::shared_ptr<const std::vector<Detection>> detections_in_memory;
+  // these events in order (a brook::CollectionSource of one reader, with
+  // file-source watermarks over timestamp_detected_ms), instead of
+  // `detections_path` or the generator; `generate` must then be false. Their
+  // line_number is what dead letters report (e.g. position + 1). The vector
+  // is shared, not copied, and must not change while the job runs.
+  std::shared_ptr<const std::vector<Event>> detections_in_memory;
 
   // Dataset B; empty with `generate` or `detections_in_memory` means the
   // generator's own locations (for `generator`).

@@ -49,7 +49,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "brook/metrics.h"
+#include "brook/operators/top_k.h"
 #include "brook/sink.h"
+#include "brook/stream.h"
 #include "brook/web/http_server.h"
 #include "camera_top_k/camera_io.h"
 
@@ -98,6 +100,18 @@ class Dashboard {
   // Dashboard::DetachJob(): the job has ended with `status` (OK: finished).
   // Keeps the last metric values; the registry may be destroyed afterwards.
   void DetachJob(const absl::Status& status);
+
+  // Dashboard::ShowResults(): wires a Top-K's firings to the view, while the
+  // job is built: `firings` (ranked rows: on-time and late firings, and early
+  // ones where the job itself fires early) and, when given, `early_firings`,
+  // the Top-K's side output of early firings for the view alone. An early
+  // firing that arrives after its window's on-time firing is stale and
+  // dropped. Operators (ids in checkpoints; none holds state): "live-final",
+  // "live-early", "live-union", "live-order" (with early_firings), and the
+  // sink "live-view" (ResultSink(), parallelism 1).
+  void ShowResults(
+      const brook::DataStream<ResultRow>& firings,
+      const std::optional<brook::DataStream<brook::ops::RankedItem<int64_t>>>& early_firings);
 
   // Dashboard::ResultSink(): the sink that feeds the view (parallelism 1).
   std::shared_ptr<brook::Sink<ResultRow>> ResultSink();

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <variant>
 
 #include "brook/connectors/dead_letter.h"
 
@@ -46,6 +47,9 @@ struct Event {
 
 // Why a record was not accepted; what a dead-letter file holds.
 using Rejection = brook::connectors::DeadLetter;
+
+// What a detection source emits: an accepted detection or a malformed line.
+using SourceRecord = std::variant<Event, Rejection>;
 
 // The unit of `timestamp_detected` in the input (--timestamp_unit).
 enum class TimestampUnit { kSeconds, kMilliseconds, kMicroseconds };
