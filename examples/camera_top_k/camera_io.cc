@@ -43,21 +43,10 @@ brook::connectors::FileSinkOptions<ResultRow> ResultCsvSinkOptions(
 }
 
 std::string FormatDetectionCsv(const Detection& d, TimestampUnit unit) {
-  int64_t ts = d.timestamp_detected_ms;
-  switch (unit) {
-    case TimestampUnit::kSeconds:
-      ts = ts / 1000;  // exact: parsed as seconds * 1000
-      break;
-    case TimestampUnit::kMilliseconds:
-      break;
-    case TimestampUnit::kMicroseconds:
-      ts = ts * 1000;  // the sub-millisecond part was dropped when parsing
-      break;
-  }
   std::string line = absl::StrCat(d.geographical_location_oid, ",", d.video_camera_oid, ",",
                                   d.detection_oid, ",");
   brook::connectors::AppendCsvField(d.item_name, line);
-  absl::StrAppend(&line, ",", ts);
+  absl::StrAppend(&line, ",", brook::connectors::FromEpochMillis(d.timestamp_detected_ms, unit));
   return line;
 }
 

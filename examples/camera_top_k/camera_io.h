@@ -26,14 +26,11 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include "brook/connectors/dead_letter.h"
 #include "brook/connectors/transactional_file_sink.h"
 #include "brook/operators/top_k.h"
 #include "brook/serialization.h"
-#include "brook/sink.h"
 #include "camera_top_k/detection.h"
-#include "camera_top_k/detection_schema.h"
 
 namespace camera {
 

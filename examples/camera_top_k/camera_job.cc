@@ -1,33 +1,26 @@
 #include "camera_top_k/camera_job.h"
 
-#include <algorithm>
-#include <chrono>
 #include <filesystem>
-#include <functional>
-#include <limits>
 #include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <type_traits>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "brook/brook.h"
 #include "brook/checkpoint_storage.h"
 #include "brook/connectors/collection_source.h"
-#include "brook/job_listener.h"
+#include "brook/restore_log_listener.h"
+#include "brook/progress_reporter.h"
 #include "brook/connectors/callback_sink.h"
 #include "brook/connectors/csv.h"
 #include "brook/connectors/dead_letter.h"
+#include "brook/connectors/split_dead_letters.h"
 #include "brook/connectors/transactional_file_sink.h"
-#include "brook/serialization.h"
 #include "brook/operators/deduplicate.h"
 #include "brook/operators/lookup_join.h"
 #include "brook/operators/top_k.h"
@@ -56,51 +49,6 @@ constexpr char kDedup[] = "dedup";
 constexpr char kJoin[] = "join-location";
 constexpr char kTopK[] = "top-k";
 
-// Malformed lines leave the main stream here, to the dead letters. `In`:
-// SourceRecord (a file, the generator) or Event (in memory, none malformed).
-template <typename In>
-class SplitRejections final : public brook::ProcessFunction<In, Event> {
- public:
-  explicit SplitRejections(brook::OutputTag<DeadLetter> malformed)
-      : malformed_(std::move(malformed)) {}
-  absl::Status Open(brook::RuntimeContext& ctx) override {
-    num_malformed_ = ctx.metrics().GetCounter("num_malformed");
-    return absl::OkStatus();
-  }
-  absl::Status ProcessElement(const In& record, typename brook::ProcessFunction<In, Event>::Context& ctx,
-                              brook::Collector<Event>& out) override {
-    if constexpr (std::is_same_v<In, Event>) {
-      out.Collect(record);
-    } else if (const Event* e = std::get_if<Event>(&record)) {
-      out.Collect(*e);
-    } else {
-      num_malformed_->Inc();
-      ctx.Output(malformed_, std::get<DeadLetter>(record));
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  brook::OutputTag<DeadLetter> malformed_;
-  brook::Counter* num_malformed_ = nullptr;
-};
-
-// Says where the run resumed from and what it skipped on the way; the
-// engine calls it before the job starts.
-class RestoreLog final : public brook::JobListener {
- public:
-  explicit RestoreLog(std::function<void(const std::string&)> log) : log_(std::move(log)) {}
-  void OnRestored(const brook::RestoreInfo& info) override {
-    for (const std::string& skipped : info.skipped) {
-      log_(absl::StrCat("skipped corrupt or incomplete checkpoint ", skipped));
-    }
-    if (!info.path.empty()) log_(absl::StrCat("restored from ", info.path));
-  }
-
- private:
-  std::function<void(const std::string&)> log_;
-};
-
 uint64_t FingerprintOf(const Event& e) {
   const Detection& d = e.detection;
   return brook::ops::Fingerprinter()
@@ -116,57 +64,6 @@ brook::WindowAssigner AssignerFor(const CameraJobOptions& o) {
   if (o.slide > absl::ZeroDuration()) return brook::SlidingEventTimeWindows::Of(o.window, o.slide);
   return brook::TumblingEventTimeWindows::Of(o.window);
 }
-
-// Reports a progress line every `interval` while the job runs, from a
-// thread of its own that reads the metrics (thread-safe).
-class ProgressReporter {
- public:
-  ProgressReporter(const CameraJobOptions& o, const brook::MetricRegistry& metrics) {
-    if (o.progress) thread_ = std::thread([this, &o, &metrics] { Loop(o, metrics); });
-  }
-  ~ProgressReporter() { Stop(); }
-  void Stop() {
-    if (!done_.HasBeenNotified()) done_.Notify();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  void Loop(const CameraJobOptions& o, const brook::MetricRegistry& metrics) {
-    int64_t last_read = 0;
-    absl::Time last = absl::Now();
-    while (!done_.WaitForNotificationWithTimeout(o.progress_interval)) {
-      const absl::Time now = absl::Now();
-      // Before the job has opened its operators their metrics read as 0.
-      const int64_t read = metrics.Sum("num_records_in", kParse).value_or(0);
-      const double rate = static_cast<double>(read - last_read) / absl::ToDoubleSeconds(now - last);
-      o.progress(absl::StrFormat("progress: read=%d records/s=%.0f watermark=%s state_entries=%d",
-                                 read, rate, FormatWatermark(LowestWatermark(metrics)),
-                                 metrics.Sum("state_entries").value_or(0)));
-      last_read = read;
-      last = now;
-    }
-  }
-  // The Top-K's watermark: the lowest over its subtasks.
-  static int64_t LowestWatermark(const brook::MetricRegistry& metrics) {
-    int64_t min = std::numeric_limits<int64_t>::max();
-    bool any = false;
-    for (const auto& m : metrics.Snapshot()) {
-      if (m.scope.operator_name == kTopK && m.name == "current_watermark_ms") {
-        min = std::min(min, m.value);
-        any = true;
-      }
-    }
-    return any ? min : brook::kMinTimestampMs;
-  }
-  static std::string FormatWatermark(int64_t wm) {
-    if (wm == brook::kMinTimestampMs) return "none";
-    if (wm == brook::kMaxWatermarkMs) return "end";
-    return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(wm), absl::UTCTimeZone());
-  }
-
-  absl::Notification done_;
-  std::thread thread_;
-};
 
 // kNotFound if an operator of the pipeline did not register a metric read here.
 absl::StatusOr<CameraJobSummary> Summarize(const brook::MetricRegistry& m, JoinMode join) {
@@ -203,18 +100,8 @@ brook::ExecutionConfig ConfigFor(const CameraJobOptions& o,
   if (storage == nullptr) return config;
   config.checkpoint.interval = o.checkpoint_interval;
   config.checkpoint.storage = std::move(storage);
-  switch (o.restore) {
-    case RestoreMode::kAuto:
-      config.checkpoint.restore = brook::CheckpointConfig::Restore::kLatest;
-      break;
-    case RestoreMode::kNone:
-      config.checkpoint.restore = brook::CheckpointConfig::Restore::kNone;
-      break;
-    case RestoreMode::kPath:
-      config.checkpoint.restore = brook::CheckpointConfig::Restore::kPath;
-      config.checkpoint.restore_path = o.restore_path;
-      break;
-  }
+  config.checkpoint.restore = o.restore;
+  config.checkpoint.restore_path = o.restore_path;
   return config;
 }
 
@@ -226,7 +113,8 @@ brook::WatermarkStrategy<T> StrategyFor(const CameraJobOptions& o) {
 }
 
 // One reader: line numbers and watermarks follow input order, so output is
-// the same at any parallelism.
+// the same at any parallelism. Malformed lines leave the main stream here, to
+// the dead letters (T: SourceRecord from a file or the generator, or Event).
 template <typename T>
 brook::DataStream<Event> ReadAndSplit(brook::StreamExecutionEnvironment& env,
                                       std::shared_ptr<brook::Source<T>> source,
@@ -234,7 +122,8 @@ brook::DataStream<Event> ReadAndSplit(brook::StreamExecutionEnvironment& env,
                                       const SideOutputs& tags) {
   return env.FromSource(std::move(source), strategy, "detections")
       .SetParallelism(1)
-      .Process(SplitRejections<T>(tags.malformed), kParse)
+      .Process(brook::connectors::SplitDeadLetters<T, Event>(tags.malformed, "num_malformed"),
+               kParse)
       .SetParallelism(1);
 }
 
@@ -296,7 +185,7 @@ brook::DataStream<Ranked> WindowTopK(const brook::DataStream<Joined>& joined,
                       .SideOutputLateData(tags.late);
   if (o.early_fire > absl::ZeroDuration()) windowed = windowed.EarlyFireEvery(o.early_fire);
   if (live_early_fire) {
-    windowed = windowed.EarlyFireEvery(o.dashboard_early_fire).SideOutputEarlyFirings(tags.early);
+    windowed = windowed.EarlyFireEvery(o.dashboard->options().early_fire).SideOutputEarlyFirings(tags.early);
   }
   return windowed.Aggregate(
       brook::ops::TopK<int64_t, Joined>(
@@ -335,34 +224,6 @@ void SinkDeadLetters(const CameraJobOptions& o, const brook::DataStream<Event>& 
       .SinkTo(std::move(sink), "dead-letters", 1);
 }
 
-DashboardJobInfo DashboardInfoFor(
-    const CameraJobOptions& o, const brook::MetricRegistry& metrics,
-    std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names,
-    bool live_early_fire) {
-  DashboardJobInfo info;
-  info.job_name = "camera-top-k";
-  info.metrics = &metrics;
-  info.location_names = std::move(location_names);
-  info.global_window = o.window <= absl::ZeroDuration();
-  info.window_size_ms = absl::ToInt64Milliseconds(o.window);
-  info.window_slide_ms = absl::ToInt64Milliseconds(o.slide);
-  info.top_x = o.top_x;
-  info.inner_join = o.join == JoinMode::kInner;
-  info.live_source = absl::StrCat(
-      "early firings every ",
-      absl::FormatDuration(live_early_fire ? o.dashboard_early_fire : o.early_fire));
-  return info;
-}
-
-// The one place the job constructs its checkpoint storage (the engine's
-// local-directory storage; the directory is created if missing).
-absl::StatusOr<std::shared_ptr<brook::CheckpointStorage>> OpenCheckpointStorage(
-    const std::string& directory) {
-  auto storage = brook::NewLocalDirectoryCheckpointStorage(directory);
-  if (!storage.ok()) return storage.status();
-  return std::shared_ptr<brook::CheckpointStorage>(*std::move(storage));
-}
-
 }  // namespace
 
 struct CameraJob::Inputs {
@@ -390,7 +251,10 @@ std::string CameraJobSummary::ToString() const {
 }
 
 CameraJob::CameraJob(CameraJobOptions options, std::unique_ptr<Inputs> inputs)
-    : options_(std::move(options)), inputs_(std::move(inputs)) {}
+    : options_(std::move(options)),
+      inputs_(std::move(inputs)),
+      env_(std::make_unique<brook::StreamExecutionEnvironment>(
+          ConfigFor(options_, inputs_->checkpoint_storage))) {}
 CameraJob::~CameraJob() = default;
 
 absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o) {
@@ -415,9 +279,6 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
     if (d < absl::ZeroDuration()) return bad(flag, "must not be negative");
   }
   if (o.records_per_watermark < 1) return bad("records_per_watermark", "must be at least 1");
-  if (o.dashboard != nullptr && o.dashboard_early_fire < absl::Milliseconds(1)) {
-    return bad("dashboard_early_fire", "must be at least 1ms");
-  }
   if (o.generate_rate < 0) return bad("generate_rate", "must not be negative");
   const bool in_memory = o.detections_in_memory != nullptr;
   if (in_memory && o.generate) {
@@ -509,7 +370,8 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
     inputs->dead_letters = *std::move(dead);
   }
   if (checkpointing) {
-    auto storage = OpenCheckpointStorage(o.checkpoint_dir);
+    // The engine's local-directory storage (the directory is created if missing).
+    auto storage = brook::NewLocalDirectoryCheckpointStorage(o.checkpoint_dir);
     if (!storage.ok()) {
       return absl::Status(storage.status().code(),
                           absl::StrCat("--checkpoint_dir: ", storage.status().message()));
@@ -523,7 +385,7 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   if (inputs_ == nullptr) return absl::FailedPreconditionError("CameraJob::Run called twice");
   const CameraJobOptions& o = options_;
   std::unique_ptr<Inputs> in = std::move(inputs_);
-  brook::StreamExecutionEnvironment env(ConfigFor(o, in->checkpoint_storage));
+  brook::StreamExecutionEnvironment& env = *env_;
   const SideOutputs tags;
   // The live view needs results before a window closes: without early_fire,
   // the Top-K fires early for it alone, to a side output, and the output
@@ -551,26 +413,16 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   }
 
   const absl::Time start = absl::Now();
-  ProgressReporter progress(o, env.metrics());
+  brook::ProgressReporter progress(
+      env.metrics(), {o.progress_interval, /*input_operator=*/kParse, /*watermark_operator=*/kTopK},
+      o.progress);
   if (o.dashboard != nullptr) {
-    o.dashboard->AttachJob(DashboardInfoFor(o, env.metrics(), in->location_names, live_early_fire));
+    o.dashboard->AttachJob(JobInfoFor(o, env.metrics(), in->location_names));
   }
   if (in->checkpoint_storage != nullptr && o.checkpoint_log) {
-    env.RegisterJobListener(std::make_shared<RestoreLog>(o.checkpoint_log));
+    env.RegisterJobListener(std::make_shared<brook::RestoreLogListener>(o.checkpoint_log));
   }
-  {
-    absl::MutexLock lock(&mu_);
-    running_ = &env;
-    if (cancelled_) env.Cancel();  // Execute() then returns kCancelled at once
-  }
-  absl::Status status = env.Execute("camera-top-k");
-  {
-    absl::MutexLock lock(&mu_);
-    running_ = nullptr;
-    // A savepoint requested while the job ran ends (fails) with it.
-    mu_.Await(absl::Condition(
-        +[](int* in_flight) { return *in_flight == 0; }, &savepoints_in_flight_));
-  }
+  const absl::Status status = env.Execute("camera-top-k");  // kCancelled after Cancel()
   if (o.dashboard != nullptr) o.dashboard->DetachJob(status);
   progress.Stop();
   if (!status.ok()) return status;
@@ -588,23 +440,9 @@ absl::StatusOr<std::string> CameraJob::TriggerSavepoint() {
   if (options_.checkpoint_dir.empty()) {
     return absl::FailedPreconditionError("savepoints need --checkpoint_dir");
   }
-  brook::StreamExecutionEnvironment* env = nullptr;
-  {
-    absl::MutexLock lock(&mu_);
-    if (running_ == nullptr) return absl::FailedPreconditionError("the job is not running");
-    env = running_;
-    ++savepoints_in_flight_;  // Run() keeps the environment alive until 0
-  }
-  absl::StatusOr<std::string> path = env->TriggerSavepoint();
-  absl::MutexLock lock(&mu_);
-  --savepoints_in_flight_;
-  return path;
+  return env_->TriggerSavepoint();
 }
 
-void CameraJob::Cancel() {
-  absl::MutexLock lock(&mu_);
-  cancelled_ = true;
-  if (running_ != nullptr) running_->Cancel();
-}
+void CameraJob::Cancel() { env_->Cancel(); }
 
 }  // namespace camera

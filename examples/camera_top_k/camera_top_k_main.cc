@@ -6,22 +6,16 @@
 //
 // With --checkpoint_dir, SIGUSR1 takes a savepoint (its path is printed on
 // stderr); --restore=PATH resumes from one. See docs/checkpoints.md.
-#include <pthread.h>
-#include <signal.h>
-
-#include <atomic>
 #include <cstdio>
-#include <ctime>
 #include <memory>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "brook/savepoint_on_signal.h"
 #include "camera_top_k/camera_job.h"
 #include "camera_top_k/dashboard_flags.h"
 #include "camera_top_k/generator_flags.h"
@@ -87,7 +81,7 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   auto format = camera::ParseInputFormat(absl::GetFlag(FLAGS_input_format));
   if (!format.ok()) return format.status();
   o.input_format = *format;
-  auto unit = camera::ParseTimestampUnit(absl::GetFlag(FLAGS_timestamp_unit));
+  auto unit = brook::connectors::ParseTimestampUnit(absl::GetFlag(FLAGS_timestamp_unit));
   if (!unit.ok()) return unit.status();
   o.timestamp_unit = *unit;
   o.locations_path = absl::GetFlag(FLAGS_locations);
@@ -117,7 +111,7 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   o.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
   const std::string restore = absl::GetFlag(FLAGS_restore);
   if (restore == "auto") {
-    o.restore = camera::RestoreMode::kAuto;
+    o.restore = camera::RestoreMode::kLatest;
   } else if (restore == "none") {
     o.restore = camera::RestoreMode::kNone;
   } else if (restore.empty()) {
@@ -139,47 +133,6 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   return o;
 }
 
-// SIGUSR1 -> a savepoint, on a thread of its own (a signal handler may not
-// take locks): the signal is blocked in every thread and collected here.
-class SavepointOnSignal {
- public:
-  // Call before any other thread starts, so that all of them inherit the
-  // blocked mask.
-  static void BlockSignal() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  }
-  explicit SavepointOnSignal(camera::CameraJob* job) : thread_([this, job] { Loop(job); }) {}
-  ~SavepointOnSignal() {
-    stop_ = true;
-    thread_.join();
-  }
-
- private:
-  void Loop(camera::CameraJob* job) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    const timespec poll = {0, 100'000'000};  // 100 ms: how soon the thread ends
-    while (!stop_) {
-      if (sigtimedwait(&set, nullptr, &poll) != SIGUSR1) continue;
-      fmt::print(stderr, "camera_top_k: SIGUSR1: taking a savepoint\n");
-      auto path = job->TriggerSavepoint();
-      if (path.ok()) {
-        fmt::print(stderr, "camera_top_k: savepoint written to {} (resume with --restore={})\n",
-                   *path, *path);
-      } else {
-        fmt::print(stderr, "camera_top_k: savepoint failed: {}\n", path.status().ToString());
-      }
-    }
-  }
-
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -190,7 +143,7 @@ int main(int argc, char** argv) {
       "  camera_top_k --generate --generate_rate=10000 --window=10s --early_fire=1s");
   absl::ParseCommandLine(argc, argv);
   const bool checkpointing = !absl::GetFlag(FLAGS_checkpoint_dir).empty();
-  if (checkpointing) SavepointOnSignal::BlockSignal();
+  if (checkpointing) brook::SavepointOnSignal::BlockSignal();  // before any thread starts
 
   auto options = OptionsFromFlags();
   if (!options.ok()) {
@@ -209,8 +162,22 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "camera_top_k: {}\n", job.status().ToString());
     return 2;
   }
-  std::unique_ptr<SavepointOnSignal> savepoints;
-  if (checkpointing) savepoints = std::make_unique<SavepointOnSignal>(job->get());
+  std::unique_ptr<brook::SavepointOnSignal> savepoints;
+  if (checkpointing) {
+    savepoints = std::make_unique<brook::SavepointOnSignal>(
+        [&job] {
+          fmt::print(stderr, "camera_top_k: SIGUSR1: taking a savepoint\n");
+          return (*job)->TriggerSavepoint();
+        },
+        [](const absl::StatusOr<std::string>& path) {
+          if (path.ok()) {
+            fmt::print(stderr, "camera_top_k: savepoint written to {} (resume with --restore={})\n",
+                       *path, *path);
+          } else {
+            fmt::print(stderr, "camera_top_k: savepoint failed: {}\n", path.status().ToString());
+          }
+        });
+  }
   auto summary = (*job)->Run();
   savepoints.reset();
   if (!summary.ok()) {

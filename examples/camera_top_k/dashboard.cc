@@ -22,6 +22,7 @@
 #include "brook/status.h"
 #include "brook/time.h"
 #include "brook/web/prometheus.h"
+#include "camera_top_k/camera_job.h"
 
 namespace camera {
 
@@ -776,7 +777,31 @@ std::optional<std::string> Dashboard::Impl::TopKOne(int64_t oid) const {
   return absl::StrCat("{", Envelope(), ",\"locations\":[", LocationObject(oid, view), "]}");
 }
 
+DashboardJobInfo JobInfoFor(
+    const CameraJobOptions& o, const brook::MetricRegistry& metrics,
+    std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names) {
+  DashboardJobInfo info;
+  info.job_name = "camera-top-k";
+  info.metrics = &metrics;
+  info.location_names = std::move(location_names);
+  info.global_window = o.window <= absl::ZeroDuration();
+  info.window_size_ms = absl::ToInt64Milliseconds(o.window);
+  info.window_slide_ms = absl::ToInt64Milliseconds(o.slide);
+  info.top_x = o.top_x;
+  info.inner_join = o.join == JoinMode::kInner;
+  // Without early_fire the job fires early for the view alone (camera_job.h).
+  info.live_source = absl::StrCat(
+      "early firings every ",
+      absl::FormatDuration(o.early_fire > absl::ZeroDuration()
+                               ? o.early_fire
+                               : o.dashboard->options().early_fire));
+  return info;
+}
+
 absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(DashboardOptions options) {
+  if (options.early_fire < absl::Milliseconds(1)) {
+    return absl::InvalidArgumentError("DashboardOptions::early_fire: must be at least 1ms");
+  }
   auto impl = std::make_unique<Impl>(std::move(options));
   BROOK_RETURN_IF_ERROR(impl->RegisterHandlers());
   BROOK_RETURN_IF_ERROR(impl->server.Start());
@@ -786,6 +811,8 @@ absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(DashboardOptions opt
 Dashboard::Dashboard(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Dashboard::~Dashboard() { impl_->server.Stop(); }
+
+const DashboardOptions& Dashboard::options() const { return impl_->options; }
 
 int Dashboard::port() const { return impl_->server.port(); }
 

@@ -11,6 +11,7 @@
 #include <variant>
 
 #include "brook/connectors/dead_letter.h"
+#include "brook/connectors/timestamp_unit.h"
 
 namespace camera {
 
@@ -52,7 +53,7 @@ using Rejection = brook::connectors::DeadLetter;
 using SourceRecord = std::variant<Event, Rejection>;
 
 // The unit of `timestamp_detected` in the input (--timestamp_unit).
-enum class TimestampUnit { kSeconds, kMilliseconds, kMicroseconds };
+using TimestampUnit = brook::connectors::TimestampUnit;
 
 }  // namespace camera
 
