@@ -392,7 +392,7 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   // keeps the on-time and late firings.
   const bool live_early_fire = o.dashboard != nullptr && o.early_fire <= absl::ZeroDuration();
 
-  // source -> parse (malformed split off) -> dedup -> join -> window Top-K
+  // source -> parse (malformed split off) -> dedup -> join -> window Top-K -> sinks
   auto parsed = ReadDetections(env, o, std::move(in->detections), tags);
   auto joined = JoinLocations(Deduplicate(parsed, o), in->locations, o.join, tags);
   auto top_k = WindowTopK(joined, o, live_early_fire, tags);
