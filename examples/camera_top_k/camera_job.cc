@@ -167,7 +167,8 @@ brook::DataStream<Joined> JoinLocations(const brook::DataStream<Event>& events,
   options.key_name = "geographical_location_oid";
   return events.Process(
       brook::ops::MakeLookupJoin<Event, Joined>(
-          std::move(locations), [](const Event& e) { return e.detection.geographical_location_oid; },
+          std::move(locations),
+          [](const Event& e) { return e.detection.geographical_location_oid; },
           [](const Event& e, const Location* l) { return Joined{e, l}; }, options),
       kJoin);
 }
@@ -185,7 +186,8 @@ brook::DataStream<Ranked> WindowTopK(const brook::DataStream<Joined>& joined,
                       .SideOutputLateData(tags.late);
   if (o.early_fire > absl::ZeroDuration()) windowed = windowed.EarlyFireEvery(o.early_fire);
   if (live_early_fire) {
-    windowed = windowed.EarlyFireEvery(o.dashboard->options().early_fire).SideOutputEarlyFirings(tags.early);
+    windowed = windowed.EarlyFireEvery(o.dashboard->options().early_fire)
+                   .SideOutputEarlyFirings(tags.early);
   }
   return windowed.Aggregate(
       brook::ops::TopK<int64_t, Joined>(
@@ -334,7 +336,9 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
     locations = DetectionGenerator(o.generator).Locations();
   }
   auto names = std::make_shared<absl::flat_hash_map<int64_t, std::string>>();
-  for (const Location& l : locations) (*names)[l.geographical_location_oid] = l.geographical_location;
+  for (const Location& l : locations) {
+    (*names)[l.geographical_location_oid] = l.geographical_location;
+  }
   inputs->location_names = std::move(names);
   auto table = LocationTable::Create(std::move(locations), &Location::geographical_location_oid);
   if (!table.ok()) return table.status();

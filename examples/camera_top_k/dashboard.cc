@@ -287,8 +287,9 @@ class DropStaleEarlyFirings final : public brook::ProcessFunction<LiveFiring, Re
       fired_.erase(fired_.begin());
     }
     const ResultRow& r = firing.row;
-    const auto window = std::make_tuple(r.global_window ? brook::kMaxWatermarkMs : r.window_end_ms - 1,
-                                        r.window_start_ms, r.geographical_location_oid);
+    const auto window =
+        std::make_tuple(r.global_window ? brook::kMaxWatermarkMs : r.window_end_ms - 1,
+                        r.window_start_ms, r.geographical_location_oid);
     if (!firing.early) {
       fired_.insert(window);
     } else if (fired_.contains(window)) {

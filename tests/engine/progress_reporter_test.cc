@@ -43,8 +43,12 @@ TEST(ProgressReporterTest, LineSumsReadAndStateAndTakesTheLowestWatermark) {
   MetricGroup(&metrics, {"job", "dedup", 0}).GetGauge("state_entries")->Set(6);
   EXPECT_EQ(ProgressReporter::Line(metrics, Options(), 12.4),
             "progress: read=7 records/s=12 watermark=1970-01-01T00:00:01.000Z state_entries=11");
-  MetricGroup(&metrics, {"job", "window", 1}).GetGauge("current_watermark_ms")->Set(kMaxWatermarkMs);
-  MetricGroup(&metrics, {"job", "window", 0}).GetGauge("current_watermark_ms")->Set(kMaxWatermarkMs);
+  MetricGroup(&metrics, {"job", "window", 1})
+      .GetGauge("current_watermark_ms")
+      ->Set(kMaxWatermarkMs);
+  MetricGroup(&metrics, {"job", "window", 0})
+      .GetGauge("current_watermark_ms")
+      ->Set(kMaxWatermarkMs);
   EXPECT_THAT(ProgressReporter::Line(metrics, Options(), 0), testing::HasSubstr("watermark=end"));
 }
 

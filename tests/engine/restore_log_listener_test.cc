@@ -21,9 +21,10 @@ TEST(RestoreLogListenerTest, SkippedCheckpointsThenTheRestoredOne) {
   info.checkpoint_id = 3;
   info.skipped = {"/ckpt/chk-5: no _metadata", "/ckpt/chk-4: bad checksum"};
   listener.OnRestored(info);
-  EXPECT_THAT(lines, ElementsAre("skipped corrupt or incomplete checkpoint /ckpt/chk-5: no _metadata",
-                                 "skipped corrupt or incomplete checkpoint /ckpt/chk-4: bad checksum",
-                                 "restored from /ckpt/chk-3"));
+  EXPECT_THAT(lines,
+              ElementsAre("skipped corrupt or incomplete checkpoint /ckpt/chk-5: no _metadata",
+                          "skipped corrupt or incomplete checkpoint /ckpt/chk-4: bad checksum",
+                          "restored from /ckpt/chk-3"));
 }
 
 TEST(RestoreLogListenerTest, NothingWhenTheRunStartsEmpty) {

@@ -52,8 +52,8 @@ TEST(SavepointOnSignalTest, EachSignalTakesOneSavepointAndReportsIt) {
     }
   }
   EXPECT_EQ(triggered, 2);
-  EXPECT_THAT(reported, testing::ElementsAre("/savepoints/sp-1",
-                                             "FAILED_PRECONDITION: not running"));
+  EXPECT_THAT(reported,
+              testing::ElementsAre("/savepoints/sp-1", "FAILED_PRECONDITION: not running"));
 }
 
 }  // namespace

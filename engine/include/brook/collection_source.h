@@ -15,8 +15,9 @@
 //     across the restore.
 //
 // A reader reads its splits one after the other. The values are shared, not
-// copied, by the readers (and with the caller, given a shared_ptr). One CollectionSource serves one job execution at a
-// time: its readers pool restored splits in the source object.
+// copied, by the readers (and with the caller, given a shared_ptr). One
+// CollectionSource serves one job execution at a time: its readers pool
+// restored splits in the source object.
 // Thread-safety: CreateReader() and RestoreState() run before the job's
 // threads start; the pool is locked for the readers' Open().
 #ifndef BROOK_COLLECTION_SOURCE_H_

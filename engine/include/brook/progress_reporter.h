@@ -37,8 +37,8 @@ namespace brook {
 
 struct ProgressReporterOptions {
   absl::Duration interval = absl::Seconds(5);  // > 0
-  std::string input_operator;      // whose num_records_in counts as read
-  std::string watermark_operator;  // whose current_watermark_ms is shown
+  std::string input_operator;                  // whose num_records_in counts as read
+  std::string watermark_operator;              // whose current_watermark_ms is shown
 };
 
 class ProgressReporter {

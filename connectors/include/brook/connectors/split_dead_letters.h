@@ -32,7 +32,7 @@
 namespace brook::connectors {
 
 template <typename In, typename T>
-  requires std::is_same_v<In, T> || std::is_same_v<In, std::variant<T, DeadLetter>>
+requires std::is_same_v<In, T> || std::is_same_v<In, std::variant<T, DeadLetter>>
 class SplitDeadLetters final : public ProcessFunction<In, T> {
  public:
   explicit SplitDeadLetters(OutputTag<DeadLetter> dead_letters,
