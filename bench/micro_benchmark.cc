@@ -331,7 +331,7 @@ void BM_CsvParse(benchmark::State& state) {
   const std::string path = env_path != nullptr ? std::string(env_path) : CsvPath();
   camera::TimestampUnit unit = camera::TimestampUnit::kMilliseconds;
   if (const char* u = std::getenv("BROOK_BENCH_CSV_UNIT"); u != nullptr) {
-    auto parsed = camera::ParseTimestampUnit(u);
+    auto parsed = brook::connectors::ParseTimestampUnit(u);
     Check(parsed.status());
     unit = *parsed;
   }

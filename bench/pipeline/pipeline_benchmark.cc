@@ -106,6 +106,7 @@ ABSL_FLAG(bool, fork, true,
 namespace {
 
 using camera::Detection;
+using camera::Event;
 using camera::Location;
 
 
@@ -212,7 +213,7 @@ class HandWrittenJob {
  public:
   explicit HandWrittenJob(const JobConfig& config) : c_(config) {}
 
-  Outcome Run(const std::vector<Detection>& input) {
+  Outcome Run(const std::vector<Event>& input) {
     const std::vector<Location> locations = camera::DetectionGenerator(c_.generator).Locations();
     location_index_.reserve(locations.size());
     location_oids_.reserve(locations.size());
@@ -223,7 +224,8 @@ class HandWrittenJob {
     }
     int64_t max_ts = brook::kMinTimestampMs + c_.watermark_delay_ms + 1;
     int64_t since_watermark = 0;
-    for (const Detection& d : input) {
+    for (const Event& e : input) {
+      const Detection& d = e.detection;
       const int64_t ts = d.timestamp_detected_ms;
       max_ts = std::max(max_ts, ts);
       Process(d, ts);
@@ -360,7 +362,7 @@ class HandWrittenJob {
 // brook: the camera job itself, fed from memory, results to a checksum.
 
 absl::StatusOr<Outcome> RunBrook(const JobConfig& c,
-                                 std::shared_ptr<const std::vector<Detection>> input,
+                                 std::shared_ptr<const std::vector<Event>> input,
                                  int parallelism) {
   camera::CameraJobOptions o;
   o.detections_in_memory = std::move(input);
@@ -603,24 +605,26 @@ int main(int argc, char** argv) {
               "duplicate_rate %.2f, out_of_order %s, %.0f events/s of event time\n",
               gen.count, gen.num_locations, gen.num_items, gen.item_zipf_s, gen.duplicate_rate,
               absl::FormatDuration(gen.out_of_order).c_str(), gen.events_per_second_event_time);
-  auto input = std::make_shared<std::vector<Detection>>();
+  auto input = std::make_shared<std::vector<Event>>();
   {
     const auto t0 = std::chrono::steady_clock::now();
     input->reserve(static_cast<size_t>(gen.count));
     camera::DetectionGenerator generator(gen);
     Detection d;
-    while (generator.Next(d)) input->push_back(d);
+    while (generator.Next(d)) {
+      input->push_back(Event{d, static_cast<int64_t>(input->size()) + 1});  // line numbers
+    }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double span_s = static_cast<double>(input->back().timestamp_detected_ms -
-                                              input->front().timestamp_detected_ms) /
+    const double span_s = static_cast<double>(input->back().detection.timestamp_detected_ms -
+                                              input->front().detection.timestamp_detected_ms) /
                           1000.0;
     std::printf(
         "generated in %.1f s; %.0f s of event time; input holds %.0f MiB "
-        "(sizeof(Detection)=%zu)\n",
-        s, span_s, MiB(static_cast<int64_t>(input->capacity() * sizeof(Detection))),
-        sizeof(Detection));
+        "(sizeof(Event)=%zu)\n",
+        s, span_s, MiB(static_cast<int64_t>(input->capacity() * sizeof(Event))),
+        sizeof(Event));
   }
-  std::shared_ptr<const std::vector<Detection>> shared_input = input;
+  std::shared_ptr<const std::vector<Event>> shared_input = input;
   const bool isolate = absl::GetFlag(FLAGS_fork);
   const double events = static_cast<double>(shared_input->size());
 

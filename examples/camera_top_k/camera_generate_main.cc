@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "camera_generate: --detections_out and --locations_out are required\n");
     return 2;
   }
-  auto unit = camera::ParseTimestampUnit(absl::GetFlag(FLAGS_timestamp_unit));
+  auto unit = brook::connectors::ParseTimestampUnit(absl::GetFlag(FLAGS_timestamp_unit));
   if (!unit.ok()) {
     fmt::print(stderr, "camera_generate: {}\n", unit.status().ToString());
     return 2;

@@ -4,8 +4,7 @@
 //   - Dataset A from a file or stdin: a brook::connectors::FileSource<Event>
 //     (detection_schema.h), bounded, parallelism 1 (one reader, so line
 //     numbers and watermarks follow input order).
-//   - DetectionGeneratorSource: the synthetic generator; bounded when it has
-//     a count and no pacing, otherwise a live (unbounded) source.
+//   - DetectionGeneratorSource (generator.h): the synthetic generator.
 //   - ResultCsvSinkOptions: the result CSV as a brook::connectors
 //     TransactionalFileSink, its rows written in (window end, location oid,
 //     rank) order each time the watermark passes. The dead letters use the
@@ -22,28 +21,18 @@
 #define CAMERA_TOP_K_CAMERA_IO_H_
 
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <string>
-#include <variant>
-#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include "brook/connectors/dead_letter.h"
 #include "brook/connectors/transactional_file_sink.h"
+#include "brook/operators/top_k.h"
 #include "brook/serialization.h"
-#include "brook/sink.h"
-#include "brook/source.h"
 #include "camera_top_k/detection.h"
-#include "camera_top_k/detection_schema.h"
-#include "camera_top_k/generator.h"
 
 namespace camera {
-
-// What a source emits: an accepted detection or a malformed line.
-using SourceRecord = std::variant<Event, brook::connectors::DeadLetter>;
 
 // A row of the result: one ranked item of one location and window.
 struct ResultRow {
@@ -56,22 +45,8 @@ struct ResultRow {
   int64_t item_count = 0;
 };
 
-class DetectionGeneratorSource final : public brook::Source<SourceRecord> {
- public:
-  // `rate`: events per wall-clock second, 0 = as fast as possible.
-  DetectionGeneratorSource(GeneratorOptions options, double rate)
-      : options_(options), rate_(rate) {}
-  brook::Boundedness boundedness() const override {
-    return options_.count > 0 && rate_ <= 0 ? brook::Boundedness::kBounded
-                                            : brook::Boundedness::kContinuousUnbounded;
-  }
-  absl::StatusOr<std::unique_ptr<brook::SourceReader<SourceRecord>>> CreateReader(
-      const brook::SourceReaderContext& ctx) override;
-
- private:
-  GeneratorOptions options_;
-  double rate_;
-};
+// A Top-K firing's ranked item (partition: the location oid) as a row.
+ResultRow ToResultRow(brook::ops::RankedItem<int64_t>&& item);
 
 // The result CSV (columns window_start,window_end,geographical_location_oid,
 // geographical_location,item_rank,item_name,item_count; window bounds empty

@@ -1,32 +1,26 @@
 #include "camera_top_k/camera_job.h"
 
-#include <algorithm>
-#include <chrono>
 #include <filesystem>
-#include <functional>
-#include <limits>
+#include <optional>
 #include <memory>
-#include <set>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <tuple>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "brook/brook.h"
 #include "brook/checkpoint_storage.h"
-#include "brook/job_listener.h"
+#include "brook/connectors/collection_source.h"
+#include "brook/restore_log_listener.h"
+#include "brook/progress_reporter.h"
 #include "brook/connectors/callback_sink.h"
 #include "brook/connectors/csv.h"
 #include "brook/connectors/dead_letter.h"
+#include "brook/connectors/split_dead_letters.h"
 #include "brook/connectors/transactional_file_sink.h"
-#include "brook/serialization.h"
 #include "brook/operators/deduplicate.h"
 #include "brook/operators/lookup_join.h"
 #include "brook/operators/top_k.h"
@@ -55,149 +49,6 @@ constexpr char kDedup[] = "dedup";
 constexpr char kJoin[] = "join-location";
 constexpr char kTopK[] = "top-k";
 
-// Malformed lines leave the main stream here, to the dead letters.
-class SplitRejections final : public brook::ProcessFunction<SourceRecord, Event> {
- public:
-  explicit SplitRejections(brook::OutputTag<DeadLetter> malformed)
-      : malformed_(std::move(malformed)) {}
-  absl::Status Open(brook::RuntimeContext& ctx) override {
-    num_malformed_ = ctx.metrics().GetCounter("num_malformed");
-    return absl::OkStatus();
-  }
-  absl::Status ProcessElement(const SourceRecord& record, Context& ctx,
-                              brook::Collector<Event>& out) override {
-    if (const Event* e = std::get_if<Event>(&record)) {
-      out.Collect(*e);
-    } else {
-      num_malformed_->Inc();
-      ctx.Output(malformed_, std::get<DeadLetter>(record));
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  brook::OutputTag<DeadLetter> malformed_;
-  brook::Counter* num_malformed_ = nullptr;
-};
-
-// CameraJobOptions::detections_in_memory as a bounded source: one reader
-// (input order, line numbers and watermarks as a file's), no parsing.
-class MemoryDetectionSource final : public brook::Source<SourceRecord> {
- public:
-  explicit MemoryDetectionSource(std::shared_ptr<const std::vector<Detection>> detections)
-      : detections_(std::move(detections)) {}
-  brook::Boundedness boundedness() const override { return brook::Boundedness::kBounded; }
-  absl::StatusOr<std::unique_ptr<brook::SourceReader<SourceRecord>>> CreateReader(
-      const brook::SourceReaderContext& ctx) override {
-    if (ctx.parallelism != 1) {
-      return absl::FailedPreconditionError("the in-memory detections source runs at parallelism 1");
-    }
-    return std::unique_ptr<brook::SourceReader<SourceRecord>>(new Reader(detections_));
-  }
-
- private:
-  class Reader final : public brook::SourceReader<SourceRecord> {
-   public:
-    explicit Reader(std::shared_ptr<const std::vector<Detection>> detections)
-        : detections_(std::move(detections)) {}
-    absl::StatusOr<brook::InputStatus> PollNext(
-        brook::ReaderOutput<SourceRecord>& output) override {
-      const size_t end = std::min(detections_->size(), next_ + 1024);
-      for (; next_ < end; ++next_) {
-        const Detection& d = (*detections_)[next_];
-        output.Collect(SourceRecord(std::in_place_type<Event>,
-                                    Event{d, static_cast<int64_t>(next_) + 1}),
-                       d.timestamp_detected_ms);
-      }
-      return next_ < detections_->size() ? brook::InputStatus::kMoreAvailable
-                                         : brook::InputStatus::kEndOfInput;
-    }
-    // The position: the index of the next detection.
-    absl::StatusOr<std::string> SnapshotState(int64_t /*checkpoint_id*/) override {
-      return brook::SerializeToString(static_cast<uint64_t>(next_));
-    }
-    absl::Status RestoreState(std::vector<std::string> states) override {
-      if (states.empty()) return absl::OkStatus();
-      if (states.size() != 1) {
-        return absl::FailedPreconditionError(
-            "the in-memory detections source restores from exactly one reader's state");
-      }
-      uint64_t next = 0;
-      BROOK_RETURN_IF_ERROR(brook::DeserializeFromString(states[0], &next));
-      if (next > detections_->size()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "checkpoint position ", next, " is past the ", detections_->size(),
-            " in-memory detections"));
-      }
-      next_ = static_cast<size_t>(next);
-      return absl::OkStatus();
-    }
-
-   private:
-    std::shared_ptr<const std::vector<Detection>> detections_;
-    size_t next_ = 0;
-  };
-
-  std::shared_ptr<const std::vector<Detection>> detections_;
-};
-
-// A firing for the live view, and whether it is an early one.
-struct LiveFiring {
-  ResultRow row;
-  bool early = false;
-};
-
-// Orders the live view's firings: the early ones (a side output of the
-// Top-K) and the others (its main output) reach it on two streams, so the
-// last early firing of a window can arrive after its on-time one; it is
-// stale then, and dropped. On its stream an early firing always precedes
-// the watermark that reaches its window's max timestamp, so a window is
-// forgotten once the watermark gets there. Not checkpointed (a live view).
-class DropStaleEarlyFirings final : public brook::ProcessFunction<LiveFiring, ResultRow> {
- public:
-  absl::Status ProcessElement(const LiveFiring& firing, Context& ctx,
-                              brook::Collector<ResultRow>& out) override {
-    while (!fired_.empty() && std::get<0>(*fired_.begin()) <= ctx.CurrentWatermark()) {
-      fired_.erase(fired_.begin());
-    }
-    const ResultRow& r = firing.row;
-    const auto window = std::make_tuple(r.global_window ? brook::kMaxWatermarkMs : r.window_end_ms - 1,
-                                        r.window_start_ms, r.geographical_location_oid);
-    if (!firing.early) {
-      fired_.insert(window);
-    } else if (fired_.contains(window)) {
-      return absl::OkStatus();
-    }
-    out.Collect(r);
-    return absl::OkStatus();
-  }
-
- private:
-  // (max timestamp, start, location) of windows that fired on time or late.
-  std::set<std::tuple<int64_t, int64_t, int64_t>> fired_;
-};
-
-// Says where the run resumed from and what it skipped on the way; the
-// engine calls it before the job starts.
-class RestoreLog final : public brook::JobListener {
- public:
-  explicit RestoreLog(std::function<void(const std::string&)> log) : log_(std::move(log)) {}
-  void OnRestored(const brook::RestoreInfo& info) override {
-    for (const std::string& skipped : info.skipped) {
-      log_(absl::StrCat("skipped corrupt or incomplete checkpoint ", skipped));
-    }
-    if (!info.path.empty()) log_(absl::StrCat("restored from ", info.path));
-  }
-
- private:
-  std::function<void(const std::string&)> log_;
-};
-
-ResultRow ToResultRow(brook::ops::RankedItem<int64_t>&& r) {
-  return ResultRow{r.global_window, r.window_start_ms, r.window_end_ms, r.partition,
-                   r.rank,          std::move(r.item),  r.count};
-}
-
 uint64_t FingerprintOf(const Event& e) {
   const Detection& d = e.detection;
   return brook::ops::Fingerprinter()
@@ -212,25 +63,6 @@ brook::WindowAssigner AssignerFor(const CameraJobOptions& o) {
   if (o.window <= absl::ZeroDuration()) return brook::GlobalWindows::Create();
   if (o.slide > absl::ZeroDuration()) return brook::SlidingEventTimeWindows::Of(o.window, o.slide);
   return brook::TumblingEventTimeWindows::Of(o.window);
-}
-
-int64_t MinOverSubtasks(const brook::MetricRegistry& registry, const std::string& op,
-                        const std::string& name) {
-  int64_t min = std::numeric_limits<int64_t>::max();
-  bool any = false;
-  for (const auto& m : registry.Snapshot()) {
-    if (m.scope.operator_name == op && m.name == name) {
-      min = std::min(min, m.value);
-      any = true;
-    }
-  }
-  return any ? min : brook::kMinTimestampMs;
-}
-
-std::string FormatWatermark(int64_t wm) {
-  if (wm == brook::kMinTimestampMs) return "none";
-  if (wm == brook::kMaxWatermarkMs) return "end";
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(wm), absl::UTCTimeZone());
 }
 
 // kNotFound if an operator of the pipeline did not register a metric read here.
@@ -250,13 +82,148 @@ absl::StatusOr<CameraJobSummary> Summarize(const brook::MetricRegistry& m, JoinM
   return s;
 }
 
-// The one place the job constructs its checkpoint storage (the engine's
-// local-directory storage; the directory is created if missing).
-absl::StatusOr<std::shared_ptr<brook::CheckpointStorage>> OpenCheckpointStorage(
-    const std::string& directory) {
-  auto storage = brook::NewLocalDirectoryCheckpointStorage(directory);
-  if (!storage.ok()) return storage.status();
-  return std::shared_ptr<brook::CheckpointStorage>(*std::move(storage));
+using Ranked = brook::ops::RankedItem<int64_t>;
+
+// The pipeline's side outputs: rejections on their way to the dead letters,
+// and the Top-K's early firings for the live view.
+struct SideOutputs {
+  brook::OutputTag<DeadLetter> malformed{"malformed"};
+  brook::OutputTag<brook::ops::JoinMiss<Event>> unknown{"unknown-location"};
+  brook::OutputTag<Joined> late{"late"};
+  brook::OutputTag<Ranked> early{"live-early-firings"};
+};
+
+brook::ExecutionConfig ConfigFor(const CameraJobOptions& o,
+                                 std::shared_ptr<brook::CheckpointStorage> storage) {
+  brook::ExecutionConfig config;
+  config.parallelism = o.parallelism;
+  if (storage == nullptr) return config;
+  config.checkpoint.interval = o.checkpoint_interval;
+  config.checkpoint.storage = std::move(storage);
+  config.checkpoint.restore = o.restore;
+  config.checkpoint.restore_path = o.restore_path;
+  return config;
+}
+
+template <typename T>
+brook::WatermarkStrategy<T> StrategyFor(const CameraJobOptions& o) {
+  return brook::WatermarkStrategy<T>::ForBoundedOutOfOrderness(o.out_of_orderness)
+      .WithRecordsPerWatermark(o.records_per_watermark)
+      .WithIdleness(o.idleness);
+}
+
+// One reader: line numbers and watermarks follow input order, so output is
+// the same at any parallelism. Malformed lines leave the main stream here, to
+// the dead letters (T: SourceRecord from a file or the generator, or Event).
+template <typename T>
+brook::DataStream<Event> ReadAndSplit(brook::StreamExecutionEnvironment& env,
+                                      std::shared_ptr<brook::Source<T>> source,
+                                      const brook::WatermarkStrategy<T>& strategy,
+                                      const SideOutputs& tags) {
+  return env.FromSource(std::move(source), strategy, "detections")
+      .SetParallelism(1)
+      .Process(brook::connectors::SplitDeadLetters<Event, T>(tags.malformed, "num_malformed"),
+               kParse)
+      .SetParallelism(1);
+}
+
+// The detections, malformed lines split off. Timestamps (timestamp_detected,
+// in ms) come from a file's or the generator's readers, or, in memory, from
+// an assigner.
+brook::DataStream<Event> ReadDetections(brook::StreamExecutionEnvironment& env,
+                                        const CameraJobOptions& o,
+                                        std::shared_ptr<DetectionSource> file,
+                                        const SideOutputs& tags) {
+  if (o.detections_in_memory != nullptr) {
+    return ReadAndSplit<Event>(
+        env, std::make_shared<brook::CollectionSource<Event>>(o.detections_in_memory),
+        StrategyFor<Event>(o).WithTimestampAssigner([](const Event& e) {
+          return e.detection.timestamp_detected_ms;
+        }),
+        tags);
+  }
+  std::shared_ptr<brook::Source<SourceRecord>> source = std::move(file);
+  if (o.generate) source = std::make_shared<DetectionGeneratorSource>(o.generator, o.generate_rate);
+  return ReadAndSplit<SourceRecord>(env, std::move(source),
+                                    StrategyFor<SourceRecord>(o), tags);
+}
+
+brook::DataStream<Event> Deduplicate(const brook::DataStream<Event>& events,
+                                     const CameraJobOptions& o) {
+  brook::ops::DeduplicateOptions<Event> options;
+  options.retention = o.dedup_retention;
+  options.fingerprint = &FingerprintOf;
+  return events.KeyBy([](const Event& e) { return e.detection.detection_oid; })
+      .Process(brook::ops::Deduplicate<Event>(options), kDedup);
+}
+
+brook::DataStream<Joined> JoinLocations(const brook::DataStream<Event>& events,
+                                        std::shared_ptr<const LocationTable> locations,
+                                        JoinMode join, const SideOutputs& tags) {
+  brook::ops::LookupJoinOptions<Event, int64_t> options;
+  options.join_type =
+      join == JoinMode::kInner ? brook::ops::JoinType::kInner : brook::ops::JoinType::kLeftOuter;
+  options.misses_output = tags.unknown;
+  options.key_name = "geographical_location_oid";
+  return events.Process(
+      brook::ops::MakeLookupJoin<Event, Joined>(
+          std::move(locations),
+          [](const Event& e) { return e.detection.geographical_location_oid; },
+          [](const Event& e, const Location* l) { return Joined{e, l}; }, options),
+      kJoin);
+}
+
+// The top X items per location and window; late records to `tags.late`,
+// and with `live_early_fire` early firings for the view to `tags.early`.
+brook::DataStream<Ranked> WindowTopK(const brook::DataStream<Joined>& joined,
+                                     const CameraJobOptions& o, bool live_early_fire,
+                                     const SideOutputs& tags) {
+  auto windowed = joined.KeyBy([](const Joined& j) {
+                          return j.event.detection.geographical_location_oid;
+                        })
+                      .Window(AssignerFor(o))
+                      .AllowedLateness(o.allowed_lateness)
+                      .SideOutputLateData(tags.late);
+  if (o.early_fire > absl::ZeroDuration()) windowed = windowed.EarlyFireEvery(o.early_fire);
+  if (live_early_fire) {
+    windowed = windowed.EarlyFireEvery(o.dashboard->options().early_fire)
+                   .SideOutputEarlyFirings(tags.early);
+  }
+  return windowed.Aggregate(
+      brook::ops::TopK<int64_t, Joined>(
+          [](const Joined& j) -> std::string_view { return j.event.detection.item_name; },
+          o.top_x),
+      kTopK);
+}
+
+// Every rejection (malformed, unknown location, late) to the dead letters,
+// naming the input it came from.
+void SinkDeadLetters(const CameraJobOptions& o, const brook::DataStream<Event>& parsed,
+                     const brook::DataStream<Joined>& joined,
+                     const brook::DataStream<Ranked>& top_k, const SideOutputs& tags,
+                     std::shared_ptr<TransactionalFileSink<DeadLetter>> sink) {
+  const std::string source_name = o.detections_in_memory != nullptr ? "memory"
+                                  : o.generate                       ? "generator"
+                                  : o.detections_path == "-"         ? "stdin"
+                                                                     : o.detections_path;
+  const TimestampUnit unit = o.timestamp_unit;
+  auto unknown = joined.GetSideOutput(tags.unknown).Map(
+      [source_name, unit](brook::ops::JoinMiss<Event>&& m) {
+        return DeadLetter{source_name, m.record.line_number, std::move(m.reason),
+                         FormatDetectionCsv(m.record.detection, unit)};
+      }, "unknown-to-dead-letter");
+  auto late = top_k.GetSideOutput(tags.late).Map(
+      [source_name, unit](Joined&& j) {
+        return DeadLetter{source_name, j.event.line_number,
+                         absl::StrCat("late: timestamp_detected ",
+                                      j.event.detection.timestamp_detected_ms,
+                                      " ms is behind the watermark beyond the allowed lateness"),
+                         FormatDetectionCsv(j.event.detection, unit)};
+      }, "late-to-dead-letter");
+  parsed.GetSideOutput(tags.malformed)
+      .Union({unknown, late}, "dead-letters-union")
+      .SetParallelism(1)
+      .SinkTo(std::move(sink), "dead-letters", 1);
 }
 
 }  // namespace
@@ -286,7 +253,10 @@ std::string CameraJobSummary::ToString() const {
 }
 
 CameraJob::CameraJob(CameraJobOptions options, std::unique_ptr<Inputs> inputs)
-    : options_(std::move(options)), inputs_(std::move(inputs)) {}
+    : options_(std::move(options)),
+      inputs_(std::move(inputs)),
+      env_(std::make_unique<brook::StreamExecutionEnvironment>(
+          ConfigFor(options_, inputs_->checkpoint_storage))) {}
 CameraJob::~CameraJob() = default;
 
 absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o) {
@@ -311,9 +281,6 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
     if (d < absl::ZeroDuration()) return bad(flag, "must not be negative");
   }
   if (o.records_per_watermark < 1) return bad("records_per_watermark", "must be at least 1");
-  if (o.dashboard != nullptr && o.dashboard_early_fire < absl::Milliseconds(1)) {
-    return bad("dashboard_early_fire", "must be at least 1ms");
-  }
   if (o.generate_rate < 0) return bad("generate_rate", "must not be negative");
   const bool in_memory = o.detections_in_memory != nullptr;
   if (in_memory && o.generate) {
@@ -369,7 +336,9 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
     locations = DetectionGenerator(o.generator).Locations();
   }
   auto names = std::make_shared<absl::flat_hash_map<int64_t, std::string>>();
-  for (const Location& l : locations) (*names)[l.geographical_location_oid] = l.geographical_location;
+  for (const Location& l : locations) {
+    (*names)[l.geographical_location_oid] = l.geographical_location;
+  }
   inputs->location_names = std::move(names);
   auto table = LocationTable::Create(std::move(locations), &Location::geographical_location_oid);
   if (!table.ok()) return table.status();
@@ -405,7 +374,8 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
     inputs->dead_letters = *std::move(dead);
   }
   if (checkpointing) {
-    auto storage = OpenCheckpointStorage(o.checkpoint_dir);
+    // The engine's local-directory storage (the directory is created if missing).
+    auto storage = brook::NewLocalDirectoryCheckpointStorage(o.checkpoint_dir);
     if (!storage.ok()) {
       return absl::Status(storage.status().code(),
                           absl::StrCat("--checkpoint_dir: ", storage.status().message()));
@@ -419,88 +389,17 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   if (inputs_ == nullptr) return absl::FailedPreconditionError("CameraJob::Run called twice");
   const CameraJobOptions& o = options_;
   std::unique_ptr<Inputs> in = std::move(inputs_);
-
-  brook::ExecutionConfig config;
-  config.parallelism = o.parallelism;
-  if (in->checkpoint_storage != nullptr) {
-    config.checkpoint.interval = o.checkpoint_interval;
-    config.checkpoint.storage = in->checkpoint_storage;
-    switch (o.restore) {
-      case RestoreMode::kAuto:
-        config.checkpoint.restore = brook::CheckpointConfig::Restore::kLatest;
-        break;
-      case RestoreMode::kNone:
-        config.checkpoint.restore = brook::CheckpointConfig::Restore::kNone;
-        break;
-      case RestoreMode::kPath:
-        config.checkpoint.restore = brook::CheckpointConfig::Restore::kPath;
-        config.checkpoint.restore_path = o.restore_path;
-        break;
-    }
-  }
-  brook::StreamExecutionEnvironment env(config);
-  const brook::OutputTag<DeadLetter> malformed_tag("malformed");
-  const brook::OutputTag<brook::ops::JoinMiss<Event>> unknown_tag("unknown-location");
-  const brook::OutputTag<Joined> late_tag("late");
-
-  // Timestamps come from the readers (timestamp_detected, converted to ms).
-  auto strategy =
-      brook::WatermarkStrategy<SourceRecord>::ForBoundedOutOfOrderness(o.out_of_orderness)
-          .WithRecordsPerWatermark(o.records_per_watermark)
-          .WithIdleness(o.idleness);
-  std::shared_ptr<brook::Source<SourceRecord>> source;
-  if (o.detections_in_memory != nullptr) {
-    source = std::make_shared<MemoryDetectionSource>(o.detections_in_memory);
-  } else if (o.generate) {
-    source = std::make_shared<DetectionGeneratorSource>(o.generator, o.generate_rate);
-  } else {
-    source = std::move(in->detections);
-  }
-  // One reader: line numbers and watermarks follow input order, so output is
-  // the same at any parallelism.
-  auto parsed = env.FromSource(source, strategy, "detections")
-                    .SetParallelism(1)
-                    .Process(SplitRejections(malformed_tag), kParse)
-                    .SetParallelism(1);
-
-  brook::ops::DeduplicateOptions<Event> dedup_options;
-  dedup_options.retention = o.dedup_retention;
-  dedup_options.fingerprint = &FingerprintOf;
-  auto deduped = parsed.KeyBy([](const Event& e) { return e.detection.detection_oid; })
-                     .Process(brook::ops::Deduplicate<Event>(dedup_options), kDedup);
-
-  brook::ops::LookupJoinOptions<Event, int64_t> join_options;
-  join_options.join_type = o.join == JoinMode::kInner ? brook::ops::JoinType::kInner
-                                                       : brook::ops::JoinType::kLeftOuter;
-  join_options.misses_output = unknown_tag;
-  join_options.key_name = "geographical_location_oid";
-  auto joined = deduped.Process(
-      brook::ops::MakeLookupJoin<Event, Joined>(
-          in->locations, [](const Event& e) { return e.detection.geographical_location_oid; },
-          [](const Event& e, const Location* l) { return Joined{e, l}; }, join_options),
-      kJoin);
-
-  auto windowed = joined.KeyBy([](const Joined& j) {
-                          return j.event.detection.geographical_location_oid;
-                        })
-                      .Window(AssignerFor(o))
-                      .AllowedLateness(o.allowed_lateness)
-                      .SideOutputLateData(late_tag);
-  if (o.early_fire > absl::ZeroDuration()) windowed = windowed.EarlyFireEvery(o.early_fire);
+  brook::StreamExecutionEnvironment& env = *env_;
+  const SideOutputs tags;
   // The live view needs results before a window closes: without early_fire,
   // the Top-K fires early for it alone, to a side output, and the output
   // keeps the on-time and late firings.
   const bool live_early_fire = o.dashboard != nullptr && o.early_fire <= absl::ZeroDuration();
-  const brook::OutputTag<brook::ops::RankedItem<int64_t>> early_tag("live-early-firings");
-  if (live_early_fire) {
-    windowed = windowed.EarlyFireEvery(o.dashboard_early_fire).SideOutputEarlyFirings(early_tag);
-  }
-  auto top_k = windowed.Aggregate(
-      brook::ops::TopK<int64_t, Joined>(
-          [](const Joined& j) -> std::string_view { return j.event.detection.item_name; },
-          o.top_x),
-      kTopK);
 
+  // source -> parse (malformed split off) -> dedup -> join -> window Top-K -> sinks
+  auto parsed = ReadDetections(env, o, std::move(in->detections), tags);
+  auto joined = JoinLocations(Deduplicate(parsed, o), in->locations, o.join, tags);
+  auto top_k = WindowTopK(joined, o, live_early_fire, tags);
   auto rows = top_k.Map(&ToResultRow, "to-row");
   std::shared_ptr<brook::connectors::CallbackSink<ResultRow>> hook_sink;
   if (o.on_result) {
@@ -509,106 +408,27 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   } else {
     rows.SinkTo(in->output, "output", 1);
   }
-
-  // The live view gets every firing, early ones included.
-  if (live_early_fire) {
-    auto final_firings =
-        rows.Map([](ResultRow&& r) { return LiveFiring{std::move(r), false}; }, "live-final");
-    top_k.GetSideOutput(early_tag)
-        .Map([](brook::ops::RankedItem<int64_t>&& r) {
-          return LiveFiring{ToResultRow(std::move(r)), true};
-        }, "live-early")
-        .Union({final_firings}, "live-union")
-        .SetParallelism(1)
-        .Process(DropStaleEarlyFirings(), "live-order")
-        .SetParallelism(1)
-        .SinkTo(o.dashboard->ResultSink(), "live-view", 1);
-  } else if (o.dashboard != nullptr) {
-    rows.SinkTo(o.dashboard->ResultSink(), "live-view", 1);
+  if (o.dashboard != nullptr) {  // every firing, early ones included
+    o.dashboard->ShowResults(rows, live_early_fire ? std::optional(top_k.GetSideOutput(tags.early))
+                                                   : std::nullopt);
   }
-
   if (in->dead_letters != nullptr) {
-    const std::string source_name = o.detections_in_memory != nullptr ? "memory"
-                                    : o.generate                       ? "generator"
-                                    : o.detections_path == "-"         ? "stdin"
-                                                                       : o.detections_path;
-    const TimestampUnit unit = o.timestamp_unit;
-    auto unknown = joined.GetSideOutput(unknown_tag).Map(
-        [source_name, unit](brook::ops::JoinMiss<Event>&& m) {
-          return DeadLetter{source_name, m.record.line_number, std::move(m.reason),
-                           FormatDetectionCsv(m.record.detection, unit)};
-        }, "unknown-to-dead-letter");
-    auto late = top_k.GetSideOutput(late_tag).Map(
-        [source_name, unit](Joined&& j) {
-          return DeadLetter{source_name, j.event.line_number,
-                           absl::StrCat("late: timestamp_detected ",
-                                        j.event.detection.timestamp_detected_ms,
-                                        " ms is behind the watermark beyond the allowed lateness"),
-                           FormatDetectionCsv(j.event.detection, unit)};
-        }, "late-to-dead-letter");
-    parsed.GetSideOutput(malformed_tag)
-        .Union({unknown, late}, "dead-letters-union")
-        .SetParallelism(1)
-        .SinkTo(in->dead_letters, "dead-letters", 1);
+    SinkDeadLetters(o, parsed, joined, top_k, tags, std::move(in->dead_letters));
   }
 
-  // Progress: a reporter thread reads metrics (thread-safe) while the job runs.
-  absl::Notification done;
-  std::thread reporter;
   const absl::Time start = absl::Now();
-  if (o.progress) {
-    reporter = std::thread([&] {
-      int64_t last_read = 0;
-      absl::Time last = start;
-      while (!done.WaitForNotificationWithTimeout(o.progress_interval)) {
-        const absl::Time now = absl::Now();
-        // Before the job has opened its operators their metrics read as 0.
-        const int64_t read = env.metrics().Sum("num_records_in", kParse).value_or(0);
-        const double rate =
-            static_cast<double>(read - last_read) / absl::ToDoubleSeconds(now - last);
-        o.progress(absl::StrFormat(
-            "progress: read=%d records/s=%.0f watermark=%s state_entries=%d", read, rate,
-            FormatWatermark(MinOverSubtasks(env.metrics(), kTopK, "current_watermark_ms")),
-            env.metrics().Sum("state_entries").value_or(0)));
-        last_read = read;
-        last = now;
-      }
-    });
-  }
+  brook::ProgressReporter progress(
+      env.metrics(), {o.progress_interval, /*input_operator=*/kParse, /*watermark_operator=*/kTopK},
+      o.progress);
   if (o.dashboard != nullptr) {
-    DashboardJobInfo info;
-    info.job_name = "camera-top-k";
-    info.metrics = &env.metrics();
-    info.location_names = in->location_names;
-    info.global_window = o.window <= absl::ZeroDuration();
-    info.window_size_ms = absl::ToInt64Milliseconds(o.window);
-    info.window_slide_ms = absl::ToInt64Milliseconds(o.slide);
-    info.top_x = o.top_x;
-    info.inner_join = o.join == JoinMode::kInner;
-    info.live_source = absl::StrCat(
-        "early firings every ",
-        absl::FormatDuration(live_early_fire ? o.dashboard_early_fire : o.early_fire));
-    o.dashboard->AttachJob(std::move(info));
+    o.dashboard->AttachJob(JobInfoFor(o, env.metrics(), in->location_names));
   }
   if (in->checkpoint_storage != nullptr && o.checkpoint_log) {
-    env.RegisterJobListener(std::make_shared<RestoreLog>(o.checkpoint_log));
+    env.RegisterJobListener(std::make_shared<brook::RestoreLogListener>(o.checkpoint_log));
   }
-  {
-    absl::MutexLock lock(&mu_);
-    running_ = &env;
-    if (cancelled_) env.Cancel();  // Execute() then returns kCancelled at once
-  }
-  absl::Status status = env.Execute("camera-top-k");
-  {
-    absl::MutexLock lock(&mu_);
-    running_ = nullptr;
-    // A savepoint requested while the job ran ends (fails) with it.
-    mu_.Await(absl::Condition(
-        +[](int* in_flight) { return *in_flight == 0; }, &savepoints_in_flight_));
-  }
+  const absl::Status status = env.Execute("camera-top-k");  // kCancelled after Cancel()
   if (o.dashboard != nullptr) o.dashboard->DetachJob(status);
-  done.Notify();
-  if (reporter.joinable()) reporter.join();
+  progress.Stop();
   if (!status.ok()) return status;
 
   BROOK_ASSIGN_OR_RETURN(CameraJobSummary summary, Summarize(env.metrics(), o.join));
@@ -624,23 +444,9 @@ absl::StatusOr<std::string> CameraJob::TriggerSavepoint() {
   if (options_.checkpoint_dir.empty()) {
     return absl::FailedPreconditionError("savepoints need --checkpoint_dir");
   }
-  brook::StreamExecutionEnvironment* env = nullptr;
-  {
-    absl::MutexLock lock(&mu_);
-    if (running_ == nullptr) return absl::FailedPreconditionError("the job is not running");
-    env = running_;
-    ++savepoints_in_flight_;  // Run() keeps the environment alive until 0
-  }
-  absl::StatusOr<std::string> path = env->TriggerSavepoint();
-  absl::MutexLock lock(&mu_);
-  --savepoints_in_flight_;
-  return path;
+  return env_->TriggerSavepoint();
 }
 
-void CameraJob::Cancel() {
-  absl::MutexLock lock(&mu_);
-  cancelled_ = true;
-  if (running_ != nullptr) running_->Cancel();
-}
+void CameraJob::Cancel() { env_->Cancel(); }
 
 }  // namespace camera

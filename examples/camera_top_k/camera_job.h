@@ -26,38 +26,28 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "brook/stream.h"
 #include "camera_top_k/camera_io.h"
 #include "camera_top_k/detection.h"
 #include "camera_top_k/detection_schema.h"
 #include "camera_top_k/generator.h"
 
-namespace brook {
-class StreamExecutionEnvironment;
-}  // namespace brook
-
 namespace camera {
 
 class Dashboard;  // camera_top_k/dashboard.h
 
-// Default of CameraJobOptions::dashboard_early_fire.
-inline constexpr absl::Duration kLiveEarlyFire = absl::Milliseconds(500);
-
 enum class JoinMode { kInner, kLeftOuter };
 
-// Where a checkpointed run starts (--restore).
-enum class RestoreMode {
-  kAuto,  // the newest complete checkpoint in checkpoint_dir, if any
-  kNone,  // from the beginning (the output files are started afresh)
-  kPath,  // the checkpoint or savepoint directory restore_path
-};
+// Where a checkpointed run starts (--restore): kLatest the newest complete
+// checkpoint in checkpoint_dir, if any; kNone from the beginning (the output
+// files are started afresh); kPath the checkpoint or savepoint directory
+// restore_path. The engine's brook::CheckpointConfig::Restore.
+using RestoreMode = brook::CheckpointConfig::Restore;
 
 struct CameraJobOptions {
   // Input: a Dataset A file ("-" for stdin), or the generator when `generate`.
@@ -71,11 +61,12 @@ struct CameraJobOptions {
   double generate_rate = 0;
 
   // Input held in memory (benchmarks, embedding): when set, the job reads
-  // these detections in order, as a bounded source with line numbers
-  // 1, 2, ... (position + 1) and file-source watermarks, instead of
-  // `detections_path` or the generator; `generate` must then be false. The
-  // vector is shared, not copied, and must not change while the job runs.
-  std::shared_ptr<const std::vector<Detection>> detections_in_memory;
+  // these events in order (a brook::CollectionSource of one reader, with
+  // file-source watermarks over timestamp_detected_ms), instead of
+  // `detections_path` or the generator; `generate` must then be false. Their
+  // line_number is what dead letters report (e.g. position + 1). The vector
+  // is shared, not copied, and must not change while the job runs.
+  std::shared_ptr<const std::vector<Event>> detections_in_memory;
 
   // Dataset B; empty with `generate` or `detections_in_memory` means the
   // generator's own locations (for `generator`).
@@ -114,11 +105,9 @@ struct CameraJobOptions {
   // every Top-K firing (sink "live-view"), in addition to the output. The
   // view needs results before a window closes: with `early_fire` set, those
   // early firings; without, the Top-K fires early every
-  // `dashboard_early_fire` for the view alone, and the output still receives
-  // only the final firings, exactly as without a dashboard.
+  // DashboardOptions::early_fire for the view alone, and the output still
+  // receives only the final firings, exactly as without a dashboard.
   Dashboard* dashboard = nullptr;
-  // See `dashboard`; > 0, whole milliseconds.
-  absl::Duration dashboard_early_fire = kLiveEarlyFire;
 
   // Checkpointing (docs/checkpoints.md). Non-empty: checkpoints go to this
   // directory (created if missing), and the output and dead-letter files are
@@ -128,7 +117,7 @@ struct CameraJobOptions {
   std::string checkpoint_dir;
   // Time between two checkpoints; zero = none (savepoints only).
   absl::Duration checkpoint_interval = absl::Seconds(10);
-  RestoreMode restore = RestoreMode::kAuto;
+  RestoreMode restore = RestoreMode::kLatest;
   std::string restore_path;  // with RestoreMode::kPath
   // Checkpoint news, one line each (the checkpoint restored, corrupt ones
   // skipped); called from a job thread. Empty = not reported.
@@ -187,11 +176,10 @@ class CameraJob {
   struct Inputs;
   CameraJob(CameraJobOptions options, std::unique_ptr<Inputs> inputs);
   CameraJobOptions options_;
-  std::unique_ptr<Inputs> inputs_;
-  absl::Mutex mu_;
-  brook::StreamExecutionEnvironment* running_ ABSL_GUARDED_BY(mu_) = nullptr;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  int savepoints_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  std::unique_ptr<Inputs> inputs_;  // null once Run() has started
+  // Runs the job once; Cancel() and TriggerSavepoint() are thread-safe on it
+  // (before, while and after it runs), so they need no lock here.
+  std::unique_ptr<brook::StreamExecutionEnvironment> env_;
 };
 
 }  // namespace camera

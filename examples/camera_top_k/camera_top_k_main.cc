@@ -6,26 +6,18 @@
 //
 // With --checkpoint_dir, SIGUSR1 takes a savepoint (its path is printed on
 // stderr); --restore=PATH resumes from one. See docs/checkpoints.md.
-#include <pthread.h>
-#include <signal.h>
-
-#include <atomic>
-#include <csignal>
 #include <cstdio>
-#include <ctime>
 #include <memory>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "absl/time/clock.h"
+#include "brook/savepoint_on_signal.h"
 #include "camera_top_k/camera_job.h"
-#include "camera_top_k/dashboard.h"
+#include "camera_top_k/dashboard_flags.h"
 #include "camera_top_k/generator_flags.h"
 #include "fmt/format.h"
 
@@ -68,12 +60,6 @@ ABSL_FLAG(int, parallelism, 1, "Parallel subtasks per operator (threads).");
 ABSL_FLAG(int64_t, records_per_watermark, 1000,
           "A file source emits a watermark after this many records (deterministic).");
 ABSL_FLAG(bool, progress, true, "Print a progress line to stderr every few seconds.");
-ABSL_FLAG(int, http_port, 0,
-          "Serve the live dashboard (/), its JSON API (/api/...) and Prometheus metrics "
-          "(/metrics) on this TCP port while the job runs; 0 = off. See docs/operations.md.");
-ABSL_FLAG(std::string, http_address, "127.0.0.1",
-          "Address the HTTP server listens on; the default serves this machine only "
-          "(0.0.0.0 or :: = every interface).");
 ABSL_FLAG(std::string, checkpoint_dir, "",
           "Enables checkpointing (exactly-once): checkpoints go to this directory, and "
           "--output/--dead_letter are committed in two phases (FILE.inprogress, visible in "
@@ -85,9 +71,6 @@ ABSL_FLAG(std::string, restore, "auto",
           "With --checkpoint_dir: auto = resume from the newest complete checkpoint in the "
           "directory if there is one; none = start from the beginning; otherwise the path of "
           "a checkpoint or savepoint directory to resume from.");
-ABSL_FLAG(absl::Duration, http_linger, absl::ZeroDuration(),
-          "With --http_port: keep serving this long after the job ends (final results, last "
-          "metric values), e.g. 10m or inf; SIGINT or SIGTERM ends it early.");
 
 namespace {
 
@@ -98,7 +81,7 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   auto format = camera::ParseInputFormat(absl::GetFlag(FLAGS_input_format));
   if (!format.ok()) return format.status();
   o.input_format = *format;
-  auto unit = camera::ParseTimestampUnit(absl::GetFlag(FLAGS_timestamp_unit));
+  auto unit = brook::connectors::ParseTimestampUnit(absl::GetFlag(FLAGS_timestamp_unit));
   if (!unit.ok()) return unit.status();
   o.timestamp_unit = *unit;
   o.locations_path = absl::GetFlag(FLAGS_locations);
@@ -128,7 +111,7 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   o.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
   const std::string restore = absl::GetFlag(FLAGS_restore);
   if (restore == "auto") {
-    o.restore = camera::RestoreMode::kAuto;
+    o.restore = camera::RestoreMode::kLatest;
   } else if (restore == "none") {
     o.restore = camera::RestoreMode::kNone;
   } else if (restore.empty()) {
@@ -150,63 +133,6 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   return o;
 }
 
-volatile std::sig_atomic_t g_stop_lingering = 0;
-
-// Serves the dashboard after the job until `linger` passes or a signal.
-void Linger(absl::Duration linger) {
-  if (linger <= absl::ZeroDuration()) return;
-  g_stop_lingering = 0;
-  auto on_signal = [](int) { g_stop_lingering = 1; };
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-  const absl::Time until = linger == absl::InfiniteDuration() ? absl::InfiniteFuture()
-                                                              : absl::Now() + linger;
-  while (g_stop_lingering == 0 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(100));
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
-}
-
-// SIGUSR1 -> a savepoint, on a thread of its own (a signal handler may not
-// take locks): the signal is blocked in every thread and collected here.
-class SavepointOnSignal {
- public:
-  // Call before any other thread starts, so that all of them inherit the
-  // blocked mask.
-  static void BlockSignal() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  }
-  explicit SavepointOnSignal(camera::CameraJob* job) : thread_([this, job] { Loop(job); }) {}
-  ~SavepointOnSignal() {
-    stop_ = true;
-    thread_.join();
-  }
-
- private:
-  void Loop(camera::CameraJob* job) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    const timespec poll = {0, 100'000'000};  // 100 ms: how soon the thread ends
-    while (!stop_) {
-      if (sigtimedwait(&set, nullptr, &poll) != SIGUSR1) continue;
-      fmt::print(stderr, "camera_top_k: SIGUSR1: taking a savepoint\n");
-      auto path = job->TriggerSavepoint();
-      if (path.ok()) {
-        fmt::print(stderr, "camera_top_k: savepoint written to {} (resume with --restore={})\n",
-                   *path, *path);
-      } else {
-        fmt::print(stderr, "camera_top_k: savepoint failed: {}\n", path.status().ToString());
-      }
-    }
-  }
-
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -217,7 +143,7 @@ int main(int argc, char** argv) {
       "  camera_top_k --generate --generate_rate=10000 --window=10s --early_fire=1s");
   absl::ParseCommandLine(argc, argv);
   const bool checkpointing = !absl::GetFlag(FLAGS_checkpoint_dir).empty();
-  if (checkpointing) SavepointOnSignal::BlockSignal();
+  if (checkpointing) brook::SavepointOnSignal::BlockSignal();  // before any thread starts
 
   auto options = OptionsFromFlags();
   if (!options.ok()) {
@@ -225,32 +151,33 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string output = options->output_path;
-  std::unique_ptr<camera::Dashboard> dashboard;
-  if (const int port = absl::GetFlag(FLAGS_http_port); port != 0) {
-    if (port < 0 || port > 65535) {
-      fmt::print(stderr, "camera_top_k: --http_port: must be in [0, 65535], got {}\n", port);
-      return 2;
-    }
-    camera::DashboardOptions dashboard_options;
-    dashboard_options.http.address = absl::GetFlag(FLAGS_http_address);
-    dashboard_options.http.port = port;
-    auto started = camera::Dashboard::Start(dashboard_options);
-    if (!started.ok()) {
-      fmt::print(stderr, "camera_top_k: --http_port: {}\n", started.status().ToString());
-      return 2;
-    }
-    dashboard = *std::move(started);
-    options->dashboard = dashboard.get();
-    fmt::print(stderr, "camera_top_k: dashboard at {} (metrics: {}metrics)\n", dashboard->url(),
-               dashboard->url());
+  auto dashboard = camera::StartDashboardFromFlags("camera_top_k");
+  if (!dashboard.ok()) {
+    fmt::print(stderr, "camera_top_k: {}\n", std::string(dashboard.status().message()));
+    return 2;
   }
+  options->dashboard = dashboard->get();
   auto job = camera::CameraJob::Create(*std::move(options));
   if (!job.ok()) {
     fmt::print(stderr, "camera_top_k: {}\n", job.status().ToString());
     return 2;
   }
-  std::unique_ptr<SavepointOnSignal> savepoints;
-  if (checkpointing) savepoints = std::make_unique<SavepointOnSignal>(job->get());
+  std::unique_ptr<brook::SavepointOnSignal> savepoints;
+  if (checkpointing) {
+    savepoints = std::make_unique<brook::SavepointOnSignal>(
+        [&job] {
+          fmt::print(stderr, "camera_top_k: SIGUSR1: taking a savepoint\n");
+          return (*job)->TriggerSavepoint();
+        },
+        [](const absl::StatusOr<std::string>& path) {
+          if (path.ok()) {
+            fmt::print(stderr, "camera_top_k: savepoint written to {} (resume with --restore={})\n",
+                       *path, *path);
+          } else {
+            fmt::print(stderr, "camera_top_k: savepoint failed: {}\n", path.status().ToString());
+          }
+        });
+  }
   auto summary = (*job)->Run();
   savepoints.reset();
   if (!summary.ok()) {
@@ -260,14 +187,6 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "camera_top_k: result written to {}\n",
                output.empty() || output == "-" ? "stdout" : output);
   }
-  if (dashboard != nullptr && absl::GetFlag(FLAGS_http_linger) > absl::ZeroDuration()) {
-    std::fflush(stdout);  // the result is complete before the wait
-    const absl::Duration linger = absl::GetFlag(FLAGS_http_linger);
-    fmt::print(stderr, "camera_top_k: serving {} {} (SIGINT/SIGTERM to stop)\n", dashboard->url(),
-               linger == absl::InfiniteDuration()
-                   ? std::string("until stopped")
-                   : absl::StrCat("for ", absl::FormatDuration(linger), " more"));
-    Linger(absl::GetFlag(FLAGS_http_linger));
-  }
+  camera::LingerFromFlags(dashboard->get(), "camera_top_k");
   return summary.ok() ? 0 : 1;
 }

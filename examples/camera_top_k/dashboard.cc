@@ -5,6 +5,8 @@
 #include <chrono>
 #include <deque>
 #include <limits>
+#include <set>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -20,6 +22,7 @@
 #include "brook/status.h"
 #include "brook/time.h"
 #include "brook/web/prometheus.h"
+#include "camera_top_k/camera_job.h"
 
 namespace camera {
 
@@ -262,6 +265,43 @@ class LiveResultSink final : public brook::Sink<ResultRow> {
   };
 
   Dashboard* dashboard_;
+};
+
+// A firing for the live view, and whether it is an early one.
+struct LiveFiring {
+  ResultRow row;
+  bool early = false;
+};
+
+// Orders the live view's firings: the early ones (a side output of the
+// Top-K) and the others (its main output) reach it on two streams, so the
+// last early firing of a window can arrive after its on-time one; it is
+// stale then, and dropped. On its stream an early firing always precedes
+// the watermark that reaches its window's max timestamp, so a window is
+// forgotten once the watermark gets there. Not checkpointed (a live view).
+class DropStaleEarlyFirings final : public brook::ProcessFunction<LiveFiring, ResultRow> {
+ public:
+  absl::Status ProcessElement(const LiveFiring& firing, Context& ctx,
+                              brook::Collector<ResultRow>& out) override {
+    while (!fired_.empty() && std::get<0>(*fired_.begin()) <= ctx.CurrentWatermark()) {
+      fired_.erase(fired_.begin());
+    }
+    const ResultRow& r = firing.row;
+    const auto window =
+        std::make_tuple(r.global_window ? brook::kMaxWatermarkMs : r.window_end_ms - 1,
+                        r.window_start_ms, r.geographical_location_oid);
+    if (!firing.early) {
+      fired_.insert(window);
+    } else if (fired_.contains(window)) {
+      return absl::OkStatus();
+    }
+    out.Collect(r);
+    return absl::OkStatus();
+  }
+
+ private:
+  // (max timestamp, start, location) of windows that fired on time or late.
+  std::set<std::tuple<int64_t, int64_t, int64_t>> fired_;
 };
 
 }  // namespace
@@ -738,7 +778,31 @@ std::optional<std::string> Dashboard::Impl::TopKOne(int64_t oid) const {
   return absl::StrCat("{", Envelope(), ",\"locations\":[", LocationObject(oid, view), "]}");
 }
 
+DashboardJobInfo JobInfoFor(
+    const CameraJobOptions& o, const brook::MetricRegistry& metrics,
+    std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names) {
+  DashboardJobInfo info;
+  info.job_name = "camera-top-k";
+  info.metrics = &metrics;
+  info.location_names = std::move(location_names);
+  info.global_window = o.window <= absl::ZeroDuration();
+  info.window_size_ms = absl::ToInt64Milliseconds(o.window);
+  info.window_slide_ms = absl::ToInt64Milliseconds(o.slide);
+  info.top_x = o.top_x;
+  info.inner_join = o.join == JoinMode::kInner;
+  // Without early_fire the job fires early for the view alone (camera_job.h).
+  info.live_source = absl::StrCat(
+      "early firings every ",
+      absl::FormatDuration(o.early_fire > absl::ZeroDuration()
+                               ? o.early_fire
+                               : o.dashboard->options().early_fire));
+  return info;
+}
+
 absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(DashboardOptions options) {
+  if (options.early_fire < absl::Milliseconds(1)) {
+    return absl::InvalidArgumentError("DashboardOptions::early_fire: must be at least 1ms");
+  }
   auto impl = std::make_unique<Impl>(std::move(options));
   BROOK_RETURN_IF_ERROR(impl->RegisterHandlers());
   BROOK_RETURN_IF_ERROR(impl->server.Start());
@@ -748,6 +812,8 @@ absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(DashboardOptions opt
 Dashboard::Dashboard(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Dashboard::~Dashboard() { impl_->server.Stop(); }
+
+const DashboardOptions& Dashboard::options() const { return impl_->options; }
 
 int Dashboard::port() const { return impl_->server.port(); }
 
@@ -789,6 +855,26 @@ void Dashboard::DetachJob(const absl::Status& status) {
 
 std::shared_ptr<brook::Sink<ResultRow>> Dashboard::ResultSink() {
   return std::make_shared<LiveResultSink>(this);
+}
+
+void Dashboard::ShowResults(
+    const brook::DataStream<ResultRow>& firings,
+    const std::optional<brook::DataStream<brook::ops::RankedItem<int64_t>>>& early_firings) {
+  if (!early_firings.has_value()) {
+    firings.SinkTo(ResultSink(), "live-view", 1);
+    return;
+  }
+  auto final_firings =
+      firings.Map([](ResultRow&& r) { return LiveFiring{std::move(r), false}; }, "live-final");
+  early_firings
+      ->Map([](brook::ops::RankedItem<int64_t>&& r) {
+        return LiveFiring{ToResultRow(std::move(r)), true};
+      }, "live-early")
+      .Union({final_firings}, "live-union")
+      .SetParallelism(1)
+      .Process(DropStaleEarlyFirings(), "live-order")
+      .SetParallelism(1)
+      .SinkTo(ResultSink(), "live-view", 1);
 }
 
 void Dashboard::AddResults(const ResultRow* rows, size_t n) {

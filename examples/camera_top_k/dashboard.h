@@ -48,8 +48,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "brook/metrics.h"
+#include "brook/operators/top_k.h"
 #include "brook/sink.h"
+#include "brook/stream.h"
 #include "brook/web/http_server.h"
 #include "camera_top_k/camera_io.h"
 
@@ -59,6 +62,9 @@ struct DashboardOptions {
   // Listen address and port (0 = any free port; Dashboard::port() tells
   // which), connection and size limits, timeouts.
   brook::web::HttpServerOptions http;
+  // How often a CameraJob that does not fire early itself fires early for the
+  // view alone (CameraJobOptions::dashboard); at least 1 ms, whole ms.
+  absl::Duration early_fire = absl::Milliseconds(500);
 };
 
 // What the dashboard needs to know about the job it shows (CameraJob::Run()
@@ -78,6 +84,14 @@ struct DashboardJobInfo {
   std::string live_source;
 };
 
+struct CameraJobOptions;  // camera_top_k/camera_job.h
+
+// What CameraJob::Run() attaches for a job run with `options`: its
+// `metrics` and `location_names` (oid -> geographical_location).
+DashboardJobInfo JobInfoFor(
+    const CameraJobOptions& options, const brook::MetricRegistry& metrics,
+    std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names);
+
 class Dashboard {
  public:
   // Dashboard::Start(): starts the HTTP server. kInvalidArgument for a bad
@@ -88,6 +102,7 @@ class Dashboard {
   Dashboard(const Dashboard&) = delete;
   Dashboard& operator=(const Dashboard&) = delete;
 
+  const DashboardOptions& options() const;
   int port() const;
   // e.g. "http://127.0.0.1:8080/" (IPv6 addresses in brackets).
   std::string url() const;
@@ -98,6 +113,18 @@ class Dashboard {
   // Dashboard::DetachJob(): the job has ended with `status` (OK: finished).
   // Keeps the last metric values; the registry may be destroyed afterwards.
   void DetachJob(const absl::Status& status);
+
+  // Dashboard::ShowResults(): wires a Top-K's firings to the view, while the
+  // job is built: `firings` (ranked rows: on-time and late firings, and early
+  // ones where the job itself fires early) and, when given, `early_firings`,
+  // the Top-K's side output of early firings for the view alone. An early
+  // firing that arrives after its window's on-time firing is stale and
+  // dropped. Operators (ids in checkpoints; none holds state): "live-final",
+  // "live-early", "live-union", "live-order" (with early_firings), and the
+  // sink "live-view" (ResultSink(), parallelism 1).
+  void ShowResults(
+      const brook::DataStream<ResultRow>& firings,
+      const std::optional<brook::DataStream<brook::ops::RankedItem<int64_t>>>& early_firings);
 
   // Dashboard::ResultSink(): the sink that feeds the view (parallelism 1).
   std::shared_ptr<brook::Sink<ResultRow>> ResultSink();

@@ -8,8 +8,10 @@
 
 #include <cstdint>
 #include <string>
+#include <variant>
 
 #include "brook/connectors/dead_letter.h"
+#include "brook/connectors/timestamp_unit.h"
 
 namespace camera {
 
@@ -47,8 +49,11 @@ struct Event {
 // Why a record was not accepted; what a dead-letter file holds.
 using Rejection = brook::connectors::DeadLetter;
 
+// What a detection source emits: an accepted detection or a malformed line.
+using SourceRecord = std::variant<Event, Rejection>;
+
 // The unit of `timestamp_detected` in the input (--timestamp_unit).
-enum class TimestampUnit { kSeconds, kMilliseconds, kMicroseconds };
+using TimestampUnit = brook::connectors::TimestampUnit;
 
 }  // namespace camera
 

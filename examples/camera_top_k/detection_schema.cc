@@ -10,45 +10,10 @@
 
 namespace camera {
 
-using brook::connectors::QuoteForReason;
-
-absl::StatusOr<InputFormat> ParseInputFormat(std::string_view text) {
-  if (text == "auto") return InputFormat::kAuto;
-  if (text == "csv") return InputFormat::kCsv;
-  if (text == "jsonl") return InputFormat::kJsonLines;
-  return absl::InvalidArgumentError(
-      absl::StrCat("input format ", QuoteForReason(text), ": expected auto, csv or jsonl"));
-}
-
-absl::StatusOr<TimestampUnit> ParseTimestampUnit(std::string_view text) {
-  if (text == "s") return TimestampUnit::kSeconds;
-  if (text == "ms") return TimestampUnit::kMilliseconds;
-  if (text == "us") return TimestampUnit::kMicroseconds;
-  return absl::InvalidArgumentError(
-      absl::StrCat("timestamp unit ", QuoteForReason(text), ": expected s, ms or us"));
-}
-
-bool TimestampToMillis(int64_t value, TimestampUnit unit, int64_t& millis) {
-  switch (unit) {
-    case TimestampUnit::kSeconds:
-      return !__builtin_mul_overflow(value, int64_t{1000}, &millis);
-    case TimestampUnit::kMilliseconds:
-      millis = value;
-      return true;
-    case TimestampUnit::kMicroseconds:
-      // C++ division truncates toward zero; event time wants the floor.
-      millis = value / 1000 - (value % 1000 < 0 ? 1 : 0);
-      return true;
-  }
-  return false;
-}
-
 absl::StatusOr<std::shared_ptr<DetectionSource>> OpenDetections(const std::string& path,
                                                                 InputFormat format,
                                                                 TimestampUnit unit) {
-  if (format == InputFormat::kAuto) {
-    format = path.ends_with(".jsonl") ? InputFormat::kJsonLines : InputFormat::kCsv;
-  }
+  format = brook::connectors::ResolveInputFormat(format, path);
   auto timestamp = [](const Event& e) { return e.detection.timestamp_detected_ms; };
   if (format == InputFormat::kJsonLines) {
     return DetectionSource::Open(path, brook::connectors::JsonLinesFormat(DetectionSchema(unit)),

@@ -16,7 +16,7 @@
 // rejected (`X` a column, "..." its text, truncated and escaped):
 //   invalid UTF-8 at byte offset N           (0-based, within the raw line)
 //   line too long: N bytes exceeds 1048576   (raw_line keeps the first
-//                                             kMaxLineBytes bytes)
+//                                             1048576 bytes)
 //   wrong field count: expected H, got N     (H = the header's field count)
 //   malformed CSV quoting at byte offset N
 //   unterminated quoted field (quoted fields cannot span lines)
@@ -32,8 +32,9 @@
 //   item_name: expected string, got integer  (JSONL)
 // Integers are strict decimal int64 (negative ids and leading zeros are
 // accepted). timestamp_detected is converted to epoch milliseconds by
-// TimestampUnit: seconds * 1000 (a rejection when that overflows),
-// milliseconds as is, microseconds / 1000 rounded toward negative infinity.
+// brook::connectors::ToEpochMillis (timestamp_unit.h): seconds * 1000 (a
+// rejection when that overflows), milliseconds as is, microseconds / 1000
+// rounded toward negative infinity.
 //
 // Dataset B (locations) is loaded whole by LoadLocationsCsv; there a bad row
 // is an error, because a small static table is fixed, not dead-lettered.
@@ -49,28 +50,15 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "brook/connectors/file_source.h"
+#include "brook/connectors/input_format.h"
 #include "brook/connectors/row_schema.h"
 #include "camera_top_k/detection.h"
 
 namespace camera {
 
-using brook::connectors::kMaxLineBytes;
-
-enum class InputFormat {
-  kAuto,  // kJsonLines when the path ends in ".jsonl", else kCsv
-  kCsv,
-  kJsonLines,
-};
-
-// Parses --input_format values: "auto", "csv", "jsonl". kInvalidArgument
-// otherwise.
-absl::StatusOr<InputFormat> ParseInputFormat(std::string_view text);
-// Parses --timestamp_unit values: "s", "ms", "us". kInvalidArgument otherwise.
-absl::StatusOr<TimestampUnit> ParseTimestampUnit(std::string_view text);
-
-// Converts `value` in `unit` to epoch milliseconds (see the file comment for
-// the rounding). False when the result does not fit in int64.
-bool TimestampToMillis(int64_t value, TimestampUnit unit, int64_t& millis);
+// --input_format: "auto" (by extension), "csv" or "jsonl".
+using brook::connectors::InputFormat;
+using brook::connectors::ParseInputFormat;
 
 // Dataset A's schema, timestamps read in `unit`; records keep their line.
 inline auto DetectionSchema(TimestampUnit unit) {
@@ -90,8 +78,8 @@ inline auto DetectionSchema(TimestampUnit unit) {
                  {.allow_empty = false, .max_bytes = kMaxItemNameBytes}),
              Int64Field<Event>("timestamp_detected",
                                [unit](Event& e, int64_t v, std::string& reason) {
-                                 if (TimestampToMillis(v, unit,
-                                                       e.detection.timestamp_detected_ms)) {
+                                 if (brook::connectors::ToEpochMillis(
+                                         v, unit, e.detection.timestamp_detected_ms)) {
                                    return true;
                                  }
                                  reason = "timestamp_detected: overflows int64 milliseconds";

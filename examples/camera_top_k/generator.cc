@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -571,6 +572,74 @@ absl::Status WriteLocationsCsv(const std::vector<Location>& locations,
     BROOK_RETURN_IF_ERROR(file.MaybeFlush());
   }
   return file.Close();
+}
+
+namespace {
+
+constexpr int kRecordsPerPoll = 1024;
+
+class GeneratorReader final : public brook::SourceReader<SourceRecord> {
+ public:
+  GeneratorReader(GeneratorOptions options, double rate)
+      : generator_(options), rate_(rate), start_(std::chrono::steady_clock::now()) {}
+
+  absl::StatusOr<brook::InputStatus> PollNext(
+      brook::ReaderOutput<SourceRecord>& output) override {
+    int64_t budget = kRecordsPerPoll;
+    if (rate_ > 0) {
+      // Pace by wall clock: emit what is due now, never block for long.
+      const double elapsed_s = std::chrono::duration<double>(
+                                   std::chrono::steady_clock::now() - start_).count();
+      const int64_t due = static_cast<int64_t>(elapsed_s * rate_) - generator_.emitted();
+      budget = std::min<int64_t>(budget, due);
+      if (budget <= 0) return brook::InputStatus::kNothingAvailable;
+    }
+    for (int64_t i = 0; i < budget; ++i) {
+      if (!generator_.Next(detection_)) return brook::InputStatus::kEndOfInput;
+      output.Collect(SourceRecord(std::in_place_type<Event>, Event{detection_, 0}),
+                     detection_.timestamp_detected_ms);
+    }
+    return brook::InputStatus::kMoreAvailable;
+  }
+
+  absl::StatusOr<std::string> SnapshotState(int64_t /*checkpoint_id*/) override {
+    return EncodeGeneratorState(generator_.Snapshot());
+  }
+
+  absl::Status RestoreState(std::vector<std::string> states) override {
+    if (states.empty()) return absl::OkStatus();
+    if (states.size() != 1) {
+      return absl::FailedPreconditionError(
+          "the generator source restores from exactly one reader's state");
+    }
+    GeneratorState state;
+    BROOK_RETURN_IF_ERROR(DecodeGeneratorState(states[0], &state));
+    BROOK_RETURN_IF_ERROR(generator_.CheckState(state));
+    generator_.Restore(state);
+    if (rate_ > 0) {
+      // Pacing resumes at the restored position, not from zero.
+      start_ = std::chrono::steady_clock::now() -
+               std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                   std::chrono::duration<double>(static_cast<double>(state.emitted) / rate_));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  DetectionGenerator generator_;
+  double rate_;
+  std::chrono::steady_clock::time_point start_;
+  Detection detection_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<brook::SourceReader<SourceRecord>>>
+DetectionGeneratorSource::CreateReader(const brook::SourceReaderContext& ctx) {
+  if (ctx.parallelism != 1) {
+    return absl::FailedPreconditionError("the generator source runs at parallelism 1");
+  }
+  return std::unique_ptr<brook::SourceReader<SourceRecord>>(new GeneratorReader(options_, rate_));
 }
 
 }  // namespace camera

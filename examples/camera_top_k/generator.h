@@ -30,12 +30,15 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "brook/source.h"
 #include "camera_top_k/detection.h"
 
 namespace camera {
@@ -215,6 +218,30 @@ class DetectionGenerator {
 // for bytes that do not decode (truncated, trailing bytes, unknown version).
 std::string EncodeGeneratorState(const GeneratorState& state);
 absl::Status DecodeGeneratorState(std::string_view bytes, GeneratorState* state);
+
+// The generator as a brook source of one reader (parallelism 1); bounded when
+// it has a count and no pacing, otherwise a live (unbounded) source. Records
+// carry line number 0 and their timestamp_detected_ms as timestamp. The
+// reader's checkpoint state is its GeneratorState (EncodeGeneratorState); a
+// restored reader emits exactly the records that followed the snapshot, and
+// a paced one resumes pacing at the restored position.
+class DetectionGeneratorSource final : public brook::Source<SourceRecord> {
+ public:
+  // `rate`: events per wall-clock second, 0 = as fast as possible.
+  DetectionGeneratorSource(GeneratorOptions options, double rate)
+      : options_(options), rate_(rate) {}
+  brook::Boundedness boundedness() const override {
+    return options_.count > 0 && rate_ <= 0 ? brook::Boundedness::kBounded
+                                            : brook::Boundedness::kContinuousUnbounded;
+  }
+  // kFailedPrecondition at a parallelism other than 1.
+  absl::StatusOr<std::unique_ptr<brook::SourceReader<SourceRecord>>> CreateReader(
+      const brook::SourceReaderContext& ctx) override;
+
+ private:
+  GeneratorOptions options_;
+  double rate_;
+};
 
 // Writes Dataset A for `options` (count must be > 0) to `path` as CSV with
 // header geographical_location_oid,video_camera_oid,detection_oid,item_name,

@@ -32,6 +32,9 @@ namespace camera {
 namespace {
 
 using ::brook::connectors::CsvWriter;
+using ::brook::connectors::FromEpochMillis;
+using ::brook::connectors::ParseTimestampUnit;
+using ::brook::connectors::ToEpochMillis;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -107,17 +110,23 @@ TEST(DetectionSchemaCsv, TimestampUnits) {
               ElementsAre(1, -2, -1, 0));
 }
 
-TEST(TimestampToMillis, Edges) {
+TEST(ToEpochMillis, Edges) {
   int64_t ms = 0;
-  EXPECT_TRUE(TimestampToMillis(-1, TimestampUnit::kMicroseconds, ms));
+  EXPECT_TRUE(ToEpochMillis(-1, TimestampUnit::kMicroseconds, ms));
   EXPECT_EQ(ms, -1);
-  EXPECT_TRUE(TimestampToMillis(999, TimestampUnit::kMicroseconds, ms));
+  EXPECT_TRUE(ToEpochMillis(999, TimestampUnit::kMicroseconds, ms));
   EXPECT_EQ(ms, 0);
-  EXPECT_TRUE(TimestampToMillis(INT64_MIN, TimestampUnit::kMicroseconds, ms));
+  EXPECT_TRUE(ToEpochMillis(INT64_MIN, TimestampUnit::kMicroseconds, ms));
   EXPECT_EQ(ms, INT64_MIN / 1000 - 1);
-  EXPECT_FALSE(TimestampToMillis(INT64_MIN, TimestampUnit::kSeconds, ms));
+  EXPECT_FALSE(ToEpochMillis(INT64_MIN, TimestampUnit::kSeconds, ms));
   EXPECT_FALSE(
-      TimestampToMillis(INT64_MAX / 1000 + 1, TimestampUnit::kSeconds, ms));
+      ToEpochMillis(INT64_MAX / 1000 + 1, TimestampUnit::kSeconds, ms));
+}
+
+TEST(FromEpochMillis, InvertsToEpochMillis) {
+  EXPECT_EQ(FromEpochMillis(-2000, TimestampUnit::kSeconds), -2);
+  EXPECT_EQ(FromEpochMillis(1234, TimestampUnit::kMilliseconds), 1234);
+  EXPECT_EQ(FromEpochMillis(-2, TimestampUnit::kMicroseconds), -2000);
 }
 
 TEST(ParseFlags, FormatAndUnit) {

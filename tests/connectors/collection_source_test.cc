@@ -87,6 +87,19 @@ TEST(CollectionSourceTest, SubtaskReadsEveryPthPosition) {
   }
 }
 
+TEST(CollectionSourceTest, SharesTheCallersValuesWithoutCopying) {
+  auto values = std::make_shared<const std::vector<int64_t>>(Iota());
+  CollectionSource<int64_t> source(values);
+  EXPECT_GT(values.use_count(), 1);  // the source holds the caller's vector
+  auto readers = Readers(source, 2);
+  ASSERT_THAT(readers[0]->Poll(-1), IsOk());
+  ASSERT_THAT(readers[1]->Poll(-1), IsOk());
+  std::vector<int64_t> all = readers[0]->emitted();
+  all.insert(all.end(), readers[1]->emitted().begin(), readers[1]->emitted().end());
+  std::sort(all.begin(), all.end());
+  EXPECT_THAT(all, ElementsAreArray(*values));
+}
+
 TEST(CollectionSourceTest, RestoresAtAnyParallelismReadingEachValueOnce) {
   for (int before : {1, 2, 3}) {
     for (int after : {1, 2, 4, 5}) {

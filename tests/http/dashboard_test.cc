@@ -180,11 +180,12 @@ TEST(DashboardTest, EarlyFiringsForTheViewNeverReachTheOutput) {
       return o;
     };
     ASSERT_THAT(RunJob(options(dir / "reference.csv")), IsOk());
-    auto dashboard = StartDashboard();
+    camera::DashboardOptions dashboard_options;
+    dashboard_options.early_fire = absl::Milliseconds(1);
+    auto dashboard = StartDashboard(dashboard_options);
     ASSERT_NE(dashboard, nullptr);
     camera::CameraJobOptions o = options(dir / "out.csv");
     o.dashboard = dashboard.get();
-    o.dashboard_early_fire = absl::Milliseconds(1);
     auto summary = RunJob(o);
     ASSERT_THAT(summary, IsOk());
     ExpectSameFile(dir / "out.csv", dir / "reference.csv");
@@ -252,6 +253,12 @@ TEST(DashboardTest, LiveViewShowsResultsWhileTheJobRunsAndCancelStopsIt) {
   ASSERT_TRUE(job->Wait());
   EXPECT_THAT(job->result().status(), StatusIs(absl::StatusCode::kCancelled));
   EXPECT_EQ(Json(HttpGet(dashboard->port(), "/api/health").body)["state"].str(), "cancelled");
+}
+
+TEST(DashboardTest, EarlyFireUnderOneMillisecondIsRejected) {
+  camera::DashboardOptions options;
+  options.early_fire = absl::Microseconds(500);
+  EXPECT_THAT(camera::Dashboard::Start(options), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(DashboardTest, JsonApiValidatesItsParameters) {

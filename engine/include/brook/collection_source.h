@@ -15,8 +15,9 @@
 //     across the restore.
 //
 // A reader reads its splits one after the other. The values are shared, not
-// copied, by the readers. One CollectionSource serves one job execution at a
-// time: its readers pool restored splits in the source object.
+// copied, by the readers (and with the caller, given a shared_ptr). One
+// CollectionSource serves one job execution at a time: its readers pool
+// restored splits in the source object.
 // Thread-safety: CreateReader() and RestoreState() run before the job's
 // threads start; the pool is locked for the readers' Open().
 #ifndef BROOK_COLLECTION_SOURCE_H_
@@ -45,6 +46,10 @@ class CollectionSource final : public Source<T> {
   explicit CollectionSource(std::vector<T> values)
       : values_(std::make_shared<const std::vector<T>>(std::move(values))),
         pool_(std::make_shared<SplitPool>()) {}
+  // Reads the caller's `values` (not null) without copying them; they must
+  // not change while a job reads them.
+  explicit CollectionSource(std::shared_ptr<const std::vector<T>> values)
+      : values_(std::move(values)), pool_(std::make_shared<SplitPool>()) {}
 
   Boundedness boundedness() const override { return Boundedness::kBounded; }
 

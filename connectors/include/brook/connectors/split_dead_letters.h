@@ -11,6 +11,10 @@
 //                    .Process(brook::connectors::SplitDeadLetters<Line>(bad), "parse");
 //   lines.GetSideOutput(bad).SinkTo(dead_letter_sink, "dead-letters");
 //
+// SplitDeadLetters<T, T> takes a stream of T itself (a source without
+// rejections): records just pass and the counter stays 0, so one job can
+// read either kind of source.
+//
 // Metric: `counter_name` (default "num_dead_letters") of the operator, per
 // subtask. Stateless; copies each record once (as any operator whose input is
 // const).
@@ -18,6 +22,7 @@
 #define BROOK_CONNECTORS_SPLIT_DEAD_LETTERS_H_
 
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -29,11 +34,10 @@
 
 namespace brook::connectors {
 
-template <typename T>
-class SplitDeadLetters final : public ProcessFunction<std::variant<T, DeadLetter>, T> {
+template <typename T, typename In = std::variant<T, DeadLetter>>
+  requires std::is_same_v<In, T> || std::is_same_v<In, std::variant<T, DeadLetter>>
+class SplitDeadLetters final : public ProcessFunction<In, T> {
  public:
-  using Base = ProcessFunction<std::variant<T, DeadLetter>, T>;
-
   explicit SplitDeadLetters(OutputTag<DeadLetter> tag,
                             std::string counter_name = "num_dead_letters")
       : tag_(std::move(tag)), counter_name_(std::move(counter_name)) {}
@@ -42,9 +46,11 @@ class SplitDeadLetters final : public ProcessFunction<std::variant<T, DeadLetter
     dead_letters_ = ctx.metrics().GetCounter(counter_name_);
     return absl::OkStatus();
   }
-  absl::Status ProcessElement(const std::variant<T, DeadLetter>& record,
-                              typename Base::Context& ctx, Collector<T>& out) override {
-    if (const T* value = std::get_if<T>(&record)) {
+  absl::Status ProcessElement(const In& record, typename ProcessFunction<In, T>::Context& ctx,
+                              Collector<T>& out) override {
+    if constexpr (std::is_same_v<In, T>) {
+      out.Collect(record);
+    } else if (const T* value = std::get_if<T>(&record)) {
       out.Collect(*value);
     } else {
       dead_letters_->Inc();
