@@ -67,6 +67,9 @@ class SourceReaderDriver : public brook::ReaderOutput<T> {
   void Collect(T&& value, int64_t timestamp_ms) override {
     records_.push_back({timestamp_ms, std::move(value)});
   }
+  void MarkIdle() override {}
+  brook::SourceOutput<T>& CreateOutputForSplit(std::string_view) override { return *this; }
+  void ReleaseOutputForSplit(std::string_view) override {}
 
  private:
   std::unique_ptr<brook::SourceReader<T>> reader_;

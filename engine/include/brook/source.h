@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -34,18 +35,50 @@ enum class Boundedness { kBounded, kContinuousUnbounded };
 // What PollNext() reports (as Flink's InputStatus).
 enum class InputStatus { kMoreAvailable, kNothingAvailable, kEndOfInput };
 
-// ReaderOutput<T>: where a reader emits records, implemented by the runtime
-// (as Flink's ReaderOutput). The WatermarkStrategy's timestamp assigner
+// SourceOutput<T>: where a reader emits records (Flink's SourceOutput),
+// implemented by the runtime. The WatermarkStrategy's timestamp assigner
 // stamps each record; without an assigner, the timestamp passed here (or 0)
-// is used. Valid only during the PollNext() call it is passed to; called
-// from the subtask's thread only. Each record costs one virtual call.
+// is used. Used from the subtask's thread only, inside PollNext(). Each
+// record costs one virtual call.
 template <typename T>
-class ReaderOutput {
+class SourceOutput {
  public:
   virtual void Collect(const T& value, int64_t timestamp_ms) = 0;
   virtual void Collect(T&& value, int64_t timestamp_ms) = 0;
   void Collect(const T& value) { Collect(value, 0); }
   void Collect(T&& value) { Collect(std::move(value), 0); }
+  // This output has no data for now (Flink's SourceOutput#markIdle): it no
+  // longer holds back the watermark, until its next record makes it active
+  // again. A reader that owns no split calls it on its ReaderOutput, so that
+  // it never holds the job back.
+  virtual void MarkIdle() = 0;
+
+ protected:
+  ~SourceOutput() = default;
+};
+
+// ReaderOutput<T>: the reader's output, valid only during the PollNext() call
+// it is passed to (as Flink's ReaderOutput).
+//
+// Split-local outputs (Flink's ReaderOutput#createOutputForSplit): a reader
+// that reads several splits (Kafka partitions) whose timestamps advance
+// independently emits each split's records to that split's output. Each has
+// a watermark generator of its own (from the job's WatermarkStrategy, with
+// its idleness), checkpointed under the split id, and the reader's watermark
+// is the minimum over its split outputs that are not idle; when all are idle
+// the reader is idle. A reader that uses split outputs emits no record to the
+// ReaderOutput itself. The reference stays valid until ReleaseOutputForSplit
+// (a finished split, which then no longer holds back the watermark), across
+// PollNext() calls; it is used inside PollNext() only.
+template <typename T>
+class ReaderOutput : public SourceOutput<T> {
+ public:
+  using SourceOutput<T>::Collect;
+  // Creates the output of `split_id` (e.g. "topic/3"), or returns the
+  // existing one. After a restore, its generator resumes from the state
+  // checkpointed under the same id, whichever subtask checkpointed it.
+  virtual SourceOutput<T>& CreateOutputForSplit(std::string_view split_id) = 0;
+  virtual void ReleaseOutputForSplit(std::string_view split_id) = 0;
 
  protected:
   ~ReaderOutput() = default;
@@ -79,8 +112,18 @@ class SourceReader {
   virtual absl::StatusOr<std::string> SnapshotState(int64_t /*checkpoint_id*/) {
     return absl::UnimplementedError("this source cannot be replayed: it does not checkpoint");
   }
+  // Checkpoint `checkpoint_id` is complete: every operator and sink has
+  // made its state durable (Flink's SourceReader#notifyCheckpointComplete),
+  // e.g. to commit the reader's offsets to the source system for monitoring.
+  // Notifications may be skipped or subsumed by a later one. Called on the
+  // subtask's thread between two PollNext() calls; a non-OK status fails the
+  // job, so a reader for which failure is harmless counts it and returns OK.
+  virtual absl::Status NotifyCheckpointComplete(int64_t /*checkpoint_id*/) {
+    return absl::OkStatus();
+  }
   // Restore: called once before Open() with the states snapshotted by the
-  // readers now assigned to this subtask (one when parallelism is unchanged).
+  // readers now assigned to this subtask (Source::state_distribution() says
+  // which: by default one when parallelism is unchanged).
   // kDataLoss for bytes that do not decode, kFailedPrecondition for a
   // position that does not fit the input (e.g. beyond the end of the file).
   virtual absl::Status RestoreState(std::vector<std::string> states) {
@@ -89,11 +132,26 @@ class SourceReader {
   }
 };
 
+// How a restored job hands the readers' checkpointed states to its new
+// readers, possibly at another parallelism (Flink's operator list state).
+enum class SourceStateDistribution {
+  // New subtask i gets the states of old subtasks j with j % parallelism == i,
+  // in order of j (Flink's ListState redistribution): the default.
+  kRoundRobin,
+  // Every new subtask gets every old subtask's state and takes from them the
+  // splits it now owns (Flink's UnionListState, as its Kafka consumer): for
+  // sources whose split ownership is a function of the parallelism.
+  kUnion,
+};
+
 template <typename T>
 class Source {
  public:
   virtual ~Source() = default;
   virtual Boundedness boundedness() const = 0;
+  virtual SourceStateDistribution state_distribution() const {
+    return SourceStateDistribution::kRoundRobin;
+  }
   // Called once per source subtask, before the job's threads start.
   virtual absl::StatusOr<std::unique_ptr<SourceReader<T>>> CreateReader(
       const SourceReaderContext& ctx) = 0;

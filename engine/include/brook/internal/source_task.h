@@ -126,6 +126,9 @@ class SourceDriver final : public OperatorBase, public ReaderOutput<T> {
     return reader_->RestoreState(std::move(positions));
   }
   absl::Status Close() override { return reader_->Close(); }
+  absl::Status NotifyCheckpointComplete(int64_t checkpoint_id) override {
+    return reader_->NotifyCheckpointComplete(checkpoint_id);
+  }
 
   absl::StatusOr<InputStatus> Poll() {
     const int64_t before = emitted_;
@@ -145,7 +148,7 @@ class SourceDriver final : public OperatorBase, public ReaderOutput<T> {
     }
     return absl::OkStatus();
   }
-  absl::Status MarkIdle() {
+  absl::Status GoIdle() {
     if (idle_) return absl::OkStatus();
     idle_ = true;
     return ForwardWatermarkStatus(true);
@@ -164,6 +167,10 @@ class SourceDriver final : public OperatorBase, public ReaderOutput<T> {
   using ReaderOutput<T>::Collect;
   void Collect(const T& value, int64_t timestamp_ms) override { Emit(value, timestamp_ms); }
   void Collect(T&& value, int64_t timestamp_ms) override { Emit(std::move(value), timestamp_ms); }
+  void MarkIdle() override { Defer(GoIdle()); }
+  // TODO(split outputs): one watermark generator per split.
+  SourceOutput<T>& CreateOutputForSplit(std::string_view /*split_id*/) override { return *this; }
+  void ReleaseOutputForSplit(std::string_view /*split_id*/) override {}
 
  private:
   template <typename V>
@@ -247,7 +254,7 @@ class SourceSubtask final : public SubtaskBase {
           next_watermark_ms = now + interval_ms_;
         }
         if (idleness_ms_ > 0 && now - last_record_ms >= idleness_ms_) {
-          BROOK_RETURN_IF_ERROR(driver_->MarkIdle());
+          BROOK_RETURN_IF_ERROR(driver_->GoIdle());
         }
         if (st == InputStatus::kNothingAvailable) {
           wait = absl::Milliseconds(std::clamp<int64_t>(next_watermark_ms - now, 1, 5));
