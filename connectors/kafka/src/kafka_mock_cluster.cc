@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +22,7 @@ struct KafkaMockCluster::Rep {
   rd_kafka_mock_cluster_t* cluster = nullptr;
   std::string bootstrap_servers;
   KafkaHandle producer;  // Produce(), created on first use
+  std::set<std::string> produced_topics;
   ~Rep() {
     producer.reset();
     if (cluster != nullptr) rd_kafka_mock_cluster_destroy(cluster);
@@ -62,13 +64,25 @@ absl::Status KafkaMockCluster::Produce(std::string_view topic, int partition,
                                        int64_t timestamp_ms) {
   if (rep_->producer == nullptr) {
     auto conf = kafka_internal::MakeConf(
-        {{"bootstrap.servers", rep_->bootstrap_servers}, {"linger.ms", "5"}, {"log_level", "3"}});
+        {{"bootstrap.servers", rep_->bootstrap_servers},
+         {"linger.ms", "5"},
+         {"log_level", "3"}});
     if (!conf.ok()) return conf.status();
     auto producer = kafka_internal::NewClient(RD_KAFKA_PRODUCER, std::move(*conf));
     if (!producer.ok()) return producer.status();
     rep_->producer = std::move(*producer);
   }
   const std::string name(topic);
+  if (rep_->produced_topics.insert(name).second) {
+    // Learn the topic's leaders now: the producer would otherwise ask on its
+    // next 1 s topic scan.
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rep_->producer.get(), name.c_str(), nullptr);
+    const struct rd_kafka_metadata* md = nullptr;
+    if (rd_kafka_metadata(rep_->producer.get(), 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+  }
   rd_kafka_resp_err_t err = rd_kafka_producev(
       rep_->producer.get(), RD_KAFKA_V_TOPIC(name.c_str()), RD_KAFKA_V_PARTITION(partition),
       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),

@@ -639,7 +639,8 @@ absl::Status KafkaReaderCore::Close() {
   }
   r.commit_queue.reset();
   rd_kafka_assign(r.rk.get(), nullptr);
-  r.rk.reset();
+  // No group membership to leave (assign(), never subscribe()).
+  rd_kafka_destroy_flags(r.rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
   return absl::OkStatus();
 }
 
