@@ -499,6 +499,9 @@ absl::StatusOr<KafkaReaderCore::Event> KafkaReaderCore::Next() {
       r.DropBatch();
       p.lag->Set(0);
       p.queue.reset();
+      // Stop fetching what was produced after the start.
+      PartitionList done = r.ListOf([&p](const Partition& q) { return &q == &p; }, 0);
+      rd_kafka_pause_partitions(r.rk.get(), done.get());
       return Event::kSplitFinished;  // split_id() is still p's
     }
     if (r.batch_pos == r.batch.size()) {
