@@ -520,8 +520,18 @@ absl::StatusOr<KafkaReaderCore::Event> KafkaReaderCore::Next() {
       if (got == 0) {
         rd_kafka_poll(r.rk.get(), 0);  // serves errors and logs
         // Bounded: wait for this partition, whatever the others have, so
-        // that the order does not depend on timing.
-        if (r.bounded()) return Event::kNothingAvailable;
+        // that the order does not depend on timing; unless the consumer's
+        // position passed the stop without a record (e.g. a transaction
+        // marker as the last offset).
+        if (r.bounded()) {
+          PartitionList pos = r.ListOf([&p](const Partition& q) { return &q == &p; }, -1);
+          if (rd_kafka_position(r.rk.get(), pos.get()) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+              pos->cnt == 1 && pos->elems[0].offset >= p.stop_offset) {
+            p.next_offset = p.stop_offset;
+            continue;
+          }
+          return Event::kNothingAvailable;
+        }
         move_on();
         if (++r.empty_in_a_row >= n) {
           r.empty_in_a_row = 0;
