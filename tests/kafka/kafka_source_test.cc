@@ -264,6 +264,19 @@ TEST_F(KafkaSourceTest, MissingTopicFailsOpen) {
   EXPECT_THAT((*reader)->Open(), StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST(KafkaSourceOpenTest, UnreachableClusterFailsOpenWithUnavailable) {
+  KafkaSourceOptions options;
+  options.bootstrap_servers = "127.0.0.1:1";  // nothing listens on port 1
+  options.topics = {"t"};
+  options.request_timeout_ms = 200;
+  auto source = KafkaSource<std::string>::Create(
+      options, [] { return std::make_unique<StringDeserializer>(); });
+  ASSERT_THAT(source.status(), IsOk());
+  auto reader = (*source)->CreateReader({0, 1, nullptr});
+  ASSERT_THAT(reader.status(), IsOk());
+  EXPECT_THAT((*reader)->Open(), StatusIs(absl::StatusCode::kUnavailable));
+}
+
 TEST_F(KafkaSourceTest, BoundedReadsToTheEndOffsetsAtStartOnly) {
   // Partition 1 is empty; records produced after the reader opened are not read.
   const std::string topic = Topic({3, 0, 2});
