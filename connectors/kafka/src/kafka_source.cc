@@ -89,8 +89,7 @@ std::optional<std::string_view> KafkaMessage::Header(std::string_view name) cons
   const std::string key(name);
   const void* value = nullptr;
   size_t size = 0;
-  if (rd_kafka_header_get_last(headers, key.c_str(), &value, &size) !=
-      RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (rd_kafka_header_get_last(headers, key.c_str(), &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return std::nullopt;
   }
   if (value == nullptr) return std::string_view();
@@ -129,8 +128,8 @@ struct PartitionState {
 
 using PartitionKey = std::pair<std::string, int32_t>;
 
-void NoopCommitCallback(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*,
-                        void*) {}
+void NoopCommitCallback(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*, void*) {
+}
 
 }  // namespace
 
@@ -201,8 +200,9 @@ struct KafkaReaderCore::Rep {
   }
 
   bool bounded() const { return options.bounded; }
-  int timeout() const { return static_cast<int>(std::min<int64_t>(options.request_timeout_ms,
-                                                                   1 << 30)); }
+  int timeout() const {
+    return static_cast<int>(std::min<int64_t>(options.request_timeout_ms, 1 << 30));
+  }
 
   // Reads the results of finished commits into the metrics.
   void DrainCommitResults() {
@@ -263,8 +263,9 @@ struct KafkaReaderCore::Rep {
   PartitionList ListOf(Select select, int64_t offset) const {
     PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
     for (const Partition& p : partitions) {
-      if (select(p)) rd_kafka_topic_partition_list_add(list.get(), p.topic.c_str(), p.partition)
-                         ->offset = offset;
+      if (select(p))
+        rd_kafka_topic_partition_list_add(list.get(), p.topic.c_str(), p.partition)->offset =
+            offset;
     }
     return list;
   }
@@ -290,8 +291,8 @@ struct KafkaReaderCore::Rep {
         for (int i = 0; i < list->cnt; ++i) {
           const rd_kafka_topic_partition_t& e = list->elems[i];
           if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            return KafkaError(e.err, absl::StrCat("KafkaSource: starting offset of ", e.topic, "/",
-                                                  e.partition));
+            return KafkaError(
+                e.err, absl::StrCat("KafkaSource: starting offset of ", e.topic, "/", e.partition));
           }
           if (e.offset >= 0) resolved[{e.topic, e.partition}] = e.offset;
         }
@@ -324,7 +325,7 @@ struct KafkaReaderCore::Rep {
         case KafkaStartingOffsets::kCommitted:
           p.next_offset = found != resolved.end() ? found->second
                           : options.committed_fallback == KafkaStartingOffsets::kLatest ? high
-                                                                                         : low;
+                                                                                        : low;
           break;
         case KafkaStartingOffsets::kTimestamp:
           // No record at or after the timestamp: the end (Flink's choice).
@@ -575,9 +576,7 @@ absl::StatusOr<KafkaReaderCore::Event> KafkaReaderCore::Next() {
   }
 }
 
-const std::string& KafkaReaderCore::split_id() const {
-  return rep_->partitions[cursor_].split_id;
-}
+const std::string& KafkaReaderCore::split_id() const { return rep_->partitions[cursor_].split_id; }
 const std::string& KafkaReaderCore::dead_letter_source() const {
   return rep_->partitions[cursor_].dead_letter_source;
 }

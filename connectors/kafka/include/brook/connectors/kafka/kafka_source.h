@@ -157,8 +157,8 @@ struct KafkaMessage {
   std::string_view topic;
   int32_t partition = 0;
   int64_t offset = 0;
-  std::string_view key;    // empty for a null key
-  std::string_view value;  // empty for a null value (a tombstone)
+  std::string_view key;       // empty for a null key
+  std::string_view value;     // empty for a null value (a tombstone)
   int64_t timestamp_ms = -1;  // the message's timestamp, -1 when it has none
   // The value of the last header named `name`, if any (a lookup per call).
   std::optional<std::string_view> Header(std::string_view name) const;
@@ -331,10 +331,10 @@ class KafkaSource final : public Source<std::variant<T, DeadLetter>> {
           split.Collect(Output(std::in_place_index<0>, std::move(record_)), timestamp_ms);
           break;
         case KafkaDeserializer<T>::Result::kRejected:
-          split.Collect(Output(std::in_place_index<1>,
-                               DeadLetter{core_->dead_letter_source(), m.offset, reason_,
-                                          std::string(m.value)}),
-                        core_->last_timestamp_ms());
+          split.Collect(
+              Output(std::in_place_index<1>, DeadLetter{core_->dead_letter_source(), m.offset,
+                                                        reason_, std::string(m.value)}),
+              core_->last_timestamp_ms());
           break;
         case KafkaDeserializer<T>::Result::kSkip:
           break;
