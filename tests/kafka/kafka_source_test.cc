@@ -25,6 +25,8 @@
 #include "brook/brook.h"
 #include "brook/connectors/callback_sink.h"
 #include "brook/connectors/kafka/kafka_mock_cluster.h"
+#include "brook/connectors/kafka/line_format_deserializer.h"
+#include "brook/connectors/text_line_format.h"
 #include "brook/testing/status_matchers.h"
 
 namespace brook::connectors {
@@ -407,6 +409,35 @@ TEST_F(KafkaSourceTest, RejectionsBecomeDeadLettersWithTopicPartitionAndOffset) 
   EXPECT_EQ(out.emitted[1].timestamp_ms, 5000);
   EXPECT_EQ(out.emitted[1].split, topic + "/0");
   EXPECT_EQ(std::get<0>(out.emitted[2].value), "fine");
+}
+
+TEST_F(KafkaSourceTest, LineFormatDeserializerRejectsAsAFileSourceDoes) {
+  const std::string topic = Topic({0});
+  for (const std::string& value : {std::string("caf\xc3\xa9"), std::string("bad \xff byte"),
+                                   std::string(), std::string("last")}) {
+    ASSERT_THAT(cluster_->Produce(topic, 0, "", value, 7000), IsOk());
+  }
+  ASSERT_THAT(cluster_->Flush(), IsOk());
+  auto source = KafkaSource<std::string>::Create(Options(topic), [] {
+    return std::make_unique<LineFormatDeserializer<TextLineFormat>>(TextLineFormat());
+  });
+  ASSERT_THAT(source.status(), IsOk());
+  auto reader = (*source)->CreateReader({0, 1, nullptr});
+  ASSERT_THAT(reader.status(), IsOk());
+  ASSERT_THAT((*reader)->Open(), IsOk());
+  SplitRecordingOutput out;
+  Poll(**reader, out);
+  EXPECT_THAT(out.Values(), ElementsAre("caf\xc3\xa9", "last"));
+  std::vector<std::pair<int64_t, std::string>> rejected;
+  for (const Emitted& e : out.emitted) {
+    if (e.value.index() == 1) {
+      const DeadLetter& dl = std::get<1>(e.value);
+      EXPECT_EQ(dl.source, absl::StrCat("kafka:", topic, "/0"));
+      rejected.emplace_back(dl.line_number, dl.reason);
+    }
+  }
+  EXPECT_THAT(rejected,
+              ElementsAre(std::pair<int64_t, std::string>{1, "invalid UTF-8 at byte offset 4"}));
 }
 
 TEST_F(KafkaSourceTest, ReaderWithoutPartitionsIsIdleOrEnds) {
