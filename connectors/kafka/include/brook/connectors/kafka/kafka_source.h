@@ -112,7 +112,8 @@ struct KafkaSourceOptions {
   std::vector<std::string> topics;
   // group.id: where offsets are committed on checkpoint completion and read
   // for kCommitted. Empty: nothing is committed (kCommitted is then
-  // kInvalidArgument). No group membership is used either way.
+  // kInvalidArgument; librdkafka, which needs a group.id to assign(), gets a
+  // placeholder). No group membership is used either way.
   std::string group_id;
   KafkaStartingOffsets starting_offsets = KafkaStartingOffsets::kEarliest;
   // For kCommitted, where no offset is committed: kEarliest or kLatest.
