@@ -172,6 +172,26 @@ TEST_F(KafkaOutputTest, OutputTopicRowsEqualTheCsvRows) {
   EXPECT_THAT(SortedTopicRows("results-eo"), ElementsAreArray(csv));
 }
 
+TEST_F(KafkaOutputTest, ExactlyOnceCommitsAtCheckpoints) {
+  // A paced generator runs for ~0.8 s with windows firing as it goes: rows
+  // reach the sink between checkpoints, so transactions commit at checkpoints
+  // (on alternating transactional ids) and the last one at the end of input.
+  ASSERT_THAT(cluster_->CreateTopic("results", 4), IsOk());
+  const int status = RunBinary(absl::StrCat(
+      "--generate --generate_rate=4000 --generate_count=3000 --generate_locations=5 ",
+      "--generate_events_per_second=1000 --generate_out_of_order=50ms ",
+      "--generate_duplicate_rate=0 --out_of_orderness=100ms --window=200ms --top_x=3 ",
+      "--progress=false ",
+      "--checkpoint_dir=", Path("ckpt"), " --checkpoint_interval=100ms --output=", Path("out.csv"),
+      " --output_topic=results --kafka_delivery=exactly-once --kafka_brokers=",
+      cluster_->bootstrap_servers()));
+  if (status == -1) GTEST_SKIP() << "CAMERA_TOP_K_BINARY not defined";
+  ASSERT_EQ(status, 0) << Read("stderr");
+  const std::vector<std::string> csv = SortedCsvRows("out.csv");
+  ASSERT_THAT(csv, SizeIs(::testing::Gt(10)));
+  EXPECT_THAT(SortedTopicRows("results"), ElementsAreArray(csv));
+}
+
 TEST_F(KafkaOutputTest, BadKafkaFlagsAreReportedBeforeAnyWork) {
   generator_.count = 10;
   ASSERT_THAT(WriteDetectionsCsv(generator_, Path("a.csv"), TimestampUnit::kMilliseconds), IsOk());

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "brook/checkpoint_storage.h"
 #include "brook/connectors/kafka/kafka_mock_cluster.h"
+#include "brook/stream.h"
 #include "brook/testing/status_matchers.h"
 #include "kafka/fake_kafka_producer.h"
 
@@ -208,6 +210,21 @@ TEST_F(KafkaSinkFakeTest, TransactionTimeoutShorterThanTheCheckpointIntervalIsRe
   auto longer = KafkaSink<Row>::Create(options);
   ASSERT_THAT(longer.status(), IsOk());
   EXPECT_THAT((*longer)->CreateWriter(ctx).status(), IsOk());
+}
+
+TEST_F(KafkaSinkFakeTest, AJobsCheckpointIntervalReachesTheSink) {
+  ExecutionConfig config;
+  config.checkpoint.interval = absl::Minutes(2);
+  config.checkpoint.storage = NewInMemoryCheckpointStorage();
+  auto options = RowOptions(DeliveryGuarantee::kExactlyOnce);
+  options.producer_factory = kafka_.Factory();
+  auto sink = KafkaSink<Row>::Create(options);
+  ASSERT_THAT(sink.status(), IsOk());
+  StreamExecutionEnvironment env(config);
+  env.FromCollection(std::vector<Row>{{1, "a"}}).SinkTo(*sink, "kafka");
+  EXPECT_THAT(env.Execute(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                      HasSubstr("checkpoint interval (2m)")));
+  EXPECT_THAT(kafka_.visible(), IsEmpty());
 }
 
 TEST(KafkaSinkTest, CreateRejectsIncompleteOptions) {

@@ -123,9 +123,9 @@ class RdKafkaProducer final : public KafkaProducer {
     }
   }
 
-  KafkaHandle rk_;
   int64_t failures_ = 0;
   absl::Status first_failure_;
+  KafkaHandle rk_;  // last: destroyed first, while OnDelivery may still run
 };
 
 }  // namespace
