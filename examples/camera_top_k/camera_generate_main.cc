@@ -63,8 +63,9 @@ int main(int argc, char** argv) {
   }
   const camera::DetectionGenerator generator(options);
   // The locations first: a job reading the topic needs them to start.
-  if (absl::Status s = locations.empty() ? absl::OkStatus()
-                                         : camera::WriteLocationsCsv(generator.Locations(), locations);
+  if (absl::Status s = locations.empty()
+                           ? absl::OkStatus()
+                           : camera::WriteLocationsCsv(generator.Locations(), locations);
       !s.ok()) {
     fmt::print(stderr, "camera_generate: {}\n", s.ToString());
     return 2;

@@ -76,7 +76,8 @@ absl::StatusOr<std::shared_ptr<brook::Sink<ResultRow>>> MakeResultKafkaSink(
   options.transactional_id_prefix = absl::StrCat("camera_top_k-", topic);
   const absl::Duration timeout =
       std::clamp(2 * checkpoint_interval, absl::Minutes(1), absl::Minutes(15));
-  options.properties = {{"transaction.timeout.ms", absl::StrCat(absl::ToInt64Milliseconds(timeout))}};
+  options.properties = {
+      {"transaction.timeout.ms", absl::StrCat(absl::ToInt64Milliseconds(timeout))}};
   options.serializer = [names = std::move(location_names)](const ResultRow& r,
                                                            KafkaProducerRecord& record) {
     static const std::string kUnknown;
@@ -93,10 +94,10 @@ absl::StatusOr<std::shared_ptr<brook::Sink<ResultRow>>> MakeResultKafkaSink(
 absl::StatusOr<int64_t> ProduceDetections(const GeneratorOptions& options, double rate,
                                           TimestampUnit unit, const std::string& brokers,
                                           const std::string& topic) {
-  BROOK_ASSIGN_OR_RETURN(std::unique_ptr<brook::connectors::KafkaProducer> producer,
-                         brook::connectors::NewRdKafkaProducer({{"bootstrap.servers", brokers},
-                                                                {"enable.idempotence", "true"},
-                                                                {"linger.ms", "5"}}));
+  BROOK_ASSIGN_OR_RETURN(
+      std::unique_ptr<brook::connectors::KafkaProducer> producer,
+      brook::connectors::NewRdKafkaProducer(
+          {{"bootstrap.servers", brokers}, {"enable.idempotence", "true"}, {"linger.ms", "5"}}));
   DetectionGenerator generator(options);
   Detection d;
   KafkaProducerRecord record;

@@ -37,15 +37,13 @@ using ::testing::SizeIs;
 TEST(KafkaOutputJsonTest, ResultRowsHaveTheCsvColumnsAndNullForTheGlobalWindow) {
   std::string out;
   AppendResultJson(ResultRow{true, 0, 0, 7, 1, "a \"b\"\\\n", 3}, "Here", out);
-  EXPECT_EQ(out,
-            R"({"window_start":null,"window_end":null,"geographical_location_oid":7,)"
-            R"("geographical_location":"Here","item_rank":1,"item_name":"a \"b\"\\\u000a",)"
-            R"("item_count":3})");
+  EXPECT_EQ(out, R"({"window_start":null,"window_end":null,"geographical_location_oid":7,)"
+                 R"("geographical_location":"Here","item_rank":1,"item_name":"a \"b\"\\\u000a",)"
+                 R"("item_count":3})");
   out.clear();
   AppendResultJson(ResultRow{false, 1000, 2000, 7, 2, "car", 5}, "", out);
-  EXPECT_EQ(out,
-            R"({"window_start":1000,"window_end":2000,"geographical_location_oid":7,)"
-            R"("geographical_location":"","item_rank":2,"item_name":"car","item_count":5})");
+  EXPECT_EQ(out, R"({"window_start":1000,"window_end":2000,"geographical_location_oid":7,)"
+                 R"("geographical_location":"","item_rank":2,"item_name":"car","item_count":5})");
 }
 
 TEST(KafkaOutputJsonTest, DetectionsHaveDatasetAFieldNames) {
@@ -82,8 +80,8 @@ std::string AsCsvRow(const std::string& line) {
   if (!std::regex_match(line, m, kRow) || m[1] != m[4]) return "unparsed: " + line;
   auto bound = [](const std::string& s) { return s == "null" ? std::string() : s; };
   std::string row;
-  brook::connectors::AppendCsvRow(row, bound(m[2]), bound(m[3]), m[4].str(), m[5].str(),
-                                  m[6].str(), m[7].str(), m[8].str());
+  brook::connectors::AppendCsvRow(row, bound(m[2]), bound(m[3]), m[4].str(), m[5].str(), m[6].str(),
+                                  m[7].str(), m[8].str());
   if (!row.empty() && row.back() == '\n') row.pop_back();
   return row;
 }
@@ -112,10 +110,10 @@ class KafkaOutputTest : public ::testing::Test {
     (void)args;
     return -1;
 #else
-    const int status = std::system(absl::StrCat(CAMERA_TOP_K_BINARY, " ", args, " >",
-                                                Path("stdout"), " 2>", Path("stderr"),
-                                                " </dev/null")
-                                       .c_str());
+    const int status =
+        std::system(absl::StrCat(CAMERA_TOP_K_BINARY, " ", args, " >", Path("stdout"), " 2>",
+                                 Path("stderr"), " </dev/null")
+                        .c_str());
     return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -2;
 #endif
   }
@@ -145,14 +143,12 @@ class KafkaOutputTest : public ::testing::Test {
 
 TEST_F(KafkaOutputTest, OutputTopicRowsEqualTheCsvRows) {
   ASSERT_THAT(WriteDetectionsCsv(generator_, Path("a.csv"), TimestampUnit::kMilliseconds), IsOk());
-  ASSERT_THAT(WriteLocationsCsv(DetectionGenerator(generator_).Locations(), Path("b.csv")),
-              IsOk());
+  ASSERT_THAT(WriteLocationsCsv(DetectionGenerator(generator_).Locations(), Path("b.csv")), IsOk());
   ASSERT_THAT(cluster_->CreateTopic("results", 4), IsOk());
   ASSERT_THAT(cluster_->CreateTopic("results-eo", 4), IsOk());
-  const std::string flags =
-      absl::StrCat("--detections=", Path("a.csv"), " --locations=", Path("b.csv"),
-                   " --window=1s --top_x=3 --progress=false --kafka_brokers=",
-                   cluster_->bootstrap_servers());
+  const std::string flags = absl::StrCat(
+      "--detections=", Path("a.csv"), " --locations=", Path("b.csv"),
+      " --window=1s --top_x=3 --progress=false --kafka_brokers=", cluster_->bootstrap_servers());
   // Also to the topic (at-least-once, the default).
   const int status =
       RunBinary(absl::StrCat(flags, " --output=", Path("out.csv"), " --output_topic=results"));
@@ -163,10 +159,10 @@ TEST_F(KafkaOutputTest, OutputTopicRowsEqualTheCsvRows) {
   EXPECT_THAT(SortedTopicRows("results"), ElementsAreArray(csv));
 
   // Only to the topic (no --output: nothing on stdout), exactly-once.
-  ASSERT_EQ(RunBinary(absl::StrCat(flags, " --output_topic=results-eo --kafka_delivery=exactly-once",
-                                   " --checkpoint_dir=", Path("ckpt"),
-                                   " --checkpoint_interval=100ms")),
-            0)
+  ASSERT_EQ(
+      RunBinary(absl::StrCat(flags, " --output_topic=results-eo --kafka_delivery=exactly-once",
+                             " --checkpoint_dir=", Path("ckpt"), " --checkpoint_interval=100ms")),
+      0)
       << Read("stderr");
   EXPECT_THAT(Read("stdout"), IsEmpty());
   EXPECT_THAT(SortedTopicRows("results-eo"), ElementsAreArray(csv));
@@ -177,14 +173,14 @@ TEST_F(KafkaOutputTest, ExactlyOnceCommitsAtCheckpoints) {
   // reach the sink between checkpoints, so transactions commit at checkpoints
   // (on alternating transactional ids) and the last one at the end of input.
   ASSERT_THAT(cluster_->CreateTopic("results", 4), IsOk());
-  const int status = RunBinary(absl::StrCat(
-      "--generate --generate_rate=4000 --generate_count=3000 --generate_locations=5 ",
-      "--generate_events_per_second=1000 --generate_out_of_order=50ms ",
-      "--generate_duplicate_rate=0 --out_of_orderness=100ms --window=200ms --top_x=3 ",
-      "--progress=false ",
-      "--checkpoint_dir=", Path("ckpt"), " --checkpoint_interval=100ms --output=", Path("out.csv"),
-      " --output_topic=results --kafka_delivery=exactly-once --kafka_brokers=",
-      cluster_->bootstrap_servers()));
+  const int status = RunBinary(
+      absl::StrCat("--generate --generate_rate=4000 --generate_count=3000 --generate_locations=5 ",
+                   "--generate_events_per_second=1000 --generate_out_of_order=50ms ",
+                   "--generate_duplicate_rate=0 --out_of_orderness=100ms --window=200ms --top_x=3 ",
+                   "--progress=false ", "--checkpoint_dir=", Path("ckpt"),
+                   " --checkpoint_interval=100ms --output=", Path("out.csv"),
+                   " --output_topic=results --kafka_delivery=exactly-once --kafka_brokers=",
+                   cluster_->bootstrap_servers()));
   if (status == -1) GTEST_SKIP() << "CAMERA_TOP_K_BINARY not defined";
   ASSERT_EQ(status, 0) << Read("stderr");
   const std::vector<std::string> csv = SortedCsvRows("out.csv");
@@ -195,15 +191,15 @@ TEST_F(KafkaOutputTest, ExactlyOnceCommitsAtCheckpoints) {
 TEST_F(KafkaOutputTest, BadKafkaFlagsAreReportedBeforeAnyWork) {
   generator_.count = 10;
   ASSERT_THAT(WriteDetectionsCsv(generator_, Path("a.csv"), TimestampUnit::kMilliseconds), IsOk());
-  ASSERT_THAT(WriteLocationsCsv(DetectionGenerator(generator_).Locations(), Path("b.csv")),
-              IsOk());
+  ASSERT_THAT(WriteLocationsCsv(DetectionGenerator(generator_).Locations(), Path("b.csv")), IsOk());
   const std::string flags =
       absl::StrCat("--detections=", Path("a.csv"), " --locations=", Path("b.csv"),
                    " --output_topic=results --progress=false");
   if (RunBinary(flags) == -1) GTEST_SKIP() << "CAMERA_TOP_K_BINARY not defined";
   EXPECT_EQ(RunBinary(flags), 2);  // no --kafka_brokers
   EXPECT_THAT(Read("stderr"), ::testing::HasSubstr("--kafka_brokers"));
-  const std::string with_brokers = absl::StrCat(flags, " --kafka_brokers=", cluster_->bootstrap_servers());
+  const std::string with_brokers =
+      absl::StrCat(flags, " --kafka_brokers=", cluster_->bootstrap_servers());
   EXPECT_EQ(RunBinary(absl::StrCat(with_brokers, " --kafka_delivery=twice")), 2);
   EXPECT_THAT(Read("stderr"), ::testing::HasSubstr("--kafka_delivery"));
   EXPECT_EQ(RunBinary(absl::StrCat(with_brokers, " --kafka_delivery=exactly-once")), 2);

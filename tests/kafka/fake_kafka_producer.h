@@ -1,8 +1,8 @@
 // FakeKafka: a KafkaProducerFactory whose producers record their calls and
 // model what librdkafka's mock cluster does not: transactional visibility.
-// A non-transactional record becomes visible when the producer is flushed; a transactional one when its transaction commits, never when it is
-// aborted. InitTransactions with a transactional id aborts that id's open
-// transaction and fences the producers made with it before. Single-threaded.
+// A non-transactional record becomes visible when the producer is flushed; a transactional one when
+// its transaction commits, never when it is aborted. InitTransactions with a transactional id
+// aborts that id's open transaction and fences the producers made with it before. Single-threaded.
 #ifndef TESTS_KAFKA_FAKE_KAFKA_PRODUCER_H_
 #define TESTS_KAFKA_FAKE_KAFKA_PRODUCER_H_
 
@@ -27,15 +27,16 @@ class FakeKafka {
   };
 
   KafkaProducerFactory Factory() {
-    return [this](const KafkaProperties& properties)
-               -> absl::StatusOr<std::unique_ptr<KafkaProducer>> {
-      std::string id;
-      for (const auto& [k, v] : properties) {
-        if (k == "transactional.id") id = v;
-      }
-      properties_.push_back(properties);
-      return std::unique_ptr<KafkaProducer>(new Producer(this, id));
-    };
+    return
+        [this](
+            const KafkaProperties& properties) -> absl::StatusOr<std::unique_ptr<KafkaProducer>> {
+          std::string id;
+          for (const auto& [k, v] : properties) {
+            if (k == "transactional.id") id = v;
+          }
+          properties_.push_back(properties);
+          return std::unique_ptr<KafkaProducer>(new Producer(this, id));
+        };
   }
 
   // What a read_committed consumer sees, in order.

@@ -96,7 +96,7 @@ TEST_F(KafkaSinkFakeTest, ExactlyOnceRecordsAreVisibleOnlyAfterTheirCheckpointCo
   ASSERT_THAT(writer->NotifyCheckpointComplete(1), IsOk());
   EXPECT_THAT(kafka_.visible_values(), ElementsAre("a", "b"));
   EXPECT_THAT(writer->NotifyCheckpointComplete(1), IsOk());  // idempotent
-  ASSERT_THAT(writer->Flush(), IsOk());  // end of input commits the rest
+  ASSERT_THAT(writer->Flush(), IsOk());                      // end of input commits the rest
   EXPECT_THAT(kafka_.visible_values(), ElementsAre("a", "b", "c"));
   EXPECT_THAT(kafka_.visible()[0], (testing::FakeKafka::Message{"out", "0", "a"}));
   EXPECT_THAT(kafka_.calls(),
@@ -222,8 +222,8 @@ TEST_F(KafkaSinkFakeTest, AJobsCheckpointIntervalReachesTheSink) {
   ASSERT_THAT(sink.status(), IsOk());
   StreamExecutionEnvironment env(config);
   env.FromCollection(std::vector<Row>{{1, "a"}}).SinkTo(*sink, "kafka");
-  EXPECT_THAT(env.Execute(), StatusIs(absl::StatusCode::kInvalidArgument,
-                                      HasSubstr("checkpoint interval (2m)")));
+  EXPECT_THAT(env.Execute(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("checkpoint interval (2m)")));
   EXPECT_THAT(kafka_.visible(), IsEmpty());
 }
 
@@ -236,7 +236,8 @@ TEST(KafkaSinkTest, CreateRejectsIncompleteOptions) {
   options.serializer = nullptr;
   EXPECT_THAT(KafkaSink<Row>::Create(options).status(),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(ParseDeliveryGuarantee("exactly-once"), IsOkAndHolds(DeliveryGuarantee::kExactlyOnce));
+  EXPECT_THAT(ParseDeliveryGuarantee("exactly-once"),
+              IsOkAndHolds(DeliveryGuarantee::kExactlyOnce));
   EXPECT_THAT(ParseDeliveryGuarantee("once"), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 

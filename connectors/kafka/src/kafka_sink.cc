@@ -13,9 +13,9 @@ absl::StatusOr<DeliveryGuarantee> ParseDeliveryGuarantee(std::string_view name) 
   if (name == "none") return DeliveryGuarantee::kNone;
   if (name == "at-least-once") return DeliveryGuarantee::kAtLeastOnce;
   if (name == "exactly-once") return DeliveryGuarantee::kExactlyOnce;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "delivery guarantee: expected none, at-least-once or exactly-once, got '",
-      std::string(name), "'"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("delivery guarantee: expected none, at-least-once or exactly-once, got '",
+                   std::string(name), "'"));
 }
 
 std::string_view DeliveryGuaranteeName(DeliveryGuarantee guarantee) {
@@ -99,8 +99,7 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> WriterCore::MakeProducer(
   if (settings_->delivery_guarantee == DeliveryGuarantee::kAtLeastOnce) {
     properties.emplace_back("enable.idempotence", "true");
   }
-  properties.insert(properties.end(), settings_->properties.begin(),
-                    settings_->properties.end());
+  properties.insert(properties.end(), settings_->properties.begin(), settings_->properties.end());
   if (!transactional_id.empty()) properties.emplace_back("transactional.id", transactional_id);
   const KafkaProducerFactory& factory = settings_->producer_factory;
   BROOK_ASSIGN_OR_RETURN(std::unique_ptr<KafkaProducer> producer,
@@ -172,9 +171,9 @@ absl::Status WriterCore::CheckDeliveries(KafkaProducer& producer) {
   if (failed == 0) return failure_;
   delivery_failures_->Inc(failed);
   if (settings_->delivery_guarantee != DeliveryGuarantee::kNone && failure_.ok()) {
-    failure_ = absl::Status(first.code(), absl::StrCat("KafkaSink: ", failed,
-                                                       " record(s) not delivered, the first: ",
-                                                       first.message()));
+    failure_ = absl::Status(first.code(),
+                            absl::StrCat("KafkaSink: ", failed,
+                                         " record(s) not delivered, the first: ", first.message()));
   }
   return failure_;
 }

@@ -54,8 +54,8 @@ class RdKafkaProducer final : public KafkaProducer {
       if (!r.headers.empty()) {
         headers = rd_kafka_headers_new(r.headers.size());
         for (const auto& [name, value] : r.headers) {
-          rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()),
-                              value.data(), static_cast<ssize_t>(value.size()));
+          rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                              static_cast<ssize_t>(value.size()));
         }
       }
       rd_kafka_resp_err_t err = rd_kafka_producev(
@@ -70,9 +70,9 @@ class RdKafkaProducer final : public KafkaProducer {
         continue;
       }
       if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("Kafka produce to ", topic, ": record of ", r.value.size(),
-                         " bytes is larger than message.max.bytes"));
+        return absl::InvalidArgumentError(absl::StrCat("Kafka produce to ", topic, ": record of ",
+                                                       r.value.size(),
+                                                       " bytes is larger than message.max.bytes"));
       }
       return KafkaError(err, absl::StrCat("Kafka produce to ", topic));
     }
@@ -81,9 +81,9 @@ class RdKafkaProducer final : public KafkaProducer {
   absl::Status Flush(absl::Duration timeout) override {
     rd_kafka_resp_err_t err = rd_kafka_flush(rk_.get(), TimeoutMs(timeout));
     if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("Kafka flush: ", rd_kafka_outq_len(rk_.get()),
-                       " records not delivered after ", absl::FormatDuration(timeout)));
+      return absl::DeadlineExceededError(absl::StrCat("Kafka flush: ", rd_kafka_outq_len(rk_.get()),
+                                                      " records not delivered after ",
+                                                      absl::FormatDuration(timeout)));
     }
     return err == RD_KAFKA_RESP_ERR_NO_ERROR ? absl::OkStatus() : KafkaError(err, "Kafka flush");
   }
@@ -118,8 +118,8 @@ class RdKafkaProducer final : public KafkaProducer {
     auto* self = static_cast<RdKafkaProducer*>(opaque);
     if (self->failures_++ == 0) {
       self->first_failure_ = KafkaError(
-          m->err, absl::StrCat("Kafka delivery to ", rd_kafka_topic_name(m->rkt), "/",
-                               m->partition));
+          m->err,
+          absl::StrCat("Kafka delivery to ", rd_kafka_topic_name(m->rkt), "/", m->partition));
     }
   }
 

@@ -33,7 +33,7 @@ using KafkaProperties = std::vector<std::pair<std::string, std::string>>;
 // one per writer (clear it with Clear(), which keeps the capacity), so that
 // serializing allocates nothing per record once warmed up.
 struct KafkaProducerRecord {
-  std::string topic;  // empty: the sink's default topic
+  std::string topic;     // empty: the sink's default topic
   bool has_key = false;  // false: a null key (librdkafka's partitioner spreads them)
   std::string key;
   std::string value;
@@ -87,7 +87,8 @@ using KafkaProducerFactory =
     std::function<absl::StatusOr<std::unique_ptr<KafkaProducer>>(const KafkaProperties&)>;
 
 // The librdkafka producer (the default factory).
-absl::StatusOr<std::unique_ptr<KafkaProducer>> NewRdKafkaProducer(const KafkaProperties& properties);
+absl::StatusOr<std::unique_ptr<KafkaProducer>> NewRdKafkaProducer(
+    const KafkaProperties& properties);
 
 }  // namespace brook::connectors
 

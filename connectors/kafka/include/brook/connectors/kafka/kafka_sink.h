@@ -159,8 +159,8 @@ class WriterCore {
   // kNone/kAtLeastOnce: one producer. kExactlyOnce: producer i has
   // transactional id TransactionalId(subtask_, i); null until needed.
   std::vector<std::unique_ptr<KafkaProducer>> producers_;
-  std::vector<int> idle_;          // kExactlyOnce: producers without a transaction
-  int current_ = -1;               // the producer records go to; -1: none yet
+  std::vector<int> idle_;             // kExactlyOnce: producers without a transaction
+  int current_ = -1;                  // the producer records go to; -1: none yet
   std::deque<Pending> precommitted_;  // kExactlyOnce, oldest first
 };
 
