@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "brook/connectors/csv.h"
 #include "brook/connectors/kafka/kafka_mock_cluster.h"
 #include "brook/testing/status_matchers.h"
@@ -224,6 +225,26 @@ TEST_F(KafkaOutputTest, GeneratorProducesJsonDetectionsKeyedByDetectionOid) {
   std::sort(expected.begin(), expected.end());
   std::sort(produced.begin(), produced.end());
   EXPECT_THAT(produced, ElementsAreArray(expected));
+}
+
+TEST_F(KafkaOutputTest, CameraGenerateProducesToATopicAtItsRate) {
+#ifdef CAMERA_TOP_K_BINARY
+  const fs::path binary = fs::path(CAMERA_TOP_K_BINARY).parent_path() / "camera_generate";
+#else
+  const fs::path binary;
+#endif
+  if (binary.empty() || !fs::exists(binary)) GTEST_SKIP() << "camera_generate not built";
+  ASSERT_THAT(cluster_->CreateTopic("detections", 2), IsOk());
+  const absl::Time start = absl::Now();
+  const std::string command = absl::StrCat(
+      binary.string(), " --kafka_brokers=", cluster_->bootstrap_servers(),
+      " --topic=detections --generate_rate=1000 --generate_count=300 --locations_out=",
+      Path("b.csv"), " 2>", Path("stderr"));
+  ASSERT_EQ(std::system(command.c_str()), 0) << Read("stderr");
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(290));  // 300 events at 1000/s
+  EXPECT_THAT(ReadTopic(cluster_->bootstrap_servers(), "detections"), SizeIs(300));
+  EXPECT_TRUE(fs::exists(Path("b.csv")));
+  EXPECT_THAT(Read("stderr"), ::testing::HasSubstr("produced 300 events to topic detections"));
 }
 
 }  // namespace
