@@ -236,10 +236,10 @@ TEST_F(KafkaOutputTest, CameraGenerateProducesToATopicAtItsRate) {
   if (binary.empty() || !fs::exists(binary)) GTEST_SKIP() << "camera_generate not built";
   ASSERT_THAT(cluster_->CreateTopic("detections", 2), IsOk());
   const absl::Time start = absl::Now();
-  const std::string command = absl::StrCat(
-      binary.string(), " --kafka_brokers=", cluster_->bootstrap_servers(),
-      " --topic=detections --generate_rate=1000 --generate_count=300 --locations_out=",
-      Path("b.csv"), " 2>", Path("stderr"));
+  const std::string command =
+      absl::StrCat(binary.string(), " --kafka_brokers=", cluster_->bootstrap_servers(),
+                   " --topic=detections --generate_rate=1000 --generate_count=300 --locations_out=",
+                   Path("b.csv"), " 2>", Path("stderr"));
   ASSERT_EQ(std::system(command.c_str()), 0) << Read("stderr");
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(290));  // 300 events at 1000/s
   EXPECT_THAT(ReadTopic(cluster_->bootstrap_servers(), "detections"), SizeIs(300));
