@@ -26,6 +26,7 @@
 #include "brook/operators/top_k.h"
 #include "camera_top_k/camera_io.h"
 #include "camera_top_k/dashboard.h"
+#include "camera_top_k/kafka_output.h"
 
 namespace camera {
 namespace {
@@ -234,6 +235,7 @@ struct CameraJob::Inputs {
   std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names;
   // Without checkpointing: plain streams. With: two-phase-commit files.
   std::shared_ptr<TransactionalFileSink<ResultRow>> output;  // null with on_result
+  std::shared_ptr<brook::Sink<ResultRow>> kafka_output;  // null without output_topic
   std::shared_ptr<TransactionalFileSink<DeadLetter>> dead_letters;  // null: none requested
   std::shared_ptr<brook::CheckpointStorage> checkpoint_storage;  // null: off
 };
@@ -301,6 +303,11 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   }
 
   const bool checkpointing = !o.checkpoint_dir.empty();
+  const bool csv_output = !o.on_result && !(o.output_path.empty() && !o.output_topic.empty());
+  if (o.kafka_delivery == "exactly-once" && !checkpointing) {
+    return bad("kafka_delivery", "exactly-once needs --checkpoint_dir (a transaction commits "
+                                 "at each checkpoint)");
+  }
   if (checkpointing) {
     if (o.checkpoint_interval < absl::ZeroDuration()) {
       return bad("checkpoint_interval", "must not be negative");
@@ -309,7 +316,7 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
       return bad("checkpoint_dir", "stdin cannot be replayed after a crash, so it cannot be "
                                    "checkpointed; read a file or use --generate");
     }
-    if (!o.on_result && (o.output_path.empty() || o.output_path == "-")) {
+    if (csv_output && (o.output_path.empty() || o.output_path == "-")) {
       return bad("checkpoint_dir", "needs --output=FILE: output is committed transactionally "
                                    "(FILE.inprogress, then FILE), which stdout cannot be");
     }
@@ -361,11 +368,18 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   // Transactional files are opened, not truncated: a restore needs what
   // they hold.
   const FileSinkMode mode = checkpointing ? FileSinkMode::kTransactional : FileSinkMode::kPlain;
-  if (!o.on_result) {
+  if (csv_output) {
     auto output = TransactionalFileSink<ResultRow>::Open(
         o.output_path, mode, ResultCsvSinkOptions(inputs->location_names));
     if (!output.ok()) return output.status();
     inputs->output = *std::move(output);
+  }
+  if (!o.output_topic.empty()) {
+    auto sink = MakeResultKafkaSink(o.kafka_brokers, o.output_topic, o.kafka_delivery,
+                                    checkpointing ? o.checkpoint_interval : absl::ZeroDuration(),
+                                    inputs->location_names);
+    if (!sink.ok()) return sink.status();
+    inputs->kafka_output = *std::move(sink);
   }
   if (!o.dead_letter_path.empty()) {
     auto dead = TransactionalFileSink<DeadLetter>::Open(
@@ -405,9 +419,10 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   if (o.on_result) {
     hook_sink = std::make_shared<brook::connectors::CallbackSink<ResultRow>>(o.on_result);
     rows.SinkTo(hook_sink, "output", 1);
-  } else {
+  } else if (in->output != nullptr) {
     rows.SinkTo(in->output, "output", 1);
   }
+  if (in->kafka_output != nullptr) rows.SinkTo(in->kafka_output, "kafka-output", 1);
   if (o.dashboard != nullptr) {  // every firing, early ones included
     o.dashboard->ShowResults(rows, live_early_fire ? std::optional(top_k.GetSideOutput(tags.early))
                                                    : std::nullopt);
@@ -433,8 +448,10 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
 
   BROOK_ASSIGN_OR_RETURN(CameraJobSummary summary, Summarize(env.metrics(), o.join));
   summary.elapsed = absl::Now() - start;
-  summary.output_rows =
-      hook_sink != nullptr ? hook_sink->records_written() : in->output->rows_written();
+  summary.output_rows = hook_sink != nullptr ? hook_sink->records_written()
+                        : in->output != nullptr
+                            ? in->output->rows_written()
+                            : env.metrics().Sum("records_sent", "kafka-output").value_or(0);
   summary.restored_from = env.restored_from();
   summary.restore_skipped = env.restore_skipped();
   return summary;

@@ -90,6 +90,13 @@ struct CameraJobOptions {
   // = no dead-letter file (rejections are still counted).
   std::string output_path = "-";
   std::string dead_letter_path;
+  // Kafka output (camera_top_k/kafka_output.h, docs/kafka-sink.md): every
+  // result row also goes to `output_topic` as JSON keyed by location oid; with
+  // an empty output_path, only there. kafka_delivery: none, at-least-once or
+  // exactly-once (needs checkpoint_dir).
+  std::string output_topic;
+  std::string kafka_brokers;
+  std::string kafka_delivery = "at-least-once";
   // Optional: when set, every result row goes to this hook instead of the
   // output CSV (`output_path` is then ignored and nothing is opened). Called
   // from the single result-sink thread, in arrival order: rows of one window

@@ -29,7 +29,15 @@ ABSL_FLAG(std::string, locations, "",
           "Dataset B: CSV with header geographical_location_oid,geographical_location. "
           "Required unless --generate (which then uses its own locations).");
 ABSL_FLAG(int, top_x, 10, "How many items to rank per location and window (>= 1).");
-ABSL_FLAG(std::string, output, "-", "Result CSV path; '-' = stdout.");
+ABSL_FLAG(std::string, output, "",
+          "Result CSV path; '-' = stdout. Default: stdout, or no CSV with --output_topic.");
+ABSL_FLAG(std::string, kafka_brokers, "", "Kafka bootstrap servers: HOST:PORT[,HOST:PORT...].");
+ABSL_FLAG(std::string, output_topic, "",
+          "Also (without --output: only) write each result row to this Kafka topic, as a JSON "
+          "object with the CSV's column names, keyed by geographical_location_oid.");
+ABSL_FLAG(std::string, kafka_delivery, "at-least-once",
+          "--output_topic's guarantee: none, at-least-once or exactly-once (transactions; "
+          "needs --checkpoint_dir and read_committed consumers). See docs/kafka-sink.md.");
 ABSL_FLAG(std::string, dead_letter, "",
           "CSV of rejected records (malformed, unknown location, late) with the reason; "
           "empty = not written (they are still counted).");
@@ -88,6 +96,9 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   o.top_x = absl::GetFlag(FLAGS_top_x);
   o.output_path = absl::GetFlag(FLAGS_output);
   o.dead_letter_path = absl::GetFlag(FLAGS_dead_letter);
+  o.output_topic = absl::GetFlag(FLAGS_output_topic);
+  o.kafka_brokers = absl::GetFlag(FLAGS_kafka_brokers);
+  o.kafka_delivery = absl::GetFlag(FLAGS_kafka_delivery);
   o.window = absl::GetFlag(FLAGS_window);
   o.slide = absl::GetFlag(FLAGS_slide);
   o.allowed_lateness = absl::GetFlag(FLAGS_allowed_lateness);
@@ -150,7 +161,10 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "camera_top_k: {}\n", options.status().ToString());
     return 2;
   }
-  const std::string output = options->output_path;
+  const std::string output =
+      options->output_path.empty() && !options->output_topic.empty()
+          ? absl::StrCat("topic ", options->output_topic)
+          : options->output_path;
   auto dashboard = camera::StartDashboardFromFlags("camera_top_k");
   if (!dashboard.ok()) {
     fmt::print(stderr, "camera_top_k: {}\n", std::string(dashboard.status().message()));

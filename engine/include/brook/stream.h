@@ -394,9 +394,11 @@ class DataStream {
 
   int AddSink(std::shared_ptr<Sink<T>> sink, std::string name) const {
     return AddNode(internal::StreamNode::Kind::kSink, std::move(name), nullptr,
-                   [sink](const internal::SubtaskInfo& info)
+                   [sink, interval = env_->config().checkpoint.interval](
+                       const internal::SubtaskInfo& info)
                        -> absl::StatusOr<std::unique_ptr<internal::OperatorBase>> {
-                     SinkWriterContext ctx{info.subtask_index, info.parallelism, info.metrics};
+                     SinkWriterContext ctx{info.subtask_index, info.parallelism, info.metrics,
+                                           interval};
                      auto writer = sink->CreateWriter(ctx);
                      if (!writer.ok()) return writer.status();
                      return std::unique_ptr<internal::OperatorBase>(
