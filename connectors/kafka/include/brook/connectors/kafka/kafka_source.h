@@ -66,7 +66,7 @@
 // Thread-safety: the source is used while the job is built; each reader by
 // its subtask's thread only. Each reader creates its own deserializer.
 //
-// Example:
+// Usage:
 //   KafkaSourceOptions options;
 //   options.bootstrap_servers = "localhost:9092";
 //   options.topics = {"detections"};
