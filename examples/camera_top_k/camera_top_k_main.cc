@@ -19,6 +19,7 @@
 #include "camera_top_k/camera_job.h"
 #include "camera_top_k/dashboard_flags.h"
 #include "camera_top_k/generator_flags.h"
+#include "camera_top_k/kafka_flags.h"
 #include "fmt/format.h"
 
 ABSL_FLAG(std::string, detections, "",
@@ -125,6 +126,9 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
       fmt::print(stderr, "camera_top_k: {}\n", line);
     };
   }
+  auto kafka = camera::KafkaInputOptionsFromFlags();
+  if (!kafka.ok()) return kafka.status();
+  o.kafka = *std::move(kafka);
   o.generate_rate = absl::GetFlag(FLAGS_generate_rate);
   o.generator = camera::GeneratorOptionsFromFlags();
   if (absl::GetFlag(FLAGS_progress)) {
