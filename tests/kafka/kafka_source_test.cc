@@ -213,7 +213,7 @@ TEST(KafkaOwnerTest, JavaStringHashCodeMatchesJava) {
   EXPECT_EQ(JavaStringHashCode("a"), 97);
   EXPECT_EQ(JavaStringHashCode("hello"), 99162322);
   EXPECT_EQ(JavaStringHashCode("polygenelubricants"), INT_MIN);
-  EXPECT_EQ(JavaStringHashCode("\xc3\xa9"), 0xE9);                           // "é"
+  EXPECT_EQ(JavaStringHashCode("\xc3\xa9"), 0xE9);                          // "é"
   EXPECT_EQ(JavaStringHashCode("\xf0\x9f\x98\x80"), 0xD83D * 31 + 0xDE00);  // U+1F600
 }
 
@@ -239,8 +239,8 @@ TEST(KafkaOptionsTest, ParsesStartingOffsetsAndValidates) {
   EXPECT_THAT(ParseKafkaStartingOffsets("", &o), StatusIs(absl::StatusCode::kInvalidArgument));
 
   auto create = [](KafkaSourceOptions options) {
-    return KafkaSource<std::string>::Create(
-               std::move(options), [] { return std::make_unique<StringDeserializer>(); })
+    return KafkaSource<std::string>::Create(std::move(options),
+                                            [] { return std::make_unique<StringDeserializer>(); })
         .status();
   };
   KafkaSourceOptions ok;
@@ -262,6 +262,19 @@ TEST_F(KafkaSourceTest, MissingTopicFailsOpen) {
   auto reader = (*source)->CreateReader({0, 1, nullptr});
   ASSERT_THAT(reader.status(), IsOk());
   EXPECT_THAT((*reader)->Open(), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST(KafkaSourceOpenTest, UnreachableClusterFailsOpenWithUnavailable) {
+  KafkaSourceOptions options;
+  options.bootstrap_servers = "127.0.0.1:1";  // nothing listens on port 1
+  options.topics = {"t"};
+  options.request_timeout_ms = 200;
+  auto source = KafkaSource<std::string>::Create(
+      options, [] { return std::make_unique<StringDeserializer>(); });
+  ASSERT_THAT(source.status(), IsOk());
+  auto reader = (*source)->CreateReader({0, 1, nullptr});
+  ASSERT_THAT(reader.status(), IsOk());
+  EXPECT_THAT((*reader)->Open(), StatusIs(absl::StatusCode::kUnavailable));
 }
 
 TEST_F(KafkaSourceTest, BoundedReadsToTheEndOffsetsAtStartOnly) {
@@ -388,7 +401,8 @@ TEST_F(KafkaSourceTest, RejectionsBecomeDeadLettersWithTopicPartitionAndOffset) 
   ASSERT_EQ(out.emitted.size(), 3u);
   EXPECT_EQ(std::get<0>(out.emitted[0].value), "good");
   const DeadLetter& dl = std::get<1>(out.emitted[1].value);
-  EXPECT_EQ(dl, (DeadLetter{absl::StrCat("kafka:", topic, "/0"), 1, "bad value, key k2", "bad json"}));
+  EXPECT_EQ(dl,
+            (DeadLetter{absl::StrCat("kafka:", topic, "/0"), 1, "bad value, key k2", "bad json"}));
   // A rejection carries its partition's latest record timestamp, not its own.
   EXPECT_EQ(out.emitted[1].timestamp_ms, 5000);
   EXPECT_EQ(out.emitted[1].split, topic + "/0");
@@ -420,7 +434,8 @@ TEST_F(KafkaSourceTest, BoundedOrderIsAFunctionOfTheTopicAlone) {
   for (bool more = true; more;) {
     more = false;
     for (size_t p = 0; p < counts.size(); ++p) {
-      for (int k = 0; k < 3 && next[p] < counts[p]; ++k) expected.push_back(Value(topic, p, next[p]++));
+      for (int k = 0; k < 3 && next[p] < counts[p]; ++k)
+        expected.push_back(Value(topic, p, next[p]++));
       more |= next[p] < counts[p];
     }
   }

@@ -59,14 +59,11 @@ absl::Status KafkaMockCluster::CreateTopic(std::string_view topic, int partition
   return absl::OkStatus();
 }
 
-absl::Status KafkaMockCluster::Produce(std::string_view topic, int partition,
-                                       std::string_view key, std::string_view value,
-                                       int64_t timestamp_ms) {
+absl::Status KafkaMockCluster::Produce(std::string_view topic, int partition, std::string_view key,
+                                       std::string_view value, int64_t timestamp_ms) {
   if (rep_->producer == nullptr) {
     auto conf = kafka_internal::MakeConf(
-        {{"bootstrap.servers", rep_->bootstrap_servers},
-         {"linger.ms", "5"},
-         {"log_level", "3"}});
+        {{"bootstrap.servers", rep_->bootstrap_servers}, {"linger.ms", "5"}, {"log_level", "3"}});
     if (!conf.ok()) return conf.status();
     auto producer = kafka_internal::NewClient(RD_KAFKA_PRODUCER, std::move(*conf));
     if (!producer.ok()) return producer.status();
@@ -83,12 +80,12 @@ absl::Status KafkaMockCluster::Produce(std::string_view topic, int partition,
     }
     rd_kafka_topic_destroy(rkt);
   }
-  rd_kafka_resp_err_t err = rd_kafka_producev(
-      rep_->producer.get(), RD_KAFKA_V_TOPIC(name.c_str()), RD_KAFKA_V_PARTITION(partition),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-      RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
-      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-      RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_END);
+  rd_kafka_resp_err_t err =
+      rd_kafka_producev(rep_->producer.get(), RD_KAFKA_V_TOPIC(name.c_str()),
+                        RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
+                        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                        RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_END);
   rd_kafka_poll(rep_->producer.get(), 0);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return kafka_internal::KafkaError(err, absl::StrCat("producing to ", name));

@@ -89,8 +89,7 @@ std::optional<std::string_view> KafkaMessage::Header(std::string_view name) cons
   const std::string key(name);
   const void* value = nullptr;
   size_t size = 0;
-  if (rd_kafka_header_get_last(headers, key.c_str(), &value, &size) !=
-      RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (rd_kafka_header_get_last(headers, key.c_str(), &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return std::nullopt;
   }
   if (value == nullptr) return std::string_view();
@@ -129,8 +128,8 @@ struct PartitionState {
 
 using PartitionKey = std::pair<std::string, int32_t>;
 
-void NoopCommitCallback(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*,
-                        void*) {}
+void NoopCommitCallback(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*, void*) {
+}
 
 }  // namespace
 
@@ -201,8 +200,9 @@ struct KafkaReaderCore::Rep {
   }
 
   bool bounded() const { return options.bounded; }
-  int timeout() const { return static_cast<int>(std::min<int64_t>(options.request_timeout_ms,
-                                                                   1 << 30)); }
+  int timeout() const {
+    return static_cast<int>(std::min<int64_t>(options.request_timeout_ms, 1 << 30));
+  }
 
   // Reads the results of finished commits into the metrics.
   void DrainCommitResults() {
@@ -263,8 +263,9 @@ struct KafkaReaderCore::Rep {
   PartitionList ListOf(Select select, int64_t offset) const {
     PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
     for (const Partition& p : partitions) {
-      if (select(p)) rd_kafka_topic_partition_list_add(list.get(), p.topic.c_str(), p.partition)
-                         ->offset = offset;
+      if (select(p))
+        rd_kafka_topic_partition_list_add(list.get(), p.topic.c_str(), p.partition)->offset =
+            offset;
     }
     return list;
   }
@@ -290,8 +291,8 @@ struct KafkaReaderCore::Rep {
         for (int i = 0; i < list->cnt; ++i) {
           const rd_kafka_topic_partition_t& e = list->elems[i];
           if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            return KafkaError(e.err, absl::StrCat("KafkaSource: starting offset of ", e.topic, "/",
-                                                  e.partition));
+            return KafkaError(
+                e.err, absl::StrCat("KafkaSource: starting offset of ", e.topic, "/", e.partition));
           }
           if (e.offset >= 0) resolved[{e.topic, e.partition}] = e.offset;
         }
@@ -324,7 +325,7 @@ struct KafkaReaderCore::Rep {
         case KafkaStartingOffsets::kCommitted:
           p.next_offset = found != resolved.end() ? found->second
                           : options.committed_fallback == KafkaStartingOffsets::kLatest ? high
-                                                                                         : low;
+                                                                                        : low;
           break;
         case KafkaStartingOffsets::kTimestamp:
           // No record at or after the timestamp: the end (Flink's choice).
@@ -499,6 +500,9 @@ absl::StatusOr<KafkaReaderCore::Event> KafkaReaderCore::Next() {
       r.DropBatch();
       p.lag->Set(0);
       p.queue.reset();
+      // Stop fetching what was produced after the start.
+      PartitionList done = r.ListOf([&p](const Partition& q) { return &q == &p; }, 0);
+      rd_kafka_pause_partitions(r.rk.get(), done.get());
       return Event::kSplitFinished;  // split_id() is still p's
     }
     if (r.batch_pos == r.batch.size()) {
@@ -517,8 +521,18 @@ absl::StatusOr<KafkaReaderCore::Event> KafkaReaderCore::Next() {
       if (got == 0) {
         rd_kafka_poll(r.rk.get(), 0);  // serves errors and logs
         // Bounded: wait for this partition, whatever the others have, so
-        // that the order does not depend on timing.
-        if (r.bounded()) return Event::kNothingAvailable;
+        // that the order does not depend on timing; unless the consumer's
+        // position passed the stop without a record (e.g. a transaction
+        // marker as the last offset).
+        if (r.bounded()) {
+          PartitionList pos = r.ListOf([&p](const Partition& q) { return &q == &p; }, -1);
+          if (rd_kafka_position(r.rk.get(), pos.get()) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+              pos->cnt == 1 && pos->elems[0].offset >= p.stop_offset) {
+            p.next_offset = p.stop_offset;
+            continue;
+          }
+          return Event::kNothingAvailable;
+        }
         move_on();
         if (++r.empty_in_a_row >= n) {
           r.empty_in_a_row = 0;
@@ -562,9 +576,7 @@ absl::StatusOr<KafkaReaderCore::Event> KafkaReaderCore::Next() {
   }
 }
 
-const std::string& KafkaReaderCore::split_id() const {
-  return rep_->partitions[cursor_].split_id;
-}
+const std::string& KafkaReaderCore::split_id() const { return rep_->partitions[cursor_].split_id; }
 const std::string& KafkaReaderCore::dead_letter_source() const {
   return rep_->partitions[cursor_].dead_letter_source;
 }

@@ -157,8 +157,8 @@ struct KafkaMessage {
   std::string_view topic;
   int32_t partition = 0;
   int64_t offset = 0;
-  std::string_view key;    // empty for a null key
-  std::string_view value;  // empty for a null value (a tombstone)
+  std::string_view key;       // empty for a null key
+  std::string_view value;     // empty for a null value (a tombstone)
   int64_t timestamp_ms = -1;  // the message's timestamp, -1 when it has none
   // The value of the last header named `name`, if any (a lookup per call).
   std::optional<std::string_view> Header(std::string_view name) const;
@@ -241,8 +241,10 @@ class KafkaSource final : public Source<std::variant<T, DeadLetter>> {
   using DeserializerFactory = std::function<std::unique_ptr<KafkaDeserializer<T>>()>;
 
   // Checks the options (kInvalidArgument: no bootstrap servers or topic,
-  // kCommitted without group_id, max_records_* < 1). Contacts no broker:
-  // each reader does when it opens.
+  // kCommitted without group_id, max_records_* < 1, no factory). Contacts
+  // no broker: each reader does when it opens, failing Open() with
+  // kNotFound for a missing topic or kUnavailable when the cluster does not
+  // answer within request_timeout_ms.
   static absl::StatusOr<std::shared_ptr<KafkaSource>> Create(KafkaSourceOptions options,
                                                              DeserializerFactory deserializer);
 
@@ -254,9 +256,13 @@ class KafkaSource final : public Source<std::variant<T, DeadLetter>> {
   }
   absl::StatusOr<std::unique_ptr<SourceReader<Output>>> CreateReader(
       const SourceReaderContext& ctx) override {
+    std::unique_ptr<KafkaDeserializer<T>> deserializer = deserializer_();
+    if (deserializer == nullptr) {
+      return absl::InvalidArgumentError("KafkaSource: the deserializer factory returned null");
+    }
     BROOK_ASSIGN_OR_RETURN(auto core, internal::KafkaReaderCore::Create(options_, ctx));
     return std::unique_ptr<SourceReader<Output>>(
-        new Reader(std::move(core), deserializer_(), options_.max_records_per_poll));
+        new Reader(std::move(core), std::move(deserializer), options_.max_records_per_poll));
   }
 
   const KafkaSourceOptions& options() const { return options_; }
@@ -325,10 +331,10 @@ class KafkaSource final : public Source<std::variant<T, DeadLetter>> {
           split.Collect(Output(std::in_place_index<0>, std::move(record_)), timestamp_ms);
           break;
         case KafkaDeserializer<T>::Result::kRejected:
-          split.Collect(Output(std::in_place_index<1>,
-                               DeadLetter{core_->dead_letter_source(), m.offset, reason_,
-                                          std::string(m.value)}),
-                        core_->last_timestamp_ms());
+          split.Collect(
+              Output(std::in_place_index<1>, DeadLetter{core_->dead_letter_source(), m.offset,
+                                                        reason_, std::string(m.value)}),
+              core_->last_timestamp_ms());
           break;
         case KafkaDeserializer<T>::Result::kSkip:
           break;
