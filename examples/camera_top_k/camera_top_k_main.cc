@@ -64,7 +64,8 @@ ABSL_FLAG(bool, progress, true, "Print a progress line to stderr every few secon
 ABSL_FLAG(std::string, checkpoint_dir, "",
           "Enables checkpointing (exactly-once): checkpoints go to this directory, and "
           "--output/--dead_letter are committed in two phases (FILE.inprogress, visible in "
-          "FILE once a checkpoint covers it). Needs a file input (not stdin) or --generate. "
+          "FILE once a checkpoint covers it). Needs a file input (not stdin), a "
+          "--detections_topic or --generate. "
           "SIGUSR1 then takes a savepoint. See docs/checkpoints.md.");
 ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(10),
           "With --checkpoint_dir: time between two checkpoints; 0 = savepoints only.");

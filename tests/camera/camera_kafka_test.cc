@@ -7,6 +7,7 @@
 // global, with JSON and CSV values.
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -119,6 +120,34 @@ TEST(KafkaInputValidationTest, RejectsBadCombinations) {
   EXPECT_THAT(ValidateKafkaInput(k, false, false, true), IsOk());
   EXPECT_THAT(ValidateKafkaInput(KafkaInputOptions{.bounded = true}, true, false, false),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--kafka_bounded")));
+}
+
+// The binary checks the Kafka flags before any work: exit status 2 and the
+// flag named on stderr.
+TEST(CameraKafkaFlagsTest, BadCombinationsExitWithStatus2) {
+#ifndef CAMERA_TOP_K_BINARY
+  GTEST_SKIP() << "CAMERA_TOP_K_BINARY not defined";
+#else
+  const std::string err = absl::StrCat(::testing::TempDir(), "/camera_kafka_flags_", getpid());
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--detections_topic=t --locations=x.csv", "--detections_topic: needs --kafka_brokers"},
+           {"--detections_topic=t --kafka_brokers=127.0.0.1:1 --detections=a.csv --locations=x.csv",
+            "cannot be combined with --detections"},
+           {"--kafka_value_format=xml", "--kafka_value_format"},
+           {"--detections_topic=t --kafka_brokers=127.0.0.1:1 --kafka_start=soon --window=1s "
+            "--locations=x.csv",
+            "--kafka_start"}}) {
+    const std::string command = absl::StrCat(CAMERA_TOP_K_BINARY, " ", args, " 2>", err);
+    const int status = std::system(command.c_str());
+    ASSERT_TRUE(WIFEXITED(status)) << command;
+    EXPECT_EQ(WEXITSTATUS(status), 2) << command;
+    std::ifstream in(err);
+    std::stringstream text;
+    text << in.rdbuf();
+    EXPECT_THAT(text.str(), HasSubstr(message)) << command;
+  }
+  std::remove(err.c_str());
+#endif
 }
 
 // ---------------------------------------------------------------------------
