@@ -31,6 +31,7 @@ ABSL_FLAG(std::string, locations, "",
           "Required unless --generate (which then uses its own locations).");
 ABSL_FLAG(int, top_x, 10, "How many items to rank per location and window (>= 1).");
 ABSL_FLAG(std::string, output, "-", "Result CSV path; '-' = stdout.");
+ABSL_FLAG(std::string, kafka_brokers, "", "Kafka bootstrap servers: HOST:PORT[,HOST:PORT...].");
 ABSL_FLAG(std::string, dead_letter, "",
           "CSV of rejected records (malformed, unknown location, late) with the reason; "
           "empty = not written (they are still counted).");
@@ -130,6 +131,7 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   auto kafka = camera::KafkaInputOptionsFromFlags();
   if (!kafka.ok()) return kafka.status();
   o.kafka = *std::move(kafka);
+  o.kafka.brokers = absl::GetFlag(FLAGS_kafka_brokers);
   o.generate_rate = absl::GetFlag(FLAGS_generate_rate);
   o.generator = camera::GeneratorOptionsFromFlags();
   if (absl::GetFlag(FLAGS_progress)) {

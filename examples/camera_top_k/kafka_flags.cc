@@ -2,9 +2,6 @@
 
 #include "absl/flags/flag.h"
 
-ABSL_FLAG(std::string, kafka_brokers, "",
-          "Kafka bootstrap servers, HOST:PORT[,HOST:PORT...] (e.g. the first line "
-          "brook-kafka-mock prints).");
 ABSL_FLAG(std::string, detections_topic, "",
           "Read Dataset A from this Kafka topic instead of --detections: one detection per "
           "message value (see --kafka_value_format); the key is not used. Needs "
@@ -26,7 +23,6 @@ namespace camera {
 
 absl::StatusOr<KafkaInputOptions> KafkaInputOptionsFromFlags() {
   KafkaInputOptions k;
-  k.brokers = absl::GetFlag(FLAGS_kafka_brokers);
   k.topic = absl::GetFlag(FLAGS_detections_topic);
   auto format = ParseKafkaValueFormat(absl::GetFlag(FLAGS_kafka_value_format));
   if (!format.ok()) return format.status();
