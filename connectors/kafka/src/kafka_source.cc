@@ -350,7 +350,10 @@ absl::StatusOr<std::unique_ptr<KafkaReaderCore>> KafkaReaderCore::Create(
       {"auto.offset.reset", "earliest"},
       {"log_level", "3"},
   };
-  if (!options.group_id.empty()) props.emplace_back("group.id", options.group_id);
+  // librdkafka's assign() needs a group.id even without membership; without
+  // one of the user's, a placeholder under which nothing is ever committed.
+  props.emplace_back(
+      "group.id", options.group_id.empty() ? "brook-kafka-source-uncommitted" : options.group_id);
   props.insert(props.end(), options.properties.begin(), options.properties.end());
   props.emplace_back("enable.auto.commit", "false");
   props.emplace_back("enable.auto.offset.store", "false");

@@ -28,8 +28,10 @@
 //   - Bounded mode (Flink's setBounded(OffsetsInitializer.latest())): each
 //     partition stops at its high watermark queried when the reader opens; it
 //     is finished when the position (last consumed offset + 1, or the start
-//     offset) reaches that stopping offset, never by waiting for a record at
-//     it. Records produced later are not read.
+//     offset) reaches that stopping offset, or librdkafka's consumer position
+//     passes it (offsets without a record: transaction markers), never by
+//     waiting for a record at it. Records produced later are not read (the
+//     finished partition is paused).
 //   - Order: a reader serves its partitions (sorted by topic, then partition)
 //     in a fixed cyclic order, taking up to max_records_per_turn records from
 //     one before moving to the next. In bounded mode, when the current
@@ -56,7 +58,8 @@
 // the latest record timestamp of its partition (kMinTimestampMs before the
 // first), so it moves no watermark.
 //
-// Metrics (the reader's MetricGroup; SPLIT = "TOPIC/PARTITION"):
+// Metrics (the reader's MetricGroup; SPLIT = "TOPIC/PARTITION"; Prometheus
+// shows the per-split ones as brook_kafka_*{topic=...,partition=...}):
 //   kafka_records_in.SPLIT   counter  messages consumed from the partition
 //   kafka_bytes_in.SPLIT     counter  their key + value bytes
 //   kafka_consumer_lag.SPLIT gauge    high watermark - position (messages)
@@ -112,7 +115,8 @@ struct KafkaSourceOptions {
   std::vector<std::string> topics;
   // group.id: where offsets are committed on checkpoint completion and read
   // for kCommitted. Empty: nothing is committed (kCommitted is then
-  // kInvalidArgument). No group membership is used either way.
+  // kInvalidArgument; librdkafka, which needs a group.id to assign(), gets a
+  // placeholder). No group membership is used either way.
   std::string group_id;
   KafkaStartingOffsets starting_offsets = KafkaStartingOffsets::kEarliest;
   // For kCommitted, where no offset is committed: kEarliest or kLatest.
