@@ -1,6 +1,5 @@
 #include "camera_top_k/kafka_input.h"
 
-#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +7,7 @@
 #include "brook/connectors/csv_format.h"
 #include "brook/connectors/json_lines_format.h"
 #include "brook/connectors/kafka/kafka_source.h"
+#include "brook/connectors/kafka/line_format_deserializer.h"
 #include "brook/connectors/line_reader.h"
 #include "camera_top_k/camera_io.h"
 #include "camera_top_k/detection_schema.h"
@@ -47,27 +47,32 @@ std::string FormatDetectionJson(const Detection& d, TimestampUnit unit) {
   return out;
 }
 
-// The source's deserializer: event time is timestamp_detected.
+struct DetectionTimestamp {
+  int64_t operator()(const Event& e) const { return e.detection.timestamp_detected_ms; }
+};
+
+// LineFormatDeserializer, given the value with kLinePadding bytes after it
+// (simdjson reads ahead; a message's payload has no such room), and the
+// partition kept in the event.
+template <typename Format>
 class DetectionDeserializer final : public brook::connectors::KafkaDeserializer<Event> {
  public:
-  DetectionDeserializer(KafkaValueFormat format, TimestampUnit unit) : parser_(format, unit) {}
+  explicit DetectionDeserializer(Format format) : lines_(std::move(format)) {}
 
   Result Deserialize(const brook::connectors::KafkaMessage& message, Event& event,
                      int64_t& timestamp_ms, std::string& reason) override {
-    switch (parser_.Parse(message.value, message.partition, message.offset, event, reason)) {
-      case DetectionValueParser::Result::kRecord:
-        timestamp_ms = event.detection.timestamp_detected_ms;
-        return Result::kRecord;
-      case DetectionValueParser::Result::kRejected:
-        return Result::kRejected;
-      case DetectionValueParser::Result::kSkip:
-        break;
-    }
-    return Result::kSkip;
+    padded_.assign(message.value.data(), message.value.size());
+    padded_.append(brook::connectors::kLinePadding, '\0');
+    brook::connectors::KafkaMessage padded = message;
+    padded.value = std::string_view(padded_.data(), message.value.size());
+    const Result result = lines_.Deserialize(padded, event, timestamp_ms, reason);
+    event.partition = message.partition;
+    return result;
   }
 
  private:
-  DetectionValueParser parser_;
+  brook::connectors::LineFormatDeserializer<Format, DetectionTimestamp> lines_;
+  std::string padded_;  // reused: no allocation per message once warm
 };
 
 }  // namespace
@@ -102,44 +107,16 @@ absl::Status ValidateKafkaInput(const KafkaInputOptions& kafka, bool has_detecti
   return absl::OkStatus();
 }
 
-struct DetectionValueParser::Impl {
-  Impl(KafkaValueFormat f, TimestampUnit unit)
-      : format(f), json(DetectionSchema(unit)), csv(DetectionSchema(unit)) {
-    csv.UseSchemaOrder();
+std::unique_ptr<brook::connectors::KafkaDeserializer<Event>> MakeDetectionDeserializer(
+    KafkaValueFormat format, TimestampUnit unit) {
+  if (format == KafkaValueFormat::kJson) {
+    using Json = brook::connectors::JsonLinesFormat<DetectionSchemaType>;
+    return std::make_unique<DetectionDeserializer<Json>>(Json(DetectionSchema(unit)));
   }
-  KafkaValueFormat format;
-  brook::connectors::JsonLinesFormat<DetectionSchemaType> json;
-  brook::connectors::CsvFormat<DetectionSchemaType> csv;
-  // The value copied with kLinePadding bytes after it: simdjson reads ahead,
-  // and a message's payload has no such guarantee. Reused across values.
-  std::string padded;
-};
-
-DetectionValueParser::DetectionValueParser(KafkaValueFormat format, TimestampUnit unit)
-    : impl_(std::make_unique<Impl>(format, unit)) {}
-DetectionValueParser::~DetectionValueParser() = default;
-DetectionValueParser::DetectionValueParser(DetectionValueParser&&) noexcept = default;
-DetectionValueParser& DetectionValueParser::operator=(DetectionValueParser&&) noexcept = default;
-
-DetectionValueParser::Result DetectionValueParser::Parse(std::string_view value, int32_t partition,
-                                                         int64_t offset, Event& event,
-                                                         std::string& reason) {
-  if (value.empty()) return Result::kSkip;
-  brook::connectors::Line line;
-  const size_t kept = std::min(value.size(), brook::connectors::kMaxLineBytes);
-  impl_->padded.assign(value.data(), kept);
-  impl_->padded.append(brook::connectors::kLinePadding, '\0');
-  line.text = std::string_view(impl_->padded.data(), kept);
-  line.number = offset;
-  line.length = static_cast<int64_t>(value.size());
-  line.overlong = value.size() > kept;
-  if (!brook::connectors::CheckLine(line, reason)) return Result::kRejected;
-  const bool ok = impl_->format == KafkaValueFormat::kJson
-                      ? impl_->json.Parse(line.text, offset, event, reason)
-                      : impl_->csv.Parse(line.text, offset, event, reason);
-  if (!ok) return Result::kRejected;
-  event.partition = partition;
-  return Result::kRecord;
+  using Csv = brook::connectors::CsvFormat<DetectionSchemaType>;
+  Csv csv(DetectionSchema(unit));
+  csv.UseSchemaOrder();  // a value is one headerless line
+  return std::make_unique<DetectionDeserializer<Csv>>(std::move(csv));
 }
 
 std::string KafkaDeadLetterSource(absl::string_view topic, int32_t partition) {
@@ -167,9 +144,8 @@ absl::StatusOr<std::shared_ptr<brook::Source<SourceRecord>>> MakeKafkaDetectionS
   BROOK_RETURN_IF_ERROR(brook::connectors::ParseKafkaStartingOffsets(options.start, &source));
   source.bounded = options.bounded;
   auto kafka = brook::connectors::KafkaSource<Event>::Create(
-      std::move(source), [format = options.value_format, unit] {
-        return std::make_unique<DetectionDeserializer>(format, unit);
-      });
+      std::move(source),
+      [format = options.value_format, unit] { return MakeDetectionDeserializer(format, unit); });
   if (!kafka.ok()) return kafka.status();
   return std::shared_ptr<brook::Source<SourceRecord>>(*std::move(kafka));
 }

@@ -35,6 +35,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "brook/connectors/kafka/kafka_source.h"
 #include "brook/source.h"
 #include "camera_top_k/detection.h"
 
@@ -69,28 +70,14 @@ struct KafkaInputOptions {
 absl::Status ValidateKafkaInput(const KafkaInputOptions& kafka, bool has_detections_path,
                                 bool generate, bool window_is_global);
 
-// Parses message values into detections, with the reasons of the file
-// formats; one per source reader (it reuses its buffers: no allocation per
-// value once warm). Not thread-safe.
-class DetectionValueParser {
- public:
-  enum class Result { kRecord, kRejected, kSkip };
-
-  DetectionValueParser(KafkaValueFormat format, TimestampUnit unit);
-  ~DetectionValueParser();
-  DetectionValueParser(DetectionValueParser&&) noexcept;
-  DetectionValueParser& operator=(DetectionValueParser&&) noexcept;
-
-  // kRecord: `event` holds the detection, `offset` as line_number and
-  // `partition`. kRejected: `reason` says why (as for a line of a file).
-  // kSkip: an empty value.
-  Result Parse(std::string_view value, int32_t partition, int64_t offset, Event& event,
-               std::string& reason);
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
+// The source's deserializer: each message value parsed by the file formats'
+// parsers (brook::connectors::LineFormatDeserializer over JsonLinesFormat or
+// a headerless CsvFormat of DetectionSchema), so a value is rejected for the
+// reasons a line of a file is. A record gets the offset as line_number, the
+// partition, and timestamp_detected as its event time; an empty value is
+// skipped. One per source reader (it reuses its buffers); not thread-safe.
+std::unique_ptr<brook::connectors::KafkaDeserializer<Event>> MakeDetectionDeserializer(
+    KafkaValueFormat format, TimestampUnit unit);
 
 // "kafka:TOPIC/PARTITION": DeadLetter::source of a Kafka record.
 std::string KafkaDeadLetterSource(absl::string_view topic, int32_t partition);

@@ -39,49 +39,68 @@ using ::brook::testing::IsOk;
 using ::brook::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
-using Result = DetectionValueParser::Result;
+using Result = brook::connectors::KafkaDeserializer<Event>::Result;
 
 constexpr char kGoodJson[] =
     R"({"geographical_location_oid":1,"video_camera_oid":10,"detection_oid":7,)"
     R"("item_name":"car","timestamp_detected":1700000000123})";
 
-TEST(DetectionValueParserTest, ParsesJsonAndCsvValues) {
-  DetectionValueParser json(KafkaValueFormat::kJson, TimestampUnit::kMilliseconds);
+// Deserializes `value` as message `offset` of partition `partition`.
+Result Deserialize(brook::connectors::KafkaDeserializer<Event>& d, std::string_view value,
+                   int32_t partition, int64_t offset, Event& e, int64_t& timestamp_ms,
+                   std::string& reason) {
+  brook::connectors::KafkaMessage m;
+  m.topic = "t";
+  m.partition = partition;
+  m.offset = offset;
+  m.value = value;
+  m.timestamp_ms = 5;
+  timestamp_ms = m.timestamp_ms;
+  reason.clear();
+  return d.Deserialize(m, e, timestamp_ms, reason);
+}
+
+TEST(DetectionDeserializerTest, ParsesJsonAndCsvValues) {
+  auto json = MakeDetectionDeserializer(KafkaValueFormat::kJson, TimestampUnit::kMilliseconds);
   Event e;
+  int64_t ts = 0;
   std::string reason;
-  ASSERT_EQ(json.Parse(kGoodJson, 3, 42, e, reason), Result::kRecord) << reason;
+  ASSERT_EQ(Deserialize(*json, kGoodJson, 3, 42, e, ts, reason), Result::kRecord) << reason;
   EXPECT_EQ(e.detection, (Detection{1, 10, 7, "car", 1700000000123}));
   EXPECT_EQ(e.line_number, 42);
   EXPECT_EQ(e.partition, 3);
+  EXPECT_EQ(ts, 1700000000123);  // event time, not the message's timestamp
 
-  DetectionValueParser csv(KafkaValueFormat::kCsv, TimestampUnit::kSeconds);
-  ASSERT_EQ(csv.Parse("2,20,8,\"bus, red\",1700000000", 0, 5, e, reason), Result::kRecord)
+  auto csv = MakeDetectionDeserializer(KafkaValueFormat::kCsv, TimestampUnit::kSeconds);
+  ASSERT_EQ(Deserialize(*csv, "2,20,8,\"bus, red\",1700000000", 0, 5, e, ts, reason),
+            Result::kRecord)
       << reason;
   EXPECT_EQ(e.detection, (Detection{2, 20, 8, "bus, red", 1700000000000}));
   EXPECT_EQ(e.line_number, 5);
-  EXPECT_EQ(json.Parse("", 0, 6, e, reason), Result::kSkip);
+  EXPECT_EQ(Deserialize(*json, "", 0, 6, e, ts, reason), Result::kSkip);
 }
 
-TEST(DetectionValueParserTest, RejectsWithTheFileFormatsReasons) {
-  DetectionValueParser json(KafkaValueFormat::kJson, TimestampUnit::kMilliseconds);
-  DetectionValueParser csv(KafkaValueFormat::kCsv, TimestampUnit::kMilliseconds);
+TEST(DetectionDeserializerTest, RejectsWithTheFileFormatsReasons) {
+  auto json = MakeDetectionDeserializer(KafkaValueFormat::kJson, TimestampUnit::kMilliseconds);
+  auto csv = MakeDetectionDeserializer(KafkaValueFormat::kCsv, TimestampUnit::kMilliseconds);
   Event e;
-  auto reason_of = [&e](DetectionValueParser& p, std::string_view value) {
+  auto reason_of = [&e](brook::connectors::KafkaDeserializer<Event>& d, std::string_view value) {
     std::string reason;
-    EXPECT_EQ(p.Parse(value, 0, 1, e, reason), Result::kRejected) << value;
+    int64_t ts = 0;
+    EXPECT_EQ(Deserialize(d, value, 0, 1, e, ts, reason), Result::kRejected) << value;
     return reason;
   };
-  EXPECT_THAT(reason_of(json, "{\"geographical_location_oid\":1,"), HasSubstr("invalid JSON"));
-  EXPECT_EQ(reason_of(json, R"({"geographical_location_oid":1,"video_camera_oid":10,)"
-                            R"("detection_oid":"7","item_name":"car","timestamp_detected":1})"),
+  EXPECT_THAT(reason_of(*json, "{\"geographical_location_oid\":1,"), HasSubstr("invalid JSON"));
+  EXPECT_EQ(reason_of(*json, R"({"geographical_location_oid":1,"video_camera_oid":10,)"
+                             R"("detection_oid":"7","item_name":"car","timestamp_detected":1})"),
             "detection_oid: expected integer, got string");
-  EXPECT_EQ(reason_of(json, absl::StrCat(R"({"geographical_location_oid":1,"video_camera_oid":1,)"
-                                         R"("detection_oid":7,"item_name":")",
-                                         std::string(5001, 'x'), R"(","timestamp_detected":1})")),
+  EXPECT_EQ(reason_of(*json, absl::StrCat(R"({"geographical_location_oid":1,"video_camera_oid":1,)"
+                                          R"("detection_oid":7,"item_name":")",
+                                          std::string(5001, 'x'), R"(","timestamp_detected":1})")),
             "item_name: 5001 bytes exceeds 5000");
-  EXPECT_EQ(reason_of(json, "{\"item_name\":\"\xff\"}"), "invalid UTF-8 at byte offset 14");
-  EXPECT_EQ(reason_of(csv, "1,2,3"), "wrong field count: expected 5, got 3");
-  EXPECT_EQ(reason_of(csv, "1,2,x,car,5"), "detection_oid: not an integer: \"x\"");
+  EXPECT_EQ(reason_of(*json, "{\"item_name\":\"\xff\"}"), "invalid UTF-8 at byte offset 14");
+  EXPECT_EQ(reason_of(*csv, "1,2,3"), "wrong field count: expected 5, got 3");
+  EXPECT_EQ(reason_of(*csv, "1,2,x,car,5"), "detection_oid: not an integer: \"x\"");
 }
 
 TEST(RejectedEventLettersTest, NamesTheKafkaPartitionAndOffset) {
