@@ -120,12 +120,12 @@ template <typename T>
 brook::DataStream<Event> ReadAndSplit(brook::StreamExecutionEnvironment& env,
                                       std::shared_ptr<brook::Source<T>> source,
                                       const brook::WatermarkStrategy<T>& strategy,
-                                      const SideOutputs& tags) {
+                                      const SideOutputs& tags, int parallelism = 1) {
   return env.FromSource(std::move(source), strategy, "detections")
-      .SetParallelism(1)
+      .SetParallelism(parallelism)
       .Process(brook::connectors::SplitDeadLetters<Event, T>(tags.malformed, "num_malformed"),
                kParse)
-      .SetParallelism(1);
+      .SetParallelism(parallelism);
 }
 
 // The detections, malformed lines split off. Timestamps (timestamp_detected,
@@ -134,7 +134,12 @@ brook::DataStream<Event> ReadAndSplit(brook::StreamExecutionEnvironment& env,
 brook::DataStream<Event> ReadDetections(brook::StreamExecutionEnvironment& env,
                                         const CameraJobOptions& o,
                                         std::shared_ptr<DetectionSource> file,
+                                        std::shared_ptr<brook::Source<SourceRecord>> kafka,
                                         const SideOutputs& tags) {
+  if (kafka != nullptr) {  // a reader per subtask, each with its partitions
+    return ReadAndSplit<SourceRecord>(env, std::move(kafka), StrategyFor<SourceRecord>(o), tags,
+                                      o.parallelism);
+  }
   if (o.detections_in_memory != nullptr) {
     return ReadAndSplit<Event>(
         env, std::make_shared<brook::CollectionSource<Event>>(o.detections_in_memory),
@@ -203,23 +208,21 @@ void SinkDeadLetters(const CameraJobOptions& o, const brook::DataStream<Event>& 
                      const brook::DataStream<Joined>& joined,
                      const brook::DataStream<Ranked>& top_k, const SideOutputs& tags,
                      std::shared_ptr<TransactionalFileSink<DeadLetter>> sink) {
-  const std::string source_name = o.detections_in_memory != nullptr ? "memory"
-                                  : o.generate                       ? "generator"
-                                  : o.detections_path == "-"         ? "stdin"
-                                                                     : o.detections_path;
-  const TimestampUnit unit = o.timestamp_unit;
+  const RejectedEventLetters letters{o.detections_in_memory != nullptr ? "memory"
+                                     : o.generate                       ? "generator"
+                                     : o.detections_path == "-"         ? "stdin"
+                                                                        : o.detections_path,
+                                     o.kafka.topic, o.kafka.value_format, o.timestamp_unit};
   auto unknown = joined.GetSideOutput(tags.unknown).Map(
-      [source_name, unit](brook::ops::JoinMiss<Event>&& m) {
-        return DeadLetter{source_name, m.record.line_number, std::move(m.reason),
-                         FormatDetectionCsv(m.record.detection, unit)};
+      [letters](brook::ops::JoinMiss<Event>&& m) {
+        return letters(m.record, std::move(m.reason));
       }, "unknown-to-dead-letter");
   auto late = top_k.GetSideOutput(tags.late).Map(
-      [source_name, unit](Joined&& j) {
-        return DeadLetter{source_name, j.event.line_number,
-                         absl::StrCat("late: timestamp_detected ",
-                                      j.event.detection.timestamp_detected_ms,
-                                      " ms is behind the watermark beyond the allowed lateness"),
-                         FormatDetectionCsv(j.event.detection, unit)};
+      [letters](Joined&& j) {
+        return letters(j.event,
+                       absl::StrCat("late: timestamp_detected ",
+                                    j.event.detection.timestamp_detected_ms,
+                                    " ms is behind the watermark beyond the allowed lateness"));
       }, "late-to-dead-letter");
   parsed.GetSideOutput(tags.malformed)
       .Union({unknown, late}, "dead-letters-union")
@@ -230,7 +233,8 @@ void SinkDeadLetters(const CameraJobOptions& o, const brook::DataStream<Event>& 
 }  // namespace
 
 struct CameraJob::Inputs {
-  std::shared_ptr<DetectionSource> detections;  // null with `generate`
+  std::shared_ptr<DetectionSource> detections;  // null with `generate` or Kafka
+  std::shared_ptr<brook::Source<SourceRecord>> kafka;  // with o.kafka.enabled()
   std::shared_ptr<const LocationTable> locations;
   std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names;
   // Without checkpointing: plain streams. With: two-phase-commit files.
@@ -288,7 +292,10 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   if (in_memory && o.generate) {
     return bad("generate", "cannot be combined with detections_in_memory");
   }
-  if (!o.generate && !in_memory && o.detections_path.empty()) {
+  BROOK_RETURN_IF_ERROR(ValidateKafkaInput(o.kafka, !o.detections_path.empty() || in_memory,
+                                           o.generate, o.window <= absl::ZeroDuration()));
+  const bool kafka = o.kafka.enabled();
+  if (!o.generate && !in_memory && !kafka && o.detections_path.empty()) {
     return bad("detections", "is required (or use --generate)");
   }
   if (!o.generate && !in_memory && o.locations_path.empty()) {
@@ -351,7 +358,11 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   if (!table.ok()) return table.status();
   inputs->locations = *std::move(table);
 
-  if (!o.generate && !in_memory) {
+  if (kafka) {
+    auto source = MakeKafkaDetectionSource(o.kafka, o.timestamp_unit);
+    if (!source.ok()) return source.status();
+    inputs->kafka = *std::move(source);
+  } else if (!o.generate && !in_memory) {
     auto detections = OpenDetections(o.detections_path, o.input_format, o.timestamp_unit);
     if (!detections.ok()) return detections.status();
     inputs->detections = *std::move(detections);
@@ -375,7 +386,7 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
     inputs->output = *std::move(output);
   }
   if (!o.output_topic.empty()) {
-    auto sink = MakeResultKafkaSink(o.kafka_brokers, o.output_topic, o.kafka_delivery,
+    auto sink = MakeResultKafkaSink(o.kafka.brokers, o.output_topic, o.kafka_delivery,
                                     checkpointing ? o.checkpoint_interval : absl::ZeroDuration(),
                                     inputs->location_names);
     if (!sink.ok()) return sink.status();
@@ -411,7 +422,7 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   const bool live_early_fire = o.dashboard != nullptr && o.early_fire <= absl::ZeroDuration();
 
   // source -> parse (malformed split off) -> dedup -> join -> window Top-K -> sinks
-  auto parsed = ReadDetections(env, o, std::move(in->detections), tags);
+  auto parsed = ReadDetections(env, o, std::move(in->detections), std::move(in->kafka), tags);
   auto joined = JoinLocations(Deduplicate(parsed, o), in->locations, o.join, tags);
   auto top_k = WindowTopK(joined, o, live_early_fire, tags);
   auto rows = top_k.Map(&ToResultRow, "to-row");

@@ -3,7 +3,7 @@
 // The camera-detection job (DESIGN.md §9) as a library call, so that the
 // binary, the tests and the benchmarks run the very same pipeline:
 //
-//   detections (file, stdin or generator)
+//   detections (file, stdin, generator or Kafka topic)
 //     -> split malformed lines to the dead letters
 //     -> KeyBy(detection_oid) -> Deduplicate (keep first)
 //     -> LookupJoin(locations)  (inner: unknown locations to the dead letters)
@@ -36,6 +36,7 @@
 #include "camera_top_k/detection.h"
 #include "camera_top_k/detection_schema.h"
 #include "camera_top_k/generator.h"
+#include "camera_top_k/kafka_input.h"
 
 namespace camera {
 
@@ -59,6 +60,10 @@ struct CameraJobOptions {
   // Generator pacing in events per second of wall-clock time; 0 = as fast as
   // possible. A paced or endless generator is a live (unbounded) source.
   double generate_rate = 0;
+
+  // Input from a Kafka topic when kafka.enabled() (kafka_input.h), instead
+  // of `detections_path` or the generator; read at `parallelism`.
+  KafkaInputOptions kafka;
 
   // Input held in memory (benchmarks, embedding): when set, the job reads
   // these events in order (a brook::CollectionSource of one reader, with
@@ -93,9 +98,8 @@ struct CameraJobOptions {
   // Kafka output (camera_top_k/kafka_output.h, docs/kafka-sink.md): every
   // result row also goes to `output_topic` as JSON keyed by location oid; with
   // an empty output_path, only there. kafka_delivery: none, at-least-once or
-  // exactly-once (needs checkpoint_dir).
+  // exactly-once (needs checkpoint_dir). The brokers are kafka.brokers.
   std::string output_topic;
-  std::string kafka_brokers;
   std::string kafka_delivery = "at-least-once";
   // Optional: when set, every result row goes to this hook instead of the
   // output CSV (`output_path` is then ignored and nothing is opened). Called

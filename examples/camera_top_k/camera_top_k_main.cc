@@ -19,6 +19,7 @@
 #include "camera_top_k/camera_job.h"
 #include "camera_top_k/dashboard_flags.h"
 #include "camera_top_k/generator_flags.h"
+#include "camera_top_k/kafka_flags.h"
 #include "fmt/format.h"
 
 ABSL_FLAG(std::string, detections, "",
@@ -71,7 +72,8 @@ ABSL_FLAG(bool, progress, true, "Print a progress line to stderr every few secon
 ABSL_FLAG(std::string, checkpoint_dir, "",
           "Enables checkpointing (exactly-once): checkpoints go to this directory, and "
           "--output/--dead_letter are committed in two phases (FILE.inprogress, visible in "
-          "FILE once a checkpoint covers it). Needs a file input (not stdin) or --generate. "
+          "FILE once a checkpoint covers it). Needs a file input (not stdin), a "
+          "--detections_topic or --generate. "
           "SIGUSR1 then takes a savepoint. See docs/checkpoints.md.");
 ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(10),
           "With --checkpoint_dir: time between two checkpoints; 0 = savepoints only.");
@@ -97,7 +99,6 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   o.output_path = absl::GetFlag(FLAGS_output);
   o.dead_letter_path = absl::GetFlag(FLAGS_dead_letter);
   o.output_topic = absl::GetFlag(FLAGS_output_topic);
-  o.kafka_brokers = absl::GetFlag(FLAGS_kafka_brokers);
   o.kafka_delivery = absl::GetFlag(FLAGS_kafka_delivery);
   o.window = absl::GetFlag(FLAGS_window);
   o.slide = absl::GetFlag(FLAGS_slide);
@@ -136,6 +137,10 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
       fmt::print(stderr, "camera_top_k: {}\n", line);
     };
   }
+  auto kafka = camera::KafkaInputOptionsFromFlags();
+  if (!kafka.ok()) return kafka.status();
+  o.kafka = *std::move(kafka);
+  o.kafka.brokers = absl::GetFlag(FLAGS_kafka_brokers);
   o.generate_rate = absl::GetFlag(FLAGS_generate_rate);
   o.generator = camera::GeneratorOptionsFromFlags();
   if (absl::GetFlag(FLAGS_progress)) {
