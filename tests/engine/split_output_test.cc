@@ -503,7 +503,7 @@ class LambdaSource final : public brook::Source<int64_t> {
 
 // Source A emits per-split records with rising timestamps; source B owns no
 // split and says so with MarkIdle. Their union's watermark must advance.
-TEST(SplitOutputEndToEndTest, AnIdleReaderDoesNotHoldBackAUnion) {
+TEST(ExecutionSplitSource, AnIdleReaderDoesNotHoldBackAUnion) {
   auto seen = std::make_shared<std::atomic<int64_t>>(kMinTimestampMs);
   auto done = std::make_shared<std::atomic<bool>>(false);
   const absl::Time give_up = absl::Now() + absl::Seconds(30);
@@ -663,7 +663,7 @@ std::shared_ptr<RunControl> RunSplitJob(std::shared_ptr<brook::CheckpointStorage
   return ctl;
 }
 
-TEST(SplitOutputEndToEndTest, UnionStateRestoresAcrossParallelism1To2To1) {
+TEST(ExecutionSplitSource, UnionStateRestoresAcrossParallelism1To2To1) {
   std::shared_ptr<brook::CheckpointStorage> storage = brook::NewInMemoryCheckpointStorage();
   std::vector<int64_t> values;
   std::shared_ptr<RunControl> run1 = RunSplitJob(storage, 1, 10, /*restore=*/false, &values);

@@ -46,12 +46,12 @@ struct OperatorSnapshotData {
 using AsyncSnapshot = std::function<absl::StatusOr<OperatorSnapshotData>()>;
 
 // What a restored operator subtask gets, before Open(): the operator states
-// of the old subtasks assigned to it (old subtask j goes to new subtask
-// j % new_parallelism, so exactly one when parallelism did not change) and
-// the key groups of its new key-group range.
+// of the old subtasks assigned to it (OperatorStateDistribution: by default
+// old subtask j goes to new subtask j % new_parallelism, so exactly one when
+// parallelism did not change) and the key groups of its new key-group range.
 struct OperatorRestoreData {
   int64_t checkpoint_id = 0;
-  // In order of old subtask index (all of them for kUnion, below).
+  // In order of old subtask index.
   std::vector<std::string> operator_states;
   std::vector<std::pair<int32_t, std::string>> key_groups;
 };
