@@ -478,13 +478,14 @@ int StreamExecutionEnvironment::AddSource(std::shared_ptr<Source<T>> source,
   node.output_type = std::make_shared<internal::TypeOps<T>>();
   const Boundedness boundedness = source->boundedness();
   node.bounded_source = boundedness == Boundedness::kBounded;
-  node.factory = [source, strategy, boundedness](const internal::SubtaskInfo& info)
+  const SourceStateDistribution distribution = source->state_distribution();
+  node.factory = [source, strategy, boundedness, distribution](const internal::SubtaskInfo& info)
       -> absl::StatusOr<std::unique_ptr<internal::OperatorBase>> {
     SourceReaderContext ctx{info.subtask_index, info.parallelism, info.metrics};
     auto reader = source->CreateReader(ctx);
     if (!reader.ok()) return reader.status();
     return std::unique_ptr<internal::OperatorBase>(
-        new internal::SourceDriver<T>(std::move(*reader), strategy, boundedness));
+        new internal::SourceDriver<T>(std::move(*reader), strategy, boundedness, distribution));
   };
   node.make_source_subtask = [strategy, boundedness](internal::OperatorBase* driver,
                                                      internal::TimerScheduler* clock) {
