@@ -393,8 +393,12 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
     inputs->kafka_output = *std::move(sink);
   }
   if (!o.dead_letter_path.empty()) {
-    auto dead = TransactionalFileSink<DeadLetter>::Open(
-        o.dead_letter_path, mode, brook::connectors::DeadLetterCsvSinkOptions());
+    auto dead_options = brook::connectors::DeadLetterCsvSinkOptions();
+    // Several readers of a topic interleave by timing: rows wait for the
+    // watermark to reach them, so the file does not depend on it.
+    dead_options.release_by_event_time = o.kafka.enabled();
+    auto dead = TransactionalFileSink<DeadLetter>::Open(o.dead_letter_path, mode,
+                                                        std::move(dead_options));
     if (!dead.ok()) return dead.status();
     inputs->dead_letters = *std::move(dead);
   }

@@ -95,7 +95,7 @@ struct CameraJobOptions {
   // = no dead-letter file (rejections are still counted).
   std::string output_path = "-";
   std::string dead_letter_path;
-  // Kafka output (camera_top_k/kafka_output.h, docs/kafka-sink.md): every
+  // Kafka output (camera_top_k/kafka_output.h, docs/kafka.md): every
   // result row also goes to `output_topic` as JSON keyed by location oid; with
   // an empty output_path, only there. kafka_delivery: none, at-least-once or
   // exactly-once (needs checkpoint_dir). The brokers are kafka.brokers.

@@ -38,7 +38,7 @@ ABSL_FLAG(std::string, output_topic, "",
           "object with the CSV's column names, keyed by geographical_location_oid.");
 ABSL_FLAG(std::string, kafka_delivery, "at-least-once",
           "--output_topic's guarantee: none, at-least-once or exactly-once (transactions; "
-          "needs --checkpoint_dir and read_committed consumers). See docs/kafka-sink.md.");
+          "needs --checkpoint_dir and read_committed consumers). See docs/kafka.md.");
 ABSL_FLAG(std::string, dead_letter, "",
           "CSV of rejected records (malformed, unknown location, late) with the reason; "
           "empty = not written (they are still counted).");

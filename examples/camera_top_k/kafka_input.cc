@@ -51,9 +51,7 @@ struct DetectionTimestamp {
   int64_t operator()(const Event& e) const { return e.detection.timestamp_detected_ms; }
 };
 
-// LineFormatDeserializer, given the value with kLinePadding bytes after it
-// (simdjson reads ahead; a message's payload has no such room), and the
-// partition kept in the event.
+// LineFormatDeserializer, and the partition kept in the event.
 template <typename Format>
 class DetectionDeserializer final : public brook::connectors::KafkaDeserializer<Event> {
  public:
@@ -61,18 +59,13 @@ class DetectionDeserializer final : public brook::connectors::KafkaDeserializer<
 
   Result Deserialize(const brook::connectors::KafkaMessage& message, Event& event,
                      int64_t& timestamp_ms, std::string& reason) override {
-    padded_.assign(message.value.data(), message.value.size());
-    padded_.append(brook::connectors::kLinePadding, '\0');
-    brook::connectors::KafkaMessage padded = message;
-    padded.value = std::string_view(padded_.data(), message.value.size());
-    const Result result = lines_.Deserialize(padded, event, timestamp_ms, reason);
+    const Result result = lines_.Deserialize(message, event, timestamp_ms, reason);
     event.partition = message.partition;
     return result;
   }
 
  private:
   brook::connectors::LineFormatDeserializer<Format, DetectionTimestamp> lines_;
-  std::string padded_;  // reused: no allocation per message once warm
 };
 
 }  // namespace

@@ -1,6 +1,6 @@
 // File: camera_top_k/kafka_output.h
 //
-// The camera job's Kafka outputs (docs/kafka-sink.md):
+// The camera job's Kafka outputs (docs/kafka.md):
 //   - the result rows to a topic (--output_topic), through a
 //     brook::connectors::KafkaSink: one JSON object per row with the output
 //     CSV's column names, keyed by geographical_location_oid;

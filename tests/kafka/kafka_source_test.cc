@@ -304,6 +304,22 @@ TEST_F(KafkaSourceTest, BoundedReadsToTheEndOffsetsAtStartOnly) {
   EXPECT_THAT(out.released, ElementsAre(topic + "/0", topic + "/2"));
 }
 
+// A partition whose records are still to come holds the watermark back from
+// the first poll: every unfinished partition has its split output before any
+// record is emitted (an empty partition is finished and never gets one).
+TEST_F(KafkaSourceTest, EveryPartitionHasItsSplitOutputFromTheFirstPoll) {
+  const std::string topic = Topic({3, 0, 2, 2});
+  KafkaSourceOptions options = Options(topic);
+  options.max_records_per_poll = 1;
+  auto reader = Reader(options);
+  SplitRecordingOutput out;
+  Poll(*reader, out, /*polls=*/1);
+  EXPECT_LE(out.emitted.size(), 1u);
+  std::vector<std::string> ids;
+  for (const auto& [id, split] : out.splits) ids.push_back(id);
+  EXPECT_THAT(ids, ElementsAre(topic + "/0", topic + "/2", topic + "/3"));
+}
+
 TEST_F(KafkaSourceTest, StartingOffsets) {
   const std::string topic = Topic({5});
   {

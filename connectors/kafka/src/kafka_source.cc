@@ -590,6 +590,14 @@ void KafkaReaderCore::set_last_timestamp_ms(int64_t timestamp_ms) {
   rep_->partitions[cursor_].last_timestamp_ms = timestamp_ms;
 }
 
+std::vector<std::string> KafkaReaderCore::UnfinishedSplitIds() const {
+  std::vector<std::string> ids;
+  for (const Partition& p : rep_->partitions) {
+    if (!p.finished) ids.push_back(p.split_id);
+  }
+  return ids;
+}
+
 absl::StatusOr<std::string> KafkaReaderCore::Snapshot(int64_t checkpoint_id) {
   Rep& r = *rep_;
   std::string bytes;

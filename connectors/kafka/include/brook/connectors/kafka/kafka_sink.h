@@ -1,7 +1,7 @@
 // File: brook/connectors/kafka/kafka_sink.h
 //
 // KafkaSink<T>: records of T written to Kafka topics, as Flink's KafkaSink
-// (docs/kafka-sink.md). A serializer turns each record into a key, a value,
+// (docs/kafka.md). A serializer turns each record into a key, a value,
 // optional headers and optionally its own topic; librdkafka partitions by key
 // (a null key: spread over the partitions).
 //

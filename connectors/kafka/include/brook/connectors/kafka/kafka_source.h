@@ -218,6 +218,8 @@ class KafkaReaderCore {
   // The current partition: its index among the owned ones, "TOPIC/PARTITION",
   // and "kafka:TOPIC/PARTITION".
   int partition_index() const { return cursor_; }
+  // The split ids of the partitions still to read, after Open().
+  std::vector<std::string> UnfinishedSplitIds() const;
   const std::string& split_id() const;
   const std::string& dead_letter_source() const;
   // The latest record timestamp of the current partition.
@@ -295,6 +297,12 @@ class KafkaSource final : public Source<std::variant<T, DeadLetter>> {
     absl::Status Close() override { return core_->Close(); }
 
     absl::StatusOr<InputStatus> PollNext(ReaderOutput<Output>& output) override {
+      if (!split_outputs_created_) {
+        // Every partition holds the watermark back from the start: one
+        // whose first record is still to come must not be overtaken.
+        for (const std::string& id : core_->UnfinishedSplitIds()) output.CreateOutputForSplit(id);
+        split_outputs_created_ = true;
+      }
       SourceOutput<Output>* split = nullptr;
       int split_index = -1;
       for (int consumed = 0; consumed < max_records_per_poll_;) {
@@ -325,6 +333,8 @@ class KafkaSource final : public Source<std::variant<T, DeadLetter>> {
     }
 
    private:
+    bool split_outputs_created_ = false;
+
     void Emit(SourceOutput<Output>& split) {
       const KafkaMessage& m = core_->message();
       int64_t timestamp_ms = m.timestamp_ms;

@@ -11,7 +11,11 @@
 //   - then Format::Parse(value, offset, record, reason): the offset takes the
 //     place of the line number (RowSchema::WithLineNumber stores it).
 // The format's header, if it has one, is never read: a format whose Parse
-// needs it (CsvFormat's column positions) must be set up otherwise.
+// needs it (CsvFormat's column positions) must be set up otherwise
+// (CsvFormat::UseSchemaOrder). A line format may read up to kLinePadding
+// bytes past the line (simdjson does), which a message's payload does not
+// have: the value is parsed from a copy with that padding (a buffer reused
+// across messages, so no allocation once warm).
 //
 // Event time: `timestamp_of(const Record&)` -> int64_t epoch ms, when given,
 // sets the record's timestamp; without it the message's Kafka timestamp is
@@ -43,8 +47,11 @@ class LineFormatDeserializer final : public KafkaDeserializer<typename Format::R
   Result Deserialize(const KafkaMessage& message, Record& record, int64_t& timestamp_ms,
                      std::string& reason) override {
     if (message.value.empty()) return Result::kSkip;
+    const size_t size = std::min(message.value.size(), kMaxLineBytes);
+    padded_.assign(message.value.data(), size);
+    padded_.append(kLinePadding, '\0');
     Line line;
-    line.text = message.value.substr(0, kMaxLineBytes);
+    line.text = std::string_view(padded_.data(), size);
     line.number = message.offset;
     line.overlong = message.value.size() > kMaxLineBytes;
     line.length = static_cast<int64_t>(message.value.size());
@@ -60,6 +67,7 @@ class LineFormatDeserializer final : public KafkaDeserializer<typename Format::R
  private:
   Format format_;
   [[no_unique_address]] TimestampOf timestamp_of_;
+  std::string padded_;
 };
 
 }  // namespace brook::connectors
