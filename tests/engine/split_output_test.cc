@@ -300,43 +300,54 @@ TEST(SplitOutputTest, BoundedWatermarksFollowTheRecordOrder) {
   EXPECT_EQ(runs[0], runs[1]);
 }
 
-// Splits t/0..t/3 read by subtask i of p when index % p == i, as Kafka does;
-// each split's generator state follows the split across 1 -> 2 -> 1.
-TEST(SplitOutputTest, SplitGeneratorStateFollowsTheSplitAcrossParallelismChanges) {
-  auto create = [](std::vector<int> splits, std::vector<int64_t> ts) {
-    return [=](ReaderOutput<int64_t>& out) {
-      for (size_t k = 0; k < splits.size(); ++k) {
-        brook::SourceOutput<int64_t>& split =
-            out.CreateOutputForSplit(absl::StrCat("t/", splits[k]));
-        if (k < ts.size()) split.Collect(ts[k]);
-      }
-    };
+// Creates the outputs of splits t/<k> of `splits`, emitting ts[n] to the n-th.
+Poll CreateSplits(std::vector<int> splits, std::vector<int64_t> ts) {
+  return [=](ReaderOutput<int64_t>& out) {
+    for (size_t n = 0; n < splits.size(); ++n) {
+      brook::SourceOutput<int64_t>& split = out.CreateOutputForSplit(absl::StrCat("t/", splits[n]));
+      if (n < ts.size()) split.Collect(ts[n]);
+    }
   };
-  // Parallelism 1: split k's watermark is 100 * (k + 1) - 1.
-  Rig one(Monotonous(), kUnbounded);
-  ASSERT_THAT(one.driver().Open(), IsOk());
-  ASSERT_THAT(one.Poll(create({0, 1, 2, 3}, {100, 200, 300, 400})), IsOk());
-  ASSERT_THAT(one.driver().EmitWatermark(0), IsOk());
-  EXPECT_THAT(one.TakeWatermarks(), ElementsAre(99));
-  absl::StatusOr<brook::OperatorSubtaskState> snap1 = one.Snapshot(1);
-  ASSERT_THAT(snap1, IsOk());
+}
 
+// Splits t/0..t/3 (read by subtask i of p when k % p == i, as Kafka does) at
+// parallelism 1; split k's watermark is 100 * (k + 1) - 1.
+brook::OperatorSubtaskState FourSplitsAtParallelism1() {
+  Rig one(Monotonous(), kUnbounded);
+  EXPECT_THAT(one.driver().Open(), IsOk());
+  EXPECT_THAT(one.Poll(CreateSplits({0, 1, 2, 3}, {100, 200, 300, 400})), IsOk());
+  EXPECT_THAT(one.driver().EmitWatermark(0), IsOk());
+  EXPECT_THAT(one.TakeWatermarks(), ElementsAre(99));
+  absl::StatusOr<brook::OperatorSubtaskState> snap = one.Snapshot(1);
+  EXPECT_THAT(snap, IsOk());
+  return snap.ok() ? *snap : brook::OperatorSubtaskState{};
+}
+
+// Subtask `i` of `p` (union state) restored from `snapshots` and opened.
+std::unique_ptr<Rig> RestoredRig(const std::vector<brook::OperatorSubtaskState>& snapshots, int p,
+                                 int i) {
+  auto rig = std::make_unique<Rig>(Monotonous(), kUnbounded, SourceStateDistribution::kUnion, p, i);
+  EXPECT_THAT(rig->RestoreFrom(snapshots), IsOk());
+  EXPECT_THAT(rig->driver().Open(), IsOk());
+  return rig;
+}
+
+// Each split's generator state follows the split across 1 -> 2 -> 1.
+TEST(SplitOutputTest, SplitGeneratorStateFollowsTheSplitAcrossParallelismChanges) {
+  const brook::OperatorSubtaskState snap1 = FourSplitsAtParallelism1();
   // Parallelism 2, union: each subtask gets the whole state and resumes its
   // splits' generators (no record needed to know their watermarks).
   std::vector<std::unique_ptr<Rig>> two;
   std::vector<brook::OperatorSubtaskState> snaps2;
   for (int i = 0; i < 2; ++i) {
-    two.push_back(
-        std::make_unique<Rig>(Monotonous(), kUnbounded, SourceStateDistribution::kUnion, 2, i));
-    ASSERT_THAT(two[i]->RestoreFrom({*snap1}), IsOk());
+    two.push_back(RestoredRig({snap1}, 2, i));
     EXPECT_THAT(two[i]->reader().restored, ElementsAre("pos"));
-    ASSERT_THAT(two[i]->driver().Open(), IsOk());
     EXPECT_THAT(two[i]->TakeWatermarks(), ElementsAre(99)) << "the restored watermark";
   }
   // Records are counted once over the new subtasks.
   EXPECT_EQ(two[0]->driver().emitted() + two[1]->driver().emitted(), 4);
-  ASSERT_THAT(two[0]->Poll(create({0, 2}, {500})), IsOk());  // t/0 -> 499, t/2 at 299
-  ASSERT_THAT(two[1]->Poll(create({1, 3}, {})), IsOk());
+  ASSERT_THAT(two[0]->Poll(CreateSplits({0, 2}, {500})), IsOk());  // t/0 -> 499, t/2 at 299
+  ASSERT_THAT(two[1]->Poll(CreateSplits({1, 3}, {})), IsOk());
   ASSERT_THAT(two[0]->driver().EmitWatermark(0), IsOk());
   ASSERT_THAT(two[1]->driver().EmitWatermark(0), IsOk());
   EXPECT_THAT(two[0]->TakeWatermarks(), ElementsAre(299));
@@ -356,13 +367,41 @@ TEST(SplitOutputTest, SplitGeneratorStateFollowsTheSplitAcrossParallelismChanges
   ASSERT_THAT(back.driver().Open(), IsOk());
   EXPECT_THAT(back.TakeWatermarks(), ElementsAre(199));
   // t/1 moves on: the minimum is then t/2's 299 (restored from subtask 0).
-  ASSERT_THAT(back.Poll(create({0, 1, 2, 3}, {0, 1000})), IsOk());
+  ASSERT_THAT(back.Poll(CreateSplits({0, 1, 2, 3}, {0, 1000})), IsOk());
   ASSERT_THAT(back.driver().EmitWatermark(0), IsOk());
   EXPECT_THAT(back.TakeWatermarks(), ElementsAre(299));
   // t/2 moves on: t/3's 399 (from subtask 1).
-  ASSERT_THAT(back.Poll(create({2}, {2000})), IsOk());
+  ASSERT_THAT(back.Poll(CreateSplits({2}, {2000})), IsOk());
   ASSERT_THAT(back.driver().EmitWatermark(0), IsOk());
   EXPECT_THAT(back.TakeWatermarks(), ElementsAre(399));
+}
+
+// A checkpoint taken before a restored reader created its split outputs (its
+// first poll) keeps their restored states; the split owner's state wins over
+// those carried copies.
+TEST(SplitOutputTest, ACheckpointBeforeTheFirstPollKeepsTheRestoredSplits) {
+  const brook::OperatorSubtaskState snap1 = FourSplitsAtParallelism1();
+  std::unique_ptr<Rig> zero = RestoredRig({snap1}, 2, 0);
+  std::unique_ptr<Rig> one = RestoredRig({snap1}, 2, 1);
+  ASSERT_THAT(zero->Poll(CreateSplits({0, 2}, {500})), IsOk());  // t/0 -> 499
+  ASSERT_THAT(zero->driver().EmitWatermark(0), IsOk());
+  absl::StatusOr<brook::OperatorSubtaskState> s0 = zero->Snapshot(2);
+  absl::StatusOr<brook::OperatorSubtaskState> s1 = one->Snapshot(2);  // never polled
+  ASSERT_THAT(s0, IsOk());
+  ASSERT_THAT(s1, IsOk());
+
+  Rig back(Monotonous(), kUnbounded);
+  ASSERT_THAT(back.RestoreFrom({*s0, *s1}), IsOk());
+  ASSERT_THAT(back.driver().Open(), IsOk());
+  EXPECT_THAT(back.TakeWatermarks(), ElementsAre(99));  // subtask 1's
+  // t/3's 399 was carried by both subtasks.
+  ASSERT_THAT(back.Poll(CreateSplits({0, 1, 2, 3}, {0, 1000, 2000})), IsOk());
+  ASSERT_THAT(back.driver().EmitWatermark(0), IsOk());
+  EXPECT_THAT(back.TakeWatermarks(), ElementsAre(399));
+  // t/0 is at subtask 0's 499, not at the 99 subtask 1 carried.
+  ASSERT_THAT(back.Poll(CreateSplits({3}, {3000})), IsOk());
+  ASSERT_THAT(back.driver().EmitWatermark(0), IsOk());
+  EXPECT_THAT(back.TakeWatermarks(), ElementsAre(499));
 }
 
 TEST(SplitOutputTest, RoundRobinSourcesStillGetOnlyTheirOwnStates) {

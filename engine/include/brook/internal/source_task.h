@@ -105,12 +105,16 @@ class SourceDriver final : public OperatorBase, public ReaderOutput<T> {
     out.WriteInt64(since_watermark_);
     out.WriteUint8(idle_ ? 1 : 0);
     out.WriteInt64(emitted_);
-    out.WriteInt64(static_cast<int64_t>(splits_.size()));
+    // Restored splits the reader has not (yet) created an output for are
+    // carried over, marked as such, so that a checkpoint taken before the
+    // reader's first poll loses none.
+    out.WriteInt64(static_cast<int64_t>(splits_.size() + restored_splits_.size()));
     for (const auto& [id, split] : splits_) {
-      out.WriteString(id);
-      out.WriteString(split->generator->SnapshotState());
-      out.WriteInt64(split->watermark_ms);
-      out.WriteUint8(split->idle ? 1 : 0);
+      WriteSplitState(out, id, split->generator->SnapshotState(), split->watermark_ms, split->idle,
+                      /*carried=*/false);
+    }
+    for (const auto& [id, split] : restored_splits_) {
+      WriteSplitState(out, id, split.generator, split.watermark_ms, split.idle, /*carried=*/true);
     }
     return AsyncSnapshot([bytes = std::move(bytes)]() -> absl::StatusOr<OperatorSnapshotData> {
       return OperatorSnapshotData{bytes, {}};
@@ -141,8 +145,8 @@ class SourceDriver final : public OperatorBase, public ReaderOutput<T> {
       uint8_t idle = 0;
       BROOK_RETURN_IF_ERROR(in.ReadUint8(&version));
       if (version != 1 && version != kStateVersion) {
-        return absl::DataLossError(absl::StrCat("source '", setup_.operator_name,
-                                                "': unknown state version ", version));
+        return absl::DataLossError(
+            absl::StrCat("source '", setup_.operator_name, "': unknown state version ", version));
       }
       BROOK_RETURN_IF_ERROR(in.ReadString(&position));
       BROOK_RETURN_IF_ERROR(in.ReadString(&generator));
@@ -297,7 +301,19 @@ class SourceDriver final : public OperatorBase, public ReaderOutput<T> {
     std::string generator;
     int64_t watermark_ms = kMinTimestampMs;
     bool idle = false;
+    bool carried = false;  // by a subtask that had no output for it
   };
+  static constexpr uint8_t kSplitIdle = 1;
+  static constexpr uint8_t kSplitCarried = 2;
+
+  static void WriteSplitState(DataOutputView& out, const std::string& id,
+                              const std::string& generator, int64_t watermark_ms, bool idle,
+                              bool carried) {
+    out.WriteString(id);
+    out.WriteString(generator);
+    out.WriteInt64(watermark_ms);
+    out.WriteUint8((idle ? kSplitIdle : 0) | (carried ? kSplitCarried : 0));
+  }
 
   template <typename V>
   void Emit(WatermarkGenerator& generator, V&& value, int64_t timestamp_ms) {
@@ -364,16 +380,21 @@ class SourceDriver final : public OperatorBase, public ReaderOutput<T> {
     for (int64_t i = 0; i < n; ++i) {
       std::string id;
       RestoredSplit split;
-      uint8_t idle = 0;
+      uint8_t flags = 0;
       BROOK_RETURN_IF_ERROR(in.ReadString(&id));
       BROOK_RETURN_IF_ERROR(in.ReadString(&split.generator));
       BROOK_RETURN_IF_ERROR(in.ReadInt64(&split.watermark_ms));
-      BROOK_RETURN_IF_ERROR(in.ReadUint8(&idle));
-      split.idle = idle != 0;
-      // A split is in one old subtask's state; should two have it, keep the
-      // one furthest behind.
+      BROOK_RETURN_IF_ERROR(in.ReadUint8(&flags));
+      split.idle = (flags & kSplitIdle) != 0;
+      split.carried = (flags & kSplitCarried) != 0;
+      // The state of the subtask that read the split beats copies carried
+      // by others (older); between equals, keep the one furthest behind.
       auto [it, inserted] = restored_splits_.try_emplace(std::move(id), split);
-      if (!inserted && split.watermark_ms < it->second.watermark_ms) it->second = std::move(split);
+      RestoredSplit& kept = it->second;
+      if (!inserted &&
+          (kept.carried != split.carried ? kept.carried : split.watermark_ms < kept.watermark_ms)) {
+        kept = std::move(split);
+      }
     }
     return absl::OkStatus();
   }
@@ -382,7 +403,8 @@ class SourceDriver final : public OperatorBase, public ReaderOutput<T> {
     if (!s.ok() && status_.ok()) status_ = std::move(s);
   }
 
-  // 1: no split states; 2: the split states after `emitted`.
+  // 1: no split states; 2: the split states after `emitted` (id,
+  // generator state, watermark, flags kSplitIdle | kSplitCarried).
   static constexpr uint8_t kStateVersion = 2;
 
   std::unique_ptr<SourceReader<T>> reader_;
