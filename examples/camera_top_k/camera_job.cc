@@ -236,6 +236,7 @@ struct CameraJob::Inputs {
   std::shared_ptr<TransactionalFileSink<ResultRow>> output;  // null with on_result
   std::shared_ptr<TransactionalFileSink<DeadLetter>> dead_letters;  // null: none requested
   std::shared_ptr<brook::CheckpointStorage> checkpoint_storage;  // null: off
+  std::vector<ResultStore> result_stores;
 };
 
 double CameraJobSummary::records_per_second() const {
@@ -309,7 +310,8 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
       return bad("checkpoint_dir", "stdin cannot be replayed after a crash, so it cannot be "
                                    "checkpointed; read a file or use --generate");
     }
-    if (!o.on_result && (o.output_path.empty() || o.output_path == "-")) {
+    if (!o.on_result && (o.output_path.empty() || o.output_path == "-") &&
+        !(o.output_path.empty() && !o.result_stores.empty())) {
       return bad("checkpoint_dir", "needs --output=FILE: output is committed transactionally "
                                    "(FILE.inprogress, then FILE), which stdout cannot be");
     }
@@ -361,7 +363,12 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   // Transactional files are opened, not truncated: a restore needs what
   // they hold.
   const FileSinkMode mode = checkpointing ? FileSinkMode::kTransactional : FileSinkMode::kPlain;
-  if (!o.on_result) {
+  for (const ResultStoreFactory& open : o.result_stores) {
+    auto store = open(inputs->location_names);
+    if (!store.ok()) return store.status();
+    inputs->result_stores.push_back(*std::move(store));
+  }
+  if (!o.on_result && !(o.output_path.empty() && !o.result_stores.empty())) {
     auto output = TransactionalFileSink<ResultRow>::Open(
         o.output_path, mode, ResultCsvSinkOptions(inputs->location_names));
     if (!output.ok()) return output.status();
@@ -405,9 +412,10 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   if (o.on_result) {
     hook_sink = std::make_shared<brook::connectors::CallbackSink<ResultRow>>(o.on_result);
     rows.SinkTo(hook_sink, "output", 1);
-  } else {
+  } else if (in->output != nullptr) {
     rows.SinkTo(in->output, "output", 1);
   }
+  for (const ResultStore& store : in->result_stores) rows.SinkTo(store.sink, store.name, 1);
   if (o.dashboard != nullptr) {  // every firing, early ones included
     o.dashboard->ShowResults(rows, live_early_fire ? std::optional(top_k.GetSideOutput(tags.early))
                                                    : std::nullopt);
@@ -433,8 +441,9 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
 
   BROOK_ASSIGN_OR_RETURN(CameraJobSummary summary, Summarize(env.metrics(), o.join));
   summary.elapsed = absl::Now() - start;
-  summary.output_rows =
-      hook_sink != nullptr ? hook_sink->records_written() : in->output->rows_written();
+  summary.output_rows = hook_sink != nullptr  ? hook_sink->records_written()
+                        : in->output != nullptr ? in->output->rows_written()
+                                                : in->result_stores.front().rows_written();
   summary.restored_from = env.restored_from();
   summary.restore_skipped = env.restore_skipped();
   return summary;

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "brook/savepoint_on_signal.h"
 #include "camera_top_k/camera_job.h"
+#include "camera_top_k/clickhouse_output.h"
 #include "camera_top_k/dashboard_flags.h"
 #include "camera_top_k/generator_flags.h"
 #include "fmt/format.h"
@@ -71,6 +72,14 @@ ABSL_FLAG(std::string, restore, "auto",
           "With --checkpoint_dir: auto = resume from the newest complete checkpoint in the "
           "directory if there is one; none = start from the beginning; otherwise the path of "
           "a checkpoint or savepoint directory to resume from.");
+ABSL_FLAG(std::string, clickhouse_url, "",
+          "Also write the results into ClickHouse at http://HOST:PORT (with credentials "
+          "http://USER:PASSWORD@HOST:PORT), to the view --results_table (created if missing); "
+          "exactly once with --checkpoint_dir. The CSV is then written only to --output=FILE. See "
+          "docs/results-stores.md.");
+ABSL_FLAG(std::string, results_table, "camera_top_k",
+          "The table (ClickHouse: the view) a results store writes to; its columns are the "
+          "output CSV's.");
 
 namespace {
 
@@ -124,6 +133,11 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
     o.checkpoint_log = [](const std::string& line) {
       fmt::print(stderr, "camera_top_k: {}\n", line);
     };
+  }
+  if (const std::string url = absl::GetFlag(FLAGS_clickhouse_url); !url.empty()) {
+    o.result_stores.push_back(camera::ClickHouseResultStore(
+        url, absl::GetFlag(FLAGS_results_table), !o.checkpoint_dir.empty()));
+    if (o.output_path == "-") o.output_path = "";  // the CSV only to --output=FILE
   }
   o.generate_rate = absl::GetFlag(FLAGS_generate_rate);
   o.generator = camera::GeneratorOptionsFromFlags();
@@ -184,8 +198,10 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "camera_top_k: job failed: {}\n", summary.status().ToString());
   } else {
     fmt::print(stderr, "camera_top_k: {}\n", summary->ToString());
-    fmt::print(stderr, "camera_top_k: result written to {}\n",
-               output.empty() || output == "-" ? "stdout" : output);
+    if (!output.empty() || absl::GetFlag(FLAGS_clickhouse_url).empty()) {
+      fmt::print(stderr, "camera_top_k: result written to {}\n",
+                 output.empty() || output == "-" ? "stdout" : output);
+    }
   }
   camera::LingerFromFlags(dashboard->get(), "camera_top_k");
   return summary.ok() ? 0 : 1;
