@@ -139,10 +139,11 @@ TEST(ClickHouseSinkTest, PreCommitIsInvisibleCommitVisibleRestoreCommitsTheCheck
   EXPECT_THAT(registry.Sum("clickhouse_rows_written"), IsOkAndHolds(4));  // first writer
 }
 
-TEST(ClickHouseSinkTest, AutoCommitMakesRowsVisibleAtEachWatermarkAndEscapesStrings) {
+TEST(ClickHouseSinkTest, AutoCommitInsertsAtWatermarksAtMostOncePerIntervalAndEscapesStrings) {
   BROOK_REQUIRE_CLICKHOUSE(server);
   auto options = ReadingOptions(server->url(), "auto_commit");
   options.mode = ClickHouseCommitMode::kAutoCommit;
+  options.auto_commit_interval = absl::Hours(1);
   auto sink = ClickHouseSink<Reading>::Open(options);
   ASSERT_THAT(sink, IsOk());
   auto writer = NewWriter(**sink);
@@ -156,6 +157,13 @@ TEST(ClickHouseSinkTest, AutoCommitMakesRowsVisibleAtEachWatermarkAndEscapesStri
                             "') FROM auto_commit WHERE id = 1"),
               ElementsAre("1"));
   EXPECT_THAT(View((*sink)->client(), "auto_commit"), ElementsAre(HasSubstr("1\t"), "2\t"));
+  batch = Batch({{3, "c"}});
+  ASSERT_THAT(writer->Write(batch), IsOk());
+  ASSERT_THAT(writer->OnWatermark(20), IsOk());  // within the interval: still buffered
+  EXPECT_EQ((*sink)->rows_written(), 2);
+  ASSERT_THAT(writer->Flush(), IsOk());
+  EXPECT_THAT(View((*sink)->client(), "auto_commit"),
+              ElementsAre(HasSubstr("1\t"), "2\t", "3\tc"));
 }
 
 TEST(ClickHouseSinkTest, BatchesAreInsertedWhenFullAndEncoderFieldCountIsChecked) {

@@ -218,6 +218,7 @@ absl::Status WriterCore::InsertBatch() {
     }
     absl::Status status = client_->Query(insert_statement_, body_).status();
     if (status.ok()) {
+      last_insert_ = absl::Now();
       inserted_.push_back({seq, batch_row_count_});
       counters_->rows_written.fetch_add(batch_row_count_, std::memory_order_relaxed);
       if (rows_metric_ != nullptr) rows_metric_->Inc(batch_row_count_);
@@ -290,7 +291,10 @@ absl::Status WriterCore::InsertMarkers(const std::string& sink, const std::strin
 }
 
 absl::Status WriterCore::OnWatermark() {
-  if (config_.mode != ClickHouseCommitMode::kAutoCommit) return absl::OkStatus();
+  if (config_.mode != ClickHouseCommitMode::kAutoCommit || batch_row_count_ == 0 ||
+      absl::Now() - last_insert_ < config_.auto_commit_interval) {
+    return absl::OkStatus();
+  }
   return InsertBatch();
 }
 

@@ -36,8 +36,11 @@
 // checkpoint id: a crashed run may reuse checkpoint ids.
 //
 // ClickHouseCommitMode::kAutoCommit (no checkpointing): each insert is
-// committed at once, and the batch is inserted at each watermark: rows are
-// visible as they are written (at least once after a failure).
+// committed at once, and the batch is inserted at a watermark once
+// auto_commit_interval has passed since the last insert: rows are visible
+// about that soon after they are written (at least once after a failure),
+// and the server gets few, large inserts (ClickHouse's advice: about one a
+// second).
 //
 // Thread-safety: a Sink is shared by its writers; each writer runs on its
 // subtask's thread. rows_written(), commits() and failures() may be read from
@@ -145,6 +148,8 @@ struct ClickHouseSinkConfig {
   // all or nothing should the server die.
   int64_t batch_rows = 1 << 20;
   int64_t batch_bytes = int64_t{64} << 20;
+  // kAutoCommit: the least time between two inserts made at watermarks.
+  absl::Duration auto_commit_interval = absl::Seconds(1);
   ClickHouseClientOptions client;
 };
 
@@ -224,6 +229,7 @@ class WriterCore {
   int64_t batch_row_count_ = 0;
   std::string body_;  // the batch with its tags, reused
   uint64_t next_seq_ = 1;
+  absl::Time last_insert_ = absl::InfinitePast();
   std::vector<Insert> inserted_;            // since the last commit, in order
   size_t verified_ = 0;                     // inserted_[0, verified_) verified
   struct PreCommitted {
