@@ -54,6 +54,20 @@ constexpr const char* kJob = CAMERA_TOP_K_BINARY;
 constexpr const char* kJob = nullptr;
 #endif
 
+// Under a sanitizer (CI's ASan+UBSan build at -O0) the job runs about ten
+// times slower: inputs and pacing are divided by kScale (with windows
+// kScale times shorter, so that as many windows fire), the SIGKILLs come
+// later and fewer are required.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr int kScale = 10;
+constexpr int kMinKills = 4;
+constexpr int kKillDelayMs = 600;
+#else
+constexpr int kScale = 1;
+constexpr int kMinKills = 10;
+constexpr int kKillDelayMs = 150;
+#endif
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream s;
@@ -167,8 +181,9 @@ class CameraClickHouseTest : public ::testing::Test {
 // second of wall-clock time), a run lasts as long on any machine that keeps
 // up, so that the SIGKILLs find it running; its output is the unpaced one's.
 std::vector<std::string> Generated(int64_t events, int64_t rate = 0) {
-  return {"--generate", absl::StrCat("--generate_count=", events),
-          absl::StrCat("--generate_rate=", rate), "--window=10s", "--top_x=5"};
+  return {"--generate", absl::StrCat("--generate_count=", events / kScale),
+          absl::StrCat("--generate_rate=", rate / kScale),
+          absl::StrCat("--window=", 10000 / kScale, "ms"), "--top_x=5"};
 }
 std::vector<std::string> Plus(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -176,6 +191,7 @@ std::vector<std::string> Plus(std::vector<std::string> a, const std::vector<std:
 }
 
 TEST_F(CameraClickHouseTest, UtopiaTableEqualsTheOutputCsv) {
+  if (kScale > 1) GTEST_SKIP() << "a million lines: Release only (the generated input covers it)";
   const char* shared = std::getenv("BROOK_SHARED_DATA");
   const std::string data = absl::StrCat(shared == nullptr ? "" : shared, "/utopia");
   if (shared == nullptr || !std::filesystem::exists(data + "/camera_detection_events.csv")) {
@@ -206,7 +222,7 @@ TEST_F(CameraClickHouseTest, WindowedGeneratedTableEqualsTheOutputCsv) {
       << ReadFile(Path("stderr2"));
   EXPECT_FALSE(std::filesystem::exists(Path("-")));
   const std::vector<std::string> csv = CsvRows(Path("out.csv"));
-  ASSERT_GE(csv.size(), 1000u);
+  ASSERT_GE(csv.size(), 1000u / kScale);
   EXPECT_THAT(TableRows(*client_, "generated"), UnorderedElementsAreArray(csv));
   EXPECT_THAT(TableRows(*client_, "generated_only"), UnorderedElementsAreArray(csv));
 }
@@ -221,7 +237,8 @@ std::vector<std::string> Duplicates(const ClickHouseClient& client, const std::s
 }
 
 TEST_F(CameraClickHouseTest, ExactlyOnceAfterSigkillsOfTheJob) {
-  // 4 s paced; 12 kills each at most 300 ms after a start cover less.
+  // 4 s paced; 12 kills each at most 300 ms after a start cover less
+  // (Release).
   ASSERT_EQ(RunJob(Plus(Generated(2000000), {"--output=" + Path("reference.csv")}),
                    Path("stderr-ref")),
             0)
@@ -236,7 +253,8 @@ TEST_F(CameraClickHouseTest, ExactlyOnceAfterSigkillsOfTheJob) {
     ++runs;
     const std::string log = Path(absl::StrCat("stderr-", runs));
     const absl::Duration kill_after =
-        kills < 12 ? absl::Milliseconds(150 + random() % 150) : absl::ZeroDuration();
+        kills < kMinKills + 2 ? absl::Milliseconds(kKillDelayMs + random() % kKillDelayMs)
+                              : absl::ZeroDuration();
     const int status = RunJob(job, log, kill_after);
     restores += ReadFile(log);
     if (status == -9) {
@@ -246,7 +264,7 @@ TEST_F(CameraClickHouseTest, ExactlyOnceAfterSigkillsOfTheJob) {
     ASSERT_EQ(status, 0) << "run " << runs << " after " << kills << " kills:\n" << ReadFile(log);
     break;
   }
-  EXPECT_GE(kills, 10) << "the job finished too early: make the input larger";
+  EXPECT_GE(kills, kMinKills) << "the job finished too early: make the input larger";
   EXPECT_THAT(restores, HasSubstr("restored from"));
   EXPECT_THAT(TableRows(*client_, "killed"),
               UnorderedElementsAreArray(CsvRows(Path("reference.csv"))));

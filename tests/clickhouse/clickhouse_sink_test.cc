@@ -166,6 +166,14 @@ TEST(ClickHouseSinkTest, AutoCommitInsertsAtWatermarksAtMostOncePerIntervalAndEs
               ElementsAre(HasSubstr("1\t"), "2\t", "3\tc"));
 }
 
+TEST(ClickHouseRowTest, EncodesTabSeparatedFields) {
+  std::string out;
+  ClickHouseRow row(&out);
+  row.Int(-42).Float(0.1).Float(1e300).String("a\tb\\").Null();
+  EXPECT_EQ(out, "-42\t0.1\t1e+300\ta\\tb\\\\\t\\N");
+  EXPECT_EQ(row.fields(), 5);
+}
+
 TEST(ClickHouseSinkTest, BatchesAreInsertedWhenFullAndEncoderFieldCountIsChecked) {
   BROOK_REQUIRE_CLICKHOUSE(server);
   auto options = ReadingOptions(server->url(), "batches");

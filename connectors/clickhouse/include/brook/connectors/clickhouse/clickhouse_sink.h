@@ -51,6 +51,7 @@
 #define BROOK_CONNECTORS_CLICKHOUSE_CLICKHOUSE_SINK_H_
 
 #include <atomic>
+#include <charconv>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -86,9 +87,11 @@ class ClickHouseRow {
     absl::StrAppend(out_, v);
     return *this;
   }
+  // The shortest text that reads back as `v` ("inf", "nan" included).
   ClickHouseRow& Float(double v) {
     Separate();
-    absl::StrAppend(out_, v);
+    char text[32];
+    out_->append(text, std::to_chars(text, text + sizeof(text), v).ptr);
     return *this;
   }
   // Escaped as TabSeparated needs (\t, \n, \\ ...): any bytes may pass.
