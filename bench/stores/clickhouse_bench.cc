@@ -93,8 +93,8 @@ absl::StatusOr<double> SinkRowsPerSecond(const std::string& url, const std::stri
   return static_cast<double>(rows) / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
-absl::StatusOr<double> JobEventsPerSecond(const std::string& url, const std::string& dir,
-                                          bool csv, bool store, bool checkpoint, int run) {
+absl::StatusOr<double> JobEventsPerSecond(const std::string& url, const std::string& dir, bool csv,
+                                          bool store, bool checkpoint, int run) {
   camera::CameraJobOptions o;
   o.generate = true;
   o.generator.count = absl::GetFlag(FLAGS_events);
@@ -140,8 +140,8 @@ int main(int argc, char** argv) {
       top = std::max(top, *v);
       cpu = std::min(cpu, (CpuSeconds() - cpu_before) * 1e6 / static_cast<double>(per_run));
     }
-    std::printf("%-24s %12.0f %s  %6.3f client CPU-s per M  (best of %d)\n", name, top, unit,
-                cpu, repeats);
+    std::printf("%-24s %12.0f %s  %6.3f client CPU-s per M  (best of %d)\n", name, top, unit, cpu,
+                repeats);
     std::fflush(stdout);
     return true;
   };

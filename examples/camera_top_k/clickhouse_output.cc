@@ -13,9 +13,13 @@ using brook::connectors::ClickHouseSink;
 using brook::connectors::ClickHouseSinkOptions;
 
 std::vector<ClickHouseColumn> ClickHouseResultColumns() {
-  return {{"window_start", "Nullable(Int64)"}, {"window_end", "Nullable(Int64)"},
-          {"geographical_location_oid", "Int64"}, {"geographical_location", "String"},
-          {"item_rank", "Int32"}, {"item_name", "String"}, {"item_count", "Int64"}};
+  return {{"window_start", "Nullable(Int64)"},
+          {"window_end", "Nullable(Int64)"},
+          {"geographical_location_oid", "Int64"},
+          {"geographical_location", "String"},
+          {"item_rank", "Int32"},
+          {"item_name", "String"},
+          {"item_count", "Int64"}};
 }
 
 ClickHouseSinkOptions<ResultRow> ClickHouseResultSinkOptions(std::string url, std::string table,
@@ -25,8 +29,8 @@ ClickHouseSinkOptions<ResultRow> ClickHouseResultSinkOptions(std::string url, st
   options.url = std::move(url);
   options.table = std::move(table);
   options.columns = ClickHouseResultColumns();
-  options.mode = exactly_once ? ClickHouseCommitMode::kExactlyOnce
-                              : ClickHouseCommitMode::kAutoCommit;
+  options.mode =
+      exactly_once ? ClickHouseCommitMode::kExactlyOnce : ClickHouseCommitMode::kAutoCommit;
   options.encoder = [names = std::move(location_names)](const ResultRow& r, ClickHouseRow& out) {
     if (r.global_window) {
       out.Null().Null();

@@ -6,16 +6,15 @@
 // the job and after the server dies mid-run; the dashboard queries of
 // docs/results-stores.md (and the Grafana dashboard's copies) return the
 // expected rows; errors before any work exit with status 2.
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fcntl.h>
-
 #include <algorithm>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -211,14 +210,14 @@ TEST_F(CameraClickHouseTest, UtopiaTableEqualsTheOutputCsv) {
 // Without --output the job writes only the table; a second table from the
 // same run (auto-commit, no checkpointing) equals the CSV of a run with one.
 TEST_F(CameraClickHouseTest, WindowedGeneratedTableEqualsTheOutputCsv) {
-  ASSERT_EQ(RunJob(Plus(Generated(300000), {"--output=" + Path("out.csv"), Url(),
-                                            "--results_table=generated"}),
+  ASSERT_EQ(RunJob(Plus(Generated(300000),
+                        {"--output=" + Path("out.csv"), Url(), "--results_table=generated"}),
                    Path("stderr")),
             0)
       << ReadFile(Path("stderr"));
-  ASSERT_EQ(RunJob(Plus(Generated(300000), {Url(), "--results_table=generated_only"}),
-                   Path("stderr2")),
-            0)
+  ASSERT_EQ(
+      RunJob(Plus(Generated(300000), {Url(), "--results_table=generated_only"}), Path("stderr2")),
+      0)
       << ReadFile(Path("stderr2"));
   EXPECT_FALSE(std::filesystem::exists(Path("-")));
   const std::vector<std::string> csv = CsvRows(Path("out.csv"));
@@ -239,13 +238,14 @@ std::vector<std::string> Duplicates(const ClickHouseClient& client, const std::s
 TEST_F(CameraClickHouseTest, ExactlyOnceAfterSigkillsOfTheJob) {
   // 4 s paced; 12 kills each at most 300 ms after a start cover less
   // (Release).
-  ASSERT_EQ(RunJob(Plus(Generated(2000000), {"--output=" + Path("reference.csv")}),
-                   Path("stderr-ref")),
-            0)
+  ASSERT_EQ(
+      RunJob(Plus(Generated(2000000), {"--output=" + Path("reference.csv")}), Path("stderr-ref")),
+      0)
       << ReadFile(Path("stderr-ref"));
   const std::vector<std::string> job =
-      Plus(Generated(2000000, 500000), {Url(), "--results_table=killed", "--checkpoint_dir=" + Path("checkpoints"),
-                   "--checkpoint_interval=100ms"});
+      Plus(Generated(2000000, 500000),
+           {Url(), "--results_table=killed", "--checkpoint_dir=" + Path("checkpoints"),
+            "--checkpoint_interval=100ms"});
   std::mt19937 random(std::random_device{}());
   int kills = 0, runs = 0;
   std::string restores;
@@ -272,13 +272,14 @@ TEST_F(CameraClickHouseTest, ExactlyOnceAfterSigkillsOfTheJob) {
 }
 
 TEST_F(CameraClickHouseTest, ServerDeathFailsTheJobWhichResumesWithNothingLostOrDoubled) {
-  ASSERT_EQ(RunJob(Plus(Generated(1000000), {"--output=" + Path("reference.csv")}),
-                   Path("stderr-ref")),
-            0)
+  ASSERT_EQ(
+      RunJob(Plus(Generated(1000000), {"--output=" + Path("reference.csv")}), Path("stderr-ref")),
+      0)
       << ReadFile(Path("stderr-ref"));
   const std::vector<std::string> job =
-      Plus(Generated(1000000, 500000), {Url(), "--results_table=server_dies", "--checkpoint_dir=" + Path("checkpoints"),
-                   "--checkpoint_interval=100ms"});
+      Plus(Generated(1000000, 500000),
+           {Url(), "--results_table=server_dies", "--checkpoint_dir=" + Path("checkpoints"),
+            "--checkpoint_interval=100ms"});
   // Kill the server once a checkpoint has committed rows, while the job runs.
   std::thread killer([&] {
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
@@ -322,8 +323,7 @@ std::string Collapse(std::string s) {
 }
 
 TEST_F(CameraClickHouseTest, DashboardQueriesReturnTheExpectedRows) {
-  ASSERT_EQ(RunJob(Plus(Generated(300000), {"--output=" + Path("out.csv"), Url()}),
-                   Path("stderr")),
+  ASSERT_EQ(RunJob(Plus(Generated(300000), {"--output=" + Path("out.csv"), Url()}), Path("stderr")),
             0)
       << ReadFile(Path("stderr"));
   // The CSV's rows by field: 0 window_start, 1 window_end, 2 oid, 3 name,
@@ -363,17 +363,16 @@ TEST_F(CameraClickHouseTest, DashboardQueriesReturnTheExpectedRows) {
 
   const std::map<std::string, std::string> queries = DashboardQueries();
   ASSERT_EQ(queries.size(), 4u) << "docs/results-stores.md: 4 dashboard queries expected";
-  const std::string grafana =
-      Collapse(absl::StrReplaceAll(ReadFile(absl::StrCat(BROOK_SOURCE_DIR,
-                                                         "/docs/grafana/camera-top-k.json")),
-                                   {{"\\n", "\n"}, {"\\\"", "\""}}));
+  const std::string grafana = Collapse(absl::StrReplaceAll(
+      ReadFile(absl::StrCat(BROOK_SOURCE_DIR, "/docs/grafana/camera-top-k.json")),
+      {{"\\n", "\n"}, {"\\\"", "\""}}));
   std::map<std::string, std::vector<std::string>> got;
   for (const auto& [name, sql] : queries) {
     EXPECT_THAT(grafana, HasSubstr(Collapse(sql))) << name << ": not in the Grafana dashboard";
-    got[name] = QueryRows(*client_, absl::StrReplaceAll(sql, {{"$location", location},
-                                                              {"$top_x", absl::StrCat(top_x)},
-                                                              {"$windows",
-                                                               absl::StrCat(windows)}}));
+    got[name] =
+        QueryRows(*client_, absl::StrReplaceAll(sql, {{"$location", location},
+                                                      {"$top_x", absl::StrCat(top_x)},
+                                                      {"$windows", absl::StrCat(windows)}}));
   }
   EXPECT_THAT(got["top_of_location"], ElementsAreArray(top_of_location));
   EXPECT_THAT(got["top_of_every_location"], ElementsAreArray(top_of_all));
@@ -394,7 +393,8 @@ TEST_F(CameraClickHouseTest, BadUrlUnreachableServerCredentialsOrOtherColumnsExi
   int i = 0;
   for (const auto& [flags, message] : cases) {
     const std::string log = Path(absl::StrCat("stderr-", ++i));
-    EXPECT_EQ(RunJob(Plus(input, std::vector<std::string>(absl::StrSplit(flags, ' '))), log), 2) << flags;
+    EXPECT_EQ(RunJob(Plus(input, std::vector<std::string>(absl::StrSplit(flags, ' '))), log), 2)
+        << flags;
     EXPECT_THAT(ReadFile(log), HasSubstr(message)) << flags;
   }
 }

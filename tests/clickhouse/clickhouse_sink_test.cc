@@ -13,9 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "brook/testing/status_matchers.h"
+#include "clickhouse/clickhouse_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "clickhouse/clickhouse_test_util.h"
 
 namespace brook::connectors {
 namespace {
@@ -52,7 +52,7 @@ std::vector<StreamRecord<Reading>> Batch(std::vector<Reading> readings) {
 }
 
 std::unique_ptr<SinkWriter<Reading>> NewWriter(ClickHouseSink<Reading>& sink,
-                                                MetricGroup* metrics = nullptr) {
+                                               MetricGroup* metrics = nullptr) {
   SinkWriterContext ctx;
   ctx.metrics = metrics;
   auto writer = sink.CreateWriter(ctx);
@@ -152,9 +152,8 @@ TEST(ClickHouseSinkTest, AutoCommitInsertsAtWatermarksAtMostOncePerIntervalAndEs
   ASSERT_THAT(writer->Write(batch), IsOk());
   EXPECT_THAT(View((*sink)->client(), "auto_commit"), IsEmpty());
   ASSERT_THAT(writer->OnWatermark(10), IsOk());
-  EXPECT_THAT(QueryRows((*sink)->client(),
-                        "SELECT name = unhex('" + absl::BytesToHexString(odd) +
-                            "') FROM auto_commit WHERE id = 1"),
+  EXPECT_THAT(QueryRows((*sink)->client(), "SELECT name = unhex('" + absl::BytesToHexString(odd) +
+                                               "') FROM auto_commit WHERE id = 1"),
               ElementsAre("1"));
   EXPECT_THAT(View((*sink)->client(), "auto_commit"), ElementsAre(HasSubstr("1\t"), "2\t"));
   batch = Batch({{3, "c"}});
@@ -162,8 +161,7 @@ TEST(ClickHouseSinkTest, AutoCommitInsertsAtWatermarksAtMostOncePerIntervalAndEs
   ASSERT_THAT(writer->OnWatermark(20), IsOk());  // within the interval: still buffered
   EXPECT_EQ((*sink)->rows_written(), 2);
   ASSERT_THAT(writer->Flush(), IsOk());
-  EXPECT_THAT(View((*sink)->client(), "auto_commit"),
-              ElementsAre(HasSubstr("1\t"), "2\t", "3\tc"));
+  EXPECT_THAT(View((*sink)->client(), "auto_commit"), ElementsAre(HasSubstr("1\t"), "2\t", "3\tc"));
 }
 
 TEST(ClickHouseRowTest, EncodesTabSeparatedFields) {
@@ -216,9 +214,10 @@ TEST(ClickHouseSinkTest, ClearErrorsBeforeAnyWork) {
   const ClickHouseClient client(*ParseClickHouseUrl(server->url()));
   ASSERT_THAT(client.Query("CREATE TABLE other_data (_sink String, x Int64) ENGINE = Memory"),
               IsOk());
-  EXPECT_THAT(ClickHouseSink<Reading>::Open(ReadingOptions(server->url(), "other")),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("'other_data' exists with other columns: (_sink String, x Int64)")));
+  EXPECT_THAT(
+      ClickHouseSink<Reading>::Open(ReadingOptions(server->url(), "other")),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               HasSubstr("'other_data' exists with other columns: (_sink String, x Int64)")));
   ASSERT_THAT(client.Query("CREATE TABLE plain (id Int64, name String) ENGINE = Memory"), IsOk());
   EXPECT_THAT(ClickHouseSink<Reading>::Open(ReadingOptions(server->url(), "plain")),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not the sink's view")));

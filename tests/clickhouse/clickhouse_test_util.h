@@ -36,8 +36,8 @@ inline ClickHouseLocalServer* SharedServer() {
 }
 
 #define BROOK_REQUIRE_CLICKHOUSE(server)                                                   \
-  ::brook::connectors::ClickHouseLocalServer* server =                                    \
-      ::brook::connectors::testing::SharedServer();                                       \
+  ::brook::connectors::ClickHouseLocalServer* server =                                     \
+      ::brook::connectors::testing::SharedServer();                                        \
   if (server == nullptr) {                                                                 \
     GTEST_SKIP() << "clickhouse-server is not installed (scripts/install-deps.sh --test)"; \
   }

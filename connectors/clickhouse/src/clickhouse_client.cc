@@ -1,15 +1,14 @@
 // File: connectors/clickhouse/src/clickhouse_client.cc
 #include "brook/connectors/clickhouse/clickhouse_client.h"
 
-#include <chrono>
-#include <cstdlib>
-#include <thread>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -34,8 +33,7 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view s) {
       continue;
     }
     int value = 0;
-    if (i + 2 >= s.size() || !absl::ascii_isxdigit(s[i + 1]) ||
-        !absl::ascii_isxdigit(s[i + 2])) {
+    if (i + 2 >= s.size() || !absl::ascii_isxdigit(s[i + 1]) || !absl::ascii_isxdigit(s[i + 2])) {
       return absl::InvalidArgumentError("bad %-escape in the URL's user or password");
     }
     for (int k = 1; k <= 2; ++k) {
@@ -137,9 +135,8 @@ void AppendClickHouseStringLiteral(std::string_view s, std::string& out) {
 ClickHouseClient::ClickHouseClient(ClickHouseEndpoint endpoint, ClickHouseClientOptions options)
     : endpoint_(std::move(endpoint)), options_(options) {
   if (!endpoint_.user.empty()) {
-    authorization_ =
-        absl::StrCat("Basic ", absl::Base64Escape(absl::StrCat(endpoint_.user, ":",
-                                                               endpoint_.password)));
+    authorization_ = absl::StrCat(
+        "Basic ", absl::Base64Escape(absl::StrCat(endpoint_.user, ":", endpoint_.password)));
   }
 }
 
@@ -157,8 +154,8 @@ absl::StatusOr<std::string> ClickHouseClient::Query(std::string_view statement,
   beast::error_code ec;
   const auto timeout = absl::ToChronoMilliseconds(options_.timeout);
   auto failed = [&](const char* what) {
-    return absl::UnavailableError(absl::StrCat("ClickHouse at ", endpoint_.ToString(), ": ", what,
-                                               ": ", ec.message()));
+    return absl::UnavailableError(
+        absl::StrCat("ClickHouse at ", endpoint_.ToString(), ": ", what, ": ", ec.message()));
   };
   // Each step runs the io_context to completion: async operations only for
   // tcp_stream's timeouts.

@@ -1,14 +1,13 @@
 // File: connectors/clickhouse/src/clickhouse_local_server.cc
 #include "brook/connectors/clickhouse/clickhouse_local_server.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -73,8 +72,8 @@ absl::StatusOr<std::unique_ptr<ClickHouseLocalServer>> ClickHouseLocalServer::St
   }
   std::unique_ptr<ClickHouseLocalServer> server(new ClickHouseLocalServer(std::move(options)));
   const char* tmp = std::getenv("TMPDIR");
-  std::string dir = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp",
-                                 "/brook-clickhouse.XXXXXX");
+  std::string dir =
+      absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/brook-clickhouse.XXXXXX");
   if (mkdtemp(dir.data()) == nullptr) return absl::ErrnoToStatus(errno, "mkdtemp");
   server->dir_ = dir;
   auto port = FreeLoopbackPort();
@@ -122,8 +121,8 @@ absl::Status ClickHouseLocalServer::Launch() {
   const std::string config_arg = absl::StrCat("--config-file=", dir_, "/config.xml");
   std::vector<char*> argv = {options_.binary.data(), const_cast<char*>(config_arg.c_str()),
                              nullptr};
-  const int error = posix_spawn(&pid_, options_.binary.c_str(), &actions, nullptr, argv.data(),
-                                environ);
+  const int error =
+      posix_spawn(&pid_, options_.binary.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (error != 0) {
     pid_ = -1;

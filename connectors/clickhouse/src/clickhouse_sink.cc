@@ -84,10 +84,10 @@ absl::Status EnsureTable(const ClickHouseClient& client, absl::string_view table
                       return a.name == b.name && a.type == b.type;
                     });
   if (same) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      "ClickHouse table '", table, "' exists with other columns: (", ColumnList(have, true),
-      "); the sink writes (", ColumnList(want, true),
-      "): drop or rename it, or choose another table"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("ClickHouse table '", table, "' exists with other columns: (",
+                   ColumnList(have, true), "); the sink writes (", ColumnList(want, true),
+                   "): drop or rename it, or choose another table"));
 }
 
 uint64_t RandomAttempt() {
@@ -131,17 +131,17 @@ absl::StatusOr<std::shared_ptr<const ClickHouseClient>> PrepareTable(
   BROOK_ASSIGN_OR_RETURN(ClickHouseEndpoint endpoint, ParseClickHouseUrl(config.url));
   auto client = std::make_shared<const ClickHouseClient>(std::move(endpoint), config.client);
   if (absl::Status s = client->QueryWithRetries("SELECT 1").status(); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("ClickHouse sink: cannot use the server: ",
-                                               s.message()));
+    return absl::Status(s.code(),
+                        absl::StrCat("ClickHouse sink: cannot use the server: ", s.message()));
   }
 
   const std::string& t = config.table;
   std::vector<ClickHouseColumn> data = TagColumns();
   data.insert(data.end(), config.columns.begin(), config.columns.end());
-  BROOK_RETURN_IF_ERROR(EnsureTable(
-      *client, t + "_data", data,
-      absl::StrCat("CREATE TABLE IF NOT EXISTS ", t, "_data (", ColumnList(data, true),
-                   ") ENGINE = MergeTree ORDER BY (", kTagColumns, ")")));
+  BROOK_RETURN_IF_ERROR(
+      EnsureTable(*client, t + "_data", data,
+                  absl::StrCat("CREATE TABLE IF NOT EXISTS ", t, "_data (", ColumnList(data, true),
+                               ") ENGINE = MergeTree ORDER BY (", kTagColumns, ")")));
   BROOK_RETURN_IF_ERROR(EnsureTable(
       *client, t + "_commits", CommitColumns(),
       absl::StrCat("CREATE TABLE IF NOT EXISTS ", t,
@@ -182,8 +182,8 @@ WriterCore::WriterCore(const ClickHouseSinkConfig& config,
   if (metrics != nullptr) {
     rows_metric_ = metrics->GetCounter("clickhouse_rows_written");
     failures_metric_ = metrics->GetCounter("clickhouse_failures");
-    commit_latency_ms_ = metrics->GetHistogram(
-        "clickhouse_commit_latency_ms", {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000});
+    commit_latency_ms_ = metrics->GetHistogram("clickhouse_commit_latency_ms",
+                                               {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000});
   }
 }
 
@@ -242,9 +242,8 @@ absl::Status WriterCore::Verify(const std::vector<Insert>& inserts) {
   const std::string query = absl::StrCat(
       "SELECT _seq, count() FROM ", config_.table, "_data WHERE _sink = ", Literal(sink_id_),
       " AND _attempt = ", Literal(attempt_), " AND _seq IN (",
-      absl::StrJoin(inserts, ",", [](std::string* out, const Insert& i) {
-        absl::StrAppend(out, i.seq);
-      }),
+      absl::StrJoin(inserts, ",",
+                    [](std::string* out, const Insert& i) { absl::StrAppend(out, i.seq); }),
       ") GROUP BY _seq FORMAT TabSeparated");
   absl::StatusOr<std::string> tsv = client_->QueryWithRetries(query);
   if (!tsv.ok()) return Failed(tsv.status());
@@ -269,8 +268,7 @@ absl::Status WriterCore::Verify(const std::vector<Insert>& inserts) {
 }
 
 absl::Status WriterCore::InsertMarkers(const std::string& sink, const std::string& attempt,
-                                       const std::vector<Insert>& inserts,
-                                       int64_t checkpoint_id) {
+                                       const std::vector<Insert>& inserts, int64_t checkpoint_id) {
   if (inserts.empty()) return absl::OkStatus();
   std::string body;
   for (const Insert& i : inserts) {
@@ -281,8 +279,8 @@ absl::Status WriterCore::InsertMarkers(const std::string& sink, const std::strin
   // Idempotent: a marker twice commits nothing twice (the view tests IN).
   absl::Status status =
       client_
-          ->QueryWithRetries(absl::StrCat("INSERT INTO ", config_.table, "_commits (",
-                                          kTagColumns, ", _checkpoint) FORMAT TabSeparated"),
+          ->QueryWithRetries(absl::StrCat("INSERT INTO ", config_.table, "_commits (", kTagColumns,
+                                          ", _checkpoint) FORMAT TabSeparated"),
                              body)
           .status();
   if (!status.ok()) return Failed(std::move(status));
@@ -327,7 +325,8 @@ absl::Status WriterCore::Commit(int64_t checkpoint_id) {
   size_t covered = precommitted_.size();
   if (checkpoint_id >= 0) {
     covered = 0;
-    while (covered < precommitted_.size() && precommitted_[covered].checkpoint_id <= checkpoint_id) {
+    while (covered < precommitted_.size() &&
+           precommitted_[covered].checkpoint_id <= checkpoint_id) {
       ++covered;
     }
     if (covered == 0) return absl::OkStatus();
@@ -336,8 +335,8 @@ absl::Status WriterCore::Commit(int64_t checkpoint_id) {
   }
   if (n == 0) return absl::OkStatus();
   const std::vector<Insert> committed(inserted_.begin(), inserted_.begin() + n);
-  BROOK_RETURN_IF_ERROR(InsertMarkers(sink_id_, attempt_, committed, std::max<int64_t>(
-                                                                         checkpoint_id, 0)));
+  BROOK_RETURN_IF_ERROR(
+      InsertMarkers(sink_id_, attempt_, committed, std::max<int64_t>(checkpoint_id, 0)));
   if (commit_latency_ms_ != nullptr) {
     commit_latency_ms_->Observe(absl::ToInt64Milliseconds(absl::Now() - precommit_time));
   }

@@ -99,12 +99,23 @@ class ClickHouseRow {
     Separate();
     for (char c : v) {
       switch (c) {
-        case '\t': out_->append("\\t"); break;
-        case '\n': out_->append("\\n"); break;
-        case '\r': out_->append("\\r"); break;
-        case '\0': out_->append("\\0"); break;
-        case '\\': out_->append("\\\\"); break;
-        default: out_->push_back(c);
+        case '\t':
+          out_->append("\\t");
+          break;
+        case '\n':
+          out_->append("\\n");
+          break;
+        case '\r':
+          out_->append("\\r");
+          break;
+        case '\0':
+          out_->append("\\0");
+          break;
+        case '\\':
+          out_->append("\\\\");
+          break;
+        default:
+          out_->push_back(c);
       }
     }
     return *this;
@@ -233,8 +244,8 @@ class WriterCore {
   std::string body_;  // the batch with its tags, reused
   uint64_t next_seq_ = 1;
   absl::Time last_insert_ = absl::InfinitePast();
-  std::vector<Insert> inserted_;            // since the last commit, in order
-  size_t verified_ = 0;                     // inserted_[0, verified_) verified
+  std::vector<Insert> inserted_;  // since the last commit, in order
+  size_t verified_ = 0;           // inserted_[0, verified_) verified
   struct PreCommitted {
     int64_t checkpoint_id = 0;
     size_t inserts = 0;  // the prefix of inserted_ it covers
@@ -259,8 +270,8 @@ class ClickHouseSink final : public Sink<T> {
     if (!options.encoder) return absl::InvalidArgumentError("ClickHouse sink: no row encoder");
     if (options.sink_id.empty()) options.sink_id = options.table;
     BROOK_ASSIGN_OR_RETURN(auto client, clickhouse_sink_internal::PrepareTable(options));
-    return std::shared_ptr<ClickHouseSink>(new ClickHouseSink(std::move(options),
-                                                              std::move(client)));
+    return std::shared_ptr<ClickHouseSink>(
+        new ClickHouseSink(std::move(options), std::move(client)));
   }
 
   absl::StatusOr<std::unique_ptr<SinkWriter<T>>> CreateWriter(
