@@ -19,10 +19,13 @@ BUILD_PACKAGES=(
   librdkafka-dev kcat
 )
 # GoogleTest, Google Benchmark, and the tools the tests drive: Prometheus
-# (promtool and a real scrape) and headless Chromium (the dashboard page).
+# (promtool and a real scrape), headless Chromium (the dashboard page) and
+# ClickHouse 18.16 (the results store's tests start a server on loopback;
+# brook::clickhouse itself needs only Boost).
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev time
   prometheus chromium
+  clickhouse-server clickhouse-client
 )
 
 usage() { echo "usage: $0 [--test]" >&2; }

@@ -242,6 +242,7 @@ struct CameraJob::Inputs {
   std::shared_ptr<brook::Sink<ResultRow>> kafka_output;  // null without output_topic
   std::shared_ptr<TransactionalFileSink<DeadLetter>> dead_letters;  // null: none requested
   std::shared_ptr<brook::CheckpointStorage> checkpoint_storage;  // null: off
+  std::vector<ResultStore> result_stores;
 };
 
 double CameraJobSummary::records_per_second() const {
@@ -310,7 +311,11 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   }
 
   const bool checkpointing = !o.checkpoint_dir.empty();
-  const bool csv_output = !o.on_result && !(o.output_path.empty() && !o.output_topic.empty());
+  // An empty output_path is stdout, unless the rows go elsewhere (a topic, a
+  // results store): then no CSV.
+  const bool csv_output =
+      !o.on_result &&
+      !(o.output_path.empty() && (!o.output_topic.empty() || !o.result_stores.empty()));
   if (o.kafka_delivery == "exactly-once" && !checkpointing) {
     return bad("kafka_delivery", "exactly-once needs --checkpoint_dir (a transaction commits "
                                  "at each checkpoint)");
@@ -379,6 +384,11 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   // Transactional files are opened, not truncated: a restore needs what
   // they hold.
   const FileSinkMode mode = checkpointing ? FileSinkMode::kTransactional : FileSinkMode::kPlain;
+  for (const ResultStoreFactory& open : o.result_stores) {
+    auto store = open(inputs->location_names);
+    if (!store.ok()) return store.status();
+    inputs->result_stores.push_back(*std::move(store));
+  }
   if (csv_output) {
     auto output = TransactionalFileSink<ResultRow>::Open(
         o.output_path, mode, ResultCsvSinkOptions(inputs->location_names));
@@ -438,6 +448,7 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
     rows.SinkTo(in->output, "output", 1);
   }
   if (in->kafka_output != nullptr) rows.SinkTo(in->kafka_output, "kafka-output", 1);
+  for (const ResultStore& store : in->result_stores) rows.SinkTo(store.sink, store.name, 1);
   if (o.dashboard != nullptr) {  // every firing, early ones included
     o.dashboard->ShowResults(rows, live_early_fire ? std::optional(top_k.GetSideOutput(tags.early))
                                                    : std::nullopt);
@@ -463,10 +474,11 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
 
   BROOK_ASSIGN_OR_RETURN(CameraJobSummary summary, Summarize(env.metrics(), o.join));
   summary.elapsed = absl::Now() - start;
-  summary.output_rows = hook_sink != nullptr ? hook_sink->records_written()
-                        : in->output != nullptr
-                            ? in->output->rows_written()
-                            : env.metrics().Sum("records_sent", "kafka-output").value_or(0);
+  summary.output_rows =
+      hook_sink != nullptr             ? hook_sink->records_written()
+      : in->output != nullptr          ? in->output->rows_written()
+      : !in->result_stores.empty()     ? in->result_stores.front().rows_written()
+                                       : env.metrics().Sum("records_sent", "kafka-output").value_or(0);
   summary.restored_from = env.restored_from();
   summary.restore_skipped = env.restore_skipped();
   return summary;

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "brook/stream.h"
@@ -43,6 +44,16 @@ namespace camera {
 class Dashboard;  // camera_top_k/dashboard.h
 
 enum class JoinMode { kInner, kLeftOuter };
+
+// A result store opened by CameraJob::Create: its sink (run at parallelism
+// 1, named `name`) and its count of rows written.
+struct ResultStore {
+  std::string name;
+  std::shared_ptr<brook::Sink<ResultRow>> sink;
+  std::function<int64_t()> rows_written;
+};
+using LocationNames = std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>>;
+using ResultStoreFactory = std::function<absl::StatusOr<ResultStore>(LocationNames names)>;
 
 // Where a checkpointed run starts (--restore): kLatest the newest complete
 // checkpoint in checkpoint_dir, if any; kNone from the beginning (the output
@@ -106,6 +117,11 @@ struct CameraJobOptions {
   // from the single result-sink thread, in arrival order: rows of one window
   // firing come in rank order, but firings are not sorted as in the CSV.
   std::function<void(const ResultRow& row)> on_result;
+  // Result stores (databases, e.g. camera_top_k/clickhouse_output.h): each
+  // is opened by Create(), once the location names are loaded (its error is
+  // Create()'s), and receives every result row the output CSV does. With a
+  // store and an empty output_path, no CSV is written.
+  std::vector<ResultStoreFactory> result_stores;
 
   // Called about every `progress_interval` while the job runs (empty = never).
   std::function<void(const std::string& line)> progress;

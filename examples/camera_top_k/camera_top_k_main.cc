@@ -9,14 +9,17 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "brook/savepoint_on_signal.h"
 #include "camera_top_k/camera_job.h"
+#include "camera_top_k/clickhouse_output.h"
 #include "camera_top_k/dashboard_flags.h"
 #include "camera_top_k/generator_flags.h"
 #include "camera_top_k/kafka_flags.h"
@@ -31,7 +34,8 @@ ABSL_FLAG(std::string, locations, "",
           "Required unless --generate (which then uses its own locations).");
 ABSL_FLAG(int, top_x, 10, "How many items to rank per location and window (>= 1).");
 ABSL_FLAG(std::string, output, "",
-          "Result CSV path; '-' = stdout. Default: stdout, or no CSV with --output_topic.");
+          "Result CSV path; '-' = stdout. Default: stdout, or no CSV when the rows go to "
+          "--output_topic, --clickhouse_url or --postgres.");
 ABSL_FLAG(std::string, kafka_brokers, "", "Kafka bootstrap servers: HOST:PORT[,HOST:PORT...].");
 ABSL_FLAG(std::string, output_topic, "",
           "Also (without --output: only) write each result row to this Kafka topic, as a JSON "
@@ -81,6 +85,14 @@ ABSL_FLAG(std::string, restore, "auto",
           "With --checkpoint_dir: auto = resume from the newest complete checkpoint in the "
           "directory if there is one; none = start from the beginning; otherwise the path of "
           "a checkpoint or savepoint directory to resume from.");
+ABSL_FLAG(std::string, clickhouse_url, "",
+          "Also write the results into ClickHouse at http://HOST:PORT (with credentials "
+          "http://USER:PASSWORD@HOST:PORT), to the view --results_table (created if missing); "
+          "exactly once with --checkpoint_dir. The CSV is then written only to --output=FILE. See "
+          "docs/results-stores.md.");
+ABSL_FLAG(std::string, results_table, "camera_top_k",
+          "The table (ClickHouse: the view) a results store writes to; its columns are the "
+          "output CSV's.");
 
 namespace {
 
@@ -141,6 +153,10 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   if (!kafka.ok()) return kafka.status();
   o.kafka = *std::move(kafka);
   o.kafka.brokers = absl::GetFlag(FLAGS_kafka_brokers);
+  if (const std::string url = absl::GetFlag(FLAGS_clickhouse_url); !url.empty()) {
+    o.result_stores.push_back(camera::ClickHouseResultStore(
+        url, absl::GetFlag(FLAGS_results_table), !o.checkpoint_dir.empty()));
+  }
   o.generate_rate = absl::GetFlag(FLAGS_generate_rate);
   o.generator = camera::GeneratorOptionsFromFlags();
   if (absl::GetFlag(FLAGS_progress)) {
@@ -166,10 +182,20 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "camera_top_k: {}\n", options.status().ToString());
     return 2;
   }
-  const std::string output =
-      options->output_path.empty() && !options->output_topic.empty()
-          ? absl::StrCat("topic ", options->output_topic)
-          : options->output_path;
+  // Where the result rows go, for the last line: the CSV, a topic, stores.
+  std::vector<std::string> destinations;
+  const bool elsewhere = !options->output_topic.empty() || !options->result_stores.empty();
+  if (!options->output_path.empty() || !elsewhere) {
+    destinations.push_back(options->output_path.empty() || options->output_path == "-"
+                               ? "stdout"
+                               : options->output_path);
+  }
+  if (!options->output_topic.empty()) {
+    destinations.push_back(absl::StrCat("topic ", options->output_topic));
+  }
+  if (!options->result_stores.empty()) {
+    destinations.push_back(absl::StrCat("table ", absl::GetFlag(FLAGS_results_table)));
+  }
   auto dashboard = camera::StartDashboardFromFlags("camera_top_k");
   if (!dashboard.ok()) {
     fmt::print(stderr, "camera_top_k: {}\n", std::string(dashboard.status().message()));
@@ -203,8 +229,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "camera_top_k: job failed: {}\n", summary.status().ToString());
   } else {
     fmt::print(stderr, "camera_top_k: {}\n", summary->ToString());
-    fmt::print(stderr, "camera_top_k: result written to {}\n",
-               output.empty() || output == "-" ? "stdout" : output);
+    fmt::print(stderr, "camera_top_k: result written to {}\n", absl::StrJoin(destinations, ", "));
   }
   camera::LingerFromFlags(dashboard->get(), "camera_top_k");
   return summary.ok() ? 0 : 1;

@@ -303,8 +303,10 @@ class TransactionalFileSink<T>::Writer final : public SinkWriter<T> {
     size_t kept = 0;
     for (size_t i = 0; i < buffered_.size(); ++i) {
       if (buffered_timestamps_[i] <= watermark_ms) continue;
-      buffered_[kept] = std::move(buffered_[i]);
-      buffered_timestamps_[kept] = buffered_timestamps_[i];
+      if (kept != i) {  // a self-move would empty the row's strings
+        buffered_[kept] = std::move(buffered_[i]);
+        buffered_timestamps_[kept] = buffered_timestamps_[i];
+      }
       ++kept;
     }
     buffered_.resize(kept);
