@@ -26,6 +26,7 @@
 #include "brook/operators/top_k.h"
 #include "camera_top_k/camera_io.h"
 #include "camera_top_k/dashboard.h"
+#include "camera_top_k/postgres_output.h"
 
 namespace camera {
 namespace {
@@ -235,6 +236,7 @@ struct CameraJob::Inputs {
   // Without checkpointing: plain streams. With: two-phase-commit files.
   std::shared_ptr<TransactionalFileSink<ResultRow>> output;  // null with on_result
   std::shared_ptr<TransactionalFileSink<DeadLetter>> dead_letters;  // null: none requested
+  std::shared_ptr<brook::connectors::PostgresSink<ResultRow>> postgres;  // null: no --postgres
   std::shared_ptr<brook::CheckpointStorage> checkpoint_storage;  // null: off
 };
 
@@ -309,7 +311,7 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
       return bad("checkpoint_dir", "stdin cannot be replayed after a crash, so it cannot be "
                                    "checkpointed; read a file or use --generate");
     }
-    if (!o.on_result && (o.output_path.empty() || o.output_path == "-")) {
+    if (!o.on_result && o.postgres.empty() && (o.output_path.empty() || o.output_path == "-")) {
       return bad("checkpoint_dir", "needs --output=FILE: output is committed transactionally "
                                    "(FILE.inprogress, then FILE), which stdout cannot be");
     }
@@ -361,7 +363,10 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   // Transactional files are opened, not truncated: a restore needs what
   // they hold.
   const FileSinkMode mode = checkpointing ? FileSinkMode::kTransactional : FileSinkMode::kPlain;
-  if (!o.on_result) {
+  // Checkpointed results to PostgreSQL alone: no CSV on stdout.
+  const bool no_csv = checkpointing && !o.postgres.empty() &&
+                      (o.output_path.empty() || o.output_path == "-");
+  if (!o.on_result && !no_csv) {
     auto output = TransactionalFileSink<ResultRow>::Open(
         o.output_path, mode, ResultCsvSinkOptions(inputs->location_names));
     if (!output.ok()) return output.status();
@@ -372,6 +377,12 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
         o.dead_letter_path, mode, brook::connectors::DeadLetterCsvSinkOptions());
     if (!dead.ok()) return dead.status();
     inputs->dead_letters = *std::move(dead);
+  }
+  if (!o.postgres.empty()) {
+    auto postgres = OpenPostgresResults(o.postgres, o.results_table, checkpointing,
+                                        inputs->location_names);
+    if (!postgres.ok()) return postgres.status();
+    inputs->postgres = *std::move(postgres);
   }
   if (checkpointing) {
     // The engine's local-directory storage (the directory is created if missing).
@@ -405,9 +416,10 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   if (o.on_result) {
     hook_sink = std::make_shared<brook::connectors::CallbackSink<ResultRow>>(o.on_result);
     rows.SinkTo(hook_sink, "output", 1);
-  } else {
+  } else if (in->output != nullptr) {
     rows.SinkTo(in->output, "output", 1);
   }
+  if (in->postgres != nullptr) rows.SinkTo(in->postgres, "postgres", 1);
   if (o.dashboard != nullptr) {  // every firing, early ones included
     o.dashboard->ShowResults(rows, live_early_fire ? std::optional(top_k.GetSideOutput(tags.early))
                                                    : std::nullopt);
@@ -433,8 +445,9 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
 
   BROOK_ASSIGN_OR_RETURN(CameraJobSummary summary, Summarize(env.metrics(), o.join));
   summary.elapsed = absl::Now() - start;
-  summary.output_rows =
-      hook_sink != nullptr ? hook_sink->records_written() : in->output->rows_written();
+  summary.output_rows = hook_sink != nullptr    ? hook_sink->records_written()
+                        : in->output != nullptr ? in->output->rows_written()
+                                                : in->postgres->rows_written();
   summary.restored_from = env.restored_from();
   summary.restore_skipped = env.restore_skipped();
   return summary;

@@ -95,6 +95,11 @@ struct CameraJobOptions {
   // from the single result-sink thread, in arrival order: rows of one window
   // firing come in rank order, but firings are not sorted as in the CSV.
   std::function<void(const ResultRow& row)> on_result;
+  // Optional: the results also go to this PostgreSQL table (a libpq
+  // connection string or URI; camera_top_k/postgres_output.h), in addition to
+  // the output or `on_result`; exactly once with checkpointing.
+  std::string postgres;
+  std::string results_table = "camera_top_k";
 
   // Called about every `progress_interval` while the job runs (empty = never).
   std::function<void(const std::string& line)> progress;

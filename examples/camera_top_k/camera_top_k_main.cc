@@ -71,6 +71,12 @@ ABSL_FLAG(std::string, restore, "auto",
           "With --checkpoint_dir: auto = resume from the newest complete checkpoint in the "
           "directory if there is one; none = start from the beginning; otherwise the path of "
           "a checkpoint or savepoint directory to resume from.");
+ABSL_FLAG(std::string, postgres, "",
+          "Also write the results to a PostgreSQL table: a libpq connection string or URI "
+          "(postgresql://USER:PASSWORD@HOST:PORT/DB). Exactly once with --checkpoint_dir "
+          "(needs max_prepared_transactions > 0). See docs/results-stores.md.");
+ABSL_FLAG(std::string, results_table, "camera_top_k",
+          "Table (or view) the results stores write: columns named as the output CSV's.");
 
 namespace {
 
@@ -88,6 +94,8 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   o.top_x = absl::GetFlag(FLAGS_top_x);
   o.output_path = absl::GetFlag(FLAGS_output);
   o.dead_letter_path = absl::GetFlag(FLAGS_dead_letter);
+  o.postgres = absl::GetFlag(FLAGS_postgres);
+  o.results_table = absl::GetFlag(FLAGS_results_table);
   o.window = absl::GetFlag(FLAGS_window);
   o.slide = absl::GetFlag(FLAGS_slide);
   o.allowed_lateness = absl::GetFlag(FLAGS_allowed_lateness);

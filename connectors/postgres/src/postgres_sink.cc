@@ -167,6 +167,7 @@ struct WriterCore::Impl {
   bool replace_pending = false;
   bool in_txn = false;
   bool in_copy = false;
+  absl::Time last_commit = absl::Now();
   std::map<int64_t, std::string> prepared;  // checkpoint id -> gid, not yet committed
   std::vector<std::string> lineage;         // "<run>:<checkpoint id>" this output extends
 
@@ -361,6 +362,10 @@ absl::Status WriterCore::Append(std::string_view copy_rows, int64_t rows) {
 }
 
 absl::StatusOr<std::string> WriterCore::PreCommit(int64_t checkpoint_id) {
+  if (!impl_->config->exactly_once) {
+    return absl::FailedPreconditionError(
+        "postgres sink: not exactly-once (exactly_once = false): no checkpoint state");
+  }
   if (!impl_->discard) BROOK_RETURN_IF_ERROR(impl_->Failed(impl_->Prepare(checkpoint_id)));
   impl_->lineage.push_back(absl::StrCat(impl_->run, ":", checkpoint_id));
   std::string bytes;
@@ -388,6 +393,17 @@ absl::Status WriterCore::Restore(const std::vector<std::string>& states) {
     return absl::FailedPreconditionError("postgres sink: one writer's state expected");
   }
   return impl_->Failed(impl_->Restore(states.front(), &rows_written_));
+}
+
+absl::Status WriterCore::MaybeCommit() {
+  Impl& i = *impl_;
+  if (i.config->exactly_once || !i.in_txn) return absl::OkStatus();
+  if (absl::Now() - i.last_commit < i.config->commit_interval) return absl::OkStatus();
+  absl::Status s = i.EndCopy();
+  if (s.ok()) s = Exec(i.data.get(), "COMMIT", {}).status();
+  i.in_txn = false;
+  i.last_commit = absl::Now();
+  return i.Failed(std::move(s));
 }
 
 absl::Status WriterCore::Finish() { return impl_->Failed(impl_->Finish()); }

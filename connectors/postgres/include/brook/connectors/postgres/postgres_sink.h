@@ -117,6 +117,11 @@ struct PostgresSinkConfig {
   // (visible when that commits), so the table holds exactly the run's output
   // as a file sink's file does. False: rows are appended.
   bool replace_on_fresh_start = false;
+  // False (a job without checkpoints): no two-phase commit; the open
+  // transaction commits at a watermark at most every `commit_interval`, and
+  // at the end of input; SnapshotState returns kFailedPrecondition.
+  bool exactly_once = true;
+  absl::Duration commit_interval = absl::Milliseconds(200);
   absl::Duration connect_timeout = absl::Seconds(5);
 };
 
@@ -147,6 +152,9 @@ class WriterCore {
   absl::Status Commit(int64_t checkpoint_id);
   absl::Status Restore(const std::vector<std::string>& states);
   absl::Status Finish();
+  // Without exactly_once: commits the open transaction when commit_interval
+  // has passed since the last commit.
+  absl::Status MaybeCommit();
   int64_t rows_written() const { return rows_written_; }
 
  private:
@@ -196,6 +204,7 @@ class PostgresSink final : public Sink<T> {
       }
       return Send();
     }
+    absl::Status OnWatermark(int64_t /*watermark_ms*/) override { return core_.MaybeCommit(); }
     absl::Status Flush() override { return Published(core_.Finish()); }
     absl::StatusOr<std::string> SnapshotState(int64_t checkpoint_id) override {
       return core_.PreCommit(checkpoint_id);
