@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <system_error>
 
@@ -18,6 +19,9 @@
 
 namespace brook::connectors {
 namespace {
+
+// Password of user postgres over TCP (the template cluster's).
+constexpr char kPassword[] = "brook-test";
 
 // The newest /usr/lib/postgresql/<v>/bin holding pg_ctl (or $BROOK_POSTGRES_BIN).
 std::string FindBin() {
@@ -77,25 +81,39 @@ absl::StatusOr<std::unique_ptr<PostgresTestServer>> PostgresTestServer::Start() 
       (std::filesystem::temp_directory_path() / "brook-postgres.XXXXXX").string();
   if (mkdtemp(dir_template.data()) == nullptr) return absl::InternalError("mkdtemp failed");
   server->dir_ = dir_template;
-  server->password_ = absl::StrCat("brook", getpid());
-  {
-    std::ofstream pw(server->dir_ + "/pwfile");
-    pw << server->password_ << "\n";
-  }
+  server->password_ = kPassword;
   if (root && chown(server->dir_.c_str(), pg->pw_uid, pg->pw_gid) != 0) {
     return absl::InternalError("chown of the server directory failed");
   }
-  if (root) {
-    std::filesystem::path pwfile = server->dir_ + "/pwfile";
-    if (chown(pwfile.c_str(), pg->pw_uid, pg->pw_gid) != 0) {
+  BROOK_ASSIGN_OR_RETURN(server->port_, FreeLoopbackPort());
+  // initdb takes seconds; a copy of a cluster initialised once (per user
+  // and server version, in the temp directory) a fraction of that.
+  const std::string tmpl =
+      (std::filesystem::temp_directory_path() /
+       absl::StrCat("brook-postgres-template-", geteuid(), "-",
+                    std::hash<std::string>()(server->bin_) % 100000))
+          .string();
+  std::error_code ec;
+  if (!std::filesystem::exists(tmpl + "/data/PG_VERSION", ec)) {
+    const std::string init = absl::StrCat(server->dir_, "/init");
+    {
+      std::ofstream pw(server->dir_ + "/pwfile");
+      pw << kPassword << "\n";
+    }
+    if (root && chown((server->dir_ + "/pwfile").c_str(), pg->pw_uid, pg->pw_gid) != 0) {
       return absl::InternalError("chown of the password file failed");
     }
+    BROOK_RETURN_IF_ERROR(server->Run(
+        "initdb", absl::StrCat(server->bin_, "/initdb -D ", init,
+                               "/data -U postgres --auth-local=trust --auth-host=scram-sha-256 "
+                               "--pwfile=", server->dir_, "/pwfile --no-sync -E UTF8 --locale=C")));
+    std::filesystem::rename(init, tmpl, ec);  // another process may have won: fine
+    if (ec) std::filesystem::remove_all(init, ec);
   }
-  BROOK_ASSIGN_OR_RETURN(server->port_, FreeLoopbackPort());
-  BROOK_RETURN_IF_ERROR(server->Run(
-      "initdb", absl::StrCat(server->bin_, "/initdb -D ", server->dir_,
-                             "/data -U postgres --auth-local=trust --auth-host=scram-sha-256 "
-                             "--pwfile=", server->dir_, "/pwfile --no-sync -E UTF8 --locale=C")));
+  // cp -a keeps the owner (postgres) and the 0700 mode the server insists on.
+  if (std::system(absl::StrCat("cp -a ", tmpl, "/data ", server->dir_, "/data").c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("copying the template cluster ", tmpl, " failed"));
+  }
   BROOK_RETURN_IF_ERROR(server->Restart());
   return server;
 }

@@ -4,7 +4,9 @@
 // benchmarks, as the Kafka connector's KafkaMockCluster: initdb into a temp
 // directory, started on a free loopback port (unix socket in the same
 // directory), max_prepared_transactions = 20, fsync off, password
-// authentication over TCP for user `postgres`. PostgreSQL refuses to run as
+// authentication over TCP for user `postgres`. initdb runs once per user and
+// server version: later servers copy that cluster from
+// $TMPDIR/brook-postgres-template-<uid>-<n>. PostgreSQL refuses to run as
 // root: when root, every server command runs as the `postgres` user
 // (runuser), and the directory is handed to it.
 //
