@@ -286,6 +286,29 @@ TEST_F(CameraPostgresTest, DocumentedDashboardQueriesReturnTheExpectedRows) {
     for (const auto& f : by_window[{location, ends[i]}]) expected.push_back({f[1], f[5], f[6]});
   }
   EXPECT_EQ(run("location_history", location, 3), expected);
+
+  // The Grafana dashboard's panels (docs/grafana/camera_top_k_postgres.json,
+  // built from these queries) run too, and return rows.
+  const std::string grafana =
+      ReadFile(absl::StrCat(BROOK_SOURCE_DIR, "/docs/grafana/camera_top_k_postgres.json"));
+  int panels = 0;
+  for (size_t at = grafana.find("\"rawSql\": \""); at != std::string::npos;
+       at = grafana.find("\"rawSql\": \"", at + 1)) {
+    std::string sql;  // the JSON string, unescaped (\n, \", \\ only)
+    for (size_t i = at + 11; i < grafana.size() && grafana[i] != '"'; ++i) {
+      if (grafana[i] == '\\' && i + 1 < grafana.size()) {
+        ++i;
+        sql.push_back(grafana[i] == 'n' ? '\n' : grafana[i]);
+      } else {
+        sql.push_back(grafana[i]);
+      }
+    }
+    ++panels;
+    EXPECT_THAT(Query(absl::StrReplaceAll(sql, {{"$location", location}, {"$windows", "3"}})),
+                ::testing::Not(IsEmpty()))
+        << sql;
+  }
+  EXPECT_EQ(panels, 3);
 }
 
 TEST_F(CameraPostgresTest, BadServerCredentialsOrTableExitWithStatusTwo) {
