@@ -169,7 +169,12 @@ TEST_F(CameraPostgresTest, KilledAtRandomInstantsTheTableEqualsTheUninterruptedO
   std::string err;
   auto reference = GeneratedJob("kill_reference");
   reference.push_back("--output=" + Path("reference.csv"));
+  const auto start = std::chrono::steady_clock::now();
   ASSERT_EQ(RunJob(reference, &err), 0) << err;
+  // Kill instants spread over the uninterrupted run's duration (longer in a
+  // sanitizer build).
+  const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
 
   auto args = GeneratedJob("killed");
   args.push_back("--checkpoint_dir=" + Path("checkpoints"));
@@ -177,10 +182,14 @@ TEST_F(CameraPostgresTest, KilledAtRandomInstantsTheTableEqualsTheUninterruptedO
   std::mt19937 random(std::random_device{}());
   int kills = 0;
   int status = -1;
-  for (int run = 0; run < 40 && status != 0; ++run) {
+  // Restarted with the same flags until it finishes after ten kills; a run
+  // that finishes before that is restarted too (it restores its last
+  // checkpoint and replays the rest, which is already in the table).
+  for (int run = 0; run < 60 && !(status == 0 && kills >= 10); ++run) {
     const bool kill_it = kills < 10;
-    status = RunJob(args, &err,
-                    std::chrono::milliseconds(kill_it ? 150 + random() % 500 : 0));
+    const auto kill_after = std::chrono::milliseconds(
+        kill_it ? duration.count() / 10 + random() % (duration.count() * 7 / 10 + 1) : 0);
+    status = RunJob(args, &err, kill_after);
     if (status == 128 + SIGKILL) {
       ++kills;
     } else {
@@ -188,6 +197,10 @@ TEST_F(CameraPostgresTest, KilledAtRandomInstantsTheTableEqualsTheUninterruptedO
     }
   }
   EXPECT_GE(kills, 10);
+  // Once more after the end: it restores the last checkpoint and replays the
+  // rest, which the table already holds.
+  ASSERT_EQ(RunJob(args, &err), 0) << err;
+  EXPECT_THAT(err, HasSubstr("restored from"));
   EXPECT_EQ(TableAsCsv("killed"), ReadFile(Path("reference.csv")));
   EXPECT_THAT(Query("SELECT window_end, geographical_location_oid, item_rank FROM killed "
                     "GROUP BY 1, 2, 3 HAVING count(*) > 1"),
@@ -205,8 +218,14 @@ TEST_F(CameraPostgresTest, AServerCrashFailsTheJobWhichThenResumes) {
   args.push_back("--checkpoint_dir=" + Path("checkpoints"));
   args.push_back("--checkpoint_interval=50ms");
   args.push_back("--generate_rate=400000");  // about a second
+  // The server dies once the job has committed its first checkpoint's rows.
   std::thread crash([this] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto rows = PostgresQuery(server()->conninfo(), "SELECT count(*) FROM server_crash");
+      if (rows.ok() && (*rows)[0][0] != "0") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     EXPECT_THAT(server()->Kill(), IsOk());
   });
   const int status = RunJob(args, &err);
