@@ -28,10 +28,10 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "build_warning.h"
 #include "brook/connectors/postgres/postgres_client.h"
 #include "brook/connectors/postgres/postgres_sink.h"
 #include "brook/connectors/postgres/postgres_test_server.h"
+#include "build_warning.h"
 #include "camera_top_k/camera_job.h"
 #include "camera_top_k/postgres_output.h"
 
@@ -52,8 +52,8 @@ double Median(std::vector<double> v) {
 
 void Report(const std::string& name, int64_t n, const char* unit, std::vector<double> seconds) {
   const double s = Median(seconds);
-  std::printf("%-28s %10lld %-6s %8.3f s  %12.0f %s/s\n", name.c_str(),
-              static_cast<long long>(n), unit, s, static_cast<double>(n) / s, unit);
+  std::printf("%-28s %10lld %-6s %8.3f s  %12.0f %s/s\n", name.c_str(), static_cast<long long>(n),
+              unit, s, static_cast<double>(n) / s, unit);
   std::fflush(stdout);
 }
 
@@ -94,8 +94,8 @@ double SinkRun(const std::string& conninfo, bool exactly_once, int64_t rows,
     }
     Check((*writer)->Write(batch), "write");
     Check((*writer)->OnWatermark(0), "watermark");
-    if (exactly_once && i / rows_per_checkpoint != (i - static_cast<int64_t>(batch.size())) /
-                                                       rows_per_checkpoint) {
+    if (exactly_once &&
+        i / rows_per_checkpoint != (i - static_cast<int64_t>(batch.size())) / rows_per_checkpoint) {
       ++checkpoint;
       Check((*writer)->SnapshotState(checkpoint).status(), "snapshot");
       Check((*writer)->NotifyCheckpointComplete(checkpoint), "commit");

@@ -541,8 +541,8 @@ std::optional<std::string> Dashboard::Impl::History(int64_t oid) const {
   bool known = false;
   const std::string name = LocationName(oid, &known);
   if (view == nullptr && !known) return std::nullopt;
-  std::string out = absl::StrCat("{\"oid\":", oid, ",\"name\":", JsonString(name),
-                                 ",\"windows\":[");
+  std::string out =
+      absl::StrCat("{\"oid\":", oid, ",\"name\":", JsonString(name), ",\"windows\":[");
   auto append = [&out](const WindowTop& w, bool current) {
     if (out.back() != '[') out.push_back(',');
     absl::StrAppend(&out, "{\"start_ms\":", w.window_start_ms, ",\"end_ms\":", w.window_end_ms,

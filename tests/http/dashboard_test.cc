@@ -197,7 +197,8 @@ TEST(DashboardTest, HistoryHoldsEachLocationsLastWindowsFinalTopX) {
       EXPECT_EQ(got[i]["current"].boolean(), i + 1 == got.size());
       std::vector<std::string> items;
       for (const json::Value& it : got[i]["items"].arr()) {
-        items.push_back(absl::StrCat(it["rank"].i64(), ":", it["item"].str(), ":", it["count"].i64()));
+        items.push_back(
+            absl::StrCat(it["rank"].i64(), ":", it["item"].str(), ":", it["count"].i64()));
       }
       EXPECT_EQ(items, windows.at(end)) << "location " << oid << ", window ending " << end;
     }

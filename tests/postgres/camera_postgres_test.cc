@@ -72,7 +72,8 @@ class CameraPostgresTest : public PostgresServerTest {
         server()->conninfo(),
         absl::StrCat("SELECT coalesce(window_start::text, ''), coalesce(window_end::text, ''), "
                      "geographical_location_oid, geographical_location, item_rank, item_name, "
-                     "item_count FROM ", table,
+                     "item_count FROM ",
+                     table,
                      " ORDER BY window_end NULLS FIRST, window_start, geographical_location_oid, "
                      "item_rank"));
     EXPECT_THAT(rows, IsOk());
@@ -123,8 +124,12 @@ class CameraPostgresTest : public PostgresServerTest {
 
   // A windowed generated input: 100 one-second windows, 50 locations, top 5.
   std::vector<std::string> GeneratedJob(const std::string& table, int64_t count = 1000000) {
-    return {"--generate", absl::StrCat("--generate_count=", count), "--window=1s", "--top_x=5",
-            "--progress=false", absl::StrCat("--postgres=", server()->conninfo()),
+    return {"--generate",
+            absl::StrCat("--generate_count=", count),
+            "--window=1s",
+            "--top_x=5",
+            "--progress=false",
+            absl::StrCat("--postgres=", server()->conninfo()),
             absl::StrCat("--results_table=", table)};
   }
 
@@ -248,7 +253,8 @@ std::map<std::string, std::string> DocumentedQueries() {
     if (!absl::StartsWith(block, "-- name: ")) continue;
     const size_t eol = block.find('\n');
     const size_t end = block.find("```");
-    queries[std::string(block.substr(9, eol - 9))] = std::string(block.substr(eol + 1, end - eol - 1));
+    queries[std::string(block.substr(9, eol - 9))] =
+        std::string(block.substr(eol + 1, end - eol - 1));
   }
   return queries;
 }
@@ -261,8 +267,8 @@ TEST_F(CameraPostgresTest, DocumentedDashboardQueriesReturnTheExpectedRows) {
   // The expectations, from the CSV: rows by (location, window end).
   std::map<std::pair<std::string, int64_t>, std::vector<std::vector<std::string>>> by_window;
   std::map<std::string, int64_t> latest;
-  std::vector<std::string> lines = absl::StrSplit(ReadFile(Path("out.csv")), '\n',
-                                                  absl::SkipEmpty());
+  std::vector<std::string> lines =
+      absl::StrSplit(ReadFile(Path("out.csv")), '\n', absl::SkipEmpty());
   for (size_t i = 1; i < lines.size(); ++i) {
     std::vector<std::string> f = absl::StrSplit(lines[i], ',');  // generated names: no commas
     ASSERT_EQ(f.size(), 7u) << lines[i];

@@ -63,9 +63,9 @@ class PostgresSinkTest : public PostgresServerTest {
   }
   // "id:name" per row, by id.
   std::vector<std::string> Rows(const std::string& table) {
-    auto rows = PostgresQuery(server()->conninfo(),
-                              absl::StrCat("SELECT id, coalesce(name, 'NULL') FROM ", table,
-                                           " ORDER BY id"));
+    auto rows = PostgresQuery(
+        server()->conninfo(),
+        absl::StrCat("SELECT id, coalesce(name, 'NULL') FROM ", table, " ORDER BY id"));
     EXPECT_THAT(rows, IsOk());
     std::vector<std::string> out;
     if (rows.ok()) {
@@ -93,8 +93,8 @@ TEST_F(PostgresSinkTest, CreatesTheTableAndRefusesOneWithOtherColumns) {
 
 TEST_F(PostgresSinkTest, ClearErrorsBeforeAnyWork) {
   auto bad_password = Options("t");
-  bad_password.config.conninfo = absl::StrCat("postgresql://postgres:wrong@127.0.0.1:",
-                                              server()->port(), "/postgres");
+  bad_password.config.conninfo =
+      absl::StrCat("postgresql://postgres:wrong@127.0.0.1:", server()->port(), "/postgres");
   EXPECT_THAT(PostgresSink<Item>::Open(bad_password),
               StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("authentication failed")));
   auto unreachable = Options("t");
@@ -139,9 +139,9 @@ TEST_F(PostgresSinkTest, RestoreCommitsTheCheckpointAndRollsBackWhatFollowed) {
     ASSERT_THAT(s, IsOk());
     state1 = *s;
     ASSERT_THAT(Write(*w, {{3, "c"}}), IsOk());
-    ASSERT_THAT(w->SnapshotState(3), IsOk());  // never completes: rolled back below
+    ASSERT_THAT(w->SnapshotState(3), IsOk());    // never completes: rolled back below
     ASSERT_THAT(Write(*w, {{4, "d"}}), IsOk());  // open transaction: lost with the crash
-  }  // the crash: connections closed, nothing committed
+  }                                              // the crash: connections closed, nothing committed
   EXPECT_THAT(Rows("restore"), IsEmpty());
   EXPECT_EQ(PreparedCount(), 3);
   auto w = Writer(**sink);

@@ -34,11 +34,20 @@ void PostgresRow::AddText(std::string_view s) {
   Separate();
   for (char c : s) {
     switch (c) {
-      case '\\': out_->append("\\\\"); break;
-      case '\t': out_->append("\\t"); break;
-      case '\n': out_->append("\\n"); break;
-      case '\r': out_->append("\\r"); break;
-      default: out_->push_back(c);
+      case '\\':
+        out_->append("\\\\");
+        break;
+      case '\t':
+        out_->append("\\t");
+        break;
+      case '\n':
+        out_->append("\\n");
+        break;
+      case '\r':
+        out_->append("\\r");
+        break;
+      default:
+        out_->push_back(c);
     }
   }
 }
@@ -68,23 +77,26 @@ std::string NewRunId() {
   return buf;
 }
 
-std::string GidPrefix(const PostgresSinkConfig& c) { return absl::StrCat("brook:", c.sink_id, ":"); }
+std::string GidPrefix(const PostgresSinkConfig& c) {
+  return absl::StrCat("brook:", c.sink_id, ":");
+}
 
 // The normalised name of SQL type `type` (INT8 -> bigint); kInvalidArgument
 // when the server knows no such type.
 absl::StatusOr<std::string> NormalizeType(PGconn* conn, const std::string& type) {
   BROOK_ASSIGN_OR_RETURN(auto rows, Exec(conn, "SELECT format_type(to_regtype($1), NULL)", {type}));
   if (rows.empty() || rows[0][0] == postgres_internal::kNull) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("postgres sink: unknown SQL type '", type, "'"));
+    return absl::InvalidArgumentError(absl::StrCat("postgres sink: unknown SQL type '", type, "'"));
   }
   return rows[0][0];
 }
 
 std::string DescribeColumns(const std::vector<std::pair<std::string, std::string>>& columns) {
-  return absl::StrCat("(", absl::StrJoin(columns, ", ", [](std::string* out, const auto& c) {
-                        absl::StrAppend(out, c.first, " ", c.second);
-                      }),
+  return absl::StrCat("(",
+                      absl::StrJoin(columns, ", ",
+                                    [](std::string* out, const auto& c) {
+                                      absl::StrAppend(out, c.first, " ", c.second);
+                                    }),
                       ")");
 }
 
@@ -95,13 +107,14 @@ absl::Status CheckServerAndTable(PostgresSinkConfig* config) {
   if (config->columns.empty()) return absl::InvalidArgumentError("postgres sink: no columns");
   if (config->sink_id.empty()) config->sink_id = config->table;
   if (config->sink_id.size() > 100 || absl::StrContains(config->sink_id, ':')) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "postgres sink: sink id '", config->sink_id, "' must be at most 100 bytes, without ':'"));
+    return absl::InvalidArgumentError(absl::StrCat("postgres sink: sink id '", config->sink_id,
+                                                   "' must be at most 100 bytes, without ':'"));
   }
   BROOK_ASSIGN_OR_RETURN(Conn conn, Connect(config->conninfo, config->connect_timeout));
   BROOK_ASSIGN_OR_RETURN(
-      auto setting, Exec(conn.get(), "SELECT current_setting('max_prepared_transactions')::int", {}));
-  if (setting[0][0] == "0") {
+      auto setting,
+      Exec(conn.get(), "SELECT current_setting('max_prepared_transactions')::int", {}));
+  if (config->exactly_once && setting[0][0] == "0") {
     return absl::FailedPreconditionError(
         "postgres sink: the server has max_prepared_transactions = 0; exactly-once needs "
         "PREPARE TRANSACTION: set max_prepared_transactions > 0 (e.g. 10) in postgresql.conf "
@@ -126,10 +139,10 @@ absl::Status CheckServerAndTable(PostgresSinkConfig* config) {
     std::vector<std::pair<std::string, std::string>> have;
     for (const auto& row : existing) have.emplace_back(row[0], row[1]);
     if (have != wanted) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "postgres sink: table ", table, " exists with columns ", DescribeColumns(have),
-          " but the sink writes ", DescribeColumns(wanted),
-          "; drop or rename it, or write to another table"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("postgres sink: table ", table, " exists with columns ",
+                       DescribeColumns(have), " but the sink writes ", DescribeColumns(wanted),
+                       "; drop or rename it, or write to another table"));
     }
   } else {
     std::string create = absl::StrCat("CREATE TABLE IF NOT EXISTS ", table, " (");
@@ -156,7 +169,7 @@ struct WriterCore::Impl {
   Conn data;     // the open transaction and its COPY
   Conn control;  // COMMIT / ROLLBACK PREPARED (never inside a transaction block)
   std::string run = NewRunId();
-  std::string table;    // quoted
+  std::string table;  // quoted
   std::string copy_sql;
   bool started = false;  // leftovers handled (fresh start) or restored
   bool restored = false;
@@ -258,8 +271,8 @@ struct WriterCore::Impl {
     BROOK_RETURN_IF_ERROR(EndCopy());
     const std::string gid = absl::StrCat(GidPrefix(*config), run, ":", checkpoint_id);
     BROOK_RETURN_IF_ERROR(
-        Exec(data.get(), absl::StrCat("PREPARE TRANSACTION ", postgres_internal::Literal(data.get(), gid)),
-             {})
+        Exec(data.get(),
+             absl::StrCat("PREPARE TRANSACTION ", postgres_internal::Literal(data.get(), gid)), {})
             .status());
     in_txn = false;
     prepared[checkpoint_id] = gid;
@@ -322,18 +335,18 @@ struct WriterCore::Impl {
     lineage = {identity};
     // Did a run restored from (or after) this checkpoint reach the end of input?
     BROOK_ASSIGN_OR_RETURN(PGconn * c, Open(control));
-    BROOK_ASSIGN_OR_RETURN(
-        auto done, Exec(c,
-                        absl::StrCat("SELECT run FROM ", kFinishedTable,
-                                     " WHERE sink_id = $1 AND $2 = ANY(lineage) LIMIT 1"),
-                        {config->sink_id, identity}));
+    BROOK_ASSIGN_OR_RETURN(auto done,
+                           Exec(c,
+                                absl::StrCat("SELECT run FROM ", kFinishedTable,
+                                             " WHERE sink_id = $1 AND $2 = ANY(lineage) LIMIT 1"),
+                                {config->sink_id, identity}));
     const std::string finished_run = done.empty() ? std::string() : done[0][0];
     if (!finished_run.empty()) discard = true;
     BROOK_ASSIGN_OR_RETURN(auto gids, ListPrepared());
     const std::string finished_prefix = absl::StrCat(GidPrefix(*config), finished_run, ":");
     for (const auto& gid : gids) {
-      const bool commit = named.count(gid) > 0 ||
-                          (!finished_run.empty() && absl::StartsWith(gid, finished_prefix));
+      const bool commit =
+          named.count(gid) > 0 || (!finished_run.empty() && absl::StartsWith(gid, finished_prefix));
       BROOK_RETURN_IF_ERROR(Resolve(gid, commit));
     }
     return absl::OkStatus();

@@ -75,7 +75,8 @@ absl::StatusOr<std::unique_ptr<PostgresTestServer>> PostgresTestServer::Start() 
   const bool root = geteuid() == 0;
   passwd* pg = root ? getpwnam("postgres") : nullptr;
   if (root && pg == nullptr) {
-    return absl::NotFoundError("running as root, and there is no 'postgres' user to run the server");
+    return absl::NotFoundError(
+        "running as root, and there is no 'postgres' user to run the server");
   }
   std::string dir_template =
       (std::filesystem::temp_directory_path() / "brook-postgres.XXXXXX").string();
@@ -88,11 +89,10 @@ absl::StatusOr<std::unique_ptr<PostgresTestServer>> PostgresTestServer::Start() 
   BROOK_ASSIGN_OR_RETURN(server->port_, FreeLoopbackPort());
   // initdb takes seconds; a copy of a cluster initialised once (per user
   // and server version, in the temp directory) a fraction of that.
-  const std::string tmpl =
-      (std::filesystem::temp_directory_path() /
-       absl::StrCat("brook-postgres-template-", geteuid(), "-",
-                    std::hash<std::string>()(server->bin_) % 100000))
-          .string();
+  const std::string tmpl = (std::filesystem::temp_directory_path() /
+                            absl::StrCat("brook-postgres-template-", geteuid(), "-",
+                                         std::hash<std::string>()(server->bin_) % 100000))
+                               .string();
   std::error_code ec;
   if (!std::filesystem::exists(tmpl + "/data/PG_VERSION", ec)) {
     const std::string init = absl::StrCat(server->dir_, "/init");
@@ -106,7 +106,8 @@ absl::StatusOr<std::unique_ptr<PostgresTestServer>> PostgresTestServer::Start() 
     BROOK_RETURN_IF_ERROR(server->Run(
         "initdb", absl::StrCat(server->bin_, "/initdb -D ", init,
                                "/data -U postgres --auth-local=trust --auth-host=scram-sha-256 "
-                               "--pwfile=", server->dir_, "/pwfile --no-sync -E UTF8 --locale=C")));
+                               "--pwfile=",
+                               server->dir_, "/pwfile --no-sync -E UTF8 --locale=C")));
     std::filesystem::rename(init, tmpl, ec);  // another process may have won: fine
     if (ec) std::filesystem::remove_all(init, ec);
   }
@@ -131,13 +132,13 @@ std::string PostgresTestServer::conninfo() const {
 
 absl::Status PostgresTestServer::Run(const std::string& what, const std::string& command) {
   const std::string log = dir_ + "/" + what + ".log";
-  const std::string full = absl::StrCat(geteuid() == 0 ? "runuser -u postgres -- " : "", command,
-                                        " >>", log, " 2>&1");
+  const std::string full =
+      absl::StrCat(geteuid() == 0 ? "runuser -u postgres -- " : "", command, " >>", log, " 2>&1");
   const int status = std::system(full.c_str());
   if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::InternalError(
-        absl::StrCat("postgres test server: ", what, " failed (", full, "):\n", ReadTail(log),
-                     "\n", ReadTail(dir_ + "/server.log")));
+    return absl::InternalError(absl::StrCat("postgres test server: ", what, " failed (", full,
+                                            "):\n", ReadTail(log), "\n",
+                                            ReadTail(dir_ + "/server.log")));
   }
   return absl::OkStatus();
 }
@@ -151,11 +152,11 @@ absl::Status PostgresTestServer::Kill() {
 absl::Status PostgresTestServer::Restart() {
   if (running_) return absl::OkStatus();
   BROOK_RETURN_IF_ERROR(
-      Run("pg_ctl",
-          absl::StrCat(bin_, "/pg_ctl -D ", dir_, "/data -l ", dir_, "/server.log -w -t 30 -o \"-p ",
-                       port_, " -k ", dir_, " -c listen_addresses=127.0.0.1"
-                       " -c max_prepared_transactions=20 -c fsync=off"
-                       " -c synchronous_commit=off -c full_page_writes=off\" start")));
+      Run("pg_ctl", absl::StrCat(bin_, "/pg_ctl -D ", dir_, "/data -l ", dir_,
+                                 "/server.log -w -t 30 -o \"-p ", port_, " -k ", dir_,
+                                 " -c listen_addresses=127.0.0.1"
+                                 " -c max_prepared_transactions=20 -c fsync=off"
+                                 " -c synchronous_commit=off -c full_page_writes=off\" start")));
   running_ = true;
   return absl::OkStatus();
 }

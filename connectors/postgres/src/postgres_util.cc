@@ -50,7 +50,8 @@ absl::StatusOr<Conn> Connect(const std::string& conninfo, absl::Duration timeout
   if (conn == nullptr) return absl::ResourceExhaustedError("postgres: out of memory");
   if (PQstatus(conn.get()) == CONNECTION_OK) {
     // NOTICEs ("relation ... already exists, skipping") are not errors: not printed.
-    PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn.get(), [](void*, const char*) {}, nullptr);
     return conn;
   }
   const std::string message = ServerMessage(conn.get());

@@ -35,8 +35,8 @@ absl::StatusOr<std::vector<std::vector<std::string>>> Exec(PGconn* conn, const s
                                                            const std::vector<std::string>& params,
                                                            std::string* sqlstate = nullptr);
 
-std::string Quote(PGconn* conn, const std::string& identifier);    // "identifier"
-std::string Literal(PGconn* conn, const std::string& value);       // 'value'
+std::string Quote(PGconn* conn, const std::string& identifier);  // "identifier"
+std::string Literal(PGconn* conn, const std::string& value);     // 'value'
 
 absl::Status StartCopy(PGconn* conn, const std::string& copy_sql);  // COPY ... FROM STDIN
 absl::Status PutCopyData(PGconn* conn, std::string_view bytes);

@@ -35,9 +35,10 @@
 // says how to clean up the prepared transactions of an abandoned job.
 //
 // Open() checks, before any work: the server answers (kUnavailable), the
-// credentials (kUnauthenticated), max_prepared_transactions (kFailed-
-// Precondition); it creates the table if missing and refuses one that
-// exists with other columns or types (kFailedPrecondition naming both).
+// credentials (kUnauthenticated), the database exists (kNotFound),
+// max_prepared_transactions > 0 when exactly once (kFailedPrecondition); it
+// creates the table if missing and refuses one that exists with other
+// columns or types (kFailedPrecondition naming both).
 // Later server errors are kUnavailable naming the statement and the server's
 // message; they fail the checkpoint, then the job, which resumes from its
 // last checkpoint once restarted.
