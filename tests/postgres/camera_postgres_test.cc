@@ -172,7 +172,7 @@ TEST_F(CameraPostgresTest, WindowedTableEqualsTheCsvOutputAndReplacesAnEarlierRu
 
 TEST_F(CameraPostgresTest, KilledAtRandomInstantsTheTableEqualsTheUninterruptedOutput) {
   std::string err;
-  auto reference = GeneratedJob("kill_reference");
+  auto reference = GeneratedJob("kill_reference", 500000);
   reference.push_back("--output=" + Path("reference.csv"));
   const auto start = std::chrono::steady_clock::now();
   ASSERT_EQ(RunJob(reference, &err), 0) << err;
@@ -181,7 +181,7 @@ TEST_F(CameraPostgresTest, KilledAtRandomInstantsTheTableEqualsTheUninterruptedO
   const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - start);
 
-  auto args = GeneratedJob("killed");
+  auto args = GeneratedJob("killed", 500000);
   args.push_back("--checkpoint_dir=" + Path("checkpoints"));
   args.push_back("--checkpoint_interval=50ms");  // no --output: the table alone
   std::mt19937 random(std::random_device{}());
