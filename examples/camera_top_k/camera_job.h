@@ -117,7 +117,7 @@ struct CameraJobOptions {
   // from the single result-sink thread, in arrival order: rows of one window
   // firing come in rank order, but firings are not sorted as in the CSV.
   std::function<void(const ResultRow& row)> on_result;
-  // Result stores (databases, e.g. camera_top_k/clickhouse_output.h): each
+  // Result stores (databases: camera_top_k/clickhouse_output.h, postgres_output.h): each
   // is opened by Create(), once the location names are loaded (its error is
   // Create()'s), and receives every result row the output CSV does. With a
   // store and an empty output_path, no CSV is written.

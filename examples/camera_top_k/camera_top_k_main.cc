@@ -23,6 +23,7 @@
 #include "camera_top_k/dashboard_flags.h"
 #include "camera_top_k/generator_flags.h"
 #include "camera_top_k/kafka_flags.h"
+#include "camera_top_k/postgres_output.h"
 #include "fmt/format.h"
 
 ABSL_FLAG(std::string, detections, "",
@@ -93,6 +94,10 @@ ABSL_FLAG(std::string, clickhouse_url, "",
 ABSL_FLAG(std::string, results_table, "camera_top_k",
           "The table (ClickHouse: the view) a results store writes to; its columns are the "
           "output CSV's.");
+ABSL_FLAG(std::string, postgres, "",
+          "Also write the results to a PostgreSQL table, --results_table: a libpq connection "
+          "string or URI (postgresql://USER:PASSWORD@HOST:PORT/DB). Exactly once with "
+          "--checkpoint_dir (needs max_prepared_transactions > 0). See docs/results-stores.md.");
 
 namespace {
 
@@ -156,6 +161,10 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   if (const std::string url = absl::GetFlag(FLAGS_clickhouse_url); !url.empty()) {
     o.result_stores.push_back(camera::ClickHouseResultStore(
         url, absl::GetFlag(FLAGS_results_table), !o.checkpoint_dir.empty()));
+  }
+  if (const std::string conninfo = absl::GetFlag(FLAGS_postgres); !conninfo.empty()) {
+    o.result_stores.push_back(camera::PostgresResultStore(
+        conninfo, absl::GetFlag(FLAGS_results_table), !o.checkpoint_dir.empty()));
   }
   o.generate_rate = absl::GetFlag(FLAGS_generate_rate);
   o.generator = camera::GeneratorOptionsFromFlags();
