@@ -9,7 +9,7 @@
 // With checkpointing the table is written exactly once (two-phase commit);
 // without, each transaction commits at a watermark. A run that restores no
 // checkpoint replaces the table's rows (as --output truncates its file), in
-// its first transaction. Queries for dashboards: docs/results-stores-postgres.md.
+// its first transaction. Queries for dashboards: docs/results-stores.md.
 #ifndef CAMERA_TOP_K_POSTGRES_OUTPUT_H_
 #define CAMERA_TOP_K_POSTGRES_OUTPUT_H_
 

@@ -3,7 +3,7 @@
 // The camera job with --postgres against a real server: the table equals the
 // CSV output (utopia data, a windowed generated input); exactly once under
 // kill -9 of the job at random instants and under a server crash; the
-// dashboard queries of docs/results-stores-postgres.md return the expected
+// dashboard queries of docs/results-stores.md return the expected
 // rows; bad servers, credentials and tables are refused with exit status 2.
 // Built when the examples are (BROOK_WITH_CAMERA_JOB).
 #ifdef BROOK_WITH_CAMERA_JOB
@@ -261,12 +261,12 @@ TEST_F(CameraPostgresTest, AServerCrashFailsTheJobWhichThenResumes) {
   EXPECT_EQ(TableAsCsv("server_crash"), ReadFile(Path("reference.csv")));
 }
 
-// The ```sql blocks of docs/results-stores-postgres.md, by their first line
+// The ```sql blocks of docs/results-stores.md, by their first line
 // ("-- name: ...").
 std::map<std::string, std::string> DocumentedQueries() {
   std::map<std::string, std::string> queries;
   const std::string doc =
-      ReadFile(absl::StrCat(BROOK_SOURCE_DIR, "/docs/results-stores-postgres.md"));
+      ReadFile(absl::StrCat(BROOK_SOURCE_DIR, "/docs/results-stores.md"));
   for (absl::string_view block : absl::StrSplit(doc, "```sql\n")) {
     if (!absl::StartsWith(block, "-- name: ")) continue;
     const size_t eol = block.find('\n');

@@ -31,7 +31,7 @@
 // commit and the process' exit doubles nothing.
 //
 // Needs `max_prepared_transactions` > 0 on the server (the default is 0;
-// one per checkpoint in flight is enough). docs/results-stores-postgres.md
+// one per checkpoint in flight is enough). docs/results-stores.md
 // says how to clean up the prepared transactions of an abandoned job.
 //
 // Open() checks, before any work: the server answers (kUnavailable), the

@@ -1,6 +1,6 @@
-// File: bench/postgres/postgres_bench.cc
+// File: bench/stores/postgres_bench.cc
 //
-// bench/postgres: the PostgreSQL sink's throughput, on a throwaway server
+// bench/stores/postgres_bench: the PostgreSQL sink's throughput, on a throwaway server
 // (PostgresTestServer: loopback, fsync off) or on --postgres=CONNINFO:
 //
 //   sink_exactly_once  rows/s of PostgresSink<ResultRow> driven directly:
