@@ -43,8 +43,8 @@
 #   CRASH_TEST_KAFKA_PARALLELISM="1 2 1:2"  the Kafka pass's entries (as above;
 #                              "1:2": each reader takes its partitions from the
 #                              union of the readers' states)
-#   CRASH_TEST_KAFKA_EVENTS=N  Kafka input size (default 600000, about 3 s per
-#                              run; 24 partitions keep each under the mock's
+#   CRASH_TEST_KAFKA_EVENTS=N  Kafka input size (default 1000000, about 1 s per
+#                              run; 40 partitions keep each under the mock's
 #                              5 MiB per partition)
 #
 # Exit status 0 when every comparison holds; 1 otherwise, with the work
@@ -60,7 +60,7 @@ JOB="$(realpath "$1")"
 GEN="$(realpath "$2")"
 MOCK="${3:+$(realpath "$3")}"
 INPUTS="${CRASH_TEST_INPUTS:-file${MOCK:+ kafka}}"
-KAFKA_EVENTS="${CRASH_TEST_KAFKA_EVENTS:-600000}"
+KAFKA_EVENTS="${CRASH_TEST_KAFKA_EVENTS:-1000000}"
 KAFKA_PARALLELISMS="${CRASH_TEST_KAFKA_PARALLELISM:-1 2 1:2}"
 EVENTS="${CRASH_TEST_EVENTS:-10000000}"
 KILLS="${CRASH_TEST_KILLS:-12}"
@@ -81,6 +81,17 @@ fail() {
   exit 1
 }
 now_ms() { date +%s%3N; }
+# The id of the newest complete checkpoint in ${CKPT} (0: none).
+latest_checkpoint() {
+  local newest=0 m id
+  for m in "${CKPT}"/chk-*/_metadata; do
+    [[ -e "${m}" ]] || continue
+    id="${m%/_metadata}"
+    id="${id##*/chk-}"
+    (( id > newest )) && newest=${id}
+  done
+  echo "${newest}"
+}
 
 generate() {  # $1 = events: generated.csv and locations.csv (location 7 removed)
   "${GEN}" --detections_out="${WORK}/generated.csv" --locations_out="${WORK}/locations_all.csv" \
@@ -98,6 +109,8 @@ prepare_file() {
   INPUT_ARGS="--detections=${WORK}/detections.csv --out_of_orderness=500ms"
   PASSES="${PARALLELISMS}"
   KILL_AFTER_MS=200
+  KILL_AFTER_CHECKPOINT=0
+  INTERVAL="${CRASH_TEST_INTERVAL:-100ms}"
 }
 
 # ---- Kafka input: the generated events as JSON values keyed by
@@ -121,7 +134,7 @@ prepare_kafka() {
     }' "${WORK}/generated.csv" >"${WORK}/keyed.txt" || fail "awk failed"
   rm -f "${WORK}/generated.csv"
   mkfifo "${WORK}/mock-stdin"
-  "${MOCK}" --topic=detections:24 <"${WORK}/mock-stdin" >"${WORK}/mock-stdout" 2>"${WORK}/mock-stderr" &
+  "${MOCK}" --topic=detections:40 <"${WORK}/mock-stdin" >"${WORK}/mock-stdout" 2>"${WORK}/mock-stderr" &
   MOCK_PID=$!
   exec 9>"${WORK}/mock-stdin"  # the mock runs while this is open (and stops on SIGTERM)
   for _ in $(seq 100); do [[ -s "${WORK}/mock-stdout" ]] && break; sleep 0.05; done
@@ -132,8 +145,12 @@ prepare_kafka() {
   rm -f "${WORK}/keyed.txt"
   INPUT_ARGS="--kafka_brokers=${brokers} --detections_topic=detections --kafka_bounded --out_of_orderness=5s"
   # A Kafka reader first asks the cluster for its partitions and their end
-  # offsets: the first checkpoint completes later than a file job's.
-  KILL_AFTER_MS=400
+  # offsets, so its first checkpoint comes at a time that depends on the
+  # machine's load: each run is killed once it has completed a checkpoint
+  # of its own, then 0 to 150 ms later (at a 50 ms interval: enough kills on
+  # a fast machine, progress on a loaded one).
+  KILL_AFTER_CHECKPOINT=1
+  INTERVAL="${CRASH_TEST_INTERVAL:-50ms}"
   PASSES="${KAFKA_PARALLELISMS}"
 }
 
@@ -170,8 +187,8 @@ for P in ${PASSES}; do
   [[ -s "${REF}/out.csv" && -s "${REF}/dead.csv" ]] || fail "parallelism ${P}: empty reference output"
   echo "parallelism ${P}: reference run ${ref_ms} ms, $(wc -l <"${REF}/out.csv") result lines, $(wc -l <"${REF}/dead.csv") dead letters"
 
-  # Kill instants: uniform in [200 ms, 400 ms) after each start (Kafka: 400
-  # to 600 ms, KILL_AFTER_MS): long enough
+  # Kill instants: uniform in [200 ms, 400 ms) after each start (Kafka: see
+  # KILL_AFTER_CHECKPOINT above): long enough
   # for a run to start, restore and complete a checkpoint (at the default
   # 100 ms interval), and fixed, not scaled by the reference run's time (a
   # reference slowed by a loaded machine would make the kills sparse enough
@@ -183,13 +200,22 @@ for P in ${PASSES}; do
   start=$(now_ms)
   while :; do
     runs=$(( runs + 1 ))
+    before=$(latest_checkpoint)
     # shellcheck disable=SC2046
     "${JOB}" $(job_args "${SEQ[$(( (runs - 1) % ${#SEQ[@]} ))]}" "${RUN}") --checkpoint_dir="${CKPT}" \
         --checkpoint_interval="${INTERVAL}" 2>"${RUN}/stderr-${runs}" &
     pid=$!
     killed=0
     if (( kills < KILLS )); then
-      delay=$(( KILL_AFTER_MS + RANDOM % 200 ))
+      if (( KILL_AFTER_CHECKPOINT )); then
+        cap=$(( $(now_ms) + 10000 ))
+        while kill -0 "${pid}" 2>/dev/null && (( $(latest_checkpoint) <= before && $(now_ms) < cap )); do
+          sleep 0.01
+        done
+        delay=$(( RANDOM % 150 ))
+      else
+        delay=$(( KILL_AFTER_MS + RANDOM % 200 ))
+      fi
       deadline=$(( $(now_ms) + delay ))
       while kill -0 "${pid}" 2>/dev/null && (( $(now_ms) < deadline )); do sleep 0.02; done
       if kill -9 "${pid}" 2>/dev/null; then
