@@ -3,7 +3,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "brook/connectors/csv_format.h"
 #include "brook/connectors/json_lines_format.h"
 #include "brook/connectors/kafka/kafka_source.h"
@@ -11,6 +10,7 @@
 #include "brook/connectors/line_reader.h"
 #include "camera_top_k/camera_io.h"
 #include "camera_top_k/detection_schema.h"
+#include "camera_top_k/kafka_output.h"
 
 namespace camera {
 namespace {
@@ -19,31 +19,10 @@ absl::Status Bad(absl::string_view flag, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", why));
 }
 
-// A JSON string literal (RFC 8259): quotes, backslashes and control
-// characters escaped; other bytes (valid UTF-8, checked on input) as they are.
-void AppendJsonStringLiteral(std::string_view s, std::string& out) {
-  out.push_back('"');
-  for (const char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppendFormat(&out, "\\u%04x", static_cast<unsigned char>(c));
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-}
-
 // A detection as a Kafka JSON value: the five field names in column order.
 std::string FormatDetectionJson(const Detection& d, TimestampUnit unit) {
-  std::string out = absl::StrCat("{\"geographical_location_oid\":", d.geographical_location_oid,
-                                 ",\"video_camera_oid\":", d.video_camera_oid,
-                                 ",\"detection_oid\":", d.detection_oid, ",\"item_name\":");
-  AppendJsonStringLiteral(d.item_name, out);
-  absl::StrAppend(&out, ",\"timestamp_detected\":",
-                  brook::connectors::FromEpochMillis(d.timestamp_detected_ms, unit), "}");
+  std::string out;
+  AppendDetectionJson(d, unit, out);  // the format camera_generate produces
   return out;
 }
 
