@@ -270,6 +270,22 @@ TEST(SplitOutputTest, AReaderWithoutSplitsMarksItselfIdle) {
   EXPECT_THAT(rig.statuses(), ElementsAre(true));
 }
 
+// A bounded reader whose splits are all finished is not idle: its channel
+// keeps counting downstream until Finish() sends the maximum watermark.
+TEST(SplitOutputTest, ABoundedReaderWithEverySplitReleasedIsNotIdle) {
+  Rig rig(Monotonous(), kBounded);
+  ASSERT_THAT(rig.driver().Open(), IsOk());
+  ASSERT_THAT(rig.Poll([](ReaderOutput<int64_t>& out) {
+    out.CreateOutputForSplit("a").Collect(1000);
+    out.CreateOutputForSplit("b").MarkIdle();
+    out.ReleaseOutputForSplit("a");
+    out.ReleaseOutputForSplit("b");
+    out.MarkIdle();
+  }),
+              IsOk());
+  EXPECT_THAT(rig.statuses(), IsEmpty());
+}
+
 // Bounded: watermarks after every N records over all splits, by position.
 TEST(SplitOutputTest, BoundedWatermarksFollowTheRecordOrder) {
   std::vector<std::vector<Element>> runs;

@@ -70,7 +70,10 @@ class SourceOutput {
 // yet holds it at kMinTimestampMs); when all are idle the reader is idle. A
 // split is idle after MarkIdle() or, for an unbounded source, after the
 // strategy's WithIdleness timeout without records, until its next record.
-// MarkIdle() on the ReaderOutput marks every split idle. A bounded source
+// MarkIdle() on the ReaderOutput marks every split idle. Idleness is for
+// unbounded sources: a bounded one is never waiting for data, so there
+// MarkIdle() has no effect and a reader whose splits are all released keeps
+// its watermark until its end sends the maximum. A bounded source
 // recomputes the minimum every `records_per_watermark` records (over all
 // splits) and when a split is marked idle or released, so its watermarks
 // depend only on the reader's calls, never on timing. A reader that uses

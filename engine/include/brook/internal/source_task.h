@@ -234,6 +234,7 @@ class SourceDriver final : public OperatorBase, public ReaderOutput<T> {
   }
   // The whole reader is idle: with split outputs, every split is.
   void MarkIdle() override {
+    if (bounded_) return;  // only unbounded sources go idle (DESIGN.md §4)
     if (!split_mode_) return Defer(GoIdle());
     for (auto& [id, split] : splits_) split->idle = true;
     Defer(UpdateCombinedWatermark());
@@ -353,11 +354,16 @@ class SourceDriver final : public OperatorBase, public ReaderOutput<T> {
     bool any_active = false;
     int64_t combined = std::numeric_limits<int64_t>::max();
     for (const auto& [id, split] : splits_) {
-      if (split->idle) continue;
+      if (split->idle && !bounded_) continue;
       any_active = true;
       combined = std::min(combined, split->watermark_ms);
     }
-    if (!any_active) return GoIdle();
+    // A bounded source is never idle: it is never waiting for data. With
+    // every split released, its watermark stays until Finish() sends the
+    // maximum, which downstream would ignore from an idle channel (and an
+    // idle channel would let their watermark pass records still in flight
+    // from it), so the output would depend on timing.
+    if (!any_active) return bounded_ ? absl::OkStatus() : GoIdle();
     if (idle_) {
       // A new split output is active (and holds the watermark back).
       idle_ = false;
