@@ -19,7 +19,8 @@
 //
 // Event time: `timestamp_of(const Record&)` -> int64_t epoch ms, when given,
 // sets the record's timestamp; without it the message's Kafka timestamp is
-// kept. One deserializer per reader (KafkaSource's factory makes them).
+// kept. One deserializer per reader (KafkaSource's factory makes them): not
+// thread-safe, called from that reader's subtask thread only.
 #ifndef BROOK_CONNECTORS_KAFKA_LINE_FORMAT_DESERIALIZER_H_
 #define BROOK_CONNECTORS_KAFKA_LINE_FORMAT_DESERIALIZER_H_
 

@@ -1,7 +1,8 @@
 // File: brook/connectors/postgres/postgres_client.h
 //
 // PostgresQuery(): one SQL round trip on a fresh connection, for tests,
-// tools and benchmarks (the sink keeps its own connections).
+// tools and benchmarks (the sink keeps its own connections). Thread-safe:
+// each call opens and closes a connection of its own.
 #ifndef BROOK_CONNECTORS_POSTGRES_POSTGRES_CLIENT_H_
 #define BROOK_CONNECTORS_POSTGRES_POSTGRES_CLIENT_H_
 
