@@ -266,6 +266,18 @@ class SourceDriver final : public OperatorBase, public ReaderOutput<T> {
     Defer(UpdateCombinedWatermark());
   }
 
+ protected:
+  // A watermark from the reader itself (SourceOutput::EmitWatermark).
+  void DoEmitWatermark(int64_t watermark_ms) override {
+    if (watermark_ms <= last_watermark_ms_) return;
+    if (idle_) {
+      idle_ = false;
+      Defer(ForwardWatermarkStatus(false));
+    }
+    last_watermark_ms_ = watermark_ms;
+    Defer(ForwardWatermark(watermark_ms));
+  }
+
  private:
   // One split's output: its records go through the driver's Emit with the
   // split's own generator (one virtual call per record, no lookup).
@@ -282,6 +294,13 @@ class SourceDriver final : public OperatorBase, public ReaderOutput<T> {
     }
     void MarkIdle() override {
       idle = true;
+      driver_->Defer(driver_->UpdateCombinedWatermark());
+    }
+    // The reader's own watermark for this split (SourceOutput::EmitWatermark).
+    void DoEmitWatermark(int64_t wm) override {
+      if (wm <= watermark_ms) return;
+      watermark_ms = wm;
+      idle = false;
       driver_->Defer(driver_->UpdateCombinedWatermark());
     }
 

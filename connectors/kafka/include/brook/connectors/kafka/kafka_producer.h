@@ -38,6 +38,7 @@ struct KafkaProducerRecord {
   std::string key;
   std::string value;
   std::vector<std::pair<std::string, std::string>> headers;  // name, value
+  int32_t partition = -1;  // -1: the client's partitioner picks (by key)
 
   void SetKey(std::string_view k) {
     has_key = true;
@@ -49,6 +50,7 @@ struct KafkaProducerRecord {
     key.clear();
     value.clear();
     headers.clear();
+    partition = -1;
   }
 };
 
