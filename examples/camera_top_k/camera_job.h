@@ -38,6 +38,7 @@
 #include "camera_top_k/detection_schema.h"
 #include "camera_top_k/generator.h"
 #include "camera_top_k/kafka_input.h"
+#include "camera_top_k/scale_out.h"
 
 namespace camera {
 
@@ -75,6 +76,9 @@ struct CameraJobOptions {
   // Input from a Kafka topic when kafka.enabled() (kafka_input.h), instead
   // of `detections_path` or the generator; read at `parallelism`.
   KafkaInputOptions kafka;
+  // Scale-out over Kafka (camera_top_k/scale_out.h, docs/scale-out.md): with
+  // num_processes > 1 this process runs its share of the job's two stages.
+  ScaleOutOptions scale_out;
 
   // Input held in memory (benchmarks, embedding): when set, the job reads
   // these events in order (a brook::CollectionSource of one reader, with
@@ -168,6 +172,8 @@ struct CameraJobSummary {
   // output_rows the whole output.
   std::string restored_from;
   std::vector<std::string> restore_skipped;  // "<path>: <reason>"
+  // Scale-out: TopKRecordsInLines(), the records each Top-K subtask received.
+  std::string top_k_records_in;
 
   double records_per_second() const;
   // One line: "read=... accepted=... ... elapsed=1.23s records/s=..."

@@ -24,6 +24,7 @@
 #include "camera_top_k/generator_flags.h"
 #include "camera_top_k/kafka_flags.h"
 #include "camera_top_k/postgres_output.h"
+#include "camera_top_k/scale_out_flags.h"
 #include "fmt/format.h"
 
 ABSL_FLAG(std::string, detections, "",
@@ -158,6 +159,8 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   if (!kafka.ok()) return kafka.status();
   o.kafka = *std::move(kafka);
   o.kafka.brokers = absl::GetFlag(FLAGS_kafka_brokers);
+  o.scale_out = camera::ScaleOutOptionsFromFlags();
+  o.scale_out.brokers = o.kafka.brokers;
   if (const std::string url = absl::GetFlag(FLAGS_clickhouse_url); !url.empty()) {
     o.result_stores.push_back(camera::ClickHouseResultStore(
         url, absl::GetFlag(FLAGS_results_table), !o.checkpoint_dir.empty()));
@@ -238,6 +241,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "camera_top_k: job failed: {}\n", summary.status().ToString());
   } else {
     fmt::print(stderr, "camera_top_k: {}\n", summary->ToString());
+    fmt::print(stderr, "{}", summary->top_k_records_in);  // scale-out only
     fmt::print(stderr, "camera_top_k: result written to {}\n", absl::StrJoin(destinations, ", "));
   }
   camera::LingerFromFlags(dashboard->get(), "camera_top_k");

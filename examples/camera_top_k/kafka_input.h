@@ -57,6 +57,10 @@ struct KafkaInputOptions {
   std::string start = "earliest";
   // Read up to the end offsets at start, then end as a file input does.
   bool bounded = false;
+  // Scale-out (camera_top_k/scale_out.h): this process reads only the
+  // partitions its subtasks own among num_processes x parallelism.
+  int num_processes = 1;
+  int process_index = 0;
 
   bool enabled() const { return !topic.empty(); }
 };
