@@ -283,6 +283,55 @@ TEST_F(KafkaExchangeTest, EnsureTopicCreatesAMissingTopicWhereTheClusterAllows) 
               ::testing::Not(IsOk()));
 }
 
+TEST_F(KafkaExchangeTest, SinkCheckpointsItsSequenceNumber) {
+  const std::string topic = NewTopic(1);
+  auto exchange = Make(Options(topic, /*num_processes=*/2, /*process_index=*/1));
+  auto write = [](SinkWriter<Rec>& writer, std::vector<Rec> recs) {
+    std::vector<StreamRecord<Rec>> batch;
+    for (const Rec& r : recs) batch.push_back({r.second, r});
+    EXPECT_THAT(writer.Write(batch), IsOk());
+  };
+  std::string state;
+  {
+    auto writer = exchange->sink()->CreateWriter({0, 1, nullptr});
+    ASSERT_THAT(writer.status(), IsOk());
+    write(**writer, {{1, 10}, {2, 20}, {3, 30}});
+    auto s = (*writer)->SnapshotState(1);  // flushes: the three are in the topic
+    ASSERT_THAT(s.status(), IsOk());
+    state = *s;
+    write(**writer, {{4, 40}});
+    // Delivered, but the crash comes before checkpoint 2 completes.
+    ASSERT_THAT((*writer)->SnapshotState(2).status(), IsOk());
+  }
+  auto restored = exchange->sink()->CreateWriter({0, 1, nullptr});
+  ASSERT_THAT(restored.status(), IsOk());
+  ASSERT_THAT((*restored)->RestoreState({state}), IsOk());
+  write(**restored, {{4, 40}, {5, 50}});
+  ASSERT_THAT((*restored)->Flush(), IsOk());
+  std::vector<std::string> seqs;
+  for (const auto& [partition, value] : ReadAll(cluster_->bootstrap_servers(), topic)) {
+    DataInputView in(value);
+    uint8_t version = 0, kind = 0;
+    int32_t task = 0;
+    int64_t number = 0;
+    ASSERT_THAT(in.ReadUint8(&version), IsOk());
+    ASSERT_THAT(in.ReadUint8(&kind), IsOk());
+    ASSERT_THAT(in.ReadInt32(&task), IsOk());
+    ASSERT_THAT(in.ReadInt64(&number), IsOk());
+    seqs.push_back(absl::StrCat(kind, ":", task, ":", number));
+  }
+  // The record of sequence 4 went out twice, with the same number; then the
+  // end of input with the last number.
+  EXPECT_THAT(seqs, ElementsAre("0:1:1", "0:1:2", "0:1:3", "0:1:4", "0:1:4", "0:1:5", "2:1:5"));
+
+  // The state of another task does not restore.
+  auto other = Make(Options(topic, /*num_processes=*/2, /*process_index=*/0));
+  auto mismatched = other->sink()->CreateWriter({0, 1, nullptr});
+  ASSERT_THAT(mismatched.status(), IsOk());
+  EXPECT_THAT((*mismatched)->RestoreState({state}),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("task 1 of 2")));
+}
+
 TEST_F(KafkaExchangeTest, SinkRefusesAnotherParallelismThanUpstreamParallelism) {
   auto exchange = Make(Options(NewTopic(1), 1, 0, /*upstream_parallelism=*/2));
   auto writer = exchange->sink()->CreateWriter({0, 1, nullptr});
@@ -430,9 +479,11 @@ WatermarkStrategy<Rec> Strategy() {
 }
 
 // One process's job: its input through the exchange, counted per key and
-// window at parallelism 2 downstream.
+// window at parallelism 2 downstream. `watermarks`, if given, gets the
+// watermarks the sink's subtasks saw.
 std::vector<std::string> RunProcess(const KafkaExchangeOptions& options,
-                                    std::shared_ptr<Exchange> exchange) {
+                                    std::shared_ptr<Exchange> exchange,
+                                    std::vector<int64_t>* watermarks = nullptr) {
   StreamExecutionEnvironment env({.parallelism = 2});
   auto sink = std::make_shared<CollectSink<std::string>>();
   exchange->Through(env.FromCollection(Input(options.process_index, options.num_processes),
@@ -441,6 +492,11 @@ std::vector<std::string> RunProcess(const KafkaExchangeOptions& options,
       .Aggregate(CountPerKey(), "count")
       .SinkTo(sink);
   EXPECT_THAT(env.Execute(absl::StrCat("process-", options.process_index)), IsOk());
+  if (watermarks != nullptr) {
+    for (int subtask = 0; subtask < 2; ++subtask) {
+      for (int64_t wm : sink->watermarks(subtask)) watermarks->push_back(wm);
+    }
+  }
   std::vector<std::string> rows = sink->values();
   std::sort(rows.begin(), rows.end());
   return rows;
@@ -459,11 +515,12 @@ TEST_F(KafkaExchangeTest, TwoProcessesThroughOneTopicGiveOneProcessResult) {
 
   const std::string topic = NewTopic(4);
   std::vector<std::vector<std::string>> rows(2);
+  std::vector<std::vector<int64_t>> watermarks(2);
   std::vector<std::thread> processes;
   for (int i = 0; i < 2; ++i) {
     processes.emplace_back([&, i] {
       KafkaExchangeOptions o = Options(topic, 2, i);
-      rows[i] = RunProcess(o, Make(o));
+      rows[i] = RunProcess(o, Make(o), &watermarks[i]);
     });
   }
   for (std::thread& t : processes) t.join();
@@ -479,6 +536,13 @@ TEST_F(KafkaExchangeTest, TwoProcessesThroughOneTopicGiveOneProcessResult) {
   EXPECT_THAT(both, IsEmpty());
   EXPECT_FALSE(rows[0].empty());
   EXPECT_FALSE(rows[1].empty());
+  // Event time advanced through the markers during the run, not only at the
+  // end (windows fired on the way).
+  for (const std::vector<int64_t>& w : watermarks) {
+    EXPECT_TRUE(std::any_of(w.begin(), w.end(),
+                            [](int64_t wm) { return wm > 0 && wm < 29000; }))
+        << ::testing::PrintToString(w);
+  }
 }
 
 TEST_F(KafkaExchangeTest, AnUpstreamProcessSendingAllAgainCausesNoDuplicates) {
