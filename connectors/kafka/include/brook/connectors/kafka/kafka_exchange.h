@@ -74,11 +74,13 @@
 //     sink is chained (forward edge, same parallelism) to an operator whose
 //     output order is a function of its input, fed by one deterministic
 //     input (a bounded KafkaSource reader, a file), or when the operator
-//     emits in event-time order with a fixed order within one firing (a
-//     window or timer that fires on the watermark and sorts what it emits).
-//     It does NOT hold behind a KeyBy/Rebalance/Union that merges several
-//     upstream subtasks (their interleaving depends on timing), nor for
-//     processing-time logic; there a restore can drop or repeat records.
+//     emits only from event-time timers, which fire in (timestamp, key)
+//     order whatever the watermarks' steps (a window operator, even behind a
+//     KeyBy, without early firings and with no record late by more than the
+//     out-of-orderness bound). It does NOT hold for an operator emitting per
+//     record behind a KeyBy/Rebalance/Union that merges several subtasks
+//     (their interleaving depends on timing), nor for processing-time logic;
+//     there a restore can drop or repeat records.
 //   - A run. The topic holds one run of the job: the reader starts at the
 //     earliest offset (or its checkpoint) and sequence numbers restart at 1
 //     with a fresh start. Start a new run on new topics (another name), or
@@ -100,8 +102,9 @@
 // A message that does not decode fails the job (kDataLoss naming the
 // partition and offset): it means another writer or version on the topic.
 //
-// Metrics. Sink (its operator group): records_sent, bytes_sent,
-// delivery_failures, flush_time_ms as KafkaSink's, and exchange_markers_sent.
+// Metrics. Sink (its operator group): records_sent, bytes_sent (messages,
+// markers included), delivery_failures, flush_time_ms as KafkaSink's, and
+// exchange_markers_sent.
 // Source (the reader's group): KafkaSource's kafka_* metrics per split, and
 // exchange_records_in, exchange_duplicates_dropped, exchange_markers_in.
 //
