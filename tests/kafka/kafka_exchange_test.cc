@@ -188,6 +188,23 @@ TEST(KafkaExchangeOptionsTest, ValidatesAndMapsKeyGroupsToPartitionRanges) {
   EXPECT_EQ(KafkaExchangePartition(127, 128, 4), 3);
 }
 
+// The prefix of a message, read back by the documented layout.
+struct Prefix {
+  int version = 0;
+  int kind = 0;
+  int32_t task = 0;
+  int64_t number = 0;
+  absl::Status Read(DataInputView& in) {
+    uint8_t v = 0, k = 0;
+    BROOK_RETURN_IF_ERROR(in.ReadUint8(&v));
+    BROOK_RETURN_IF_ERROR(in.ReadUint8(&k));
+    version = v;
+    kind = k;
+    BROOK_RETURN_IF_ERROR(in.ReadInt32(&task));
+    return in.ReadInt64(&number);
+  }
+};
+
 // The raw messages of `topic`: (partition, value), per partition in order.
 std::vector<std::pair<int32_t, std::string>> ReadAll(const std::string& servers,
                                                      const std::string& topic) {
@@ -232,13 +249,9 @@ TEST_F(KafkaExchangeTest, SinkRoutesByKeyGroupWithSequencesAndMarkersToEveryPart
   std::map<int32_t, std::vector<std::string>> markers;  // per partition
   for (const auto& [partition, value] : ReadAll(cluster_->bootstrap_servers(), topic)) {
     DataInputView in(value);
-    uint8_t version = 0, kind = 0;
-    int32_t task = 0;
-    int64_t number = 0;
-    ASSERT_THAT(in.ReadUint8(&version), IsOk());
-    ASSERT_THAT(in.ReadUint8(&kind), IsOk());
-    ASSERT_THAT(in.ReadInt32(&task), IsOk());
-    ASSERT_THAT(in.ReadInt64(&number), IsOk());
+    Prefix prefix;
+    ASSERT_THAT(prefix.Read(in), IsOk());
+    const auto [version, kind, task, number] = prefix;
     EXPECT_EQ(version, 1);
     EXPECT_EQ(task, 1);  // process 1 of 2, subtask 0 of 1
     if (kind == 0) {
@@ -311,14 +324,9 @@ TEST_F(KafkaExchangeTest, SinkCheckpointsItsSequenceNumber) {
   std::vector<std::string> seqs;
   for (const auto& [partition, value] : ReadAll(cluster_->bootstrap_servers(), topic)) {
     DataInputView in(value);
-    uint8_t version = 0, kind = 0;
-    int32_t task = 0;
-    int64_t number = 0;
-    ASSERT_THAT(in.ReadUint8(&version), IsOk());
-    ASSERT_THAT(in.ReadUint8(&kind), IsOk());
-    ASSERT_THAT(in.ReadInt32(&task), IsOk());
-    ASSERT_THAT(in.ReadInt64(&number), IsOk());
-    seqs.push_back(absl::StrCat(kind, ":", task, ":", number));
+    Prefix p;
+    ASSERT_THAT(p.Read(in), IsOk());
+    seqs.push_back(absl::StrCat(p.kind, ":", p.task, ":", p.number));
   }
   // The record of sequence 4 went out twice, with the same number; then the
   // end of input with the last number.
