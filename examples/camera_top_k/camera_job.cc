@@ -27,6 +27,7 @@
 #include "camera_top_k/camera_io.h"
 #include "camera_top_k/dashboard.h"
 #include "camera_top_k/kafka_output.h"
+#include "camera_top_k/scale_out.h"
 
 namespace camera {
 namespace {

@@ -38,7 +38,7 @@
 #include "camera_top_k/detection_schema.h"
 #include "camera_top_k/generator.h"
 #include "camera_top_k/kafka_input.h"
-#include "camera_top_k/scale_out.h"
+#include "camera_top_k/scale_out_options.h"
 
 namespace camera {
 

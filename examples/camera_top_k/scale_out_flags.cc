@@ -17,8 +17,8 @@ ABSL_FLAG(bool, repartition_by_detection, false,
           "JOB_ID-dedup-repartition, for a topic not keyed by detection_oid (deduplication "
           "needs every copy of a detection in one process).");
 ABSL_FLAG(int, exchange_partitions, 0,
-          "Partitions of an exchange topic when brook creates it; 0 = the cluster's default. "
-          "An existing topic keeps its count.");
+          "Partitions of an exchange topic when brook creates it; 0 = 4. An existing topic "
+          "keeps its count.");
 
 namespace camera {
 

@@ -6,7 +6,7 @@
 #ifndef CAMERA_TOP_K_SCALE_OUT_FLAGS_H_
 #define CAMERA_TOP_K_SCALE_OUT_FLAGS_H_
 
-#include "camera_top_k/scale_out.h"
+#include "camera_top_k/scale_out_options.h"
 
 namespace camera {
 
