@@ -5,8 +5,9 @@
 #
 #   scripts/install-deps.sh          # build set: build brook and run the example job
 #                                    # (scripts/run-example.sh)
-#   scripts/install-deps.sh --test   # build set + test set: run the test suite and the
-#                                    # benchmarks (scripts/test.sh, .ci/run)
+#   scripts/install-deps.sh --test   # build set + test set (+ clang and libFuzzer): run the
+#                                    # test suite, the benchmarks and the fuzz targets
+#                                    # (scripts/test.sh, scripts/fuzz.sh, .ci/run)
 set -euo pipefail
 
 # Compilers, build tools and the libraries brook's targets link.
@@ -30,6 +31,9 @@ TEST_PACKAGES=(
   prometheus chromium
   clickhouse-server clickhouse-client postgresql-15
 )
+# The fuzz targets (fuzz/, scripts/fuzz.sh, CI's fuzz phase) are built with
+# clang and libFuzzer; everything else keeps g++. Part of the test set.
+FUZZ_PACKAGES=(clang-15 libfuzzer-15-dev)
 
 usage() { echo "usage: $0 [--test]" >&2; }
 
@@ -37,7 +41,7 @@ PACKAGES=("${BUILD_PACKAGES[@]}")
 set_name=build
 for arg in "$@"; do
   case "${arg}" in
-    --test) PACKAGES+=("${TEST_PACKAGES[@]}"); set_name="build+test" ;;
+    --test) PACKAGES+=("${TEST_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"); set_name="build+test" ;;
     -h | --help) usage; exit 0 ;;
     *) usage; exit 2 ;;
   esac
