@@ -17,9 +17,9 @@ namespace brook::testing {
 // file keeps its bytes (synced or not) under its new name.
 struct FaultInjectionFileSystem::Node {
   bool directory = false;
-  std::string data;    // a file's bytes
-  std::string synced;  // ... as of its last successful fsync
-  std::map<std::string, std::shared_ptr<Node>> entries;         // a directory's
+  std::string data;                                      // a file's bytes
+  std::string synced;                                    // ... as of its last successful fsync
+  std::map<std::string, std::shared_ptr<Node>> entries;  // a directory's
   std::map<std::string, std::shared_ptr<Node>> synced_entries;  // ... as of its last fsync
 
   static std::shared_ptr<Node> NewDirectory() {
@@ -168,25 +168,38 @@ FaultInjectionFileSystem::~FaultInjectionFileSystem() = default;
 
 const char* FaultInjectionFileSystem::OpName(Op op) {
   switch (op) {
-    case Op::kOpen: return "open";
-    case Op::kWrite: return "write";
-    case Op::kSync: return "fsync";
-    case Op::kTruncate: return "truncate";
-    case Op::kRename: return "rename";
-    case Op::kRemove: return "remove";
-    case Op::kCreateDir: return "mkdir";
-    case Op::kSyncDir: return "fsync-dir";
-    case Op::kRead: return "read";
+    case Op::kOpen:
+      return "open";
+    case Op::kWrite:
+      return "write";
+    case Op::kSync:
+      return "fsync";
+    case Op::kTruncate:
+      return "truncate";
+    case Op::kRename:
+      return "rename";
+    case Op::kRemove:
+      return "remove";
+    case Op::kCreateDir:
+      return "mkdir";
+    case Op::kSyncDir:
+      return "fsync-dir";
+    case Op::kRead:
+      return "read";
   }
   return "?";
 }
 
 const char* FaultInjectionFileSystem::FaultName(Fault fault) {
   switch (fault) {
-    case Fault::kNoSpace: return "NoSpace";
-    case Fault::kIoError: return "IoError";
-    case Fault::kShortWrite: return "ShortWrite";
-    case Fault::kCrash: return "Crash";
+    case Fault::kNoSpace:
+      return "NoSpace";
+    case Fault::kIoError:
+      return "IoError";
+    case Fault::kShortWrite:
+      return "ShortWrite";
+    case Fault::kCrash:
+      return "Crash";
   }
   return "?";
 }

@@ -103,8 +103,7 @@ class PosixFile final : public File {
 
 class PosixFileSystem final : public FileSystem {
  public:
-  absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path,
-                                                 OpenMode mode) override {
+  absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path, OpenMode mode) override {
     const int flags =
         O_RDWR | O_CREAT | O_CLOEXEC | (mode == OpenMode::kCreateOrTruncate ? O_TRUNC : 0);
     const int fd = ::open(path.c_str(), flags, 0644);
@@ -137,9 +136,8 @@ class PosixFileSystem final : public FileSystem {
     ::madvise(map, contents.size, MADV_SEQUENTIAL);
     const size_t size = contents.size;
     contents.data = static_cast<const unsigned char*>(map);
-    contents.owner = std::shared_ptr<const void>(map, [size](const void* p) {
-      ::munmap(const_cast<void*>(p), size);
-    });
+    contents.owner = std::shared_ptr<const void>(
+        map, [size](const void* p) { ::munmap(const_cast<void*>(p), size); });
     return contents;
   }
 

@@ -37,8 +37,8 @@ using ::brook::testing::ErrnoText;
 using ::brook::testing::FaultCase;
 using ::brook::testing::FaultCaseName;
 using ::brook::testing::FaultInjectionFileSystem;
-using ::brook::testing::RuleFor;
 using ::brook::testing::IsOk;
+using ::brook::testing::RuleFor;
 using ::brook::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
@@ -198,8 +198,8 @@ JobRun RunJob(FileSystem& fs, bool restore) {
           "pace")
       .SinkTo(*sink, "file", 1);
   run.status = env.Execute("sink-faults");
-  run.checkpoints_failed = static_cast<int64_t>(
-      env.metrics().Sum("checkpoints_failed", "checkpoint").value_or(0));
+  run.checkpoints_failed =
+      static_cast<int64_t>(env.metrics().Sum("checkpoints_failed", "checkpoint").value_or(0));
   return run;
 }
 
@@ -245,18 +245,21 @@ INSTANTIATE_TEST_SUITE_P(
     Faults, JobFaultTest,
     ::testing::Values(
         // Checkpoint storage: declined checkpoints.
-        JobFault{"MetadataFsyncEio", R{Op::kSync, "_metadata.inprogress", 2, Fault::kIoError}, false},
+        JobFault{"MetadataFsyncEio", R{Op::kSync, "_metadata.inprogress", 2, Fault::kIoError},
+                 false},
         JobFault{"MetadataRenameEio", R{Op::kRename, "_metadata", 2, Fault::kIoError}, false},
         JobFault{"StateFileDiskFull",
                  R{Op::kWrite, "/ckpt/chk-", 2, Fault::kNoSpace, /*sticky=*/true}, false},
         JobFault{"CheckpointDirFsyncEio", R{Op::kSyncDir, "/ckpt/chk-", 3, Fault::kIoError}, false},
         // The sink: pre-commit (pending file) and commit (visible file) fail the job.
         JobFault{"PendingFsyncEio", R{Op::kSync, "rows.csv.inprogress", 3, Fault::kIoError}, true},
-        JobFault{"PendingShortWrite", R{Op::kWrite, "rows.csv.inprogress", 2, Fault::kShortWrite}, true},
+        JobFault{"PendingShortWrite", R{Op::kWrite, "rows.csv.inprogress", 2, Fault::kShortWrite},
+                 true},
         JobFault{"CommitFsyncEio", R{Op::kSync, "rows.csv$", 3, Fault::kIoError}, true},
         // A crash in the middle of a checkpoint: nothing after it reaches the disk.
         JobFault{"CrashAtMetadataRename", R{Op::kRename, "_metadata", 2, Fault::kCrash}, true},
-        JobFault{"CrashAtPendingFsync", R{Op::kSync, "rows.csv.inprogress", 3, Fault::kCrash}, true}),
+        JobFault{"CrashAtPendingFsync", R{Op::kSync, "rows.csv.inprogress", 3, Fault::kCrash},
+                 true}),
     [](const ::testing::TestParamInfo<JobFault>& info) { return info.param.name; });
 
 }  // namespace

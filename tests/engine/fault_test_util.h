@@ -34,7 +34,7 @@ inline std::string FaultCaseName(const ::testing::TestParamInfo<FaultCase>& info
 inline const char* ErrnoText(FaultInjectionFileSystem::Fault fault) {
   using F = FaultInjectionFileSystem::Fault;
   return fault == F::kNoSpace || fault == F::kShortWrite ? "No space left on device"
-                                                          : "Input/output error";
+                                                         : "Input/output error";
 }
 
 // The rule that fails exactly `step` of a logged run.

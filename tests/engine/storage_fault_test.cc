@@ -30,9 +30,9 @@ using ::brook::testing::ErrnoText;
 using ::brook::testing::FaultCase;
 using ::brook::testing::FaultCaseName;
 using ::brook::testing::FaultInjectionFileSystem;
-using ::brook::testing::RuleFor;
 using ::brook::testing::IsOk;
 using ::brook::testing::IsOkAndHolds;
+using ::brook::testing::RuleFor;
 using ::brook::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::Each;
@@ -119,8 +119,8 @@ TEST_P(StorageFaultTest, EachStepOfACheckpointFailsCleanly) {
     // Reads: only the best-effort pruning lists the directory.
     if (step.op == Op::kRead || (fault == Fault::kShortWrite && step.op != Op::kWrite)) continue;
     const std::string& path = step.path;
-    SCOPED_TRACE(absl::StrCat(FaultInjectionFileSystem::OpName(step.op), " ", path, " (#",
-                              step.nth, ")"));
+    SCOPED_TRACE(
+        absl::StrCat(FaultInjectionFileSystem::OpName(step.op), " ", path, " (#", step.nth, ")"));
     ++tried;
 
     FaultInjectionFileSystem fs;
@@ -187,7 +187,7 @@ TEST(FaultInjectionFileSystemTest, PowerCutKeepsOnlyWhatWasSynced) {
   auto b = fs.OpenFile("/d/b", FileSystem::OpenMode::kCreateOrTruncate);  // entry never synced
   ASSERT_THAT(b, IsOk());
   ASSERT_THAT((*b)->Sync(), IsOk());
-  ASSERT_THAT(fs.SyncDir("/d"), IsOk());  // a and b are durable names now
+  ASSERT_THAT(fs.SyncDir("/d"), IsOk());           // a and b are durable names now
   ASSERT_THAT(fs.Rename("/d/a", "/d/c"), IsOk());  // not durable
   auto c = fs.OpenFile("/d/new", FileSystem::OpenMode::kCreateOrTruncate);
   ASSERT_THAT(c, IsOk());

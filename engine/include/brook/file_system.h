@@ -89,7 +89,7 @@ class FileSystem {
   // FileSystem::OpenFile(): opens `path` for reading and writing, creating
   // it if missing (the new directory entry is durable only after SyncDir()).
   virtual absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path,
-                                                        OpenMode mode) = 0;
+                                                         OpenMode mode) = 0;
   // FileSystem::ReadFile(): the whole file; kNotFound when it does not exist.
   virtual absl::StatusOr<FileContents> ReadFile(const std::string& path) = 0;
   // FileSystem::FileExists(): false also when it cannot be looked at.

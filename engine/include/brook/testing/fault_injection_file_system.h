@@ -22,10 +22,20 @@
 // its operations in turn.
 //
 // Example:
-//   brook::testing::FaultInjectionFileSystem fs;
-//   fs.InjectFault({.op = FaultInjectionFileSystem::Op::kSync,
-//                   .path = "_metadata", .fault = FaultInjectionFileSystem::Fault::kIoError});
+//   using Fs = brook::testing::FaultInjectionFileSystem;
+//   Fs fs;
+//   fs.InjectFault(
+//       {.op = Fs::Op::kSync, .path = "_metadata.inprogress", .fault = Fs::Fault::kIoError});
 //   auto storage = brook::NewLocalDirectoryCheckpointStorage("/ckpt", &fs);
+//   ASSERT_THAT(storage, IsOk());
+//   brook::CheckpointMetadata metadata;
+//   metadata.checkpoint_id = 1;
+//   EXPECT_THAT((*storage)->CompleteCheckpoint(metadata, /*retained=*/3).status(),
+//               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("Input/output error")));
+//   fs.PowerCut();  // what was not fsynced is gone
+//   auto latest = (*storage)->LoadLatest(nullptr);
+//   ASSERT_THAT(latest, IsOk());
+//   EXPECT_FALSE(latest->has_value());  // no checkpoint to restore
 //
 // Thread-safety: every method may be called from any thread.
 #ifndef BROOK_TESTING_FAULT_INJECTION_FILE_SYSTEM_H_
