@@ -115,6 +115,7 @@ absl::StatusOr<std::shared_ptr<brook::Source<SourceRecord>>> MakeKafkaDetectionS
   source.group_id = options.group;
   BROOK_RETURN_IF_ERROR(brook::connectors::ParseKafkaStartingOffsets(options.start, &source));
   source.bounded = options.bounded;
+  source.properties = options.properties;
   auto kafka = brook::connectors::KafkaSource<Event>::Create(
       std::move(source),
       [format = options.value_format, unit] { return MakeDetectionDeserializer(format, unit); });

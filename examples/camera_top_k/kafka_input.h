@@ -30,6 +30,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -57,6 +59,10 @@ struct KafkaInputOptions {
   std::string start = "earliest";
   // Read up to the end offsets at start, then end as a file input does.
   bool bounded = false;
+  // librdkafka properties for every Kafka client of the job (the source and
+  // the result sink): security.protocol, ssl.*, sasl.* ... in order, a
+  // later one winning (--kafka_property_file, then --kafka_property).
+  std::vector<std::pair<std::string, std::string>> properties;
 
   bool enabled() const { return !topic.empty(); }
 };
