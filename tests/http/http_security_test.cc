@@ -356,6 +356,70 @@ TEST(GuardedDashboardBinaryTest, TlsAndTokenAgainstTheRunningJob) {
   EXPECT_EQ(job.Wait(120s), std::optional<int>(0));
 }
 
+// The job over TLS with a token, attacked while it runs (a crowd of idle
+// connections, slow-loris clients, random bytes, requests without the token)
+// and served (authorized requests, an event stream): its output is
+// byte-identical to a run without HTTP.
+TEST(GuardedDashboardBinaryTest, OutputIsByteIdenticalUnderAbuse) {
+  TempDir dir;
+  ASSERT_TRUE(brook_http_test::MakeTestCertificate(dir.path()));
+  brook_http_test::WriteFile(dir / "token", kToken);
+  const std::string ca = dir / "cert.pem";
+  // A paced generator: the job runs for about 3 s.
+  const std::vector<std::string> job_args = {CAMERA_TOP_K_BINARY, "--generate",
+                                             "--generate_count=300000",
+                                             "--generate_rate=100000", "--progress=false"};
+  {
+    std::vector<std::string> argv = job_args;
+    argv.push_back("--output=" + (dir / "reference.csv"));
+    brook_http_test::ChildProcess reference;
+    ASSERT_TRUE(reference.Start(argv));
+    ASSERT_EQ(reference.Wait(300s), std::optional<int>(0));
+  }
+  brook_http_test::ChildProcess job;
+  std::string err;
+  const int port = brook_http_test::StartOnFreePort(
+      job,
+      [&](int port) {
+        std::vector<std::string> argv = job_args;
+        argv.insert(argv.end(), {"--http_port=" + std::to_string(port), "--http_tls_cert=" + ca,
+                                 "--http_tls_key=" + (dir / "key.pem"),
+                                 "--http_token_file=" + (dir / "token"),
+                                 "--output=" + (dir / "out.csv")});
+        return argv;
+      },
+      dir.path(), "dashboard at", err);
+  ASSERT_NE(port, 0) << err;
+  std::vector<TcpClient> crowd(200);
+  for (TcpClient& c : crowd) c.Connect(port);
+  std::vector<TcpClient> lorises(20);
+  for (TcpClient& c : lorises) c.Connect(port);
+  TlsClient stream(ca);
+  ASSERT_TRUE(stream.Connect(port)) << stream.error();
+  ASSERT_TRUE(stream.Send(absl::StrCat("GET /api/events HTTP/1.1\r\nHost: x\r\n", kAuth, "\r\n")));
+  EXPECT_THAT(stream.Read("event: update"), HasSubstr("200 OK"));
+  std::mt19937 rng(7);
+  int served = 0;
+  int refused = 0;
+  for (int round = 0; job.running() && round < 600; ++round) {
+    for (TcpClient& c : lorises) c.Send(std::string(1, 'G'), 10ms);
+    TcpClient garbage;
+    if (garbage.Connect(port)) {
+      std::string bytes(500, '\0');
+      for (char& b : bytes) b = static_cast<char>(rng());
+      garbage.Send(bytes, 100ms);
+    }
+    if (HttpsGet(port, ca, "/metrics").status == 401) ++refused;
+    if (HttpsGet(port, ca, "/api/health", kAuth).status == 200) ++served;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(job.Wait(300s), std::optional<int>(0)) << ReadFile(dir / "stderr.txt");
+  EXPECT_GE(served, 3);
+  EXPECT_GE(refused, 3);
+  EXPECT_EQ(ReadFile(dir / "out.csv"), ReadFile(dir / "reference.csv"));
+  EXPECT_THAT(ReadFile(dir / "reference.csv"), HasSubstr("\n"));
+}
+
 // Flags refused before any work, with exit status 2 and a message naming
 // the flag and the file.
 TEST(GuardedDashboardBinaryTest, UnsafeOrBrokenSecurityFlagsExit2) {
