@@ -933,7 +933,8 @@ int Dashboard::port() const { return impl_->server.port(); }
 std::string Dashboard::url() const {
   const std::string& a = impl_->server.address();
   const bool v6 = a.find(':') != std::string::npos;
-  return absl::StrCat(impl_->server.tls() ? "https://" : "http://", v6 ? "[" : "", a, v6 ? "]" : "", ":", port(), "/");
+  return absl::StrCat(impl_->server.tls() ? "https://" : "http://", v6 ? "[" : "", a, v6 ? "]" : "",
+                      ":", port(), "/");
 }
 
 brook::web::HttpServerStats Dashboard::http_stats() const { return impl_->server.stats(); }

@@ -95,11 +95,14 @@ absl::StatusOr<std::shared_ptr<brook::Sink<ResultRow>>> MakeResultKafkaSink(
 
 absl::StatusOr<int64_t> ProduceDetections(const GeneratorOptions& options, double rate,
                                           TimestampUnit unit, const std::string& brokers,
-                                          const std::string& topic) {
-  BROOK_ASSIGN_OR_RETURN(
-      std::unique_ptr<brook::connectors::KafkaProducer> producer,
-      brook::connectors::NewRdKafkaProducer(
-          {{"bootstrap.servers", brokers}, {"enable.idempotence", "true"}, {"linger.ms", "5"}}));
+                                          const std::string& topic,
+                                          const std::vector<std::pair<std::string, std::string>>&
+                                              properties) {
+  brook::connectors::KafkaProperties all = {
+      {"bootstrap.servers", brokers}, {"enable.idempotence", "true"}, {"linger.ms", "5"}};
+  all.insert(all.end(), properties.begin(), properties.end());
+  BROOK_ASSIGN_OR_RETURN(std::unique_ptr<brook::connectors::KafkaProducer> producer,
+                         brook::connectors::NewRdKafkaProducer(all));
   DetectionGenerator generator(options);
   Detection d;
   KafkaProducerRecord record;

@@ -53,11 +53,14 @@ absl::StatusOr<std::shared_ptr<brook::Sink<ResultRow>>> MakeResultKafkaSink(
 // Produces the generator's events for `options` to `topic` at `rate` events
 // per wall-clock second (0: as fast as possible), with an idempotent
 // producer, and waits until every one is acknowledged. Runs forever for an
-// unbounded generator (count 0). Returns the number produced; kUnavailable
+// unbounded generator (count 0). `properties` (e.g. security settings) come
+// after the producer's own. Returns the number produced; kUnavailable
 // (or the client's code) when a record cannot be delivered.
 absl::StatusOr<int64_t> ProduceDetections(const GeneratorOptions& options, double rate,
                                           TimestampUnit unit, const std::string& brokers,
-                                          const std::string& topic);
+                                          const std::string& topic,
+                                          const std::vector<std::pair<std::string, std::string>>&
+                                              properties = {});
 
 }  // namespace camera
 

@@ -39,14 +39,15 @@ std::string PercentEncode(const std::string& s) {
 }  // namespace
 
 absl::StatusOr<std::string> ClickHouseUrlFromFlags(const std::string& url) {
-  BROOK_ASSIGN_OR_RETURN(std::optional<std::string> password,
-                         ReadSecret("--clickhouse_password_file",
-                                    absl::GetFlag(FLAGS_clickhouse_password_file),
-                                    "CLICKHOUSE_PASSWORD"));
+  BROOK_ASSIGN_OR_RETURN(
+      std::optional<std::string> password,
+      ReadSecret("--clickhouse_password_file", absl::GetFlag(FLAGS_clickhouse_password_file),
+                 "CLICKHOUSE_PASSWORD"));
   if (!password.has_value()) return url;
   auto endpoint = brook::connectors::ParseClickHouseUrl(url);
   if (!endpoint.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--clickhouse_url: ", endpoint.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--clickhouse_url: ", endpoint.status().message()));
   }
   if (!endpoint->password.empty()) {
     return absl::InvalidArgumentError(

@@ -359,9 +359,9 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
       r = HttpResponse::Text(401, "unauthorized\n");
     }
     r.status = 401;
-    r.headers.emplace_back("WWW-Authenticate", token_presented
-                                                   ? "Bearer realm=\"brook\", error=\"invalid_token\""
-                                                   : "Bearer realm=\"brook\"");
+    r.headers.emplace_back("WWW-Authenticate",
+                           token_presented ? "Bearer realm=\"brook\", error=\"invalid_token\""
+                                           : "Bearer realm=\"brook\"");
     Respond(std::move(r), version, keep_alive);
   }
 
