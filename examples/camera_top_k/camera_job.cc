@@ -426,7 +426,7 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   if (!o.output_topic.empty()) {
     auto sink = MakeResultKafkaSink(o.kafka.brokers, o.output_topic, o.kafka_delivery,
                                     checkpointing ? o.checkpoint_interval : absl::ZeroDuration(),
-                                    inputs->location_names);
+                                    inputs->location_names, o.kafka.properties);
     if (!sink.ok()) return sink.status();
     inputs->kafka_output = *std::move(sink);
   }

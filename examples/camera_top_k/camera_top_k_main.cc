@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "brook/savepoint_on_signal.h"
+#include "brook/status.h"
 #include "camera_top_k/camera_job.h"
 #include "camera_top_k/clickhouse_output.h"
 #include "camera_top_k/dashboard_flags.h"
@@ -25,6 +26,7 @@
 #include "camera_top_k/kafka_flags.h"
 #include "camera_top_k/postgres_output.h"
 #include "camera_top_k/scale_out_flags.h"
+#include "camera_top_k/store_secret_flags.h"
 #include "fmt/format.h"
 
 ABSL_FLAG(std::string, detections, "",
@@ -162,10 +164,12 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   o.scale_out = camera::ScaleOutOptionsFromFlags();
   o.scale_out.brokers = o.kafka.brokers;
   if (const std::string url = absl::GetFlag(FLAGS_clickhouse_url); !url.empty()) {
+    BROOK_ASSIGN_OR_RETURN(std::string with_password, camera::ClickHouseUrlFromFlags(url));
     o.result_stores.push_back(camera::ClickHouseResultStore(
-        url, absl::GetFlag(FLAGS_results_table), !o.checkpoint_dir.empty()));
+        std::move(with_password), absl::GetFlag(FLAGS_results_table), !o.checkpoint_dir.empty()));
   }
   if (const std::string conninfo = absl::GetFlag(FLAGS_postgres); !conninfo.empty()) {
+    BROOK_RETURN_IF_ERROR(camera::PostgresPasswordFromFlags());
     o.result_stores.push_back(camera::PostgresResultStore(
         conninfo, absl::GetFlag(FLAGS_results_table), !o.checkpoint_dir.empty()));
   }

@@ -31,8 +31,15 @@ using ::brook::web::HttpResponse;
 
 // The page (dashboard_page.cc): "@@INITIAL_STATE@@" is replaced by JSON.
 extern const char kDashboardPage[];
+// The body of a 401 with a bearer token (dashboard_page.cc).
+extern const char kDashboardLoginPage[];
 
 namespace {
+
+// The page and the login page: everything inline, nothing from elsewhere.
+constexpr char kPageContentSecurityPolicy[] =
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'";
 
 // Operator names of camera_job.cc's pipeline: they scope the metrics read here.
 constexpr char kParse[] = "parse";
@@ -710,6 +717,9 @@ std::string Dashboard::Impl::MetricsText() const {
   add("num_http_requests", s.requests, true);
   add("num_http_bad_requests", s.bad_requests, true);
   add("num_http_timeouts", s.timeouts, true);
+  add("num_http_connections_evicted", s.evicted, true);
+  add("num_http_unauthorized", s.unauthorized, true);
+  add("num_http_tls_handshake_failures", s.tls_handshake_failures, true);
   brook::MetricValue h;
   h.scope = scope;
   h.name = "http_request_duration_ms";
@@ -766,10 +776,7 @@ absl::Status Dashboard::Impl::RegisterHandlers() {
           return HttpResponse::Text(400, std::string(selected.status().message()));
         HttpResponse response = HttpResponse::Html(200, PageHtml(*selected));
         // Everything is inline; nothing may be loaded from elsewhere.
-        response.headers.emplace_back(
-            "Content-Security-Policy",
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-            "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'");
+        response.headers.emplace_back("Content-Security-Policy", kPageContentSecurityPolicy);
         response.headers.emplace_back("X-Frame-Options", "DENY");
         return response;
       })));
@@ -901,6 +908,14 @@ absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(DashboardOptions opt
   if (options.history_windows < 1) {
     return absl::InvalidArgumentError("DashboardOptions::history_windows: must be at least 1");
   }
+  if (!options.http.bearer_token.empty() && !options.http.unauthorized_handler) {
+    options.http.unauthorized_handler = [](const HttpRequest&) {
+      HttpResponse r = HttpResponse::Html(401, kDashboardLoginPage);
+      r.headers.emplace_back("Content-Security-Policy", kPageContentSecurityPolicy);
+      r.headers.emplace_back("X-Frame-Options", "DENY");
+      return r;
+    };
+  }
   auto impl = std::make_unique<Impl>(std::move(options));
   BROOK_RETURN_IF_ERROR(impl->RegisterHandlers());
   BROOK_RETURN_IF_ERROR(impl->server.Start());
@@ -918,7 +933,8 @@ int Dashboard::port() const { return impl_->server.port(); }
 std::string Dashboard::url() const {
   const std::string& a = impl_->server.address();
   const bool v6 = a.find(':') != std::string::npos;
-  return absl::StrCat("http://", v6 ? "[" : "", a, v6 ? "]" : "", ":", port(), "/");
+  return absl::StrCat(impl_->server.tls() ? "https://" : "http://", v6 ? "[" : "", a, v6 ? "]" : "",
+                      ":", port(), "/");
 }
 
 brook::web::HttpServerStats Dashboard::http_stats() const { return impl_->server.stats(); }

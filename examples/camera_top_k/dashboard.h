@@ -32,6 +32,11 @@
 //   /metrics                   FormatPrometheusText of the job's metrics and
 //                              the dashboard's own (brook_http_*)
 //
+// With HttpServerOptions::bearer_token every endpoint answers 401 without
+// the token; the 401 of the page asks for it (kDashboardLoginPage), and the
+// page then sends it on every request (docs/operations.md, "Securing the
+// endpoint").
+//
 // What "current" means: the view holds, per location, the rows of the most
 // recent firing of the newest window it has seen (the whole input so far for
 // the global window). Early firings make it live; CameraJob::Run() arranges

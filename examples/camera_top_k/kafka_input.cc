@@ -117,6 +117,7 @@ absl::StatusOr<std::shared_ptr<brook::Source<SourceRecord>>> MakeKafkaDetectionS
   source.bounded = options.bounded;
   source.num_processes = options.num_processes;
   source.process_index = options.process_index;
+  source.properties = options.properties;
   auto kafka = brook::connectors::KafkaSource<Event>::Create(
       std::move(source),
       [format = options.value_format, unit] { return MakeDetectionDeserializer(format, unit); });

@@ -30,6 +30,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -61,6 +63,10 @@ struct KafkaInputOptions {
   // partitions its subtasks own among num_processes x parallelism.
   int num_processes = 1;
   int process_index = 0;
+  // librdkafka properties for every Kafka client of the job (the source and
+  // the result sink): security.protocol, ssl.*, sasl.* ... in order, a
+  // later one winning (--kafka_property_file, then --kafka_property).
+  std::vector<std::pair<std::string, std::string>> properties;
 
   bool enabled() const { return !topic.empty(); }
 };

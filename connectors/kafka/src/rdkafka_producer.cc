@@ -131,6 +131,10 @@ class RdKafkaProducer final : public KafkaProducer {
 
 }  // namespace
 
+absl::Status CheckKafkaProperties(const KafkaProperties& properties) {
+  return kafka_internal::MakeConf(properties).status();
+}
+
 absl::StatusOr<std::unique_ptr<KafkaProducer>> NewRdKafkaProducer(
     const KafkaProperties& properties) {
   auto producer = std::make_unique<RdKafkaProducer>();

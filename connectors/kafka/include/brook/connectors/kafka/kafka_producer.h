@@ -88,6 +88,12 @@ class KafkaProducer {
 using KafkaProducerFactory =
     std::function<absl::StatusOr<std::unique_ptr<KafkaProducer>>(const KafkaProperties&)>;
 
+// CheckKafkaProperties(): whether librdkafka accepts every property (as a
+// client configuration: the key exists and the value parses), without making
+// a client. kInvalidArgument naming the first property it rejects (with
+// librdkafka's message; the value only where the key does not look secret).
+absl::Status CheckKafkaProperties(const KafkaProperties& properties);
+
 // The librdkafka producer (the default factory).
 absl::StatusOr<std::unique_ptr<KafkaProducer>> NewRdKafkaProducer(
     const KafkaProperties& properties);
