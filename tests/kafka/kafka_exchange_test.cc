@@ -3,14 +3,18 @@
 // KafkaExchange against librdkafka's mock cluster (one per suite): routing by
 // key group, the documented message layout, the watermark as the minimum over
 // upstream tasks, the end of input, deduplication of a replayed (task,
-// sequence) range, restore of the dedup state, and jobs in two "processes"
-// (two environments on threads) giving one process's keyed result.
+// sequence) range, restore of the dedup state and of the sink's sequence,
+// and jobs in two "processes" (two environments on threads) giving one
+// process's keyed result, also when one sends twice or resumes from a
+// savepoint.
 #include "brook/connectors/kafka/kafka_exchange.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
@@ -21,6 +25,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "brook/brook.h"
+#include "brook/checkpoint_storage.h"
 #include "brook/connectors/kafka/kafka_mock_cluster.h"
 #include "brook/connectors/kafka/kafka_source.h"
 #include "brook/testing/status_matchers.h"
@@ -103,7 +108,7 @@ class RecordingOutput final : public ReaderOutput<Rec> {
 };
 
 class KafkaExchangeTest : public ::testing::Test {
- protected:
+ public:
   static void SetUpTestSuite() {
     auto c = KafkaMockCluster::Start(1);
     ASSERT_THAT(c.status(), IsOk());
@@ -553,6 +558,44 @@ TEST_F(KafkaExchangeTest, TwoProcessesThroughOneTopicGiveOneProcessResult) {
   }
 }
 
+// The receiving side of two processes, each in its own environment on a
+// thread, counting per key and window; Join() returns the union of their
+// rows, sorted, and the duplicates they dropped.
+class Receivers {
+ public:
+  explicit Receivers(const std::string& topic) {
+    for (int i = 0; i < 2; ++i) {
+      threads_.emplace_back([this, topic, i] {
+        StreamExecutionEnvironment env({.parallelism = 2});
+        auto sink = std::make_shared<CollectSink<std::string>>();
+        KafkaExchangeTest::Make(KafkaExchangeTest::Options(topic, 2, i))
+            ->Receive(env)
+            .Window(TumblingEventTimeWindows::Of(absl::Seconds(1)))
+            .Aggregate(CountPerKey(), "count")
+            .SinkTo(sink);
+        EXPECT_THAT(env.Execute("receive"), IsOk());
+        rows_[i] = sink->values();
+        for (const MetricValue& m : env.metrics().Snapshot()) {
+          if (m.name == "exchange_duplicates_dropped") dropped_ += m.value;
+        }
+      });
+    }
+  }
+  std::vector<std::string> Join() {
+    for (std::thread& t : threads_) t.join();
+    std::vector<std::string> all = rows_[0];
+    all.insert(all.end(), rows_[1].begin(), rows_[1].end());
+    std::sort(all.begin(), all.end());
+    return all;
+  }
+  int64_t dropped() const { return dropped_; }
+
+ private:
+  std::vector<std::string> rows_[2];
+  std::atomic<int64_t> dropped_ = 0;
+  std::vector<std::thread> threads_;
+};
+
 TEST_F(KafkaExchangeTest, AnUpstreamProcessSendingAllAgainCausesNoDuplicates) {
   auto single = Make(Options(NewTopic(4), 1, 0));
   const std::vector<std::string> expected = RunProcess(single->options(), single);
@@ -561,31 +604,117 @@ TEST_F(KafkaExchangeTest, AnUpstreamProcessSendingAllAgainCausesNoDuplicates) {
   // twice (a restart without checkpoint replays everything with the same
   // sequence numbers), then process 1's.
   const std::string topic = NewTopic(4);
-  std::vector<std::vector<std::string>> rows(2);
-  std::vector<std::thread> receivers;
-  for (int i = 0; i < 2; ++i) {
-    receivers.emplace_back([&, i] {
-      StreamExecutionEnvironment env({.parallelism = 2});
-      auto sink = std::make_shared<CollectSink<std::string>>();
-      Make(Options(topic, 2, i))
-          ->Receive(env)
-          .Window(TumblingEventTimeWindows::Of(absl::Seconds(1)))
-          .Aggregate(CountPerKey(), "count")
-          .SinkTo(sink);
-      EXPECT_THAT(env.Execute("receive"), IsOk());
-      rows[i] = sink->values();
-    });
-  }
+  Receivers receivers(topic);
   for (int process : {0, 0, 1}) {
     StreamExecutionEnvironment env;
     Make(Options(topic, 2, process))->Send(env.FromCollection(Input(process, 2), Strategy()));
     ASSERT_THAT(env.Execute("send"), IsOk());
   }
-  for (std::thread& t : receivers) t.join();
-  std::vector<std::string> all = rows[0];
-  all.insert(all.end(), rows[1].begin(), rows[1].end());
-  std::sort(all.begin(), all.end());
-  EXPECT_THAT(all, ElementsAreArray(expected));
+  EXPECT_THAT(receivers.Join(), ElementsAreArray(expected));
+}
+
+// A slow, checkpointable input: Input(process, n), one record per poll,
+// its position in the checkpoint (deterministic: the same records in the
+// same order after a restore).
+class SlowSource final : public Source<Rec> {
+ public:
+  explicit SlowSource(std::vector<Rec> records) : records_(std::move(records)) {}
+  // Records emitted so far by any reader (for the test to act on).
+  std::atomic<int64_t> emitted = 0;
+  Boundedness boundedness() const override { return Boundedness::kBounded; }
+  absl::StatusOr<std::unique_ptr<SourceReader<Rec>>> CreateReader(
+      const SourceReaderContext&) override {
+    return std::unique_ptr<SourceReader<Rec>>(new Reader(&records_, &emitted));
+  }
+
+ private:
+  class Reader final : public SourceReader<Rec> {
+   public:
+    Reader(const std::vector<Rec>* records, std::atomic<int64_t>* emitted)
+        : records_(records), emitted_(emitted) {}
+    absl::StatusOr<InputStatus> PollNext(ReaderOutput<Rec>& output) override {
+      std::this_thread::sleep_for(std::chrono::microseconds(300));
+      if (next_ < records_->size()) {
+        output.Collect((*records_)[next_++]);
+        ++*emitted_;
+      }
+      return next_ < records_->size() ? InputStatus::kMoreAvailable : InputStatus::kEndOfInput;
+    }
+    absl::StatusOr<std::string> SnapshotState(int64_t) override {
+      return SerializeToString<int64_t>(static_cast<int64_t>(next_));
+    }
+    absl::Status RestoreState(std::vector<std::string> states) override {
+      int64_t next = 0;
+      for (const std::string& s : states) BROOK_RETURN_IF_ERROR(DeserializeFromString(s, &next));
+      next_ = static_cast<size_t>(next);
+      return absl::OkStatus();
+    }
+
+   private:
+    const std::vector<Rec>* records_;
+    std::atomic<int64_t>* emitted_;
+    size_t next_ = 0;
+  };
+  std::vector<Rec> records_;
+};
+
+TEST_F(KafkaExchangeTest, AnUpstreamProcessRestoredFromItsCheckpointCausesNoDuplicates) {
+  auto single = Make(Options(NewTopic(4), 1, 0));
+  const std::vector<std::string> expected = RunProcess(single->options(), single);
+
+  const std::string topic = NewTopic(4);
+  Receivers receivers(topic);
+  // Process 0's sender takes a savepoint after about 500 of its 1500 records,
+  // is stopped after about 1000 (those after the savepoint are in the topic:
+  // linger.ms=0, 100 ms to deliver) and resumes from the savepoint; then
+  // process 1's sender runs.
+  std::shared_ptr<CheckpointStorage> storage = NewInMemoryCheckpointStorage();
+  auto source = std::make_shared<SlowSource>(Input(0, 2));
+  KafkaExchangeOptions sender = Options(topic, 2, 0);
+  sender.producer_properties = {{"linger.ms", "0"}};
+  std::string savepoint;
+  for (int run = 0; run < 2; ++run) {
+    ExecutionConfig config;
+    config.batch_size = 16;  // records reach the sink soon after the source
+    config.checkpoint.storage = storage;
+    config.checkpoint.restore =
+        run == 0 ? CheckpointConfig::Restore::kNone : CheckpointConfig::Restore::kPath;
+    config.checkpoint.restore_path = savepoint;
+    StreamExecutionEnvironment env(config);
+    Make(sender)->Send(env.FromSource<Rec>(source, Strategy(), "input"));
+    std::thread stopper;
+    if (run == 0) {
+      stopper = std::thread([&] {
+        auto wait_for = [&](int64_t n) {
+          while (source->emitted < n) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        };
+        wait_for(500);
+        auto path = env.TriggerSavepoint();
+        EXPECT_THAT(path.status(), IsOk());
+        if (path.ok()) savepoint = *path;
+        wait_for(1000);  // the other 500 take >= 150 ms
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        env.Cancel();
+      });
+    }
+    const absl::Status status = env.Execute("send");
+    if (stopper.joinable()) stopper.join();
+    if (run == 0) {
+      ASSERT_THAT(status, StatusIs(absl::StatusCode::kCancelled));
+      ASSERT_FALSE(savepoint.empty());
+    } else {
+      ASSERT_THAT(status, IsOk());
+    }
+  }
+  {
+    StreamExecutionEnvironment env;
+    Make(Options(topic, 2, 1))->Send(env.FromCollection(Input(1, 2), Strategy()));
+    ASSERT_THAT(env.Execute("send"), IsOk());
+  }
+  EXPECT_THAT(receivers.Join(), ElementsAreArray(expected));
+  // The resumed sender sent again what followed its savepoint, and those
+  // the first run had delivered were dropped.
+  EXPECT_GT(receivers.dropped(), 0);
 }
 
 }  // namespace
