@@ -99,6 +99,8 @@ brook::ExecutionConfig ConfigFor(const CameraJobOptions& o,
                                  std::shared_ptr<brook::CheckpointStorage> storage) {
   brook::ExecutionConfig config;
   config.parallelism = o.parallelism;
+  config.buffer_timeout = o.buffer_timeout;
+  config.latency_tracking_interval = o.latency_tracking_interval;
   if (storage == nullptr) return config;
   config.checkpoint.interval = o.checkpoint_interval;
   config.checkpoint.storage = std::move(storage);

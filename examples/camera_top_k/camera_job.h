@@ -103,6 +103,10 @@ struct CameraJobOptions {
   absl::Duration dedup_retention = absl::ZeroDuration();  // zero = forever
   JoinMode join = JoinMode::kInner;
   int parallelism = 1;
+  // Engine timing (brook::ExecutionConfig): Flink's buffer timeout, and the
+  // latency marker interval (zero = off; the dashboard's freshness uses them).
+  absl::Duration buffer_timeout = absl::Milliseconds(5);
+  absl::Duration latency_tracking_interval = absl::ZeroDuration();
   // Records between two watermarks of a file source (deterministic).
   int64_t records_per_watermark = 1000;
 
@@ -204,6 +208,9 @@ class CameraJob {
   // kFailedPrecondition when the job is not running or has no
   // checkpoint_dir; otherwise as brook::StreamExecutionEnvironment's.
   absl::StatusOr<std::string> TriggerSavepoint();
+  // The job's metrics (valid for the CameraJob's lifetime; read after Run()
+  // for final values). Thread-safe.
+  const brook::MetricRegistry& metrics() const { return env_->metrics(); }
 
  private:
   struct Inputs;

@@ -24,6 +24,7 @@
 #include "camera_top_k/dashboard_flags.h"
 #include "camera_top_k/generator_flags.h"
 #include "camera_top_k/kafka_flags.h"
+#include "camera_top_k/latency_flags.h"
 #include "camera_top_k/postgres_output.h"
 #include "camera_top_k/scale_out_flags.h"
 #include "camera_top_k/store_secret_flags.h"
@@ -175,6 +176,7 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   }
   o.generate_rate = absl::GetFlag(FLAGS_generate_rate);
   o.generator = camera::GeneratorOptionsFromFlags();
+  if (absl::Status s = camera::ApplyLatencyFlags(&o); !s.ok()) return s;
   if (absl::GetFlag(FLAGS_progress)) {
     o.progress = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
   }

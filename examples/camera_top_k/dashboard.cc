@@ -23,6 +23,7 @@
 #include "brook/time.h"
 #include "brook/web/prometheus.h"
 #include "camera_top_k/camera_job.h"
+#include "camera_top_k/view_freshness.h"
 
 namespace camera {
 
@@ -54,6 +55,11 @@ constexpr int64_t kMinPushGapMs = 250;   // at most 4 updates a second per clien
 constexpr int64_t kMaxPushGapMs = 1000;  // and at least one (health changes)
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+// ViewFreshness's value in ms for JSON; null before the first update.
+std::string FreshnessMsJson(std::optional<int64_t> us) {
+  return us ? absl::StrFormat("%.1f", *us / 1000.0) : "null";
+}
 
 // JSON string literal. '<', '>' and '&' are escaped too, so the text can sit
 // inside an HTML <script> element.
@@ -220,6 +226,7 @@ struct Dashboard::Impl {
   DashboardOptions options;
   brook::web::HttpServer server;
   brook::Histogram request_duration{{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000}};  // ms
+  ViewFreshness freshness{"live-view"};
 
   mutable absl::Mutex mu;
   DashboardJobInfo info ABSL_GUARDED_BY(mu);
@@ -447,7 +454,8 @@ std::string Dashboard::Impl::HealthObject() const {
   std::string out = "{";
   absl::StrAppend(&out, "\"job\":", JsonString(job.job_name), ",\"state\":", JsonString(job_state));
   if (!job_error.empty()) absl::StrAppend(&out, ",\"error\":", JsonString(job_error));
-  absl::StrAppend(&out, ",\"now_ms\":", now);
+  absl::StrAppend(&out, ",\"now_ms\":", now, ",\"freshness_ms\":",
+                  FreshnessMsJson(freshness.FreshnessUs(absl::GetCurrentTimeNanos() / 1000)));
   if (started > 0) {
     absl::StrAppend(&out, ",\"started_ms\":", started, ",\"uptime_s\":",
                     absl::StrFormat("%.1f", ((ended > 0 ? ended : now) - started) / 1000.0));
@@ -720,6 +728,9 @@ std::string Dashboard::Impl::MetricsText() const {
   add("num_http_connections_evicted", s.evicted, true);
   add("num_http_unauthorized", s.unauthorized, true);
   add("num_http_tls_handshake_failures", s.tls_handshake_failures, true);
+  if (auto f = freshness.FreshnessUs(absl::GetCurrentTimeNanos() / 1000)) {
+    add("view_freshness_ms", *f / 1000, false);
+  }
   brook::MetricValue h;
   h.scope = scope;
   h.name = "http_request_duration_ms";
@@ -949,6 +960,7 @@ void Dashboard::AttachJob(DashboardJobInfo info) {
     absl::MutexLock lock(&impl_->rate_mu);
     impl_->rate_samples.clear();
   }
+  impl_->freshness.Reset();
   absl::MutexLock lock(&impl_->mu);
   impl_->info = std::move(info);
   impl_->state = "running";
@@ -993,6 +1005,13 @@ void Dashboard::ShowResults(
 
 void Dashboard::AddResults(const ResultRow* rows, size_t n) {
   impl_->Apply(n, [rows](size_t i) -> const ResultRow& { return rows[i]; });
+  absl::MutexLock lock(&impl_->mu);  // the registry is valid while attached
+  impl_->freshness.OnUpdate(absl::GetCurrentTimeNanos() / 1000, impl_->info.metrics);
+}
+
+std::optional<double> Dashboard::FreshnessMs() const {
+  auto us = impl_->freshness.FreshnessUs(absl::GetCurrentTimeNanos() / 1000);
+  return us ? std::optional<double>(*us / 1000.0) : std::nullopt;
 }
 
 std::string Dashboard::TopKJson() const { return impl_->TopKAll(); }

@@ -24,7 +24,8 @@
 //                              oldest first, then the current window's (the
 //                              page's history chart); 400: no or a bad OID;
 //                              404: an unknown location
-//   /api/health                pipeline health, JSON
+//   /api/health                pipeline health, JSON (with "freshness_ms",
+//                              the age of the newest event in the view)
 //   /api/events?location=OID   Server-Sent Events: an "update" event (health,
 //                              the selected location, the busiest locations)
 //                              when something changed, at most 4 per second,
@@ -150,6 +151,10 @@ class Dashboard {
   std::string TopKJson() const;
   std::optional<std::string> TopKJson(int64_t location_oid) const;
   std::string HealthJson() const;
+  // Dashboard::FreshnessMs(): the age of the newest event the view reflects
+  // (camera_top_k/view_freshness.h), ms; nullopt before its first update.
+  // Also /api/health's "freshness_ms" and /metrics' view_freshness_ms.
+  std::optional<double> FreshnessMs() const;
   // The body of /api/history?location=OID; nullopt when it is unknown.
   std::optional<std::string> HistoryJson(int64_t location_oid) const;
 

@@ -274,6 +274,7 @@ TEST(DashboardTest, LiveViewShowsResultsWhileTheJobRunsAndCancelStopsIt) {
   // Paced and practically endless: only Cancel() ends it.
   camera::CameraJobOptions o = GeneratorJob(100'000'000, 20000, dir / "out.csv");
   o.dashboard = dashboard.get();
+  o.latency_tracking_interval = absl::Milliseconds(10);
   auto job = BackgroundJob::Start(o);
   ASSERT_NE(job, nullptr);
 
@@ -300,6 +301,15 @@ TEST(DashboardTest, LiveViewShowsResultsWhileTheJobRunsAndCancelStopsIt) {
   EXPECT_EQ(health["state"].str(), "running");
   EXPECT_GT(health["records_read"].i64(), 0);
   EXPECT_THAT(health["live_source"].str(), HasSubstr("early firings every 500ms"));
+  // Freshness: the age of the newest event in the view, at least the
+  // source-to-view transit, at most the early-firing interval plus the
+  // transit (generous: a loaded machine); latency markers reach /metrics.
+  EXPECT_GE(health["freshness_ms"].num(), 0.0);
+  EXPECT_LT(health["freshness_ms"].num(), 60'000.0);
+  ASSERT_TRUE(dashboard->FreshnessMs().has_value());
+  const std::string metrics = HttpGet(dashboard->port(), "/metrics").body;
+  EXPECT_THAT(metrics, HasSubstr("brook_view_freshness_seconds"));
+  EXPECT_THAT(metrics, HasSubstr("brook_latency_seconds_bucket{"));
 
   job->Cancel();
   ASSERT_TRUE(job->Wait());

@@ -468,6 +468,11 @@ class SinkOperator final : public OneInputOperator<T> {
     return writer_->OnWatermark(watermark_ms);
   }
   absl::Status ProcessWatermarkStatus(bool) override { return absl::OkStatus(); }
+  // The end of a marker's path: recorded, not forwarded.
+  absl::Status ProcessLatencyMarker(int64_t marked_time_us) override {
+    this->RecordLatency(marked_time_us);
+    return absl::OkStatus();
+  }
   absl::Status EndInput() override { return writer_->Flush(); }
   absl::Status Close() override { return writer_->Close(); }
 
