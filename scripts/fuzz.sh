@@ -90,7 +90,7 @@ failed=0
 printf '%-18s %12s %8s %8s %s\n' target executions cov ft result
 for t in "${TARGETS[@]}"; do
   log="${LOGS}/${t}.log"
-  execs=$(awk -F: '/stat::number_of_executed_units/ { gsub(/ /, "", $2); print $2 }' "${log}" | tail -1)
+  execs=$(awk '/stat::number_of_executed_units/ { print $NF }' "${log}" | tail -1)
   # The last status line ("#N DONE cov: C ft: F ..." or the last pulse).
   cov=$(grep -oE 'cov: [0-9]+' "${log}" | tail -1 | cut -d' ' -f2)
   ft=$(grep -oE 'ft: [0-9]+' "${log}" | tail -1 | cut -d' ' -f2)
