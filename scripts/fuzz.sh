@@ -56,9 +56,10 @@ mkdir -p "${LOGS}" "${BUILD_DIR}/artifacts"
 run_target() {  # run_target NAME: fuzzes for SECS, log in LOGS/NAME.log
   local t=$1
   mkdir -p "${BUILD_DIR}/corpus/${t}"
-  # -timeout: one input taking 10 s is a hang; -rss_limit_mb: a parser that
+  # -timeout: one input taking 30 s is a hang (generous: shared, loaded
+  # machines starve a process for seconds); -rss_limit_mb: a parser that
   # believes a length field and allocates gigabytes is a finding too.
-  "${NO_ASLR[@]}" "${BUILD_DIR}/fuzz/${t}_fuzzer" -max_total_time="${SECS}" -timeout=10 \
+  "${NO_ASLR[@]}" "${BUILD_DIR}/fuzz/${t}_fuzzer" -max_total_time="${SECS}" -timeout=30 \
     -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -close_fd_mask=1 \
     -artifact_prefix="${BUILD_DIR}/artifacts/${t}-" \
     "${BUILD_DIR}/corpus/${t}" "fuzz/corpus/${t}" >"${LOGS}/${t}.log" 2>&1
