@@ -8,6 +8,7 @@
 // the margin is for a starved, shared machine), else the harness aborts (a
 // hang), and then still serve a normal request.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -67,6 +68,12 @@ web::HttpServer& Server() {
   return *server;
 }
 
+int OpenFds() {
+  int n = 0;
+  for (int fd = 0; fd < 65536; ++fd) n += fcntl(fd, F_GETFD) != -1;
+  return n;
+}
+
 // Sends `request`, half-closes, reads until EOF; the bytes read.
 std::string Exchange(std::string_view request) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -91,7 +98,14 @@ std::string Exchange(std::string_view request) {
         deadline - std::chrono::steady_clock::now());
     pollfd p{fd, POLLIN, 0};
     if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-      std::fprintf(stderr, "http fuzz: no answer or close within %d ms\n", kAnswerTimeoutMs);
+      const web::HttpServerStats st = Server().stats();
+      std::fprintf(stderr,
+                   "http fuzz: no answer or close within %d ms (server: %lld open, %lld "
+                   "streams, %lld accepted, %lld rejected, %lld timeouts; %d fds open)\n",
+                   kAnswerTimeoutMs, static_cast<long long>(st.open_connections),
+                   static_cast<long long>(st.open_event_streams),
+                   static_cast<long long>(st.accepted), static_cast<long long>(st.rejected),
+                   static_cast<long long>(st.timeouts), OpenFds());
       std::abort();
     }
     const ssize_t n = recv(fd, buf, sizeof(buf), 0);
