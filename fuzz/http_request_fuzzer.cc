@@ -4,9 +4,11 @@
 // a plain handler, a handler that reads query parameters, and an event
 // stream is started once; each input is written on a new connection, the
 // sending side shut down, and the answer read until the server closes.
-// The server must answer or close within the request timeout (else the
-// harness aborts: a hang) and then still serve a normal request.
+// The server must answer or close within 20 s (its request timeout is 1 s;
+// the margin is for a starved, shared machine), else the harness aborts (a
+// hang), and then still serve a normal request.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -27,7 +29,7 @@ namespace {
 
 namespace web = brook::web;
 
-constexpr int kAnswerTimeoutMs = 5000;  // > the server's request_timeout below
+constexpr int kAnswerTimeoutMs = 20000;  // >> request_timeout: a starved machine is slow
 
 web::HttpServer& Server() {
   static web::HttpServer* server = [] {
@@ -66,6 +68,12 @@ web::HttpServer& Server() {
   return *server;
 }
 
+int OpenFds() {
+  int n = 0;
+  for (int fd = 0; fd < 65536; ++fd) n += fcntl(fd, F_GETFD) != -1;
+  return n;
+}
+
 // Sends `request`, half-closes, reads until EOF; the bytes read.
 std::string Exchange(std::string_view request) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -90,13 +98,25 @@ std::string Exchange(std::string_view request) {
         deadline - std::chrono::steady_clock::now());
     pollfd p{fd, POLLIN, 0};
     if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-      std::fprintf(stderr, "http fuzz: no answer or close within %d ms\n", kAnswerTimeoutMs);
+      const web::HttpServerStats st = Server().stats();
+      std::fprintf(stderr,
+                   "http fuzz: no answer or close within %d ms (server: %lld open, %lld "
+                   "streams, %lld accepted, %lld rejected, %lld timeouts; %d fds open)\n",
+                   kAnswerTimeoutMs, static_cast<long long>(st.open_connections),
+                   static_cast<long long>(st.open_event_streams),
+                   static_cast<long long>(st.accepted), static_cast<long long>(st.rejected),
+                   static_cast<long long>(st.timeouts), OpenFds());
       std::abort();
     }
     const ssize_t n = recv(fd, buf, sizeof(buf), 0);
     if (n <= 0) break;  // closed (or reset)
     answer.append(buf, static_cast<size_t>(n));
   }
+  // Reset rather than close: as the side that sent FIN first, this socket
+  // would sit in TIME_WAIT for a minute, and tens of thousands of inputs
+  // would run through the ephemeral ports.
+  const linger reset{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
   close(fd);
   return answer;
 }

@@ -56,9 +56,10 @@ mkdir -p "${LOGS}" "${BUILD_DIR}/artifacts"
 run_target() {  # run_target NAME: fuzzes for SECS, log in LOGS/NAME.log
   local t=$1
   mkdir -p "${BUILD_DIR}/corpus/${t}"
-  # -timeout: one input taking 10 s is a hang; -rss_limit_mb: a parser that
+  # -timeout: one input taking 30 s is a hang (generous: shared, loaded
+  # machines starve a process for seconds); -rss_limit_mb: a parser that
   # believes a length field and allocates gigabytes is a finding too.
-  "${NO_ASLR[@]}" "${BUILD_DIR}/fuzz/${t}_fuzzer" -max_total_time="${SECS}" -timeout=10 \
+  "${NO_ASLR[@]}" "${BUILD_DIR}/fuzz/${t}_fuzzer" -max_total_time="${SECS}" -timeout=30 \
     -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -close_fd_mask=1 \
     -artifact_prefix="${BUILD_DIR}/artifacts/${t}-" \
     "${BUILD_DIR}/corpus/${t}" "fuzz/corpus/${t}" >"${LOGS}/${t}.log" 2>&1
@@ -90,7 +91,7 @@ failed=0
 printf '%-18s %12s %8s %8s %s\n' target executions cov ft result
 for t in "${TARGETS[@]}"; do
   log="${LOGS}/${t}.log"
-  execs=$(awk -F: '/stat::number_of_executed_units/ { gsub(/ /, "", $2); print $2 }' "${log}" | tail -1)
+  execs=$(awk '/stat::number_of_executed_units/ { print $NF }' "${log}" | tail -1)
   # The last status line ("#N DONE cov: C ft: F ..." or the last pulse).
   cov=$(grep -oE 'cov: [0-9]+' "${log}" | tail -1 | cut -d' ' -f2)
   ft=$(grep -oE 'ft: [0-9]+' "${log}" | tail -1 | cut -d' ' -f2)
