@@ -164,6 +164,7 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   o.kafka.brokers = absl::GetFlag(FLAGS_kafka_brokers);
   o.scale_out = camera::ScaleOutOptionsFromFlags();
   o.scale_out.brokers = o.kafka.brokers;
+  o.scale_out.properties = o.kafka.properties;
   if (const std::string url = absl::GetFlag(FLAGS_clickhouse_url); !url.empty()) {
     BROOK_ASSIGN_OR_RETURN(std::string with_password, camera::ClickHouseUrlFromFlags(url));
     o.result_stores.push_back(camera::ClickHouseResultStore(

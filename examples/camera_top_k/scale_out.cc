@@ -177,6 +177,8 @@ absl::StatusOr<ScaleOutExchanges> MakeScaleOutExchanges(const ScaleOutOptions& o
   auto options_for = [&](std::string topic) {
     brook::connectors::KafkaExchangeOptions x;
     x.bootstrap_servers = o.brokers;
+    x.producer_properties = o.properties;
+    x.consumer_properties = o.properties;
     x.topic = std::move(topic);
     if (o.exchange_partitions > 0) x.partitions = o.exchange_partitions;
     x.num_processes = o.num_processes;

@@ -7,6 +7,8 @@
 #define CAMERA_TOP_K_SCALE_OUT_OPTIONS_H_
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -23,6 +25,9 @@ struct ScaleOutOptions {
   int exchange_partitions = 0;
   // Brokers of the exchange topics (the job's --kafka_brokers).
   std::string brokers;
+  // librdkafka properties of the exchanges' producers and consumers (the
+  // job's --kafka_property / --kafka_property_file: security settings).
+  std::vector<std::pair<std::string, std::string>> properties;
 
   bool enabled() const { return num_processes > 1; }
   std::string topk_topic() const { return job_id + "-topk-repartition"; }
