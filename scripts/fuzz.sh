@@ -15,7 +15,8 @@
 # Environment: BROOK_FUZZ_BUILD_DIR (default build-fuzz), BROOK_JOBS (build
 # jobs, default nproc), BROOK_FUZZ_TARGETS (space-separated subset, e.g.
 # "csv_records http_request"), BROOK_FUZZ_PARALLEL (targets run at once,
-# default 1), BROOK_FUZZ_BUILD_ONLY=1, CC/CXX (default clang-15/clang++-15).
+# default 1), BROOK_FUZZ_BUILD_ONLY=1, CC/CXX (default clang-15/clang++-15),
+# BROOK_FUZZ_SEED (libFuzzer's -seed; default random: each run explores anew).
 set -euo pipefail
 
 SECS="${1:-60}"
@@ -59,7 +60,9 @@ run_target() {  # run_target NAME: fuzzes for SECS, log in LOGS/NAME.log
   # -timeout: one input taking 30 s is a hang (generous: shared, loaded
   # machines starve a process for seconds); -rss_limit_mb: a parser that
   # believes a length field and allocates gigabytes is a finding too.
-  "${NO_ASLR[@]}" "${BUILD_DIR}/fuzz/${t}_fuzzer" -max_total_time="${SECS}" -timeout=30 \
+  local seed=()
+  if [[ -n "${BROOK_FUZZ_SEED:-}" ]]; then seed=(-seed="${BROOK_FUZZ_SEED}"); fi
+  "${NO_ASLR[@]}" "${BUILD_DIR}/fuzz/${t}_fuzzer" "${seed[@]}" -max_total_time="${SECS}" -timeout=30 \
     -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -close_fd_mask=1 \
     -artifact_prefix="${BUILD_DIR}/artifacts/${t}-" \
     "${BUILD_DIR}/corpus/${t}" "fuzz/corpus/${t}" >"${LOGS}/${t}.log" 2>&1
