@@ -16,7 +16,8 @@
 # jobs, default nproc), BROOK_FUZZ_TARGETS (space-separated subset, e.g.
 # "csv_records http_request"), BROOK_FUZZ_PARALLEL (targets run at once,
 # default 1), BROOK_FUZZ_BUILD_ONLY=1, CC/CXX (default clang-15/clang++-15),
-# BROOK_FUZZ_SEED (libFuzzer's -seed; default random: each run explores anew).
+# BROOK_FUZZ_SEED (libFuzzer's -seed; default random: each run explores anew),
+# BROOK_FUZZ_SECONDS_<target> (that target's seconds instead of SECONDS).
 set -euo pipefail
 
 SECS="${1:-60}"
@@ -62,7 +63,9 @@ run_target() {  # run_target NAME: fuzzes for SECS, log in LOGS/NAME.log
   # believes a length field and allocates gigabytes is a finding too.
   local seed=()
   if [[ -n "${BROOK_FUZZ_SEED:-}" ]]; then seed=(-seed="${BROOK_FUZZ_SEED}"); fi
-  "${NO_ASLR[@]}" "${BUILD_DIR}/fuzz/${t}_fuzzer" "${seed[@]}" -max_total_time="${SECS}" -timeout=30 \
+  local secs_var="BROOK_FUZZ_SECONDS_${t}"
+  local secs="${!secs_var:-${SECS}}"
+  "${NO_ASLR[@]}" "${BUILD_DIR}/fuzz/${t}_fuzzer" "${seed[@]}" -max_total_time="${secs}" -timeout=30 \
     -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -close_fd_mask=1 \
     -artifact_prefix="${BUILD_DIR}/artifacts/${t}-" \
     "${BUILD_DIR}/corpus/${t}" "fuzz/corpus/${t}" >"${LOGS}/${t}.log" 2>&1
