@@ -16,24 +16,9 @@ GEN="$2"
 MOCK="$3"
 EVENTS="${SCALE_CRASH_EVENTS:-120000}"
 KILLS="${SCALE_CRASH_KILLS:-6}"
-WORK="$(mktemp -d)"
-MOCK_PID=""
-cleanup() {
-  [[ -n "${MOCK_PID}" ]] && kill "${MOCK_PID}" 2>/dev/null
-  wait 2>/dev/null || true
-  rm -rf "${WORK}"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-command -v kcat >/dev/null || fail "needs kcat"
+source "$(dirname "${BASH_SOURCE[0]}")/../scale/scale_test_lib.sh"
 
-mkfifo "${WORK}/mock-stdin"
-"${MOCK}" --topic=detections:8 <"${WORK}/mock-stdin" >"${WORK}/mock-stdout" 2>"${WORK}/mock-stderr" &
-MOCK_PID=$!
-exec 9>"${WORK}/mock-stdin"
-for _ in $(seq 100); do [[ -s "${WORK}/mock-stdout" ]] && break; sleep 0.05; done
-BROKERS="$(head -1 "${WORK}/mock-stdout")"
-[[ -n "${BROKERS}" ]] || fail "brook-kafka-mock printed no bootstrap servers"
+start_mock_cluster --topic=detections:8
 "${GEN}" --detections_out="${WORK}/gen.csv" --locations_out="${WORK}/locations.csv" \
   --generate_count="${EVENTS}" >/dev/null 2>&1 || fail "camera_generate failed"
 awk -F, 'NR > 1 { printf "%s\t{\"geographical_location_oid\":%s,\"video_camera_oid\":%s,\"detection_oid\":%s,\"item_name\":\"%s\",\"timestamp_detected\":%s}\n", $3, $1, $2, $3, $4, $5 }' \

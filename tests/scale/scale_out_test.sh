@@ -18,26 +18,10 @@ JOB="$1"
 GEN="$2"
 MOCK="$3"
 EVENTS="${SCALE_TEST_EVENTS:-30000}"
-WORK="$(mktemp -d)"
-MOCK_PID=""
-cleanup() {
-  [[ -n "${MOCK_PID}" ]] && kill "${MOCK_PID}" 2>/dev/null
-  wait 2>/dev/null || true
-  rm -rf "${WORK}"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-command -v kcat >/dev/null || fail "needs kcat"
+source "$(dirname "${BASH_SOURCE[0]}")/scale_test_lib.sh"
 
 # ---- the mock cluster and the two input topics (8 partitions each)
-mkfifo "${WORK}/mock-stdin"
-"${MOCK}" --topic=detections:8 --topic=random:8 --topic=skewed:8 <"${WORK}/mock-stdin" \
-  >"${WORK}/mock-stdout" 2>"${WORK}/mock-stderr" &
-MOCK_PID=$!
-exec 9>"${WORK}/mock-stdin"  # the mock runs while this is open
-for _ in $(seq 100); do [[ -s "${WORK}/mock-stdout" ]] && break; sleep 0.05; done
-BROKERS="$(head -1 "${WORK}/mock-stdout")"
-[[ -n "${BROKERS}" ]] || fail "brook-kafka-mock printed no bootstrap servers"
+start_mock_cluster --topic=detections:8 --topic=random:8 --topic=skewed:8
 
 # $1 = events, $2 = extra camera_generate flags; JSON values, keyed by
 # detection_oid into "detections" and by line number into "random".
