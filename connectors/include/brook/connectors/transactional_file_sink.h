@@ -273,7 +273,8 @@ class TransactionalFileSink<T>::Writer final : public SinkWriter<T> {
   absl::Status WriteEncoded(size_t rows) {
     BROOK_RETURN_IF_ERROR(core_.Append(encoded_));
     encoded_.clear();
-    rows_written_ += static_cast<int64_t>(rows);
+    // Wrapping, not UB, when a restored (corrupt) count is near the maximum.
+    rows_written_ = static_cast<int64_t>(static_cast<uint64_t>(rows_written_) + rows);
     sink_->rows_written_.store(rows_written_, std::memory_order_relaxed);
     return absl::OkStatus();
   }
