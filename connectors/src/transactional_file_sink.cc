@@ -121,7 +121,15 @@ absl::Status FileSinkCore::DecodeState(const std::vector<std::string>& states, D
   BROOK_RETURN_IF_ERROR(in.ReadUint8(&header));
   if (header > 1) return absl::DataLossError("file sink state: bad header flag");
   header_written_ = header == 1;
-  return in.ReadInt64(rows_written);
+  BROOK_RETURN_IF_ERROR(in.ReadInt64(rows_written));
+  // Every committed row ends with a newline inside the committed length, so
+  // a count outside [0, length] can only come from a damaged state.
+  if (restored_length_ < 0 || *rows_written < 0 || *rows_written > restored_length_) {
+    return absl::DataLossError(absl::StrCat("file sink state: ", *rows_written,
+                                            " rows in a committed length of ",
+                                            restored_length_, " bytes"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status FileSinkCore::Restore() {
