@@ -2,11 +2,12 @@
 // connections, one after another and from several clients at once, that ask
 // and read, close first, reset, send garbage or half a request, pipeline two
 // requests, leave an event stream, or sit idle until the request timeout.
-// Every connection must get its answer or a clean close within a deadline,
-// and the server must end with no connection open and still serve.
+// Over TLS: handshakes completed, abandoned, reset, or answered with plain
+// HTTP. Every connection must get its answer or a clean close within a
+// deadline, and the server must end with no connection open and still serve.
 //
 // The number of connections is BROOK_HTTP_CHURN_CONNECTIONS (default 2,000,
-// well under a second in Release). The documented run (docs/fuzzing.md) is
+// well under a second in Release); a fifth of that over TLS. The documented run (docs/fuzzing.md) is
 //   BROOK_HTTP_CHURN_CONNECTIONS=50000 build/tests/brook_http_test
 //       --gtest_filter='HttpConnectionChurnTest.*'
 // which runs through the ephemeral ports more than once.
@@ -28,6 +29,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "http/http_test_util.h"
+#include "http/tls_test_util.h"
 
 namespace {
 
@@ -42,6 +44,8 @@ using ::brook_http_test::HttpGet;
 using ::brook_http_test::ParseResponse;
 using ::brook_http_test::PollUntil;
 using ::brook_http_test::TcpClient;
+using ::brook_http_test::TempDir;
+using ::brook_http_test::TlsClient;
 using namespace std::chrono_literals;
 
 // Per connection: generous, for loaded machines and sanitizer builds.
@@ -129,16 +133,64 @@ std::string RunConnection(int port, int kind) {
   }
 }
 
+// The same over TLS (kinds 0-3): a verified HTTPS GET; plain HTTP to the
+// TLS port (the handshake fails, the server closes); a reset at once; half a
+// ClientHello, then a reset.
+constexpr int kTlsKinds = 4;
+
+std::string RunTlsConnection(int port, const std::string& ca_file, int kind) {
+  if (kind == 0) {
+    TlsClient c(ca_file);
+    if (!c.Connect(port, kDeadline)) return "TLS: " + c.error();
+    if (!c.Send("GET /hello?name=tls HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")) {
+      return "TLS GET: send failed";
+    }
+    const std::string raw = c.Read();
+    const auto r = ParseResponse(raw);
+    return r.status == 200 && r.body == "hello tls" ? "" : "TLS GET: wrong answer: " + raw;
+  }
+  TcpClient c;
+  if (!c.Connect(port, kDeadline)) return "connect failed";
+  std::string raw;
+  switch (kind) {
+    case 1:
+      if (!c.Send("GET /hello HTTP/1.1\r\nHost: h\r\n\r\n", kDeadline) ||
+          !c.ReadToEnd(raw, kDeadline)) {
+        return "plain HTTP to TLS: no close";
+      }
+      return raw.find("hello") == std::string::npos ? "" : "plain HTTP to TLS answered: " + raw;
+    case 2:
+      c.Reset();
+      return "";
+    case 3:
+      // A TLS record header announcing a ClientHello that never comes.
+      if (!c.Send(std::string("\x16\x03\x01\x02\x00\x01", 6), kDeadline)) {
+        return "half ClientHello: send failed";
+      }
+      c.Reset();
+      return "";
+    default:
+      return "unknown kind";
+  }
+}
+
 class HttpConnectionChurnTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    server_ = std::make_unique<HttpServer>(brook::web::HttpServerOptions{
-        .max_connections = 64,
-        .max_header_bytes = 4096,
-        .max_body_bytes = 1024,
-        .request_timeout = absl::Milliseconds(300),
-        .write_timeout = absl::Seconds(10),
-        .event_stream_poll_interval = absl::Milliseconds(1)});
+  // Starts the server; over TLS with a throwaway certificate if `tls`.
+  void StartServer(bool tls) {
+    brook::web::HttpServerOptions o{.max_connections = 64,
+                                    .max_header_bytes = 4096,
+                                    .max_body_bytes = 1024,
+                                    .request_timeout = absl::Milliseconds(300),
+                                    .write_timeout = absl::Seconds(10),
+                                    .event_stream_poll_interval = absl::Milliseconds(1)};
+    if (tls) {
+      ASSERT_TRUE(brook_http_test::MakeTestCertificate(dir_.path()));
+      o.tls_cert_file = dir_ / "cert.pem";
+      o.tls_key_file = dir_ / "key.pem";
+      ca_file_ = o.tls_cert_file;
+    }
+    server_ = std::make_unique<HttpServer>(o);
     ASSERT_THAT(server_->Handle("/hello",
                                 [](const HttpRequest& r) {
                                   return HttpResponse::Text(
@@ -162,8 +214,9 @@ class HttpConnectionChurnTest : public ::testing::Test {
   // `first_kind`; stops at the first failure, or when another client failed.
   void RunClient(int count, int first_kind) {
     for (int i = 0; i < count && !failed_.load(); ++i) {
-      const int kind = (first_kind + i) % kKinds;
-      std::string error = RunConnection(server_->port(), kind);
+      const int kind = (first_kind + i) % (ca_file_.empty() ? kKinds : kTlsKinds);
+      std::string error = ca_file_.empty() ? RunConnection(server_->port(), kind)
+                                           : RunTlsConnection(server_->port(), ca_file_, kind);
       if (!error.empty()) {
         RecordFailure(absl::StrCat("connection ", i, " (kind ", kind, "): ", error));
         return;
@@ -173,7 +226,8 @@ class HttpConnectionChurnTest : public ::testing::Test {
   }
 
   // Until the churn is over (at least once): a connection that sends
-  // nothing, which the server must close at its request timeout (300 ms).
+  // nothing (no request, no handshake), which the server must close at its
+  // request timeout (300 ms).
   void RunIdleClient(const std::atomic<bool>& churn_done) {
     do {
       TcpClient c;
@@ -213,10 +267,27 @@ class HttpConnectionChurnTest : public ::testing::Test {
     const HttpServerStats st = server_->stats();
     EXPECT_EQ(st.rejected, 0);
     EXPECT_EQ(st.evicted, 0);
-    // Each idle connection timed out (a starved server may time out others).
-    EXPECT_GE(st.timeouts, idle_connections_.load());
-    EXPECT_EQ(HttpGet(server_->port(), "/hello?name=after", kDeadline).body, "hello after");
+    // Each idle connection timed out (a starved server may time out others);
+    // over TLS, in its handshake, which counts as a failed one.
+    EXPECT_GE(ca_file_.empty() ? st.timeouts : st.tls_handshake_failures,
+              idle_connections_.load());
+    if (ca_file_.empty()) {
+      EXPECT_EQ(HttpGet(server_->port(), "/hello?name=after", kDeadline).body, "hello after");
+    } else {
+      EXPECT_EQ(RunTlsConnection(server_->port(), ca_file_, 0), "");
+    }
   }
+
+  void ExpectAllAnswered(int count) {
+    ASSERT_FALSE(failed_.load()) << first_failure_ << " after " << connections_.load()
+                                 << " connections; server accepted "
+                                 << server_->stats().accepted;
+    EXPECT_EQ(connections_.load(), count);
+    ExpectServerSettled();
+  }
+
+  TempDir dir_;
+  std::string ca_file_;  // empty: plain HTTP
 
   std::unique_ptr<HttpServer> server_;
   std::atomic<bool> failed_{false};
@@ -227,21 +298,21 @@ class HttpConnectionChurnTest : public ::testing::Test {
 };
 
 TEST_F(HttpConnectionChurnTest, SequentialConnectionsAllAnswered) {
-  const int count = ConnectionCount();
-  Churn(count, 1);
-  ASSERT_FALSE(failed_.load()) << first_failure_ << " after " << connections_.load()
-                               << " connections; server accepted " << server_->stats().accepted;
-  EXPECT_EQ(connections_.load(), count);
-  ExpectServerSettled();
+  ASSERT_NO_FATAL_FAILURE(StartServer(/*tls=*/false));
+  Churn(ConnectionCount(), 1);
+  ExpectAllAnswered(ConnectionCount());
 }
 
 TEST_F(HttpConnectionChurnTest, ConcurrentClientsAllAnswered) {
-  const int count = ConnectionCount();
-  Churn(count, kConcurrentClients);
-  ASSERT_FALSE(failed_.load()) << first_failure_ << " after " << connections_.load()
-                               << " connections; server accepted " << server_->stats().accepted;
-  EXPECT_EQ(connections_.load(), count);
-  ExpectServerSettled();
+  ASSERT_NO_FATAL_FAILURE(StartServer(/*tls=*/false));
+  Churn(ConnectionCount(), kConcurrentClients);
+  ExpectAllAnswered(ConnectionCount());
+}
+
+TEST_F(HttpConnectionChurnTest, ConcurrentTlsClientsAllAnswered) {
+  ASSERT_NO_FATAL_FAILURE(StartServer(/*tls=*/true));
+  Churn(ConnectionCount() / 5, kConcurrentClients);
+  ExpectAllAnswered(ConnectionCount() / 5);
 }
 
 }  // namespace
