@@ -6,7 +6,8 @@
 // sending side shut down, and the answer read until the server closes.
 // The server must answer or close within 20 s (its request timeout is 1 s;
 // the margin is for a starved, shared machine), else the harness aborts (a
-// hang), and then still serve a normal request.
+// hang), and then still serve a normal request. The harness's own system
+// calls are restarted after signals (libFuzzer's SIGALRM watchdog).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -14,11 +15,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -74,30 +77,58 @@ int OpenFds() {
   return n;
 }
 
-// Sends `request`, half-closes, reads until EOF; the bytes read.
+[[noreturn]] void Fail(const char* what) {
+  std::fprintf(stderr, "http fuzz: %s: %s\n", what, std::strerror(errno));
+  std::abort();
+}
+
+// poll() for `events` on `fd` until `deadline`; libFuzzer's SIGALRM (its
+// -timeout watchdog, every timeout/2+1 s) interrupts it, which is not an
+// answer: wait again for the time left. False at the deadline.
+bool PollUntil(int fd, short events, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, events, 0};
+    const int n = poll(&p, 1, static_cast<int>(left.count()));
+    if (n > 0) return true;
+    if (n == 0) return false;
+    if (errno != EINTR) Fail("poll");
+  }
+}
+
+// Sends `request`, half-closes, reads until EOF; the bytes read. Every call
+// is restarted after a signal (EINTR), the blocking connect() included: a
+// signal used to end the wait for the answer, reported as a hang of the
+// server (docs/fuzzing.md).
 std::string Exchange(std::string_view request) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kAnswerTimeoutMs);
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) std::abort();
+  if (fd < 0) Fail("socket");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(Server().port()));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) std::abort();
+  // An interrupted connect() goes on in the background: wait until it is
+  // writable, then connect() again says whether it completed (EISCONN).
+  while (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 && errno != EISCONN) {
+    if (errno != EINTR && errno != EALREADY) Fail("connect");
+    if (!PollUntil(fd, POLLOUT, deadline)) Fail("connect: no connection within the deadline");
+  }
   size_t sent = 0;
   while (sent < request.size()) {
     const ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // the server may close early (an error response)
     sent += static_cast<size_t>(n);
   }
   shutdown(fd, SHUT_WR);
   std::string answer;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kAnswerTimeoutMs);
   char buf[4096];
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    pollfd p{fd, POLLIN, 0};
-    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+    if (!PollUntil(fd, POLLIN, deadline)) {
       const web::HttpServerStats st = Server().stats();
       std::fprintf(stderr,
                    "http fuzz: no answer or close within %d ms (server: %lld open, %lld "
@@ -109,14 +140,14 @@ std::string Exchange(std::string_view request) {
       std::abort();
     }
     const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // closed (or reset)
     answer.append(buf, static_cast<size_t>(n));
   }
-  // Reset rather than close: as the side that sent FIN first, this socket
-  // would sit in TIME_WAIT for a minute, and tens of thousands of inputs
-  // would run through the ephemeral ports.
-  const linger reset{1, 0};
-  setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  // The client half-closed first, so its socket is in TIME_WAIT once the
+  // server's FIN arrived, however it is closed: tens of thousands of inputs
+  // reuse ephemeral ports in TIME_WAIT, as Linux allows for loopback
+  // (net.ipv4.tcp_tw_reuse, default 2).
   close(fd);
   return answer;
 }

@@ -165,6 +165,8 @@ struct HttpServerStats {
   int64_t timeouts = 0;      // connections closed by request_timeout/write_timeout
   int64_t evicted = 0;       // waiting connections closed to make room (max_connections)
   int64_t unauthorized = 0;  // answered 401 (no or a wrong bearer token)
+  // TLS handshakes that failed, or that request_timeout cut off (those are
+  // not in `timeouts`).
   int64_t tls_handshake_failures = 0;
 };
 
