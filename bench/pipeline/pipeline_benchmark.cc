@@ -61,6 +61,7 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -424,6 +425,8 @@ class HandWrittenJob {
     // dependent multiplies, and independent chains overlap.
     uint64_t hashes[2][kBlock];
     uint64_t fingerprints[kBlock];
+    int32_t locs[kBlock];
+    uint32_t items[kBlock];
     PrefetchSlots(in, 0, n, hashes[0]);
     for (size_t b = 0, cur = 0; b < n; b += kBlock, cur ^= 1) {
       const size_t m = std::min(kBlock, n - b);
@@ -432,11 +435,24 @@ class HandWrittenJob {
       }
       PrefetchSlots(in, b + kBlock, n, hashes[cur ^ 1]);
       for (size_t k = 0; k < m; ++k) fingerprints[k] = FingerprintOf(in[b + k].detection);
+      // Each record's location index and item id, and the prefetch of its
+      // count in the window of the record before the block (1 MiB of counts
+      // per window: they miss the cache too). Items are interned before the
+      // dedup; the ids of items only duplicates carry stay unused.
+      for (size_t k = 0; k < m; ++k) {
+        const Detection& d = in[b + k].detection;
+        locs[k] = LocationIndex(d.geographical_location_oid);
+        items[k] = interner_.Intern(d.item_name);
+        if (items[k] >= item_capacity_) GrowItems();
+        if (last_window_ != nullptr && locs[k] >= 0) {
+          __builtin_prefetch(&last_window_->counts[CountIndex(locs[k], items[k])], 1, 3);
+        }
+      }
       for (size_t k = 0; k < m; ++k) {
         const Detection& d = in[b + k].detection;
         const int64_t ts = d.timestamp_detected_ms;
         max_ts = std::max(max_ts, ts);
-        Process(d, ts, fingerprints[k], hashes[cur][k]);
+        Process(d, ts, fingerprints[k], hashes[cur][k], locs[k], items[k]);
         if (++since_watermark == c_.records_per_watermark) {
           since_watermark = 0;
           AdvanceWatermark(max_ts - c_.watermark_delay_ms - 1);
@@ -507,7 +523,12 @@ class HandWrittenJob {
     for (size_t k = 0; k < m; ++k) seen_.Prefetch(hashes[k]);
   }
 
-  void Process(const Detection& d, int64_t ts, uint64_t fp, uint64_t id_hash) {
+  size_t CountIndex(int32_t loc, uint32_t item) const {
+    return static_cast<size_t>(loc) * item_capacity_ + item;
+  }
+
+  void Process(const Detection& d, int64_t ts, uint64_t fp, uint64_t id_hash, int32_t loc,
+               uint32_t item) {
     // Dedup, keep first; an id expires once first_ms + retention <= watermark.
     auto [slot, inserted] = seen_.FindOrInsert(d.detection_oid, id_hash);
     if (inserted) {
@@ -522,7 +543,6 @@ class HandWrittenJob {
       return;
     }
     // Inner join.
-    const int32_t loc = LocationIndex(d.geographical_location_oid);
     if (loc < 0) {
       ++outcome_.unknown_location;
       return;
@@ -542,9 +562,7 @@ class HandWrittenJob {
       }
       w = &WindowAt(start);
     }
-    const uint32_t item = interner_.Intern(d.item_name);
-    if (item >= item_capacity_) GrowItems();
-    ++w->counts[static_cast<size_t>(loc) * item_capacity_ + item];
+    ++w->counts[CountIndex(loc, item)];
     ++w->per_location[static_cast<size_t>(loc)];
   }
 
@@ -567,8 +585,10 @@ class HandWrittenJob {
       free_windows_.pop_back();
     }
     w.start_ms = start;
-    w.counts.assign(location_oids_.size() * item_capacity_, 0);
-    w.per_location.assign(location_oids_.size(), 0);
+    if (w.counts.size() != location_oids_.size() * item_capacity_) {  // fired: zeroed
+      w.counts.assign(location_oids_.size() * item_capacity_, 0);
+      w.per_location.assign(location_oids_.size(), 0);
+    }
     windows_.push_back(std::move(w));
     return *(last_window_ = &windows_.back());
   }
@@ -610,28 +630,46 @@ class HandWrittenJob {
     }
   }
 
-  void Fire(const Window& w) {
+  // Ranks each location's items (count descending, then item ascending: one
+  // integer key per item, the items' string order computed once per new
+  // item) and zeroes the counts it read, so that the window can be reused.
+  void Fire(Window& w) {
+    if (order_of_item_.size() != interner_.size()) OrderItems();
     const int64_t end = w.start_ms + c_.window_ms;
+    const uint32_t items = static_cast<uint32_t>(interner_.size());
     for (size_t l = 0; l < location_oids_.size(); ++l) {
       if (w.per_location[l] == 0) continue;
+      w.per_location[l] = 0;
       ++outcome_.windows_fired;
       ranked_.clear();
-      const int32_t* row = &w.counts[l * item_capacity_];
-      for (uint32_t id = 0; id < interner_.size(); ++id) {
-        if (row[id] != 0) ranked_.push_back({row[id], id});
+      int32_t* row = &w.counts[l * item_capacity_];
+      for (uint32_t id = 0; id < items; ++id) {
+        if (row[id] == 0) continue;
+        ranked_.push_back(static_cast<uint64_t>(row[id]) << 32 |
+                          (std::numeric_limits<uint32_t>::max() - order_of_item_[id]));
+        row[id] = 0;
       }
       const size_t k = std::min(ranked_.size(), static_cast<size_t>(c_.top_k));
       std::partial_sort(ranked_.begin(), ranked_.begin() + static_cast<std::ptrdiff_t>(k),
-                        ranked_.end(), [this](const auto& a, const auto& b) {
-                          if (a.first != b.first) return a.first > b.first;
-                          return interner_.Item(a.second) < interner_.Item(b.second);
-                        });
+                        ranked_.end(), std::greater<>());
       for (size_t i = 0; i < k; ++i) {
+        const uint32_t order =
+            std::numeric_limits<uint32_t>::max() - static_cast<uint32_t>(ranked_[i]);
         outcome_.checksum.Add(RowHash(w.start_ms, end, location_oids_[l],
                                       static_cast<int64_t>(i + 1),
-                                      interner_.Item(ranked_[i].second), ranked_[i].first));
+                                      interner_.Item(item_in_order_[order]),
+                                      static_cast<int64_t>(ranked_[i] >> 32)));
       }
     }
+  }
+
+  void OrderItems() {
+    item_in_order_.resize(interner_.size());
+    std::iota(item_in_order_.begin(), item_in_order_.end(), 0);
+    std::sort(item_in_order_.begin(), item_in_order_.end(),
+              [this](uint32_t a, uint32_t b) { return interner_.Item(a) < interner_.Item(b); });
+    order_of_item_.resize(interner_.size());
+    for (uint32_t i = 0; i < item_in_order_.size(); ++i) order_of_item_[item_in_order_[i]] = i;
   }
 
   JobConfig c_;
@@ -646,7 +684,9 @@ class HandWrittenJob {
   std::vector<Window> windows_;
   std::vector<Window> free_windows_;
   Window* last_window_ = nullptr;  // the window of the previous record
-  std::vector<std::pair<int64_t, uint32_t>> ranked_;
+  std::vector<uint64_t> ranked_;          // count << 32 | ~(item's string order)
+  std::vector<uint32_t> order_of_item_;   // item id -> rank of its string
+  std::vector<uint32_t> item_in_order_;   // the inverse
   int64_t watermark_ms_ = brook::kMinTimestampMs;
   int64_t last_sweep_ms_ = brook::kMinTimestampMs;
   Outcome outcome_;
