@@ -236,8 +236,8 @@ class Interner {
     uint32_t len = kFree;
     friend bool operator==(const ShortKey&, const ShortKey&) = default;
     size_t Home() const {
-      return static_cast<size_t>(((w0 ^ len) * 0x9e3779b97f4a7c15ULL + w1) *
-                                 0xff51afd7ed558ccdULL >> 54);  // 10 bits: kShortSlots
+      const uint64_t h = ((w0 ^ len) * 0x9e3779b97f4a7c15ULL + w1) * 0xff51afd7ed558ccdULL;
+      return static_cast<size_t>(h >> 54);  // the top 10 bits: kShortSlots
     }
   };
   struct ShortSlot {
@@ -259,7 +259,9 @@ class Interner {
       k.w0 = a;
       k.w1 = b;
     } else if (n > 0) {
-      const auto c = [p](size_t i) { return static_cast<uint64_t>(static_cast<unsigned char>(p[i])); };
+      const auto c = [p](size_t i) {
+        return static_cast<uint64_t>(static_cast<unsigned char>(p[i]));
+      };
       k.w0 = c(0) | c(n / 2) << 8 | c(n - 1) << 16;
     }
     return k;
@@ -440,9 +442,9 @@ class HandWrittenJob {
         __builtin_prefetch(reinterpret_cast<const char*>(&in[b + 3 * kBlock]) + byte, 0, 3);
       }
       PrefetchSlots(in, b + kBlock, n, hashes[cur ^ 1]);
-      size_t k = 0;
-      for (; k + 4 <= m; k += 4) FingerprintsOf<4>(&in[b + k], &fingerprints[k]);
-      for (; k < m; ++k) FingerprintsOf<1>(&in[b + k], &fingerprints[k]);
+      size_t f = 0;
+      for (; f + 4 <= m; f += 4) FingerprintsOf<4>(&in[b + f], &fingerprints[f]);
+      for (; f < m; ++f) FingerprintsOf<1>(&in[b + f], &fingerprints[f]);
       // Each record's location index and item id, and the prefetch of its
       // count in the window of the record before the block (1 MiB of counts
       // per window: they miss the cache too). Items are interned before the
@@ -527,7 +529,9 @@ class HandWrittenJob {
   // and prefetches their dedup slots.
   void PrefetchSlots(const Event* in, size_t b, size_t n, uint64_t* hashes) const {
     const size_t m = b < n ? std::min(kBlock, n - b) : 0;
-    for (size_t k = 0; k < m; ++k) hashes[k] = IdTable<Slot>::HashOf(in[b + k].detection.detection_oid);
+    for (size_t k = 0; k < m; ++k) {
+      hashes[k] = IdTable<Slot>::HashOf(in[b + k].detection.detection_oid);
+    }
     for (size_t k = 0; k < m; ++k) seen_.Prefetch(hashes[k]);
   }
 
@@ -663,10 +667,9 @@ class HandWrittenJob {
       for (size_t i = 0; i < k; ++i) {
         const uint32_t order =
             std::numeric_limits<uint32_t>::max() - static_cast<uint32_t>(ranked_[i]);
-        outcome_.checksum.Add(RowHash(w.start_ms, end, location_oids_[l],
-                                      static_cast<int64_t>(i + 1),
-                                      interner_.Item(item_in_order_[order]),
-                                      static_cast<int64_t>(ranked_[i] >> 32)));
+        outcome_.checksum.Add(
+            RowHash(w.start_ms, end, location_oids_[l], static_cast<int64_t>(i + 1),
+                    interner_.Item(item_in_order_[order]), static_cast<int64_t>(ranked_[i] >> 32)));
       }
     }
   }
@@ -691,10 +694,10 @@ class HandWrittenJob {
   size_t item_capacity_ = 256;  // items per location row of a window's counts
   std::vector<Window> windows_;
   std::vector<Window> free_windows_;
-  Window* last_window_ = nullptr;  // the window of the previous record
-  std::vector<uint64_t> ranked_;          // count << 32 | ~(item's string order)
-  std::vector<uint32_t> order_of_item_;   // item id -> rank of its string
-  std::vector<uint32_t> item_in_order_;   // the inverse
+  Window* last_window_ = nullptr;        // the window of the previous record
+  std::vector<uint64_t> ranked_;         // count << 32 | ~(item's string order)
+  std::vector<uint32_t> order_of_item_;  // item id -> rank of its string
+  std::vector<uint32_t> item_in_order_;  // the inverse
   int64_t watermark_ms_ = brook::kMinTimestampMs;
   int64_t last_sweep_ms_ = brook::kMinTimestampMs;
   Outcome outcome_;
