@@ -13,6 +13,8 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "brook/brook.h"
 #include "brook/testing/test_harness.h"
 #include "brook/window.h"
@@ -191,6 +193,95 @@ TEST(TopK, CopiedAggregateKeepsAValidDictionary) {
   copy.GetResult(acc, brook::TimeWindow{0, 10}, 1, out);
   EXPECT_THAT(out, ElementsAre(Row(0, 10, 1, 1, "beta", 2), Row(0, 10, 1, 2, "alpha", 1)));
   EXPECT_EQ(copy.num_interned_items(), 2u);
+}
+
+// Dense counts are 32-bit: a count that would not fit moves to the hash map,
+// exactly; ids beyond the dense part and counts >= 2^32 from a restore too.
+TEST(TopK, AccumulatorCountsExactlyPastUint32) {
+  using Acc = decltype(brook::ops::TopK<int64_t, Sighting>(&Sighting::item, 2))::Accumulator;
+  constexpr int64_t kMax32 = UINT32_MAX;
+  Acc acc;
+  acc.Add(3, kMax32 - 3, 8);
+  acc.Add(3, 1, 8);  // kMax32 - 2: still dense
+  acc.Add(3, 1, 8);  // kMax32 - 1
+  acc.Add(3, 1, 8);  // kMax32: spills
+  acc.Add(3, 5, 8);
+  acc.Add(2000, 7, 8);           // beyond the dense part
+  acc.Add(5, int64_t{1} << 40, 8);  // a restored count
+  acc.Add(5, 1, 8);
+  std::map<uint32_t, int64_t> counts;
+  acc.ForEach([&](uint32_t id, int64_t c) { EXPECT_TRUE(counts.emplace(id, c).second) << id; });
+  EXPECT_THAT(counts, ElementsAre(std::pair<const uint32_t, int64_t>(3, kMax32 + 5),
+                                  std::pair<const uint32_t, int64_t>(5, (int64_t{1} << 40) + 1),
+                                  std::pair<const uint32_t, int64_t>(2000, 7)));
+  EXPECT_EQ(acc.size(), 3u);
+}
+
+// Ties rank by byte order whether or not the subtask's cached item order
+// covers the items yet (it is re-made once an eighth of the dictionary is new).
+TEST(TopK, TiesRankByByteOrderAsTheDictionaryGrows) {
+  Harness h = MakeHarness(4, Tumbling(10));
+  ASSERT_THAT(h.Open(), IsOk());
+  std::vector<std::string> first;
+  for (int i = 15; i >= 0; --i) first.push_back(absl::StrCat("k", i / 10, i % 10));
+  ASSERT_THAT(Feed(h, 1, first, 0), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(9), IsOk());  // the order covers k00..k15
+  // One new item (not covered: 1 < 16 / 8) among covered ones.
+  ASSERT_THAT(Feed(h, 1, {"k08", "k07x", "k07", "k00"}, 10), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(19), IsOk());
+  // Three new items: the order is re-made over all 19.
+  ASSERT_THAT(Feed(h, 1, {"k99", "k07x", "a", "k00", "a"}, 20), IsOk());
+  ASSERT_THAT(h.ProcessWatermark(29), IsOk());
+  auto out = h.ExtractOutputValues();
+  ASSERT_EQ(out.size(), 12u);
+  EXPECT_THAT(std::vector<Ranked>(out.begin() + 4, out.end()),
+              ElementsAre(Row(10, 20, 1, 1, "k00", 1), Row(10, 20, 1, 2, "k07", 1),
+                          Row(10, 20, 1, 3, "k07x", 1), Row(10, 20, 1, 4, "k08", 1),
+                          Row(20, 30, 1, 1, "a", 2), Row(20, 30, 1, 2, "k00", 1),
+                          Row(20, 30, 1, 3, "k07x", 1), Row(20, 30, 1, 4, "k99", 1)));
+}
+
+// The checkpoint bytes of a key's window contents with Top-K accumulators
+// (window.h's KeyWindowsSerializer, format of the first release: no version
+// field): written byte for byte as before, and such bytes restore.
+TEST(TopK, WindowContentsCheckpointFormatIsUnchanged) {
+  auto agg = brook::ops::TopK<int64_t, Sighting>(&Sighting::item, 2);
+  using Agg = decltype(agg);
+  brook::window_internal::KeyWindowsSerializer<Agg::Accumulator> serializer(
+      agg.AccumulatorSerializer());
+  brook::window_internal::KeyWindows<Agg::Accumulator> v;
+  auto& e = v.windows.emplace_back();
+  e.window = brook::TimeWindow{0, 10};
+  e.num_records = 3;
+  e.changed = true;
+  agg.Add({1, "beta", 0}, e.acc);
+  agg.Add({1, "alpha", 0}, e.acc);
+  agg.Add({1, "beta", 0}, e.acc);
+  // [i64 early timer: none = INT64_MIN][varint 1 window][i64 start 0][i64 end 10]
+  // [i64 3 records][u8 changed][varint 2 items]["alpha" i64 1]["beta" i64 2]
+  const std::string expected = absl::StrCat(
+      std::string("\0\0\0\0\0\0\0\x80", 8), "\x01", std::string(8, '\0'),
+      std::string("\x0a\0\0\0\0\0\0\0", 8), std::string("\x03\0\0\0\0\0\0\0", 8), "\x01\x02",
+      "\x05" "alpha", std::string("\x01\0\0\0\0\0\0\0", 8), "\x04" "beta",
+      std::string("\x02\0\0\0\0\0\0\0", 8));
+  std::string bytes;
+  brook::DataOutputView out(&bytes);
+  serializer.Serialize(v, out);
+  EXPECT_EQ(absl::BytesToHexString(bytes), absl::BytesToHexString(expected));
+
+  auto restoring = brook::ops::TopK<int64_t, Sighting>(&Sighting::item, 2);
+  brook::window_internal::KeyWindowsSerializer<Agg::Accumulator> reader(
+      restoring.AccumulatorSerializer());
+  brook::window_internal::KeyWindows<Agg::Accumulator> restored;
+  brook::DataInputView in(expected);
+  ASSERT_THAT(reader.Deserialize(in, &restored), IsOk());
+  ASSERT_EQ(restored.windows.size(), 1u);
+  EXPECT_EQ(restored.early_timer_ms, brook::kMinTimestampMs);
+  EXPECT_EQ(restored.windows[0].num_records, 3);
+  EXPECT_TRUE(restored.windows[0].changed);
+  std::vector<Ranked> ranked;
+  restoring.GetResult(restored.windows[0].acc, restored.windows[0].window, 1, ranked);
+  EXPECT_THAT(ranked, ElementsAre(Row(0, 10, 1, 1, "beta", 2), Row(0, 10, 1, 2, "alpha", 1)));
 }
 
 // ---------------------------------------------------------------------------

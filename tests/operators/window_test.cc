@@ -178,6 +178,22 @@ TEST(WindowAssigner, ReportsOverflowNearTheInt64Range) {
   EXPECT_FALSE(s.AssignWindows(brook::kMinTimestampMs + 3, w));
 }
 
+// ForEachWindow (the operator's per-record path, no vector) visits the
+// windows AssignWindows returns, and none at all when a bound overflows.
+TEST(WindowAssigner, ForEachWindowVisitsInPlaceAndNoneOnOverflow) {
+  auto s = brook::SlidingEventTimeWindows::Of(absl::Milliseconds(10), absl::Milliseconds(5));
+  std::vector<brook::TimeWindow> visited;
+  auto visit = [&visited](const brook::TimeWindow& w) { visited.push_back(w); };
+  EXPECT_TRUE(s.ForEachWindow(7, visit));
+  EXPECT_THAT(visited, ElementsAre(W(5, 15), W(0, 10)));
+  visited.clear();
+  // The latest window's end overflows: nothing is visited.
+  EXPECT_FALSE(s.ForEachWindow(brook::kMaxWatermarkMs - 3, visit));
+  EXPECT_THAT(visited, IsEmpty());
+  EXPECT_TRUE(brook::TumblingEventTimeWindows::Of(absl::Milliseconds(10)).ForEachWindow(-1, visit));
+  EXPECT_THAT(visited, ElementsAre(W(-10, 0)));
+}
+
 // ---------------------------------------------------------------------------
 // The window operator, driven by the test harness.
 

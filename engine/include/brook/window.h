@@ -164,17 +164,18 @@ class WindowAssigner {
     return absl::InvalidArgumentError(error_);
   }
 
-  // WindowAssigner::AssignWindows(): replaces `windows` with the windows of a
-  // record at `ts`: tumbling [start, start + size); sliding [s, s + size) for
-  // s = last_start; s > ts - size; s -= slide (latest first, as Flink);
-  // global: TimeWindow::Global(). Returns false (and leaves `windows` empty
-  // or partial) when a window bound would overflow int64.
-  // REQUIRES: Validate().ok().
-  bool AssignWindows(int64_t ts, std::vector<TimeWindow>& windows) const {
-    windows.clear();
+  // WindowAssigner::ForEachWindow(): calls `f(const TimeWindow&)` for each
+  // window of a record at `ts`, without allocating: tumbling
+  // [start, start + size); sliding [s, s + size) for s = last_start;
+  // s > ts - size; s -= slide (latest first, as Flink); global:
+  // TimeWindow::Global(). Returns false, having called `f` for no window, when
+  // a window bound would overflow int64. The window operator's per-record
+  // path. REQUIRES: Validate().ok().
+  template <typename F>
+  bool ForEachWindow(int64_t ts, F&& f) const {
     switch (kind_) {
       case Kind::kGlobal:
-        windows.push_back(TimeWindow::Global());
+        f(TimeWindow::Global());
         return true;
       case Kind::kTumbling: {
         int64_t start, end;
@@ -182,19 +183,20 @@ class WindowAssigner {
             __builtin_add_overflow(start, size_ms_, &end)) {
           return false;
         }
-        windows.push_back(TimeWindow{start, end});
+        f(TimeWindow{start, end});
         return true;
       }
       case Kind::kSliding: {
-        int64_t start, lower;
+        int64_t start, lower, end;
         if (!StartWithOffset(ts, slide_ms_, &start) ||
             __builtin_sub_overflow(ts, size_ms_, &lower)) {
           return false;
         }
+        // Checked before the first call: later windows start earlier, so
+        // their ends cannot overflow when the latest's does not.
+        if (start > lower && __builtin_add_overflow(start, size_ms_, &end)) return false;
         while (start > lower) {
-          int64_t end;
-          if (__builtin_add_overflow(start, size_ms_, &end)) return false;
-          windows.push_back(TimeWindow{start, end});
+          f(TimeWindow{start, start + size_ms_});
           // Below INT64_MIN is below `lower` too: the loop is over.
           if (__builtin_sub_overflow(start, slide_ms_, &start)) break;
         }
@@ -202,6 +204,15 @@ class WindowAssigner {
       }
     }
     return false;
+  }
+
+  // WindowAssigner::AssignWindows(): replaces `windows` with the windows
+  // ForEachWindow() visits, in its order. Returns false (and leaves `windows`
+  // empty) when a window bound would overflow int64.
+  // REQUIRES: Validate().ok().
+  bool AssignWindows(int64_t ts, std::vector<TimeWindow>& windows) const {
+    windows.clear();
+    return ForEachWindow(ts, [&windows](const TimeWindow& w) { windows.push_back(w); });
   }
 
   std::string DebugString() const {
@@ -506,23 +517,21 @@ class WindowOperator : public KeyedProcessFunction<K, T, typename Agg::OutputTyp
     return absl::OkStatus();
   }
 
+  // Per record: the windows are visited without a vector (ForEachWindow), and
+  // the key's one "window-contents" entry (looked up once, on the record's
+  // first accepting window) holds all its windows' accumulators; the newest
+  // window, where most records go, is checked before a binary search.
   absl::Status ProcessElement(const T& value, Context& ctx, Collector<Out>& out) override {
     const int64_t ts = ctx.timestamp();
-    if (!options_.assigner.AssignWindows(ts, assigned_)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("window operator: record timestamp ", ts, " ms is too close to the int64 "
-                       "range ends for ", options_.assigner.DebugString(),
-                       " (was a timestamp assigned?)"));
-    }
     TimerService& timers = ctx.timer_service();
     const int64_t watermark = timers.CurrentWatermark();
     window_internal::KeyWindows<Acc>* state = nullptr;
     bool accepted = false;
-    for (const TimeWindow& w : assigned_) {
+    const bool assigned = options_.assigner.ForEachWindow(ts, [&](const TimeWindow& w) {
       const int64_t cleanup = CleanupTime(w);
       // WindowOperator.isWindowLate: a purged (or due to be purged) window
       // takes no more records.
-      if (options_.assigner.is_event_time() && cleanup <= watermark) continue;
+      if (options_.assigner.is_event_time() && cleanup <= watermark) return;
       accepted = true;
       if (state == nullptr) {
         state = contents_.GetMutable();
@@ -531,32 +540,20 @@ class WindowOperator : public KeyedProcessFunction<K, T, typename Agg::OutputTyp
           state = contents_.GetMutable();
         }
       }
-      auto& windows = state->windows;
-      auto it = std::lower_bound(
-          windows.begin(), windows.end(), w,
-          [](const window_internal::WindowEntry<Acc>& e, const TimeWindow& x) {
-            return e.window < x;
-          });
-      if (it == windows.end() || it->window != w) {
-        it = windows.insert(it, window_internal::WindowEntry<Acc>{w, agg_.CreateAccumulator()});
-        // EventTimeTrigger.onElement registers the firing timer unless the
-        // window is already due; WindowOperator.registerCleanupTimer.
-        if (w.max_timestamp() > watermark) timers.RegisterEventTimeTimer(w.max_timestamp());
-        timers.RegisterEventTimeTimer(cleanup);
-      }
-      agg_.Add(value, it->acc);
-      ++it->num_records;
+      window_internal::WindowEntry<Acc>& e = FindOrAddWindow(*state, w, cleanup, timers);
+      agg_.Add(value, e.acc);
+      ++e.num_records;
       if (w.max_timestamp() <= watermark) {
         // Late but within the allowed lateness: fire again with the update.
         windows_fired_->Inc();
         late_firings_->Inc();
-        Fire(*it, ctx.GetCurrentKey(), /*early=*/false, ctx, out);
+        Fire(e, ctx.GetCurrentKey(), /*early=*/false, ctx, out);
       } else if (options_.early_fire_count > 0 &&
-                 it->num_records % options_.early_fire_count == 0) {
+                 e.num_records % options_.early_fire_count == 0) {
         early_firings_->Inc();
-        Fire(*it, ctx.GetCurrentKey(), /*early=*/true, ctx, out);
+        Fire(e, ctx.GetCurrentKey(), /*early=*/true, ctx, out);
       } else {
-        it->changed = true;
+        e.changed = true;
         if (early_interval_ms_ > 0 &&
             state->early_timer_ms == window_internal::KeyWindows<Acc>::kNoTimer) {
           // Aligned to the interval, as ContinuousProcessingTimeTrigger, so
@@ -568,6 +565,12 @@ class WindowOperator : public KeyedProcessFunction<K, T, typename Agg::OutputTyp
           timers.RegisterProcessingTimeTimer(state->early_timer_ms);
         }
       }
+    });
+    if (!assigned) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("window operator: record timestamp ", ts, " ms is too close to the int64 "
+                       "range ends for ", options_.assigner.DebugString(),
+                       " (was a timestamp assigned?)"));
     }
     // Flink: a record skipped by every window is late-data output only if it
     // is itself late (isElementLate), which for time windows it always is.
@@ -621,6 +624,32 @@ class WindowOperator : public KeyedProcessFunction<K, T, typename Agg::OutputTyp
   }
 
  private:
+  // The entry of window `w` in the key's sorted windows, added (with its
+  // timers) when new. The newest window is checked first: with tumbling
+  // windows and ordered input nearly every record goes there.
+  window_internal::WindowEntry<Acc>& FindOrAddWindow(window_internal::KeyWindows<Acc>& state,
+                                                      const TimeWindow& w, int64_t cleanup,
+                                                      TimerService& timers) {
+    auto& windows = state.windows;
+    if (!windows.empty() && windows.back().window == w) return windows.back();
+    auto it = std::lower_bound(
+        windows.begin(), windows.end(), w,
+        [](const window_internal::WindowEntry<Acc>& e, const TimeWindow& x) {
+          return e.window < x;
+        });
+    if (it != windows.end() && it->window == w) return *it;
+    it = windows.insert(it, window_internal::WindowEntry<Acc>{w, agg_.CreateAccumulator()});
+    // EventTimeTrigger.onElement registers the firing timer unless the window
+    // is already due; WindowOperator.registerCleanupTimer. Timers are
+    // deduplicated per key and timestamp, so without allowed lateness (cleanup
+    // == max_timestamp) one registration is both.
+    const int64_t watermark = timers.CurrentWatermark();
+    const bool fire_timer = w.max_timestamp() > watermark;
+    if (fire_timer) timers.RegisterEventTimeTimer(w.max_timestamp());
+    if (!fire_timer || cleanup != w.max_timestamp()) timers.RegisterEventTimeTimer(cleanup);
+    return *it;
+  }
+
   // WindowOperator.cleanupTime: max_timestamp + allowed lateness, saturating.
   int64_t CleanupTime(const TimeWindow& w) const {
     return SaturatingAdd(w.max_timestamp(), lateness_ms_);
@@ -649,7 +678,6 @@ class WindowOperator : public KeyedProcessFunction<K, T, typename Agg::OutputTyp
   int64_t early_interval_ms_ = 0;
   std::optional<OutputTag<Out>> early_tag_;  // set: early firings go there
   ValueState<window_internal::KeyWindows<Acc>> contents_;
-  std::vector<TimeWindow> assigned_;
   std::vector<Out> buffer_;
   Counter* windows_fired_ = nullptr;
   Counter* late_firings_ = nullptr;

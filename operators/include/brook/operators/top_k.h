@@ -40,11 +40,14 @@
 //
 // Interning: each subtask maps item strings to dense uint32 ids once per
 // record (one string hash), and counts per key and window are kept by id (an
-// array indexed by id for the first 1,024 items, a hash map beyond), so
-// counting never copies or re-hashes strings. Ranking compares the strings
-// themselves for ties, never ids, so results do not depend on the order in
-// which a subtask first saw the items (ids differ by subtask and run). The
-// dictionary only grows (an item costs its bytes plus about 40 bytes); it is
+// array of 32-bit counts indexed by id for the first 1,024 items, a hash map
+// beyond and for counts of 2^32 - 1 or more), so counting never copies or
+// re-hashes strings. Ranking breaks ties by the items' byte order, never by
+// ids, so results do not depend on the order in which a subtask first saw the
+// items (ids differ by subtask and run); that order is kept per subtask as a
+// position per id, re-sorted as the dictionary grows (amortised), so ties
+// compare integers. The dictionary only grows (an item costs its bytes plus
+// about 44 bytes); it is
 // meant for item vocabularies (object classes, product ids), not for unbounded
 // high-cardinality values. Checkpoints: accumulators hold ids, which are only
 // meaningful with their subtask's dictionary, so they are written as item
@@ -66,6 +69,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <numeric>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -73,6 +77,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -168,29 +174,30 @@ class TopKAggregate {
                 "TopK: item_fn(const T&) must return std::string_view, const std::string& "
                 "or std::string");
 
-  // Counts per interned item id, for one key and window: dense (an array
-  // indexed by id) for the first kDenseItems ids of the subtask's dictionary,
-  // a hash map beyond, so that counting a vocabulary-sized item set never
-  // hashes or rehashes, and a high-cardinality one stays bounded per window.
+  // Counts per interned item id, for one key and window: dense (an array of
+  // 32-bit counts indexed by id) for the first kDenseItems ids of the
+  // subtask's dictionary, a hash map beyond, so that counting a
+  // vocabulary-sized item set never hashes or rehashes, and a high-cardinality
+  // one stays bounded per window. 32-bit counts halve the open windows' cache
+  // footprint (a count is one random access per record); a count that would
+  // reach 2^32 - 1 moves to the hash map (exact at any count).
   class Accumulator {
    public:
     static constexpr uint32_t kDenseItems = 1024;
 
     // `dictionary_size` sizes the dense part on first use (one allocation).
+    // REQUIRES: n >= 1.
     void Add(uint32_t id, int64_t n, size_t dictionary_size) {
       if (id < kDenseItems) {
-        if (id >= dense_.size()) {
-          dense_.resize(std::min<size_t>(kDenseItems, std::max<size_t>(
-                                                          {dictionary_size, id + size_t{1},
-                                                           2 * dense_.size()})));
+        if (id >= dense_.size()) Grow(id, dictionary_size);
+        uint32_t& c = dense_[id];
+        if (ABSL_PREDICT_TRUE(n < kSpilled && c < kSpilled - static_cast<uint32_t>(n))) {
+          if (c == 0) ++size_;
+          c += static_cast<uint32_t>(n);
+          return;
         }
-        if (dense_[id] == 0) ++size_;
-        dense_[id] += n;
-      } else {
-        int64_t& c = sparse_[id];
-        if (c == 0) ++size_;
-        c += n;
       }
+      AddSparse(id, n);
     }
     // Distinct items counted.
     size_t size() const { return size_; }
@@ -198,7 +205,7 @@ class TopKAggregate {
     template <typename F>
     void ForEach(F f) const {
       for (size_t i = 0; i < dense_.size(); ++i) {
-        if (dense_[i] != 0) f(static_cast<uint32_t>(i), dense_[i]);
+        if (dense_[i] != 0 && dense_[i] != kSpilled) f(static_cast<uint32_t>(i), int64_t{dense_[i]});
       }
       for (const auto& [id, count] : sparse_) f(id, count);
     }
@@ -209,8 +216,28 @@ class TopKAggregate {
     }
 
    private:
-    std::vector<int64_t> dense_;  // by id < kDenseItems; 0: not counted
-    absl::flat_hash_map<uint32_t, int64_t> sparse_;  // ids >= kDenseItems
+    // A dense slot whose count lives in sparse_.
+    static constexpr uint32_t kSpilled = UINT32_MAX;
+
+    void Grow(uint32_t id, size_t dictionary_size) {
+      dense_.resize(std::min<size_t>(
+          kDenseItems, std::max<size_t>({dictionary_size, id + size_t{1}, 2 * dense_.size()})));
+    }
+    // Ids >= kDenseItems, and dense counts that would not fit in 32 bits.
+    ABSL_ATTRIBUTE_NOINLINE void AddSparse(uint32_t id, int64_t n) {
+      if (id < kDenseItems && dense_[id] != kSpilled) {
+        if (dense_[id] == 0) ++size_;
+        sparse_[id] = int64_t{dense_[id]} + n;
+        dense_[id] = kSpilled;
+        return;
+      }
+      int64_t& c = sparse_[id];
+      if (c == 0) ++size_;
+      c += n;
+    }
+
+    std::vector<uint32_t> dense_;  // by id < kDenseItems; 0: not counted
+    absl::flat_hash_map<uint32_t, int64_t> sparse_;  // ids >= kDenseItems, spilled counts
     size_t size_ = 0;
   };
   using OutputType = RankedItem<K>;
@@ -243,17 +270,23 @@ class TopKAggregate {
 
   void GetResult(const Accumulator& acc, const TimeWindow& window, const K& key,
                  std::vector<RankedItem<K>>& out) {
+    UpdateItemOrder();
     ranked_.clear();
     ranked_.reserve(acc.size());
     acc.ForEach([this](uint32_t id, int64_t count) { ranked_.push_back({count, id}); });
     const size_t n = std::min(ranked_.size(), static_cast<size_t>(k_));
     // (count desc, item asc): a total order (items are distinct), so the
     // result is the same whatever order the ids were assigned in.
-    std::partial_sort(ranked_.begin(), ranked_.begin() + static_cast<std::ptrdiff_t>(n),
-                      ranked_.end(), [this](const Ranked& a, const Ranked& b) {
-                        if (a.count != b.count) return a.count > b.count;
-                        return dictionary_.Item(a.id) < dictionary_.Item(b.id);
-                      });
+    const auto before = [this](const Ranked& a, const Ranked& b) {
+      if (a.count != b.count) return a.count > b.count;
+      return ItemLess(a.id, b.id);
+    };
+    if (n == ranked_.size()) {
+      std::sort(ranked_.begin(), ranked_.end(), before);  // all ranked: no heap needed
+    } else {
+      std::partial_sort(ranked_.begin(), ranked_.begin() + static_cast<std::ptrdiff_t>(n),
+                        ranked_.end(), before);
+    }
     const bool global = window.is_global();
     for (size_t i = 0; i < n; ++i) {
       out.push_back(RankedItem<K>{window.start_ms, window.end_ms, global, key,
@@ -278,6 +311,29 @@ class TopKAggregate {
     int64_t count;
     uint32_t id;
   };
+
+  // Whether item `a`'s string sorts before item `b`'s (byte order): by their
+  // positions in item_order_ when both have one, else by the strings.
+  bool ItemLess(uint32_t a, uint32_t b) const {
+    if (a < item_order_.size() && b < item_order_.size()) return item_order_[a] < item_order_[b];
+    return dictionary_.Item(a) < dictionary_.Item(b);
+  }
+  // Re-makes item_order_ over the whole dictionary once the items added since
+  // it was made reach an eighth of it, so its cost (a sort of the
+  // dictionary) is amortised over the dictionary's growth; ties among items
+  // the order does not cover yet compare strings (the same answer).
+  void UpdateItemOrder() {
+    const size_t n = dictionary_.size();
+    const size_t covered = item_order_.size();
+    if (n == covered || (n - covered) * 8 < covered) return;
+    std::vector<uint32_t> by_item(n);
+    std::iota(by_item.begin(), by_item.end(), uint32_t{0});
+    std::sort(by_item.begin(), by_item.end(), [this](uint32_t a, uint32_t b) {
+      return dictionary_.Item(a) < dictionary_.Item(b);
+    });
+    item_order_.resize(n);
+    for (uint32_t i = 0; i < n; ++i) item_order_[by_item[i]] = i;
+  }
 
   // Live (dictionary_ != nullptr: the subtask's thread, restores) or frozen
   // (items_: a Duplicate() for the checkpoint I/O thread).
@@ -336,6 +392,9 @@ class TopKAggregate {
   int k_;
   top_k_internal::ItemDictionary dictionary_;
   std::vector<Ranked> ranked_;  // scratch, reused across firings
+  // Item id -> its string's position in byte order among the ids covered
+  // (ids < size()), so that ranking ties compares integers, not strings.
+  std::vector<uint32_t> item_order_;
   Counter* interned_gauge_ = nullptr;
 };
 
