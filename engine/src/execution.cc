@@ -1,6 +1,7 @@
 // Execute(): plans the job (job_plan.cc), loads what to restore (restore.cc),
 // builds one subtask per chain and parallel instance (operators, outputs,
-// writers and input gates, wired), and runs one thread per subtask.
+// writers and input gates, wired), and runs one thread per subtask (the
+// first on the calling thread).
 #include <algorithm>
 #include <deque>
 #include <memory>
@@ -73,21 +74,24 @@ struct StreamExecutionEnvironment::RunningJob {
     for (Mailbox* m : mailboxes) m->Cancel();
   }
 
-  // Runs one thread per subtask until all have ended and stops the
-  // coordinator; the first failure, else OK. `checkpoint_tasks[i]`: subtask
-  // i's index in the coordinator (-1 without one).
+  // Runs every subtask on a thread of its own, the first one on the calling
+  // thread (which would only wait otherwise), until all have ended, and stops
+  // the coordinator; the first failure, else OK. `checkpoint_tasks[i]`:
+  // subtask i's index in the coordinator (-1 without one).
   absl::Status Run(const std::vector<std::unique_ptr<SubtaskBase>>& subtasks,
                    const std::vector<int>& checkpoint_tasks) {
     if (coordinator != nullptr) coordinator->Start();
+    auto run = [this](SubtaskBase* st, int task) {
+      absl::Status s = st->Run();
+      if (!s.ok()) Fail(absl::Status(s.code(), absl::StrCat(st->name, ": ", s.message())));
+      if (task >= 0) coordinator->SubtaskFinished(task);
+    };
     std::vector<std::thread> threads;
     threads.reserve(subtasks.size());
-    for (size_t i = 0; i < subtasks.size(); ++i) {
-      threads.emplace_back([this, st = subtasks[i].get(), task = checkpoint_tasks[i]] {
-        absl::Status s = st->Run();
-        if (!s.ok()) Fail(absl::Status(s.code(), absl::StrCat(st->name, ": ", s.message())));
-        if (task >= 0) coordinator->SubtaskFinished(task);
-      });
+    for (size_t i = 1; i < subtasks.size(); ++i) {
+      threads.emplace_back(run, subtasks[i].get(), checkpoint_tasks[i]);
     }
+    if (!subtasks.empty()) run(subtasks[0].get(), checkpoint_tasks[0]);
     for (auto& t : threads) t.join();
     if (coordinator != nullptr) coordinator->Stop();
     absl::MutexLock lock(&mu);

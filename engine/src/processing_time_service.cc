@@ -5,6 +5,7 @@
 #include "processing_time_service.h"
 
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -19,13 +20,14 @@ namespace asio = boost::asio;
 struct ProcessingTimeService::Impl {
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  // Started by the first ScheduleAt: a job without processing-time timers
+  // (most bounded ones) runs no thread for them.
+  std::once_flag started;
   std::thread thread;
   bool stopped = false;
 };
 
-ProcessingTimeService::ProcessingTimeService() : impl_(std::make_unique<Impl>()) {
-  impl_->thread = std::thread([impl = impl_.get()] { impl->io.run(); });
-}
+ProcessingTimeService::ProcessingTimeService() : impl_(std::make_unique<Impl>()) {}
 
 ProcessingTimeService::~ProcessingTimeService() { Stop(); }
 
@@ -36,6 +38,9 @@ int64_t ProcessingTimeService::NowMs() {
 }
 
 void ProcessingTimeService::ScheduleAt(int64_t timestamp_ms, std::function<void()> callback) {
+  std::call_once(impl_->started, [impl = impl_.get()] {
+    impl->thread = std::thread([impl] { impl->io.run(); });
+  });
   asio::post(impl_->io, [io = &impl_->io, timestamp_ms, cb = std::move(callback)]() mutable {
     auto timer = std::make_shared<asio::system_timer>(
         *io, std::chrono::system_clock::time_point(std::chrono::milliseconds(timestamp_ms)));

@@ -1,7 +1,8 @@
 // Internal: processing time on Boost.Asio. One io_context thread per running
-// job serves every subtask's processing-time timers; a due timer runs a
-// callback on that thread, which posts mail into the owning subtask's mailbox
-// so the operator itself only ever runs on its own thread.
+// job (started by the first timer) serves every subtask's processing-time
+// timers; a due timer runs a callback on that thread, which posts mail into
+// the owning subtask's mailbox so the operator itself only ever runs on its
+// own thread.
 #ifndef BROOK_SRC_PROCESSING_TIME_SERVICE_H_
 #define BROOK_SRC_PROCESSING_TIME_SERVICE_H_
 

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -26,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "brook/brook.h"
+#include "brook/internal/channel.h"
 #include "brook/testing/status_matchers.h"
 
 using ::brook::testing::IsOk;
@@ -311,6 +313,61 @@ TEST(ExecutionChainTest, MapFilterFlatMapChained) {
   EXPECT_THAT(sink->values(), ElementsAreArray(ExpectedChain(in)));
   EXPECT_THAT(env.metrics().Sum("num_records_out", "mirror"),
               IsOkAndHolds(static_cast<int64_t>(ExpectedChain(in).size())));
+}
+
+// The first subtask runs on the thread that called Execute(): a
+// parallelism-1 job is one chain and needs no thread of its own.
+TEST(ExecutionChainTest, FirstSubtaskRunsOnTheCallingThread) {
+  brook::StreamExecutionEnvironment env;
+  auto sink = std::make_shared<brook::CollectSink<int64_t>>();
+  const std::thread::id caller = std::this_thread::get_id();
+  env.FromCollection(Iota(100))
+      .Map([caller](const int64_t& v) -> int64_t {
+        return std::this_thread::get_id() == caller ? v : -1;
+      })
+      .SinkTo(sink);
+  ASSERT_THAT(env.Execute(), IsOk());
+  EXPECT_THAT(sink->values(), ElementsAreArray(Iota(100)));
+}
+
+// A channel hands each batch vector its consumer has finished with back to
+// that channel's producer, capacity kept, so a warm edge allocates nothing;
+// a channel never gives another channel's vectors, nor more than it took.
+TEST(ExecutionChannelTest, FinishedBatchesGoBackToTheirProducer) {
+  using Gate = brook::internal::InputGate<int64_t>;
+  using Element = brook::internal::ChannelElement<int64_t>;
+  Gate gate(/*num_channels=*/2, /*capacity_batches=*/4);
+  auto push = [&](int channel, Gate::Batch* batch) {
+    Element e;
+    e.records = std::move(*batch);
+    batch->clear();
+    return gate.Push(channel, std::move(e), nullptr, batch);
+  };
+  Gate::Batch batch(100);
+  const auto* storage = batch.data();
+  ASSERT_TRUE(push(0, &batch));
+  EXPECT_EQ(batch.capacity(), 0u);  // nothing finished yet
+  std::deque<brook::internal::Mail> mail;
+  Element element;
+  int channel = 0;
+  ASSERT_EQ(gate.Poll(false, &mail, &element, &channel), Gate::Next::kElement);
+  EXPECT_EQ(channel, 0);
+  EXPECT_EQ(element.records.size(), 100u);
+  element.records.clear();  // the consumer is done with it
+  Gate::Batch other(1);
+  ASSERT_TRUE(push(1, &other));
+  EXPECT_EQ(other.capacity(), 0u);
+  // This Poll returns channel 0's vector to channel 0's pool...
+  ASSERT_EQ(gate.Poll(false, &mail, &element, &channel), Gate::Next::kElement);
+  EXPECT_EQ(channel, 1);
+  Gate::Batch again(1);
+  ASSERT_TRUE(push(1, &again));  // ...not to channel 1's
+  EXPECT_NE(again.data(), storage);
+  again.resize(3);
+  ASSERT_TRUE(push(0, &again));
+  EXPECT_TRUE(again.empty());
+  EXPECT_EQ(again.data(), storage);
+  EXPECT_GE(again.capacity(), 100u);
 }
 
 TEST(ExecutionChainTest, MapFilterFlatMapAcrossParallelismChanges) {

@@ -57,15 +57,18 @@ class RecordWriter final : public RecordConsumer<T>, public WriterBase {
     const int n = static_cast<int>(targets_.size());
     switch (kind_) {
       case Partitioning::kForward:
-        return Push(forward_target_ % n, std::move(batch));
+        return Push(forward_target_ % n, batch);
       case Partitioning::kRebalance: {
         const int t = next_target_;
         next_target_ = (next_target_ + 1) % n;
-        return Push(t, std::move(batch));
+        return Push(t, batch);
       }
       case Partitioning::kBroadcast:
-        for (int t = 0; t + 1 < n; ++t) BROOK_RETURN_IF_ERROR(Push(t, batch));
-        return Push(n - 1, std::move(batch));
+        for (int t = 0; t + 1 < n; ++t) {
+          std::vector<StreamRecord<T>> copy = batch;
+          BROOK_RETURN_IF_ERROR(Push(t, copy));
+        }
+        return Push(n - 1, batch);
       case Partitioning::kHash:
         for (auto& r : batch) {
           const int kg = AssignKeyHashToKeyGroup(key_hash_(r.value), max_parallelism_);
@@ -73,7 +76,7 @@ class RecordWriter final : public RecordConsumer<T>, public WriterBase {
           auto& buf = buffers_[t];
           if (buf.capacity() == 0) buf.reserve(batch_size_);
           buf.push_back(std::move(r));
-          if (buf.size() >= batch_size_) BROOK_RETURN_IF_ERROR(Push(t, std::move(buf)));
+          if (buf.size() >= batch_size_) BROOK_RETURN_IF_ERROR(Push(t, buf));
         }
         return absl::OkStatus();
     }
@@ -82,7 +85,7 @@ class RecordWriter final : public RecordConsumer<T>, public WriterBase {
   absl::Status Flush() override {
     for (size_t t = 0; t < buffers_.size(); ++t) {
       if (!buffers_[t].empty()) {
-        BROOK_RETURN_IF_ERROR(Push(static_cast<int>(t), std::move(buffers_[t])));
+        BROOK_RETURN_IF_ERROR(Push(static_cast<int>(t), buffers_[t]));
       }
     }
     return absl::OkStatus();
@@ -123,11 +126,17 @@ class RecordWriter final : public RecordConsumer<T>, public WriterBase {
   }
 
  private:
-  absl::Status Push(int target, std::vector<StreamRecord<T>> records) {
+  // Moves `records` into the channel and leaves in it an empty batch the
+  // consumer has finished with, when the channel has one (no allocation on a
+  // warm edge), else an empty vector.
+  absl::Status Push(int target, std::vector<StreamRecord<T>>& records) {
     ChannelElement<T> e;
     e.kind = ChannelElement<T>::Kind::kRecords;
     e.records = std::move(records);
-    BROOK_RETURN_IF_ERROR(PushElement(target, std::move(e)));
+    records.clear();  // a moved-from vector is valid but unspecified
+    if (!targets_[target]->Push(channel_, std::move(e), backpressured_ms_, &records)) {
+      return absl::CancelledError("job cancelled");
+    }
     if (pending_markers_.empty() || pending_markers_[target].empty()) return absl::OkStatus();
     for (int64_t m : std::exchange(pending_markers_[target], {})) {
       BROOK_RETURN_IF_ERROR(PushMarker(target, m));
