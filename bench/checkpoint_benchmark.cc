@@ -32,6 +32,7 @@
 //   build/bench/checkpoint_benchmark --benchmark_counters_tabular=true
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -220,6 +221,120 @@ void BM_CheckpointDedupState(benchmark::State& state) {
     state.counters["baseline_max_record_ms"] = baseline_max_ms;
   }
 }
+// Incremental checkpoints (issue #17): N retained ids, a full checkpoint,
+// then `added` new ids per checkpoint for 3 checkpoints, each written as an
+// increment on the previous one; then the chain is loaded and restored.
+//   BM_IncrementalDedupState/ids:N/added:M
+//     full_MiB, increment_MiB  bytes written by the full checkpoint and by
+//                        the last increment (file sizes)
+//     increment_pct      increment_MiB / full_MiB
+//     increment_ms       the last increment: async part + write
+//     restore_total_ms   LoadLatest of the chain + InitializeState + Open
+void BM_IncrementalDedupState(benchmark::State& state) {
+  const int64_t ids = state.range(0);
+  const int64_t added = state.range(1);
+  for (auto _ : state) {
+    Subtask s;
+    if (!Check(state, s.op->Open())) return;
+    int64_t next = 0;
+    auto add = [&](int64_t n) {
+      std::vector<brook::StreamRecord<Detection>> batch;
+      batch.reserve(kBatch);
+      for (const int64_t end = next + n; next < end; ++next) {
+        batch.push_back({next, Detection{Id(next), next}});
+        if (batch.size() == kBatch || next + 1 == end) {
+          if (!s.op->ProcessBatch(batch).ok()) return false;
+          batch.clear();
+        }
+      }
+      return s.op->FlushOutputs().ok();
+    };
+    if (!add(ids)) {
+      state.SkipWithError("processing failed");
+      return;
+    }
+    const std::string dir = [] {
+      const char* tmp = std::getenv("TMPDIR");
+      std::string d = std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/brook-inc-bench-XXXXXX";
+      return std::string(mkdtemp(d.data()) != nullptr ? d.c_str() : "");
+    }();
+    auto storage = brook::NewLocalDirectoryCheckpointStorage(dir);
+    if (!Check(state, storage.status())) return;
+    std::vector<brook::CheckpointMetadata::File> chain;
+    double full_bytes = 0;
+    double increment_bytes = 0;
+    double increment_ms = 0;
+    for (int64_t id = 1; id <= 4; ++id) {
+      if (id > 1 && !add(added)) {
+        state.SkipWithError("processing failed");
+        return;
+      }
+      s.op->set_snapshot_options({true, id - 1});
+      auto t0 = std::chrono::steady_clock::now();
+      auto async = s.op->SnapshotState(id);
+      if (!Check(state, async.status())) return;
+      auto data = (*async)();
+      if (!Check(state, data.status())) return;
+      if (data->incremental_base != id - 1) {
+        state.SkipWithError("not an increment on the previous checkpoint");
+        return;
+      }
+      brook::OperatorSubtaskState st{"dedup", 0, 1, data->operator_state,
+                                     std::move(data->key_groups)};
+      auto file = (*storage)->WriteState(id, false, st);
+      if (!Check(state, file.status())) return;
+      brook::CheckpointMetadata metadata;
+      metadata.checkpoint_id = id;
+      metadata.max_parallelism = brook::kDefaultMaxParallelism;
+      metadata.files = chain;
+      metadata.files.push_back(*file);
+      if (!Check(state, (*storage)->CompleteCheckpoint(metadata, 3).status())) return;
+      const double ms = MsSince(t0);
+      (id == 1 ? full_bytes : increment_bytes) = static_cast<double>(file->size_bytes);
+      if (id > 1) increment_ms = ms;
+      file->owner_checkpoint_id = id;
+      chain.push_back(*file);
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    auto loaded = (*storage)->LoadLatest(nullptr);
+    if (!Check(state, loaded.status())) return;
+    if (!loaded->has_value() || (*loaded)->states.size() != 1) {
+      state.SkipWithError("the chain did not load back");
+      return;
+    }
+    brook::internal::OperatorRestoreData restore;
+    restore.checkpoint_id = 4;
+    restore.operator_states.push_back((*loaded)->states[0].operator_state);
+    restore.key_groups = std::move((*loaded)->states[0].key_groups);
+    // As the runtime hands them over: by key group, each chain in order.
+    std::stable_sort(restore.key_groups.begin(), restore.key_groups.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    loaded->reset();
+    Subtask fresh;
+    if (!Check(state, fresh.op->InitializeState(std::move(restore)))) return;
+    if (!Check(state, fresh.op->Open())) return;
+    const double restore_ms = MsSince(t0);
+    std::filesystem::remove_all(dir);
+    if (fresh.op->NumStateEntries() != next) {
+      state.SkipWithError("restore lost ids");
+      return;
+    }
+    state.counters["full_MiB"] = full_bytes / (1 << 20);
+    state.counters["increment_MiB"] = increment_bytes / (1 << 20);
+    state.counters["increment_pct"] = 100 * increment_bytes / full_bytes;
+    state.counters["increment_ms"] = increment_ms;
+    state.counters["restore_total_ms"] = restore_ms;
+  }
+}
+BENCHMARK(BM_IncrementalDedupState)
+    ->ArgNames({"ids", "added"})
+    ->Args({1'000'000, 10'000})
+    ->Args({1'000'000, 100'000})
+    ->Args({10'000'000, 100'000})
+    ->Args({10'000'000, 1'000'000})
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+
 BENCHMARK(BM_CheckpointDedupState)
     ->ArgName("ids")
     ->Arg(1'000'000)

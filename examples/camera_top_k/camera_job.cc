@@ -99,6 +99,7 @@ brook::ExecutionConfig ConfigFor(const CameraJobOptions& o,
   config.parallelism = o.parallelism;
   if (storage == nullptr) return config;
   config.checkpoint.interval = o.checkpoint_interval;
+  config.checkpoint.incremental = o.checkpoint_incremental;
   config.checkpoint.storage = std::move(storage);
   config.checkpoint.restore = o.restore;
   config.checkpoint.restore_path = o.restore_path;

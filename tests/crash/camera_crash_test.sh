@@ -22,6 +22,15 @@
 #                              redistributed by key group each time)
 #   CRASH_TEST_INTERVAL=100ms  --checkpoint_interval
 #   CRASH_TEST_SEED=N          seed of the kill instants (printed; reuse to repeat a run)
+#   CRASH_TEST_DEDUP_RETENTION=10s  --dedup_retention (0: every id kept)
+#   CRASH_TEST_KILL_MIN_MS=200, CRASH_TEST_KILL_SPAN_MS=200  kill instants
+#                              uniform in [MIN, MIN + SPAN) ms after each start
+#   CRASH_TEST_MAX_RUNS=N      when set: every run is killed until one finishes
+#                              first, and the pass fails after N runs
+#                              (CRASH_TEST_KILLS is then the least number of
+#                              kills that makes the pass meaningful)
+#   CRASH_TEST_JOB_FLAGS=...   more camera_top_k flags (e.g.
+#                              --checkpoint_incremental=false)
 #   CRASH_TEST_KEEP=1          keep the work directory even on success
 #
 # Exit status 0 when every comparison holds; 1 otherwise, with the work
@@ -40,6 +49,11 @@ KILLS="${CRASH_TEST_KILLS:-12}"
 PARALLELISMS="${CRASH_TEST_PARALLELISM:-1 2 1:2}"
 INTERVAL="${CRASH_TEST_INTERVAL:-100ms}"
 SEED="${CRASH_TEST_SEED:-$(( $(date +%s) % 100000 ))}"
+DEDUP_RETENTION="${CRASH_TEST_DEDUP_RETENTION:-10s}"
+KILL_MIN_MS="${CRASH_TEST_KILL_MIN_MS:-200}"
+KILL_SPAN_MS="${CRASH_TEST_KILL_SPAN_MS:-200}"
+MAX_RUNS="${CRASH_TEST_MAX_RUNS:-0}"
+JOB_FLAGS="${CRASH_TEST_JOB_FLAGS:-}"
 RANDOM="${SEED}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/camera-crash-test.XXXXXX")"
@@ -63,8 +77,9 @@ grep -v '^7,' "${WORK}/locations_all.csv" >"${WORK}/locations.csv"
 
 job_args() {  # $1 = parallelism, $2 = output dir
   echo --detections="${WORK}/detections.csv" --locations="${WORK}/locations.csv" \
-       --window=1s --top_x=5 --out_of_orderness=500ms --dedup_retention=10s \
-       --parallelism="$1" --output="$2/out.csv" --dead_letter="$2/dead.csv" --progress=false
+       --window=1s --top_x=5 --out_of_orderness=500ms --dedup_retention="${DEDUP_RETENTION}" \
+       --parallelism="$1" --output="$2/out.csv" --dead_letter="$2/dead.csv" --progress=false \
+       ${JOB_FLAGS}
 }
 
 compare() {  # $1 = reference file, $2 = file under test, $3 = what
@@ -103,13 +118,15 @@ for P in ${PARALLELISMS}; do
   start=$(now_ms)
   while :; do
     runs=$(( runs + 1 ))
+    (( MAX_RUNS == 0 || runs <= MAX_RUNS )) ||
+      fail "parallelism ${P}: not finished after ${MAX_RUNS} runs (${kills} kills)"
     # shellcheck disable=SC2046
     "${JOB}" $(job_args "${SEQ[$(( (runs - 1) % ${#SEQ[@]} ))]}" "${RUN}") --checkpoint_dir="${CKPT}" \
         --checkpoint_interval="${INTERVAL}" 2>"${RUN}/stderr-${runs}" &
     pid=$!
     killed=0
-    if (( kills < KILLS )); then
-      delay=$(( 200 + RANDOM % 200 ))
+    if (( MAX_RUNS > 0 || kills < KILLS )); then
+      delay=$(( KILL_MIN_MS + RANDOM % KILL_SPAN_MS ))
       deadline=$(( $(now_ms) + delay ))
       while kill -0 "${pid}" 2>/dev/null && (( $(now_ms) < deadline )); do sleep 0.02; done
       if kill -9 "${pid}" 2>/dev/null; then
@@ -132,8 +149,8 @@ for P in ${PARALLELISMS}; do
   echo "parallelism ${P}: ${kills} SIGKILLs, ${runs} runs, ${restores} restores, ${crash_ms} ms in all"
   echo "  last run: $(grep -h "restored_from\|read=" "${RUN}/stderr-${runs}" | tail -1)"
 
-  (( kills >= 10 )) ||
-    fail "parallelism ${P}: the job finished after only ${kills} kills (at least 10 needed): make the input larger (CRASH_TEST_EVENTS)"
+  (( kills >= (MAX_RUNS > 0 ? KILLS : 10) )) ||
+    fail "parallelism ${P}: the job finished after only ${kills} kills: make the input larger (CRASH_TEST_EVENTS)"
   (( restores >= 1 )) ||
     fail "parallelism ${P}: no run restored from a checkpoint (is checkpointing merged? see ${RUN}/stderr-*)"
   ok=1

@@ -118,11 +118,14 @@ inline uint64_t SnapshotChecksum(std::string_view bytes) {
 }
 
 // Key-group blob framing: [u8 version][varint max_parallelism] body
-// [u64 checksum of everything before it].
+// [u64 checksum of everything before it]. Version 1 holds the key group's
+// whole state; version 2 an increment: what changed since the previous
+// snapshot of the chain (incremental checkpoints, docs/checkpoints.md).
 inline constexpr uint8_t kKeyGroupBlobVersion = 1;
+inline constexpr uint8_t kKeyGroupDeltaBlobVersion = 2;
 
-inline void BeginKeyGroupBlob(DataOutputView& out, int max_parallelism) {
-  out.WriteUint8(kKeyGroupBlobVersion);
+inline void BeginKeyGroupBlob(DataOutputView& out, int max_parallelism, bool delta = false) {
+  out.WriteUint8(delta ? kKeyGroupDeltaBlobVersion : kKeyGroupBlobVersion);
   out.WriteVarint(static_cast<uint64_t>(max_parallelism));
 }
 inline void FinishKeyGroupBlob(std::string* blob) {
@@ -132,8 +135,10 @@ inline void FinishKeyGroupBlob(std::string* blob) {
 // The body of a key group's blob, verified. kDataLoss: truncated or corrupt
 // (checksum mismatch, unknown version); kFailedPrecondition: taken with
 // another max parallelism (the key groups would not mean the same keys).
+// `delta`, when not null, says whether the blob is an increment.
 inline absl::StatusOr<std::string_view> OpenKeyGroupBlob(std::string_view blob, int key_group,
-                                                         int max_parallelism) {
+                                                         int max_parallelism,
+                                                         bool* delta = nullptr) {
   if (blob.size() < 1 + 1 + 8) {
     return absl::DataLossError(absl::StrCat("key group ", key_group, ": snapshot blob of ",
                                             blob.size(), " bytes is truncated"));
@@ -150,7 +155,8 @@ inline absl::StatusOr<std::string_view> OpenKeyGroupBlob(std::string_view blob, 
   uint8_t version = 0;
   uint64_t maxp = 0;
   BROOK_RETURN_IF_ERROR(in.ReadUint8(&version));
-  if (version != kKeyGroupBlobVersion) {
+  if (delta != nullptr) *delta = version == kKeyGroupDeltaBlobVersion;
+  if (version != kKeyGroupBlobVersion && version != kKeyGroupDeltaBlobVersion) {
     return absl::DataLossError(absl::StrCat("key group ", key_group,
                                             ": unknown snapshot blob version ", version));
   }
@@ -166,12 +172,32 @@ inline absl::StatusOr<std::string_view> OpenKeyGroupBlob(std::string_view blob, 
 
 // A captured, immutable view of one state table (every key group of the
 // range); read from the checkpoint I/O thread.
+// A full view writes [varint n][n entries] per key group; an incremental
+// one (captured with CaptureOptions::delta) writes what changed since the
+// base capture: [u8 kDeltaReplace][varint n][n entries] when the key group
+// is rewritten whole, else [u8 kDeltaChanges][varint r][r removed keys]
+// [varint n][n entries added or updated].
 class StateTableSnapshot {
  public:
   virtual ~StateTableSnapshot() = default;
+  // Whether there is nothing to write for the key group (no entry in a full
+  // view, no change in an incremental one).
   virtual bool Empty(int key_group_index) const = 0;
-  // Writes [varint n][n entries] of the key group.
   virtual void Write(int key_group_index, DataOutputView& out) const = 0;
+};
+inline constexpr uint8_t kDeltaReplace = 1;
+inline constexpr uint8_t kDeltaChanges = 2;
+
+// How a table captures a snapshot (see HeapKeyedStateBackend::CaptureSnapshot).
+struct CaptureOptions {
+  int64_t checkpoint_id = 0;
+  // Keep a change log per key group from now on (incremental checkpoints).
+  bool track_changes = false;
+  // Write only the changes logged since the oldest retained log.
+  bool delta = false;
+  // Change logs of captures up to this id are no longer needed (that
+  // checkpoint is complete and later increments are based on it or newer).
+  int64_t drop_logs_up_to = 0;
 };
 
 class StateTableBase {
@@ -189,10 +215,17 @@ class StateTableBase {
   // The synchronous part of a snapshot: a copy-on-write view, O(key groups).
   // kFailedPrecondition when the key or value type cannot be serialised
   // (the message says which; the caller names the state).
-  virtual absl::StatusOr<std::unique_ptr<const StateTableSnapshot>> Capture() = 0;
-  // Adds the entries that StateTableSnapshot::Write wrote for the key group.
-  // kDataLoss for bytes that do not decode.
+  virtual absl::StatusOr<std::unique_ptr<const StateTableSnapshot>> Capture(
+      const CaptureOptions& options) = 0;
+  // Starts the change log (a table created after incremental snapshots began,
+  // or restored at the base of a chain).
+  virtual void TrackChanges() = 0;
+  // Adds the entries that a full StateTableSnapshot::Write wrote for the key
+  // group. kDataLoss for bytes that do not decode.
   virtual absl::Status RestoreKeyGroup(int key_group_index, DataInputView& in) = 0;
+  // Applies what an incremental StateTableSnapshot::Write wrote. kDataLoss
+  // for bytes that do not decode.
+  virtual absl::Status ApplyKeyGroupDelta(int key_group_index, DataInputView& in) = 0;
 };
 
 template <typename V>
@@ -292,7 +325,8 @@ class KeyGroupedTable : public StateTableBase {
   }
   bool has_ttl() const override { return ttl_ms_ > 0; }
 
-  absl::StatusOr<std::unique_ptr<const StateTableSnapshot>> Capture() override {
+  absl::StatusOr<std::unique_ptr<const StateTableSnapshot>> Capture(
+      const CaptureOptions& options) override {
     if constexpr (!Derived::kSerializable) {
       return absl::FailedPreconditionError(
           "its key (or map key) type has no brook::TypeSerializer");
@@ -308,8 +342,52 @@ class KeyGroupedTable : public StateTableBase {
         snap->tables.emplace_back(s.table);
         s.shared = true;
       }
+      if (tracking_) {
+        auto logs = std::make_shared<ChangeLogs>(slots_.size());
+        for (size_t i = 0; i < slots_.size(); ++i) (*logs)[i] = std::exchange(slots_[i].log, {});
+        history_.emplace_back(options.checkpoint_id, std::move(logs));
+      }
+      std::erase_if(history_, [&](const auto& h) { return h.first <= options.drop_logs_up_to; });
+      tracking_ = options.track_changes;
+      if (!tracking_) history_.clear();
+      if (options.delta) {
+        for (const auto& h : history_) snap->logs.push_back(h.second);
+      }
+      snap->delta = options.delta;
       return std::unique_ptr<const StateTableSnapshot>(std::move(snap));
     }
+  }
+  void TrackChanges() override { tracking_ = true; }
+
+  absl::Status ApplyKeyGroupDelta(int key_group_index, DataInputView& in) override {
+    uint8_t mode = 0;
+    BROOK_RETURN_IF_ERROR(in.ReadUint8(&mode));
+    Table& t = MutableAt(key_group_index);
+    if (mode == kDeltaReplace) {
+      t.clear();
+      return RestoreKeyGroup(key_group_index, in);
+    }
+    if (mode != kDeltaChanges) {
+      return absl::DataLossError(absl::StrCat("unknown increment mode ", mode));
+    }
+    size_t n = 0;
+    BROOK_RETURN_IF_ERROR(in.ReadLength(&n, std::is_empty_v<K> ? 0 : 1));
+    for (size_t i = 0; i < n; ++i) {
+      K k{};
+      BROOK_RETURN_IF_ERROR(ReadIfSerializable(in, &k));
+      t.erase(k);
+    }
+    BROOK_RETURN_IF_ERROR(in.ReadLength(&n, std::is_empty_v<K> ? 0 : 1));
+    for (size_t i = 0; i < n; ++i) {
+      // An update replaces the entry (an empty map or list is written but
+      // not read back as an entry).
+      DataInputView peek = in;
+      K k{};
+      BROOK_RETURN_IF_ERROR(ReadIfSerializable(peek, &k));
+      t.erase(k);
+      BROOK_RETURN_IF_ERROR(Derived::ReadEntry(in, t, codec_));
+    }
+    return absl::OkStatus();
   }
 
   absl::Status RestoreKeyGroup(int key_group_index, DataInputView& in) override {
@@ -322,18 +400,70 @@ class KeyGroupedTable : public StateTableBase {
   }
 
  protected:
+  // Incremental snapshots: the keys written in a key group since the last
+  // capture (with repeats), or `whole` once they outnumber its entries or a
+  // TTL sweep changed it (the key group is then rewritten in full).
+  struct ChangeLog {
+    std::vector<K> keys;
+    bool whole = false;
+  };
+  using ChangeLogs = std::vector<ChangeLog>;  // by key group index
   struct Slot {
     std::shared_ptr<Table> table;
     bool shared = false;  // a snapshot may still hold `table`
+    ChangeLog log;
   };
   struct Snapshot final : StateTableSnapshot {
     Codec codec;
     std::vector<std::shared_ptr<const Table>> tables;
-    bool Empty(int i) const override { return tables[static_cast<size_t>(i)]->empty(); }
+    bool delta = false;
+    // The change logs of every capture since the base, oldest first.
+    std::vector<std::shared_ptr<const ChangeLogs>> logs;
+
+    bool Empty(int i) const override {
+      if (!delta) return tables[static_cast<size_t>(i)]->empty();
+      for (const auto& l : logs) {
+        const ChangeLog& c = (*l)[static_cast<size_t>(i)];
+        if (c.whole || !c.keys.empty()) return false;
+      }
+      return true;
+    }
     void Write(int i, DataOutputView& out) const override {
       const Table& t = *tables[static_cast<size_t>(i)];
+      const bool whole = std::any_of(logs.begin(), logs.end(), [i](const auto& l) {
+        return (*l)[static_cast<size_t>(i)].whole;
+      });
+      if (delta && !whole) {
+        WriteChanges(i, t, out);
+        return;
+      }
+      if (delta) out.WriteUint8(kDeltaReplace);
       out.WriteVarint(t.size());
       for (const auto& slot : t) Derived::WriteEntry(slot, out, codec);
+    }
+    void WriteChanges(int i, const Table& t, DataOutputView& out) const {
+      absl::flat_hash_set<K> seen;
+      std::vector<const K*> removed;
+      std::string updated;
+      DataOutputView up(&updated);
+      size_t num_updated = 0;
+      for (const auto& l : logs) {
+        for (const K& k : (*l)[static_cast<size_t>(i)].keys) {
+          if (!seen.insert(k).second) continue;
+          auto it = t.find(k);
+          if (it == t.end()) {
+            removed.push_back(&k);
+          } else {
+            Derived::WriteEntry(*it, up, codec);
+            ++num_updated;
+          }
+        }
+      }
+      out.WriteUint8(kDeltaChanges);
+      out.WriteVarint(removed.size());
+      for (const K* k : removed) WriteIfSerializable(*k, out);
+      out.WriteVarint(num_updated);
+      out.WriteBytes(updated.data(), updated.size());
     }
   };
 
@@ -341,7 +471,19 @@ class KeyGroupedTable : public StateTableBase {
   const Table& read_table() const { return *slots_[static_cast<size_t>(ctx_->key_group_index)].table; }
   // The current key group's table, for writing: copies it first if a
   // snapshot still holds it.
-  Table& table() { return MutableAt(ctx_->key_group_index); }
+  // Logs the current key when tracking changes (an amortised push_back).
+  Table& table() {
+    Slot& s = slots_[static_cast<size_t>(ctx_->key_group_index)];
+    if (ABSL_PREDICT_FALSE(s.shared)) Unshare(s);
+    if (tracking_ && !s.log.whole) LogChange(s);
+    return *s.table;
+  }
+  // A TTL sweep changed key group `i`.
+  void MarkWhole(size_t i) {
+    if (!tracking_) return;
+    slots_[i].log.whole = true;
+    slots_[i].log.keys = {};
+  }
   Table& MutableAt(int i) {
     Slot& s = slots_[static_cast<size_t>(i)];
     if (ABSL_PREDICT_FALSE(s.shared)) Unshare(s);
@@ -363,7 +505,7 @@ class KeyGroupedTable : public StateTableBase {
         const Table& t = *slots_[i].table;
         if (std::none_of(t.begin(), t.end(), [&](const auto& kv) { return pred(kv); })) continue;
       }
-      absl::erase_if(MutableAt(static_cast<int>(i)), pred);
+      if (absl::erase_if(MutableAt(static_cast<int>(i)), pred) > 0) MarkWhole(i);
     }
   }
 
@@ -371,8 +513,19 @@ class KeyGroupedTable : public StateTableBase {
   std::vector<Slot> slots_;
   int64_t ttl_ms_;
   Codec codec_;
+  bool tracking_ = false;
+  // Change logs of captures whose checkpoint may still be an increment's
+  // base: (checkpoint id, logs).
+  std::vector<std::pair<int64_t, std::shared_ptr<const ChangeLogs>>> history_;
 
  private:
+  ABSL_ATTRIBUTE_NOINLINE void LogChange(Slot& s) {
+    s.log.keys.push_back(*ctx_->key);
+    if (s.log.keys.size() > 64 && s.log.keys.size() > s.table->size()) {
+      s.log.whole = true;
+      s.log.keys = {};
+    }
+  }
   static ABSL_ATTRIBUTE_NOINLINE void Unshare(Slot& s) {
     if (s.table.use_count() > 1) {
       s.table = std::make_shared<Table>(*s.table);
@@ -660,10 +813,12 @@ class HeapMapState final
           continue;
         }
       }
+      bool changed = false;
       absl::erase_if(this->MutableAt(static_cast<int>(i)), [&](auto& kv) {
-        absl::erase_if(kv.second, expired);
+        changed |= absl::erase_if(kv.second, expired) > 0;
         return kv.second.empty();
       });
+      if (changed) this->MarkWhole(i);
     }
   }
   int64_t NumEntries() const override {
@@ -900,9 +1055,13 @@ class HeapKeyedStateBackend {
       }
     }
     const KeyGroupRange& key_group_range() const { return range_; }
+    // The checkpoint this snapshot is an increment on (its key groups then
+    // hold changes only), or 0 for a full snapshot.
+    int64_t delta_base() const { return delta_base_; }
 
    private:
     friend class HeapKeyedStateBackend;
+    int64_t delta_base_ = 0;
     struct Table {
       std::string name;
       uint8_t kind;
@@ -915,12 +1074,29 @@ class HeapKeyedStateBackend {
   // The synchronous part of a checkpoint: O(tables x key groups), never
   // O(entries). kFailedPrecondition naming the state when a state's key or
   // value type cannot be serialised.
-  absl::StatusOr<std::shared_ptr<const Snapshot>> CaptureSnapshot() {
+  //
+  // Incremental checkpoints (FLIP-158's change log, kept per key group):
+  // with `incremental`, every table logs the keys written from now on, and
+  // the snapshot holds only the changes since checkpoint `base_id` when this
+  // backend captured (or was restored from) that checkpoint and has logged
+  // every change since; otherwise it is full (delta_base() == 0). `base_id`
+  // must be a complete checkpoint, and never go backwards: logs up to it are
+  // dropped. Without `incremental` nothing is logged (as before).
+  absl::StatusOr<std::shared_ptr<const Snapshot>> CaptureSnapshot(int64_t checkpoint_id = 0,
+                                                                  bool incremental = false,
+                                                                  int64_t base_id = 0) {
     auto snap = std::make_shared<Snapshot>();
     snap->range_ = range_;
     snap->tables_.reserve(tables_.size());
+    CaptureOptions options;
+    options.checkpoint_id = checkpoint_id;
+    options.track_changes = incremental;
+    options.delta = incremental && base_id > 0 && tracking_ &&
+                    std::find(known_bases_.begin(), known_bases_.end(), base_id) !=
+                        known_bases_.end();
+    options.drop_logs_up_to = incremental ? base_id : 0;
     for (auto& [name, table] : tables_) {
-      auto view = table->Capture();
+      auto view = table->Capture(options);
       if (!view.ok()) {
         return absl::FailedPreconditionError(absl::StrCat(
             "keyed state '", name, "' cannot be checkpointed: ", view.status().message()));
@@ -929,14 +1105,28 @@ class HeapKeyedStateBackend {
     }
     std::sort(snap->tables_.begin(), snap->tables_.end(),
               [](const auto& a, const auto& b) { return a.name < b.name; });
+    snap->delta_base_ = options.delta ? base_id : 0;
+    tracking_ = incremental;
+    std::erase_if(known_bases_, [&](int64_t id) { return !incremental || id < base_id; });
+    if (incremental) known_bases_.push_back(checkpoint_id);
     return std::shared_ptr<const Snapshot>(std::move(snap));
+  }
+  // The restored state is checkpoint `checkpoint_id`'s (same key-group
+  // range): changes are logged from now on, so that the next checkpoint can
+  // be an increment on it.
+  void TrackChangesSince(int64_t checkpoint_id) {
+    tracking_ = true;
+    known_bases_ = {checkpoint_id};
+    for (auto& [name, table] : tables_) table->TrackChanges();
   }
 
   // Restore, before any state is created: reads the tables of key group
   // `key_group` that Snapshot::WriteKeyGroup wrote. The bytes `in` views must
-  // stay alive until FinishRestore(). kDataLoss: they do not decode;
-  // kFailedPrecondition: key group outside the range, or given twice.
-  absl::Status AddRestoredKeyGroup(int key_group, DataInputView& in) {
+  // stay alive until FinishRestore(). Increments (`delta`) of a chain follow
+  // the key group's full snapshot, oldest first, and are applied in that
+  // order. kDataLoss: they do not decode; kFailedPrecondition: key group
+  // outside the range, or a full snapshot given twice.
+  absl::Status AddRestoredKeyGroup(int key_group, DataInputView& in, bool delta = false) {
     if (!range_.Contains(key_group)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "restored key group ", key_group, " is outside this subtask's range [", range_.start,
@@ -963,13 +1153,13 @@ class HeapKeyedStateBackend {
         return absl::DataLossError(absl::StrCat("restored keyed state '", name,
                                                 "' has different kinds in different key groups"));
       }
-      for (const auto& [kg, bytes] : p.key_groups) {
-        if (kg == key_group - range_.start) {
+      for (const auto& r : p.key_groups) {
+        if (!delta && r.index == key_group - range_.start) {
           return absl::FailedPreconditionError(absl::StrCat(
               "keyed state '", name, "' restored twice for key group ", key_group));
         }
       }
-      p.key_groups.emplace_back(key_group - range_.start, entries);
+      p.key_groups.push_back({key_group - range_.start, entries, delta});
     }
     return absl::OkStatus();
   }
@@ -988,9 +1178,14 @@ class HeapKeyedStateBackend {
   }
 
  private:
+  struct RestoredKeyGroup {
+    int index;  // in the range
+    std::string_view entries;
+    bool delta;
+  };
   struct PendingState {
     uint8_t kind = 0;
-    std::vector<std::pair<int, std::string_view>> key_groups;  // (index in range, entries)
+    std::vector<RestoredKeyGroup> key_groups;  // in the order to apply
   };
 
   template <typename Impl, typename Make>
@@ -999,6 +1194,7 @@ class HeapKeyedStateBackend {
     auto it = tables_.find(name);
     if (it == tables_.end()) {
       it = tables_.emplace(name, make()).first;
+      if (tracking_) it->second->TrackChanges();
       if (ttl.enabled()) {
         const int64_t t = ToMillis(ttl.ttl);
         min_ttl_ms_ = min_ttl_ms_ == 0 ? t : std::min(min_ttl_ms_, t);
@@ -1025,9 +1221,10 @@ class HeapKeyedStateBackend {
           " (as in Flink, a state's kind and whether it has a TTL cannot change across a "
           "restore)"));
     }
-    for (const auto& [index, bytes] : p.key_groups) {
-      DataInputView in(bytes);
-      absl::Status s = table.RestoreKeyGroup(index, in);
+    for (const auto& r : p.key_groups) {
+      DataInputView in(r.entries);
+      absl::Status s =
+          r.delta ? table.ApplyKeyGroupDelta(r.index, in) : table.RestoreKeyGroup(r.index, in);
       if (s.ok() && !in.AtEnd()) {
         s = absl::DataLossError(absl::StrCat(in.remaining(), " unexpected bytes"));
       }
@@ -1045,6 +1242,8 @@ class HeapKeyedStateBackend {
   absl::flat_hash_map<std::string, PendingState> pending_;
   int64_t min_ttl_ms_ = 0;
   int64_t last_sweep_ms_ = kMinTimestampMs;
+  bool tracking_ = false;
+  std::vector<int64_t> known_bases_;  // checkpoints an increment can be based on
 };
 
 }  // namespace brook::internal

@@ -218,6 +218,11 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
     BROOK_RETURN_IF_ERROR(InitializeFunctionState(fn_.get(), restore_.operator_states,
                                                   this->setup_.operator_name));
     const int maxp = this->setup_.max_parallelism;
+    // A chain gives a key group's full blob, then its increments in order;
+    // an increment's timers replace the key group's earlier ones.
+    int last_kg = -1;
+    size_t event_start = 0;
+    size_t processing_start = 0;
     for (const auto& [kg, blob] : restore_.key_groups) {
       if (!range_.Contains(kg)) {
         return absl::FailedPreconditionError(absl::StrCat(
@@ -225,9 +230,18 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
             ": restored key group ", kg, " is outside its range [", range_.start, ", ",
             range_.end, "]"));
       }
-      BROOK_ASSIGN_OR_RETURN(std::string_view body, OpenKeyGroupBlob(blob, kg, maxp));
+      bool delta = false;
+      BROOK_ASSIGN_OR_RETURN(std::string_view body, OpenKeyGroupBlob(blob, kg, maxp, &delta));
+      if (kg != last_kg) {
+        last_kg = kg;
+        event_start = restored_event_timers_.size();
+        processing_start = restored_processing_timers_.size();
+      } else if (delta) {
+        restored_event_timers_.resize(event_start, {0, K{}});
+        restored_processing_timers_.resize(processing_start, {0, K{}});
+      }
       DataInputView in(body);
-      BROOK_RETURN_IF_ERROR(backend_->AddRestoredKeyGroup(kg, in));
+      BROOK_RETURN_IF_ERROR(backend_->AddRestoredKeyGroup(kg, in, delta));
       BROOK_RETURN_IF_ERROR(ReadTimers(in, kg, &restored_event_timers_));
       BROOK_RETURN_IF_ERROR(ReadTimers(in, kg, &restored_processing_timers_));
       if (!in.AtEnd()) {
@@ -235,6 +249,7 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
                                                 " unexpected bytes after the timers"));
       }
     }
+    if (!restore_.rescaled) backend_->TrackChangesSince(restore_.checkpoint_id);
     return absl::OkStatus();
   }
 
@@ -249,7 +264,9 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
           "operator '", this->setup_.operator_name,
           "' cannot be checkpointed: its key type has no brook::TypeSerializer"));
     } else {
-      BROOK_ASSIGN_OR_RETURN(auto keyed, backend_->CaptureSnapshot());
+      const SnapshotOptions& o = this->snapshot_options_;
+      BROOK_ASSIGN_OR_RETURN(auto keyed, backend_->CaptureSnapshot(checkpoint_id, o.incremental,
+                                                                   o.base_checkpoint_id));
       auto event = std::make_shared<const TimerSet>(event_timers_);
       auto processing = std::make_shared<const TimerSet>(processing_timers_);
       const int maxp = this->setup_.max_parallelism;
@@ -271,14 +288,19 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
         const TimerRefs processing_by_kg = bucket(*processing);
         OperatorSnapshotData data;
         data.operator_state = function_state;
+        // An increment has a blob for every key group: its timers are
+        // written whole (they may have gone without a state change).
+        const bool delta = keyed->delta_base() > 0;
+        data.incremental_base = keyed->delta_base();
         for (int kg = range.start; kg <= range.end; ++kg) {
           const size_t i = static_cast<size_t>(kg - range.start);
-          if (keyed->Empty(kg) && event_by_kg[i].empty() && processing_by_kg[i].empty()) {
+          if (!delta && keyed->Empty(kg) && event_by_kg[i].empty() &&
+              processing_by_kg[i].empty()) {
             continue;
           }
           std::string blob;
           DataOutputView out(&blob);
-          BeginKeyGroupBlob(out, maxp);
+          BeginKeyGroupBlob(out, maxp, delta);
           keyed->WriteKeyGroup(kg, out);
           for (const auto* timers : {&event_by_kg[i], &processing_by_kg[i]}) {
             out.WriteVarint(timers->size());

@@ -224,6 +224,30 @@ class HarnessBase {
     BROOK_ASSIGN_OR_RETURN(PendingSnapshot pending, SnapshotSync(checkpoint_id));
     return pending();
   }
+  // Checkpoint `checkpoint_id` with incremental checkpoints on
+  // (CheckpointConfig::incremental): keyed state writes only its changes
+  // since checkpoint `base_checkpoint_id` (0: full) when it can, and
+  // `*incremental_base` (when not null) says on which checkpoint it did, or
+  // 0. RestoreFrom takes a chain as the full snapshot followed by its
+  // increments, oldest first.
+  absl::StatusOr<OperatorSubtaskState> SnapshotIncremental(int64_t checkpoint_id,
+                                                           int64_t base_checkpoint_id,
+                                                           int64_t* incremental_base = nullptr) {
+    op_->set_snapshot_options(internal::SnapshotOptions{true, base_checkpoint_id});
+    BROOK_RETURN_IF_ERROR(op_->FlushOutputs());
+    absl::StatusOr<internal::AsyncSnapshot> async = op_->SnapshotState(checkpoint_id);
+    op_->set_snapshot_options({});
+    BROOK_RETURN_IF_ERROR(async.status());
+    OperatorSubtaskState state{options_.operator_name, options_.subtask_index,
+                               options_.parallelism, {}, {}};
+    if (incremental_base != nullptr) *incremental_base = 0;
+    if (!*async) return state;
+    BROOK_ASSIGN_OR_RETURN(internal::OperatorSnapshotData data, (*async)());
+    if (incremental_base != nullptr) *incremental_base = data.incremental_base;
+    state.operator_state = std::move(data.operator_state);
+    state.key_groups = std::move(data.key_groups);
+    return state;
+  }
   absl::Status NotifyCheckpointComplete(int64_t checkpoint_id) {
     return Flushed(op_->NotifyCheckpointComplete(checkpoint_id));
   }
