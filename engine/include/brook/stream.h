@@ -94,7 +94,9 @@ struct CheckpointConfig {
   // and self-contained. Cost while processing: each write to keyed state
   // appends its key to the key group's log (memory: at most one key per
   // entry of the key group between two checkpoints, beyond which the key
-  // group is written whole). Off by default, as in Flink.
+  // group is written whole). The pause at the barrier of an increment is
+  // O(changed entries), copied then; a full snapshot's stays O(key groups)
+  // with copy-on-write afterwards. Off by default, as in Flink.
   bool incremental = false;
   // Materialisation: a checkpoint is full (not an increment) once the chain
   // it would extend holds `max_increments` increments, or once that chain's

@@ -16,6 +16,12 @@
 // snapshot in flight a mutation costs one extra byte test. Memory: while a
 // snapshot is being written, each key group mutated meanwhile exists twice.
 //
+// Incremental snapshots (CheckpointConfig::incremental; FLIP-158's change
+// log): each key group also logs the keys written since the last capture;
+// an increment copies the logged keys' entries at the barrier (O(changes),
+// no copy-on-write afterwards) and writes them, with the removed keys, in a
+// version-2 blob that a restore applies after the key group's full blob.
+//
 // The bytes of a key group (one blob per key group, framed by
 // BeginKeyGroupBlob/FinishKeyGroupBlob with a format version, the max
 // parallelism and a 64-bit checksum) hold, per state table with entries in
@@ -337,11 +343,6 @@ class KeyGroupedTable : public StateTableBase {
       }
       auto snap = std::make_unique<Snapshot>();
       snap->codec = codec_.ForSnapshot();
-      snap->tables.reserve(slots_.size());
-      for (auto& s : slots_) {
-        snap->tables.emplace_back(s.table);
-        s.shared = true;
-      }
       if (tracking_) {
         auto logs = std::make_shared<ChangeLogs>(slots_.size());
         for (size_t i = 0; i < slots_.size(); ++i) (*logs)[i] = std::exchange(slots_[i].log, {});
@@ -350,10 +351,14 @@ class KeyGroupedTable : public StateTableBase {
       std::erase_if(history_, [&](const auto& h) { return h.first <= options.drop_logs_up_to; });
       tracking_ = options.track_changes;
       if (!tracking_) history_.clear();
-      if (options.delta) {
-        for (const auto& h : history_) snap->logs.push_back(h.second);
-      }
       snap->delta = options.delta;
+      snap->tables.resize(slots_.size());
+      if (options.delta) snap->changes.resize(slots_.size());
+      for (size_t i = 0; i < slots_.size(); ++i) {
+        if (options.delta && CaptureChanges(i, snap->changes[i])) continue;
+        snap->tables[i] = slots_[i].table;  // copy-on-write from now on
+        slots_[i].shared = true;
+      }
       return std::unique_ptr<const StateTableSnapshot>(std::move(snap));
     }
   }
@@ -413,59 +418,70 @@ class KeyGroupedTable : public StateTableBase {
     bool shared = false;  // a snapshot may still hold `table`
     ChangeLog log;
   };
+  // An increment's key group without a whole rewrite: copies of the
+  // entries changed since the base, and the keys removed.
+  struct Changes {
+    Table updated;
+    std::vector<K> removed;
+  };
   struct Snapshot final : StateTableSnapshot {
     Codec codec;
+    // Full: every key group's table (copy-on-write). Increment: the tables
+    // of the key groups written whole, else null.
     std::vector<std::shared_ptr<const Table>> tables;
     bool delta = false;
-    // The change logs of every capture since the base, oldest first.
-    std::vector<std::shared_ptr<const ChangeLogs>> logs;
+    std::vector<std::unique_ptr<const Changes>> changes;  // increment: by key group
 
     bool Empty(int i) const override {
-      if (!delta) return tables[static_cast<size_t>(i)]->empty();
-      for (const auto& l : logs) {
-        const ChangeLog& c = (*l)[static_cast<size_t>(i)];
-        if (c.whole || !c.keys.empty()) return false;
-      }
-      return true;
+      const auto& t = tables[static_cast<size_t>(i)];
+      if (!delta) return t->empty();
+      return t == nullptr && changes[static_cast<size_t>(i)] == nullptr;
     }
     void Write(int i, DataOutputView& out) const override {
-      const Table& t = *tables[static_cast<size_t>(i)];
-      const bool whole = std::any_of(logs.begin(), logs.end(), [i](const auto& l) {
-        return (*l)[static_cast<size_t>(i)].whole;
-      });
-      if (delta && !whole) {
-        WriteChanges(i, t, out);
+      const auto& t = tables[static_cast<size_t>(i)];
+      if (delta && t == nullptr) {
+        const Changes& c = *changes[static_cast<size_t>(i)];
+        out.WriteUint8(kDeltaChanges);
+        out.WriteVarint(c.removed.size());
+        for (const K& k : c.removed) WriteIfSerializable(k, out);
+        out.WriteVarint(c.updated.size());
+        for (const auto& slot : c.updated) Derived::WriteEntry(slot, out, codec);
         return;
       }
       if (delta) out.WriteUint8(kDeltaReplace);
-      out.WriteVarint(t.size());
-      for (const auto& slot : t) Derived::WriteEntry(slot, out, codec);
-    }
-    void WriteChanges(int i, const Table& t, DataOutputView& out) const {
-      absl::flat_hash_set<K> seen;
-      std::vector<const K*> removed;
-      std::string updated;
-      DataOutputView up(&updated);
-      size_t num_updated = 0;
-      for (const auto& l : logs) {
-        for (const K& k : (*l)[static_cast<size_t>(i)].keys) {
-          if (!seen.insert(k).second) continue;
-          auto it = t.find(k);
-          if (it == t.end()) {
-            removed.push_back(&k);
-          } else {
-            Derived::WriteEntry(*it, up, codec);
-            ++num_updated;
-          }
-        }
-      }
-      out.WriteUint8(kDeltaChanges);
-      out.WriteVarint(removed.size());
-      for (const K* k : removed) WriteIfSerializable(*k, out);
-      out.WriteVarint(num_updated);
-      out.WriteBytes(updated.data(), updated.size());
+      out.WriteVarint(t->size());
+      for (const auto& slot : *t) Derived::WriteEntry(slot, out, codec);
     }
   };
+
+  // The synchronous part of an increment for key group `i`: copies the
+  // entries of the keys logged since the base (O(changes), and no
+  // copy-on-write of the key group afterwards). False when the key group
+  // must be written whole instead.
+  bool CaptureChanges(size_t i, std::unique_ptr<const Changes>& out) const {
+    size_t logged = 0;
+    for (const auto& h : history_) {
+      const ChangeLog& c = (*h.second)[i];
+      if (c.whole) return false;
+      logged += c.keys.size();
+    }
+    if (logged == 0) return true;
+    const Table& t = *slots_[i].table;
+    auto changes = std::make_unique<Changes>();
+    changes->updated.reserve(logged);
+    absl::flat_hash_set<K> removed;
+    for (const auto& h : history_) {
+      for (const K& k : (*h.second)[i].keys) {
+        if (auto it = t.find(k); it != t.end()) {
+          changes->updated.insert(*it);
+        } else if (removed.insert(k).second) {
+          changes->removed.push_back(k);
+        }
+      }
+    }
+    out = std::move(changes);
+    return true;
+  }
 
   // The current key group's table, for reading (never copies).
   const Table& read_table() const { return *slots_[static_cast<size_t>(ctx_->key_group_index)].table; }
@@ -1094,7 +1110,11 @@ class HeapKeyedStateBackend {
     options.delta = incremental && base_id > 0 && tracking_ &&
                     std::find(known_bases_.begin(), known_bases_.end(), base_id) !=
                         known_bases_.end();
-    options.drop_logs_up_to = incremental ? base_id : 0;
+    // Captures that never became a base (savepoints only, failing
+    // checkpoints) would keep their logs forever: past a bound, forget them;
+    // the next increment can then only be on this capture (else it is full).
+    const bool forget = incremental && !options.delta && known_bases_.size() >= kMaxUnconfirmed;
+    options.drop_logs_up_to = forget ? checkpoint_id - 1 : incremental ? base_id : 0;
     for (auto& [name, table] : tables_) {
       auto view = table->Capture(options);
       if (!view.ok()) {
@@ -1107,7 +1127,8 @@ class HeapKeyedStateBackend {
               [](const auto& a, const auto& b) { return a.name < b.name; });
     snap->delta_base_ = options.delta ? base_id : 0;
     tracking_ = incremental;
-    std::erase_if(known_bases_, [&](int64_t id) { return !incremental || id < base_id; });
+    std::erase_if(known_bases_,
+                  [&](int64_t id) { return !incremental || forget || id < base_id; });
     if (incremental) known_bases_.push_back(checkpoint_id);
     return std::shared_ptr<const Snapshot>(std::move(snap));
   }
@@ -1242,6 +1263,7 @@ class HeapKeyedStateBackend {
   absl::flat_hash_map<std::string, PendingState> pending_;
   int64_t min_ttl_ms_ = 0;
   int64_t last_sweep_ms_ = kMinTimestampMs;
+  static constexpr size_t kMaxUnconfirmed = 32;
   bool tracking_ = false;
   std::vector<int64_t> known_bases_;  // checkpoints an increment can be based on
 };
