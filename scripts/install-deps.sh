@@ -11,18 +11,24 @@ set -euo pipefail
 
 # Compilers, build tools and the libraries brook's targets link.
 # librdkafka-dev and kcat: for the Kafka connector (brook::kafka, next on the
-# tracker) and its command-line client.
+# tracker) and its command-line client. libpq-dev: the PostgreSQL sink
+# (brook::postgres) links libpq.
 BUILD_PACKAGES=(
   build-essential g++ cmake ninja-build ccache pkg-config
   libboost-dev libabsl-dev capnproto libcapnp-dev zlib1g-dev libfmt-dev
   libsimdjson-dev libcsv-dev
   librdkafka-dev kcat
+  libpq-dev
 )
 # GoogleTest, Google Benchmark, and the tools the tests drive: Prometheus
-# (promtool and a real scrape) and headless Chromium (the dashboard page).
+# (promtool and a real scrape), headless Chromium (the dashboard page), and
+# ClickHouse 18.16 and PostgreSQL 15 (the results stores' tests start their
+# servers on loopback; brook::clickhouse itself needs only Boost, and
+# brook::postgres libpq, in the build set).
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev time
   prometheus chromium
+  clickhouse-server clickhouse-client postgresql-15
 )
 
 usage() { echo "usage: $0 [--test]" >&2; }

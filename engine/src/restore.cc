@@ -12,14 +12,18 @@ namespace brook::internal {
 
 OperatorRestoreData AssignRestoreData(int64_t checkpoint_id,
                                       const std::vector<const OperatorSubtaskState*>& states,
-                                      int max_parallelism, int parallelism, int subtask) {
+                                      int max_parallelism, int parallelism, int subtask,
+                                      OperatorStateDistribution distribution) {
   OperatorRestoreData data;
   data.checkpoint_id = checkpoint_id;
   const KeyGroupRange range =
       ComputeKeyGroupRangeForOperatorIndex(max_parallelism, parallelism, subtask);
   for (const OperatorSubtaskState* s : states) {
     if (s->parallelism != parallelism) data.rescaled = true;
-    if (s->subtask_index % parallelism == subtask) data.operator_states.push_back(s->operator_state);
+    if (distribution == OperatorStateDistribution::kUnion ||
+        s->subtask_index % parallelism == subtask) {
+      data.operator_states.push_back(s->operator_state);
+    }
     for (const auto& [kg, bytes] : s->key_groups) {
       if (range.Contains(kg)) data.key_groups.emplace_back(kg, bytes);
     }
@@ -91,7 +95,7 @@ absl::Status RestoreState::Restore(OperatorBase& op, const std::string& operator
   auto it = states_.find(operator_id);
   if (it != states_.end()) {
     data = AssignRestoreData(id, it->second, setup.max_parallelism, setup.parallelism,
-                             setup.subtask_index);
+                             setup.subtask_index, op.operator_state_distribution());
   }
   absl::Status st = op.InitializeState(std::move(data));
   if (!st.ok()) {

@@ -33,12 +33,17 @@ brook::connectors::FileSinkOptions<ResultRow> ResultCsvSinkOptions(
     }
   };
   // Every result for windows that end at or before the watermark has arrived
-  // (results travel ahead of the watermark that fired them).
+  // (results travel ahead of the watermark that fired them). A row waits
+  // for the watermark to reach its timestamp (its window's end - 1): with
+  // several Top-K subtasks, one may fire a later window before the sink's
+  // watermark (the minimum over them) reaches it, and that row must not be
+  // written among the earlier windows' rows.
   options.order = [](const ResultRow& a, const ResultRow& b) {
     return std::tie(a.window_end_ms, a.window_start_ms, a.geographical_location_oid,
                     a.item_rank) <
            std::tie(b.window_end_ms, b.window_start_ms, b.geographical_location_oid, b.item_rank);
   };
+  options.release_by_event_time = true;
   return options;
 }
 

@@ -51,7 +51,8 @@ ResultRow ToResultRow(brook::ops::RankedItem<int64_t>&& item);
 // The result CSV (columns window_start,window_end,geographical_location_oid,
 // geographical_location,item_rank,item_name,item_count; window bounds empty
 // for the global window), ordered by window end, window start, location oid
-// and rank between watermarks. `location_names`: oid -> geographical_location
+// and rank; each row written once the watermark reaches its window's end, so
+// the file is the same at any parallelism and however subtasks interleave. `location_names`: oid -> geographical_location
 // (a missing oid: empty).
 brook::connectors::FileSinkOptions<ResultRow> ResultCsvSinkOptions(
     std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names);

@@ -26,6 +26,7 @@
 #include "brook/operators/top_k.h"
 #include "camera_top_k/camera_io.h"
 #include "camera_top_k/dashboard.h"
+#include "camera_top_k/kafka_output.h"
 
 namespace camera {
 namespace {
@@ -120,12 +121,12 @@ template <typename T>
 brook::DataStream<Event> ReadAndSplit(brook::StreamExecutionEnvironment& env,
                                       std::shared_ptr<brook::Source<T>> source,
                                       const brook::WatermarkStrategy<T>& strategy,
-                                      const SideOutputs& tags) {
+                                      const SideOutputs& tags, int parallelism = 1) {
   return env.FromSource(std::move(source), strategy, "detections")
-      .SetParallelism(1)
+      .SetParallelism(parallelism)
       .Process(brook::connectors::SplitDeadLetters<Event, T>(tags.malformed, "num_malformed"),
                kParse)
-      .SetParallelism(1);
+      .SetParallelism(parallelism);
 }
 
 // The detections, malformed lines split off. Timestamps (timestamp_detected,
@@ -134,7 +135,12 @@ brook::DataStream<Event> ReadAndSplit(brook::StreamExecutionEnvironment& env,
 brook::DataStream<Event> ReadDetections(brook::StreamExecutionEnvironment& env,
                                         const CameraJobOptions& o,
                                         std::shared_ptr<DetectionSource> file,
+                                        std::shared_ptr<brook::Source<SourceRecord>> kafka,
                                         const SideOutputs& tags) {
+  if (kafka != nullptr) {  // a reader per subtask, each with its partitions
+    return ReadAndSplit<SourceRecord>(env, std::move(kafka), StrategyFor<SourceRecord>(o), tags,
+                                      o.parallelism);
+  }
   if (o.detections_in_memory != nullptr) {
     return ReadAndSplit<Event>(
         env, std::make_shared<brook::CollectionSource<Event>>(o.detections_in_memory),
@@ -203,23 +209,21 @@ void SinkDeadLetters(const CameraJobOptions& o, const brook::DataStream<Event>& 
                      const brook::DataStream<Joined>& joined,
                      const brook::DataStream<Ranked>& top_k, const SideOutputs& tags,
                      std::shared_ptr<TransactionalFileSink<DeadLetter>> sink) {
-  const std::string source_name = o.detections_in_memory != nullptr ? "memory"
-                                  : o.generate                       ? "generator"
-                                  : o.detections_path == "-"         ? "stdin"
-                                                                     : o.detections_path;
-  const TimestampUnit unit = o.timestamp_unit;
+  const RejectedEventLetters letters{o.detections_in_memory != nullptr ? "memory"
+                                     : o.generate                       ? "generator"
+                                     : o.detections_path == "-"         ? "stdin"
+                                                                        : o.detections_path,
+                                     o.kafka.topic, o.kafka.value_format, o.timestamp_unit};
   auto unknown = joined.GetSideOutput(tags.unknown).Map(
-      [source_name, unit](brook::ops::JoinMiss<Event>&& m) {
-        return DeadLetter{source_name, m.record.line_number, std::move(m.reason),
-                         FormatDetectionCsv(m.record.detection, unit)};
+      [letters](brook::ops::JoinMiss<Event>&& m) {
+        return letters(m.record, std::move(m.reason));
       }, "unknown-to-dead-letter");
   auto late = top_k.GetSideOutput(tags.late).Map(
-      [source_name, unit](Joined&& j) {
-        return DeadLetter{source_name, j.event.line_number,
-                         absl::StrCat("late: timestamp_detected ",
-                                      j.event.detection.timestamp_detected_ms,
-                                      " ms is behind the watermark beyond the allowed lateness"),
-                         FormatDetectionCsv(j.event.detection, unit)};
+      [letters](Joined&& j) {
+        return letters(j.event,
+                       absl::StrCat("late: timestamp_detected ",
+                                    j.event.detection.timestamp_detected_ms,
+                                    " ms is behind the watermark beyond the allowed lateness"));
       }, "late-to-dead-letter");
   parsed.GetSideOutput(tags.malformed)
       .Union({unknown, late}, "dead-letters-union")
@@ -230,13 +234,16 @@ void SinkDeadLetters(const CameraJobOptions& o, const brook::DataStream<Event>& 
 }  // namespace
 
 struct CameraJob::Inputs {
-  std::shared_ptr<DetectionSource> detections;  // null with `generate`
+  std::shared_ptr<DetectionSource> detections;  // null with `generate` or Kafka
+  std::shared_ptr<brook::Source<SourceRecord>> kafka;  // with o.kafka.enabled()
   std::shared_ptr<const LocationTable> locations;
   std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names;
   // Without checkpointing: plain streams. With: two-phase-commit files.
   std::shared_ptr<TransactionalFileSink<ResultRow>> output;  // null with on_result
+  std::shared_ptr<brook::Sink<ResultRow>> kafka_output;  // null without output_topic
   std::shared_ptr<TransactionalFileSink<DeadLetter>> dead_letters;  // null: none requested
   std::shared_ptr<brook::CheckpointStorage> checkpoint_storage;  // null: off
+  std::vector<ResultStore> result_stores;
 };
 
 double CameraJobSummary::records_per_second() const {
@@ -287,7 +294,10 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   if (in_memory && o.generate) {
     return bad("generate", "cannot be combined with detections_in_memory");
   }
-  if (!o.generate && !in_memory && o.detections_path.empty()) {
+  BROOK_RETURN_IF_ERROR(ValidateKafkaInput(o.kafka, !o.detections_path.empty() || in_memory,
+                                           o.generate, o.window <= absl::ZeroDuration()));
+  const bool kafka = o.kafka.enabled();
+  if (!o.generate && !in_memory && !kafka && o.detections_path.empty()) {
     return bad("detections", "is required (or use --generate)");
   }
   if (!o.generate && !in_memory && o.locations_path.empty()) {
@@ -302,6 +312,15 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   }
 
   const bool checkpointing = !o.checkpoint_dir.empty();
+  // An empty output_path is stdout, unless the rows go elsewhere (a topic, a
+  // results store): then no CSV.
+  const bool csv_output =
+      !o.on_result &&
+      !(o.output_path.empty() && (!o.output_topic.empty() || !o.result_stores.empty()));
+  if (o.kafka_delivery == "exactly-once" && !checkpointing) {
+    return bad("kafka_delivery", "exactly-once needs --checkpoint_dir (a transaction commits "
+                                 "at each checkpoint)");
+  }
   if (checkpointing) {
     if (o.checkpoint_interval < absl::ZeroDuration()) {
       return bad("checkpoint_interval", "must not be negative");
@@ -310,7 +329,7 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
       return bad("checkpoint_dir", "stdin cannot be replayed after a crash, so it cannot be "
                                    "checkpointed; read a file or use --generate");
     }
-    if (!o.on_result && (o.output_path.empty() || o.output_path == "-")) {
+    if (csv_output && (o.output_path.empty() || o.output_path == "-")) {
       return bad("checkpoint_dir", "needs --output=FILE: output is committed transactionally "
                                    "(FILE.inprogress, then FILE), which stdout cannot be");
     }
@@ -345,7 +364,11 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   if (!table.ok()) return table.status();
   inputs->locations = *std::move(table);
 
-  if (!o.generate && !in_memory) {
+  if (kafka) {
+    auto source = MakeKafkaDetectionSource(o.kafka, o.timestamp_unit);
+    if (!source.ok()) return source.status();
+    inputs->kafka = *std::move(source);
+  } else if (!o.generate && !in_memory) {
     auto detections = OpenDetections(o.detections_path, o.input_format, o.timestamp_unit);
     if (!detections.ok()) return detections.status();
     inputs->detections = *std::move(detections);
@@ -362,15 +385,31 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   // Transactional files are opened, not truncated: a restore needs what
   // they hold.
   const FileSinkMode mode = checkpointing ? FileSinkMode::kTransactional : FileSinkMode::kPlain;
-  if (!o.on_result) {
+  for (const ResultStoreFactory& open : o.result_stores) {
+    auto store = open(inputs->location_names);
+    if (!store.ok()) return store.status();
+    inputs->result_stores.push_back(*std::move(store));
+  }
+  if (csv_output) {
     auto output = TransactionalFileSink<ResultRow>::Open(
         o.output_path, mode, ResultCsvSinkOptions(inputs->location_names));
     if (!output.ok()) return output.status();
     inputs->output = *std::move(output);
   }
+  if (!o.output_topic.empty()) {
+    auto sink = MakeResultKafkaSink(o.kafka.brokers, o.output_topic, o.kafka_delivery,
+                                    checkpointing ? o.checkpoint_interval : absl::ZeroDuration(),
+                                    inputs->location_names);
+    if (!sink.ok()) return sink.status();
+    inputs->kafka_output = *std::move(sink);
+  }
   if (!o.dead_letter_path.empty()) {
-    auto dead = TransactionalFileSink<DeadLetter>::Open(
-        o.dead_letter_path, mode, brook::connectors::DeadLetterCsvSinkOptions());
+    auto dead_options = brook::connectors::DeadLetterCsvSinkOptions();
+    // Several readers of a topic interleave by timing: rows wait for the
+    // watermark to reach them, so the file does not depend on it.
+    dead_options.release_by_event_time = o.kafka.enabled();
+    auto dead = TransactionalFileSink<DeadLetter>::Open(o.dead_letter_path, mode,
+                                                        std::move(dead_options));
     if (!dead.ok()) return dead.status();
     inputs->dead_letters = *std::move(dead);
   }
@@ -398,7 +437,7 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   const bool live_early_fire = o.dashboard != nullptr && o.early_fire <= absl::ZeroDuration();
 
   // source -> parse (malformed split off) -> dedup -> join -> window Top-K -> sinks
-  auto parsed = ReadDetections(env, o, std::move(in->detections), tags);
+  auto parsed = ReadDetections(env, o, std::move(in->detections), std::move(in->kafka), tags);
   auto joined = JoinLocations(Deduplicate(parsed, o), in->locations, o.join, tags);
   auto top_k = WindowTopK(joined, o, live_early_fire, tags);
   auto rows = top_k.Map(&ToResultRow, "to-row");
@@ -406,9 +445,11 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   if (o.on_result) {
     hook_sink = std::make_shared<brook::connectors::CallbackSink<ResultRow>>(o.on_result);
     rows.SinkTo(hook_sink, "output", 1);
-  } else {
+  } else if (in->output != nullptr) {
     rows.SinkTo(in->output, "output", 1);
   }
+  if (in->kafka_output != nullptr) rows.SinkTo(in->kafka_output, "kafka-output", 1);
+  for (const ResultStore& store : in->result_stores) rows.SinkTo(store.sink, store.name, 1);
   if (o.dashboard != nullptr) {  // every firing, early ones included
     o.dashboard->ShowResults(rows, live_early_fire ? std::optional(top_k.GetSideOutput(tags.early))
                                                    : std::nullopt);
@@ -435,7 +476,10 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
   BROOK_ASSIGN_OR_RETURN(CameraJobSummary summary, Summarize(env.metrics(), o.join));
   summary.elapsed = absl::Now() - start;
   summary.output_rows =
-      hook_sink != nullptr ? hook_sink->records_written() : in->output->rows_written();
+      hook_sink != nullptr             ? hook_sink->records_written()
+      : in->output != nullptr          ? in->output->rows_written()
+      : !in->result_stores.empty()     ? in->result_stores.front().rows_written()
+                                       : env.metrics().Sum("records_sent", "kafka-output").value_or(0);
   summary.restored_from = env.restored_from();
   summary.restore_skipped = env.restore_skipped();
   return summary;

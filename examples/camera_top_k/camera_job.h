@@ -3,7 +3,7 @@
 // The camera-detection job (DESIGN.md §9) as a library call, so that the
 // binary, the tests and the benchmarks run the very same pipeline:
 //
-//   detections (file, stdin or generator)
+//   detections (file, stdin, generator or Kafka topic)
 //     -> split malformed lines to the dead letters
 //     -> KeyBy(detection_oid) -> Deduplicate (keep first)
 //     -> LookupJoin(locations)  (inner: unknown locations to the dead letters)
@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "brook/stream.h"
@@ -36,12 +37,23 @@
 #include "camera_top_k/detection.h"
 #include "camera_top_k/detection_schema.h"
 #include "camera_top_k/generator.h"
+#include "camera_top_k/kafka_input.h"
 
 namespace camera {
 
 class Dashboard;  // camera_top_k/dashboard.h
 
 enum class JoinMode { kInner, kLeftOuter };
+
+// A result store opened by CameraJob::Create: its sink (run at parallelism
+// 1, named `name`) and its count of rows written.
+struct ResultStore {
+  std::string name;
+  std::shared_ptr<brook::Sink<ResultRow>> sink;
+  std::function<int64_t()> rows_written;
+};
+using LocationNames = std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>>;
+using ResultStoreFactory = std::function<absl::StatusOr<ResultStore>(LocationNames names)>;
 
 // Where a checkpointed run starts (--restore): kLatest the newest complete
 // checkpoint in checkpoint_dir, if any; kNone from the beginning (the output
@@ -59,6 +71,10 @@ struct CameraJobOptions {
   // Generator pacing in events per second of wall-clock time; 0 = as fast as
   // possible. A paced or endless generator is a live (unbounded) source.
   double generate_rate = 0;
+
+  // Input from a Kafka topic when kafka.enabled() (kafka_input.h), instead
+  // of `detections_path` or the generator; read at `parallelism`.
+  KafkaInputOptions kafka;
 
   // Input held in memory (benchmarks, embedding): when set, the job reads
   // these events in order (a brook::CollectionSource of one reader, with
@@ -90,11 +106,22 @@ struct CameraJobOptions {
   // = no dead-letter file (rejections are still counted).
   std::string output_path = "-";
   std::string dead_letter_path;
+  // Kafka output (camera_top_k/kafka_output.h, docs/kafka.md): every
+  // result row also goes to `output_topic` as JSON keyed by location oid; with
+  // an empty output_path, only there. kafka_delivery: none, at-least-once or
+  // exactly-once (needs checkpoint_dir). The brokers are kafka.brokers.
+  std::string output_topic;
+  std::string kafka_delivery = "at-least-once";
   // Optional: when set, every result row goes to this hook instead of the
   // output CSV (`output_path` is then ignored and nothing is opened). Called
   // from the single result-sink thread, in arrival order: rows of one window
   // firing come in rank order, but firings are not sorted as in the CSV.
   std::function<void(const ResultRow& row)> on_result;
+  // Result stores (databases: camera_top_k/clickhouse_output.h, postgres_output.h): each
+  // is opened by Create(), once the location names are loaded (its error is
+  // Create()'s), and receives every result row the output CSV does. With a
+  // store and an empty output_path, no CSV is written.
+  std::vector<ResultStoreFactory> result_stores;
 
   // Called about every `progress_interval` while the job runs (empty = never).
   std::function<void(const std::string& line)> progress;

@@ -9,16 +9,21 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "brook/savepoint_on_signal.h"
 #include "camera_top_k/camera_job.h"
+#include "camera_top_k/clickhouse_output.h"
 #include "camera_top_k/dashboard_flags.h"
 #include "camera_top_k/generator_flags.h"
+#include "camera_top_k/kafka_flags.h"
+#include "camera_top_k/postgres_output.h"
 #include "fmt/format.h"
 
 ABSL_FLAG(std::string, detections, "",
@@ -29,7 +34,16 @@ ABSL_FLAG(std::string, locations, "",
           "Dataset B: CSV with header geographical_location_oid,geographical_location. "
           "Required unless --generate (which then uses its own locations).");
 ABSL_FLAG(int, top_x, 10, "How many items to rank per location and window (>= 1).");
-ABSL_FLAG(std::string, output, "-", "Result CSV path; '-' = stdout.");
+ABSL_FLAG(std::string, output, "",
+          "Result CSV path; '-' = stdout. Default: stdout, or no CSV when the rows go to "
+          "--output_topic, --clickhouse_url or --postgres.");
+ABSL_FLAG(std::string, kafka_brokers, "", "Kafka bootstrap servers: HOST:PORT[,HOST:PORT...].");
+ABSL_FLAG(std::string, output_topic, "",
+          "Also (without --output: only) write each result row to this Kafka topic, as a JSON "
+          "object with the CSV's column names, keyed by geographical_location_oid.");
+ABSL_FLAG(std::string, kafka_delivery, "at-least-once",
+          "--output_topic's guarantee: none, at-least-once or exactly-once (transactions; "
+          "needs --checkpoint_dir and read_committed consumers). See docs/kafka.md.");
 ABSL_FLAG(std::string, dead_letter, "",
           "CSV of rejected records (malformed, unknown location, late) with the reason; "
           "empty = not written (they are still counted).");
@@ -63,7 +77,8 @@ ABSL_FLAG(bool, progress, true, "Print a progress line to stderr every few secon
 ABSL_FLAG(std::string, checkpoint_dir, "",
           "Enables checkpointing (exactly-once): checkpoints go to this directory, and "
           "--output/--dead_letter are committed in two phases (FILE.inprogress, visible in "
-          "FILE once a checkpoint covers it). Needs a file input (not stdin) or --generate. "
+          "FILE once a checkpoint covers it). Needs a file input (not stdin), a "
+          "--detections_topic or --generate. "
           "SIGUSR1 then takes a savepoint. See docs/checkpoints.md.");
 ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(10),
           "With --checkpoint_dir: time between two checkpoints; 0 = savepoints only.");
@@ -74,6 +89,18 @@ ABSL_FLAG(std::string, restore, "auto",
           "With --checkpoint_dir: auto = resume from the newest complete checkpoint in the "
           "directory if there is one; none = start from the beginning; otherwise the path of "
           "a checkpoint or savepoint directory to resume from.");
+ABSL_FLAG(std::string, clickhouse_url, "",
+          "Also write the results into ClickHouse at http://HOST:PORT (with credentials "
+          "http://USER:PASSWORD@HOST:PORT), to the view --results_table (created if missing); "
+          "exactly once with --checkpoint_dir. The CSV is then written only to --output=FILE. See "
+          "docs/results-stores.md.");
+ABSL_FLAG(std::string, results_table, "camera_top_k",
+          "The table (ClickHouse: the view) a results store writes to; its columns are the "
+          "output CSV's.");
+ABSL_FLAG(std::string, postgres, "",
+          "Also write the results to a PostgreSQL table, --results_table: a libpq connection "
+          "string or URI (postgresql://USER:PASSWORD@HOST:PORT/DB). Exactly once with "
+          "--checkpoint_dir (needs max_prepared_transactions > 0). See docs/results-stores.md.");
 
 namespace {
 
@@ -91,6 +118,8 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   o.top_x = absl::GetFlag(FLAGS_top_x);
   o.output_path = absl::GetFlag(FLAGS_output);
   o.dead_letter_path = absl::GetFlag(FLAGS_dead_letter);
+  o.output_topic = absl::GetFlag(FLAGS_output_topic);
+  o.kafka_delivery = absl::GetFlag(FLAGS_kafka_delivery);
   o.window = absl::GetFlag(FLAGS_window);
   o.slide = absl::GetFlag(FLAGS_slide);
   o.allowed_lateness = absl::GetFlag(FLAGS_allowed_lateness);
@@ -129,6 +158,18 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
       fmt::print(stderr, "camera_top_k: {}\n", line);
     };
   }
+  auto kafka = camera::KafkaInputOptionsFromFlags();
+  if (!kafka.ok()) return kafka.status();
+  o.kafka = *std::move(kafka);
+  o.kafka.brokers = absl::GetFlag(FLAGS_kafka_brokers);
+  if (const std::string url = absl::GetFlag(FLAGS_clickhouse_url); !url.empty()) {
+    o.result_stores.push_back(camera::ClickHouseResultStore(
+        url, absl::GetFlag(FLAGS_results_table), !o.checkpoint_dir.empty()));
+  }
+  if (const std::string conninfo = absl::GetFlag(FLAGS_postgres); !conninfo.empty()) {
+    o.result_stores.push_back(camera::PostgresResultStore(
+        conninfo, absl::GetFlag(FLAGS_results_table), !o.checkpoint_dir.empty()));
+  }
   o.generate_rate = absl::GetFlag(FLAGS_generate_rate);
   o.generator = camera::GeneratorOptionsFromFlags();
   if (absl::GetFlag(FLAGS_progress)) {
@@ -154,7 +195,20 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "camera_top_k: {}\n", options.status().ToString());
     return 2;
   }
-  const std::string output = options->output_path;
+  // Where the result rows go, for the last line: the CSV, a topic, stores.
+  std::vector<std::string> destinations;
+  const bool elsewhere = !options->output_topic.empty() || !options->result_stores.empty();
+  if (!options->output_path.empty() || !elsewhere) {
+    destinations.push_back(options->output_path.empty() || options->output_path == "-"
+                               ? "stdout"
+                               : options->output_path);
+  }
+  if (!options->output_topic.empty()) {
+    destinations.push_back(absl::StrCat("topic ", options->output_topic));
+  }
+  if (!options->result_stores.empty()) {
+    destinations.push_back(absl::StrCat("table ", absl::GetFlag(FLAGS_results_table)));
+  }
   auto dashboard = camera::StartDashboardFromFlags("camera_top_k");
   if (!dashboard.ok()) {
     fmt::print(stderr, "camera_top_k: {}\n", std::string(dashboard.status().message()));
@@ -188,8 +242,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "camera_top_k: job failed: {}\n", summary.status().ToString());
   } else {
     fmt::print(stderr, "camera_top_k: {}\n", summary->ToString());
-    fmt::print(stderr, "camera_top_k: result written to {}\n",
-               output.empty() || output == "-" ? "stdout" : output);
+    fmt::print(stderr, "camera_top_k: result written to {}\n", absl::StrJoin(destinations, ", "));
   }
   camera::LingerFromFlags(dashboard->get(), "camera_top_k");
   return summary.ok() ? 0 : 1;

@@ -101,6 +101,22 @@ struct Item {
   int64_t count = 0;
 };
 
+// A closed window's last top X, for the history.
+struct WindowTop {
+  int64_t window_start_ms = 0;
+  int64_t window_end_ms = 0;
+  std::vector<Item> items;  // rank order
+};
+
+// Sets `row`'s rank in `items` (rank order); rank 1 starts a new firing.
+void SetRank(std::vector<Item>& items, const ResultRow& row) {
+  if (row.item_rank < 1) return;
+  if (row.item_rank == 1) items.clear();
+  const size_t index = static_cast<size_t>(row.item_rank) - 1;
+  if (items.size() <= index) items.resize(index + 1);
+  items[index] = Item{row.item_rank, row.item_name, row.item_count};
+}
+
 // One location's current top X (immutable once published).
 struct LocationView {
   int64_t oid = 0;
@@ -111,6 +127,9 @@ struct LocationView {
   std::vector<Item> items;  // rank order
   int64_t updated_ms = 0;
   int64_t total = 0;  // sum of the items' counts
+  // Its last closed windows, oldest first (at most history_windows - 1:
+  // the current window is the last one shown). Shared between versions.
+  std::shared_ptr<const std::vector<WindowTop>> history;
 };
 using ViewPtr = std::shared_ptr<const LocationView>;
 
@@ -223,7 +242,12 @@ struct Dashboard::Impl {
   std::string HealthObject() const;
   ViewPtr FindView(int64_t oid) const;
   std::vector<ViewPtr> Busiest() const;
+  // The view's current window joins its `history` (writer side).
+  void CloseWindow(const LocationView& v, std::vector<WindowTop>& history) const;
+  // Its name, and whether the location table knows it.
+  std::string LocationName(int64_t oid, bool* known) const;
   std::string LocationObject(int64_t oid, const ViewPtr& view) const;
+  std::optional<std::string> History(int64_t oid) const;
   std::string Envelope() const;  // "job", "state", "top_x", "window" members
   std::string UpdateJson(std::optional<int64_t> selected) const;
   std::string LocationsJson(const std::string& query, int limit) const;
@@ -311,8 +335,19 @@ void Dashboard::Impl::Apply(size_t n, RowAt row_at) {
   if (n == 0) return;
   const int64_t now = NowMs();
   absl::flat_hash_map<int64_t, std::shared_ptr<LocationView>> touched;
+  // Histories copied in this call (copy on write, once per location).
+  absl::flat_hash_map<int64_t, std::shared_ptr<std::vector<WindowTop>>> histories;
   for (size_t i = 0; i < n; ++i) {
     const ResultRow& row = row_at(i);
+    auto history = [&](LocationView& view) -> std::vector<WindowTop>& {
+      auto& h = histories[view.oid];
+      if (h == nullptr) {
+        h = view.history ? std::make_shared<std::vector<WindowTop>>(*view.history)
+                         : std::make_shared<std::vector<WindowTop>>();
+        view.history = h;
+      }
+      return *h;
+    };
     std::shared_ptr<LocationView>& v = touched[row.geographical_location_oid];
     if (v == nullptr) {
       // Copy on write: readers may hold the published view.
@@ -323,6 +358,9 @@ void Dashboard::Impl::Apply(size_t n, RowAt row_at) {
     const bool newer_window = !v->has_window || row.global_window != v->global_window ||
                               (!row.global_window && row.window_start_ms > v->window_start_ms);
     if (newer_window) {
+      if (v->has_window && !v->global_window && !row.global_window) {
+        CloseWindow(*v, history(*v));
+      }
       v->has_window = true;
       v->global_window = row.global_window;
       v->window_start_ms = row.window_start_ms;
@@ -330,13 +368,19 @@ void Dashboard::Impl::Apply(size_t n, RowAt row_at) {
       v->items.clear();
     } else if (!row.global_window && (row.window_start_ms < v->window_start_ms ||
                                       row.window_end_ms != v->window_end_ms)) {
-      continue;  // an older (or another sliding) window's firing
+      // An older (or another sliding) window's firing: a closed window's
+      // final one (early firings of the next window may come first) goes to
+      // its history.
+      std::vector<WindowTop>& closed = history(*v);
+      for (WindowTop& w : closed) {
+        if (w.window_start_ms == row.window_start_ms && w.window_end_ms == row.window_end_ms) {
+          SetRank(w.items, row);
+        }
+      }
+      continue;
     }
     if (row.item_rank < 1) continue;
-    if (row.item_rank == 1) v->items.clear();  // a new firing
-    const size_t index = static_cast<size_t>(row.item_rank) - 1;
-    if (v->items.size() <= index) v->items.resize(index + 1);
-    v->items[index] = Item{row.item_rank, row.item_name, row.item_count};
+    SetRank(v->items, row);
     v->updated_ms = now;
   }
   absl::MutexLock lock(&view_mu);
@@ -462,19 +506,63 @@ std::vector<ViewPtr> Dashboard::Impl::Busiest() const {
   return busiest;
 }
 
-std::string Dashboard::Impl::LocationObject(int64_t oid, const ViewPtr& view) const {
-  std::string name;
-  bool known = false;
-  {
-    absl::MutexLock lock(&mu);
-    if (info.location_names != nullptr) {
-      auto it = info.location_names->find(oid);
-      if (it != info.location_names->end()) {
-        name = it->second;
-        known = true;
-      }
-    }
+std::string Dashboard::Impl::LocationName(int64_t oid, bool* known) const {
+  absl::MutexLock lock(&mu);
+  *known = false;
+  if (info.location_names == nullptr) return std::string();
+  auto it = info.location_names->find(oid);
+  if (it == info.location_names->end()) return std::string();
+  *known = true;
+  return it->second;
+}
+
+void Dashboard::Impl::CloseWindow(const LocationView& v, std::vector<WindowTop>& history) const {
+  history.push_back(WindowTop{v.window_start_ms, v.window_end_ms, v.items});
+  const size_t keep = static_cast<size_t>(std::max(1, options.history_windows) - 1);
+  if (history.size() > keep) {
+    history.erase(history.begin(),
+                  history.begin() + static_cast<std::ptrdiff_t>(history.size() - keep));
   }
+}
+
+// {"rank":..,"item":..,"count":..} for each item, comma-separated.
+static void AppendItemsJson(const std::vector<Item>& items, std::string& out) {
+  bool first = true;
+  for (const Item& item : items) {
+    if (item.rank == 0) continue;  // a gap left by out-of-order rows
+    absl::StrAppend(&out, first ? "" : ",", "{\"rank\":", item.rank,
+                    ",\"item\":", JsonString(item.item), ",\"count\":", item.count, "}");
+    first = false;
+  }
+}
+
+std::optional<std::string> Dashboard::Impl::History(int64_t oid) const {
+  ViewPtr view = FindView(oid);
+  bool known = false;
+  const std::string name = LocationName(oid, &known);
+  if (view == nullptr && !known) return std::nullopt;
+  std::string out =
+      absl::StrCat("{\"oid\":", oid, ",\"name\":", JsonString(name), ",\"windows\":[");
+  auto append = [&out](const WindowTop& w, bool current) {
+    if (out.back() != '[') out.push_back(',');
+    absl::StrAppend(&out, "{\"start_ms\":", w.window_start_ms, ",\"end_ms\":", w.window_end_ms,
+                    ",\"current\":", current ? "true" : "false", ",\"items\":[");
+    AppendItemsJson(w.items, out);
+    out.append("]}");
+  };
+  if (view != nullptr && view->history != nullptr) {
+    for (const WindowTop& w : *view->history) append(w, false);
+  }
+  if (view != nullptr && view->has_window && !view->global_window) {
+    append(WindowTop{view->window_start_ms, view->window_end_ms, view->items}, true);
+  }
+  out.append("]}");
+  return out;
+}
+
+std::string Dashboard::Impl::LocationObject(int64_t oid, const ViewPtr& view) const {
+  bool known = false;
+  const std::string name = LocationName(oid, &known);
   std::string out = absl::StrCat("{\"oid\":", oid, ",\"name\":", JsonString(name),
                                  ",\"known\":", known ? "true" : "false");
   if (view == nullptr || !view->has_window) {
@@ -492,13 +580,7 @@ std::string Dashboard::Impl::LocationObject(int64_t oid, const ViewPtr& view) co
   }
   absl::StrAppend(&out, ",\"updated_ms\":", view->updated_ms, ",\"total\":", view->total,
                   ",\"items\":[");
-  bool first = true;
-  for (const Item& item : view->items) {
-    if (item.rank == 0) continue;  // a gap left by out-of-order rows
-    absl::StrAppend(&out, first ? "" : ",", "{\"rank\":", item.rank,
-                    ",\"item\":", JsonString(item.item), ",\"count\":", item.count, "}");
-    first = false;
-  }
+  AppendItemsJson(view->items, out);
   out.append("]}");
   return out;
 }
@@ -704,6 +786,19 @@ absl::Status Dashboard::Impl::RegisterHandlers() {
                                         }
                                         return HttpResponse::Json(200, *std::move(one));
                                       })));
+  BROOK_RETURN_IF_ERROR(server.Handle("/api/history", timed([this](const HttpRequest& r) {
+                                        auto location = LocationParam(r);
+                                        if (!location.ok())
+                                          return JsonError(400, location.status().message());
+                                        if (!location->has_value())
+                                          return JsonError(400, "location is required");
+                                        std::optional<std::string> h = History(**location);
+                                        if (!h.has_value()) {
+                                          return JsonError(
+                                              404, absl::StrCat("unknown location ", **location));
+                                        }
+                                        return HttpResponse::Json(200, *std::move(h));
+                                      })));
   BROOK_RETURN_IF_ERROR(server.Handle(
       "/api/locations", timed([this](const HttpRequest& r) {
         int limit = kDefaultListLimit;
@@ -803,6 +898,9 @@ absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(DashboardOptions opt
   if (options.early_fire < absl::Milliseconds(1)) {
     return absl::InvalidArgumentError("DashboardOptions::early_fire: must be at least 1ms");
   }
+  if (options.history_windows < 1) {
+    return absl::InvalidArgumentError("DashboardOptions::history_windows: must be at least 1");
+  }
   auto impl = std::make_unique<Impl>(std::move(options));
   BROOK_RETURN_IF_ERROR(impl->RegisterHandlers());
   BROOK_RETURN_IF_ERROR(impl->server.Start());
@@ -888,5 +986,8 @@ std::optional<std::string> Dashboard::TopKJson(int64_t location_oid) const {
 }
 
 std::string Dashboard::HealthJson() const { return impl_->HealthObject(); }
+std::optional<std::string> Dashboard::HistoryJson(int64_t location_oid) const {
+  return impl_->History(location_oid);
+}
 
 }  // namespace camera

@@ -19,6 +19,11 @@
 //                              neither in the location table nor in results)
 //   /api/locations?q=&limit=   locations whose name or oid contains q, busiest
 //                              first (the page's location search)
+//   /api/history?location=OID  the location's final top X in each of its last
+//                              DashboardOptions::history_windows windows,
+//                              oldest first, then the current window's (the
+//                              page's history chart); 400: no or a bad OID;
+//                              404: an unknown location
 //   /api/health                pipeline health, JSON
 //   /api/events?location=OID   Server-Sent Events: an "update" event (health,
 //                              the selected location, the busiest locations)
@@ -65,6 +70,9 @@ struct DashboardOptions {
   // How often a CameraJob that does not fire early itself fires early for the
   // view alone (CameraJobOptions::dashboard); at least 1 ms, whole ms.
   absl::Duration early_fire = absl::Milliseconds(500);
+  // Windows per location kept for /api/history (their last firing's top X,
+  // in memory: history_windows x top_x rows per location); at least 1.
+  int history_windows = 20;
 };
 
 // What the dashboard needs to know about the job it shows (CameraJob::Run()
@@ -137,6 +145,8 @@ class Dashboard {
   std::string TopKJson() const;
   std::optional<std::string> TopKJson(int64_t location_oid) const;
   std::string HealthJson() const;
+  // The body of /api/history?location=OID; nullopt when it is unknown.
+  std::optional<std::string> HistoryJson(int64_t location_oid) const;
 
  private:
   struct Impl;

@@ -83,6 +83,11 @@ const char kDashboardPage[] = R"PAGE(<!doctype html>
   .card .sub { color: var(--muted); font-size: 12px; margin-bottom: 6px; }
   .mini { display: grid; grid-template-columns: 80px 1fr 46px; gap: 6px; align-items: center; font-size: 12px; margin-top: 3px; }
   .mini .bar-track { height: 10px; }
+  .history { margin-top: 14px; }
+  .history h3 { margin: 0 0 6px; }
+  .history-chart { display: block; max-width: 640px; }
+  .legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 12px; margin-top: 4px; }
+  .legend-item { border-left: 10px solid; padding-left: 5px; }
   footer { padding: 0 24px 18px; color: var(--muted); font-size: 12px; display: flex; gap: 16px; flex-wrap: wrap; }
   @media (max-width: 1100px) { .grid { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
   @media (max-width: 900px) { .columns, .detail-body { grid-template-columns: 1fr; } }
@@ -127,6 +132,11 @@ const char kDashboardPage[] = R"PAGE(<!doctype html>
         </table>
         <div id="chart" class="chart" role="img" aria-label="bar chart of the top items"></div>
       </div>
+      <div class="history">
+        <h3>Top items over the last windows</h3>
+        <div id="history" role="img" aria-label="counts of the top items over the last windows"></div>
+        <template id="svg-root"><svg class="history-chart"></svg></template>
+      </div>
     </section>
   </div>
   <section class="panel" aria-label="busiest locations">
@@ -134,7 +144,7 @@ const char kDashboardPage[] = R"PAGE(<!doctype html>
     <div id="busiest" class="grid"></div>
   </section>
 </main>
-<footer><span id="live-source"></span><span id="updated"></span><span>brook · JSON: /api/topk, /api/health · metrics: /metrics</span></footer>
+<footer><span id="live-source"></span><span id="updated"></span><span>brook · JSON: /api/topk, /api/history, /api/health · metrics: /metrics</span></footer>
 <script id="initial-state" type="application/json">@@INITIAL_STATE@@</script>
 <script>
 'use strict';
@@ -221,6 +231,7 @@ const char kDashboardPage[] = R"PAGE(<!doctype html>
       return;
     }
     d.dataset.oid = String(loc.oid);
+    loadHistory(loc.oid);
     $('loc-name').textContent = locName(loc);
     $('loc-oid').textContent = 'location ' + loc.oid + ' · top ' + loc.items.length;
     $('loc-window').textContent = loc.window ? 'Window: ' + loc.window.label : 'No detections yet';
@@ -235,6 +246,83 @@ const char kDashboardPage[] = R"PAGE(<!doctype html>
     if (loc.items.length === 0) chart.appendChild(el('div', 'empty', 'No detections yet'));
     bars(chart, loc.items, 'bar-row');
     for (const li of $('loc-list').children) li.classList.toggle('active', li.dataset.oid === String(loc.oid));
+  }
+  // The history chart: the newest window's top items (up to 5), each a line
+  // of its count over the last windows (/api/history); a gap where an item
+  // was not in a window's top X. Inline SVG, no library.
+  // The root comes from a <template>, which the HTML parser puts in the SVG
+  // namespace; children are created in the same namespace.
+  const svgRoot = () => $('svg-root').content.firstElementChild.cloneNode(false);
+  const SVG_NS = svgRoot().namespaceURI;
+  const COLORS = ['#3b82f6', '#f59e0b', '#10b981', '#ef4444', '#8b5cf6'];
+  function svg(tag, attrs, text) {
+    const e = document.createElementNS(SVG_NS, tag);
+    for (const k in attrs) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = String(text);
+    return e;
+  }
+  const fmtTime = (ms) => new Date(ms).toISOString().substring(11, 19);
+  function renderHistory(h) {
+    const box = $('history');
+    box.replaceChildren();
+    const ws = (h && h.windows) || [];
+    box.dataset.windows = String(ws.length);
+    if (ws.length === 0) {
+      box.appendChild(el('div', 'empty', 'No windows yet (the global window has no history)'));
+      return;
+    }
+    const names = ws[ws.length - 1].items.slice(0, COLORS.length).map((it) => it.item);
+    let max = 1;
+    for (const w of ws) for (const it of w.items) if (names.includes(it.item)) max = Math.max(max, it.count);
+    const W = 560, H = 170, L = 44, R = 10, T = 10, B = 22;
+    const x = (i) => L + (ws.length === 1 ? (W - L - R) / 2 : i * (W - L - R) / (ws.length - 1));
+    const y = (c) => T + (H - T - B) * (1 - c / max);
+    const chart = svgRoot();
+    chart.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+    chart.appendChild(svg('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: '#cbd5e1' }));
+    chart.appendChild(svg('line', { x1: L, y1: T, x2: L, y2: H - B, stroke: '#cbd5e1' }));
+    const label = { 'font-size': 10, fill: '#64748b' };
+    chart.appendChild(svg('text', Object.assign({ x: L - 4, y: T + 8, 'text-anchor': 'end' }, label), fmtInt(max)));
+    chart.appendChild(svg('text', Object.assign({ x: L - 4, y: H - B, 'text-anchor': 'end' }, label), '0'));
+    chart.appendChild(svg('text', Object.assign({ x: L, y: H - 6 }, label), fmtTime(ws[0].end_ms)));
+    chart.appendChild(svg('text', Object.assign({ x: W - R, y: H - 6, 'text-anchor': 'end' }, label),
+                          fmtTime(ws[ws.length - 1].end_ms) + (ws[ws.length - 1].current ? ' (current)' : '')));
+    names.forEach((name, k) => {
+      let d = '';
+      let drawing = false;
+      ws.forEach((w, i) => {
+        const it = w.items.find((t) => t.item === name);
+        if (!it) { drawing = false; return; }
+        d += (drawing ? ' L' : ' M') + x(i).toFixed(1) + ' ' + y(it.count).toFixed(1);
+        drawing = true;
+        const dot = svg('circle', { cx: x(i).toFixed(1), cy: y(it.count).toFixed(1), r: 2.5, fill: COLORS[k] });
+        dot.appendChild(svg('title', {}, name + ': ' + fmtInt(it.count) + ' (window ending ' + fmtTime(w.end_ms) + ')'));
+        chart.appendChild(dot);
+      });
+      const path = svg('path', { d: d.trim(), fill: 'none', stroke: COLORS[k], 'stroke-width': 2, 'data-item': name });
+      chart.appendChild(path);
+    });
+    box.appendChild(chart);
+    const legend = el('div', 'legend');
+    names.forEach((name, k) => {
+      const item = el('span', 'legend-item', name);
+      item.style.borderColor = COLORS[k];
+      legend.appendChild(item);
+    });
+    box.appendChild(legend);
+  }
+  let historyOid = null;
+  let historyAt = 0;
+  // At most once a second per location; at once when the location changes.
+  function loadHistory(oid) {
+    const now = Date.now();
+    if (oid === historyOid && now - historyAt < 1000) return;
+    historyOid = oid;
+    historyAt = now;
+    fetch('/api/history?location=' + encodeURIComponent(oid))
+        .then((r) => r.ok ? r.json() : null)
+        .then((h) => { if (h && String(h.oid) === $('detail').dataset.oid) renderHistory(h); })
+        .catch(() => {});
   }
   function renderBusiest(list) {
     const g = $('busiest');

@@ -43,7 +43,8 @@ struct Location {
 // A detection on its way through the job, with where it came from.
 struct Event {
   Detection detection;
-  int64_t line_number = 0;  // 1-based input line; 0 when generated
+  int64_t line_number = 0;  // 1-based input line (Kafka: the offset); 0 when generated
+  int32_t partition = -1;   // Kafka partition it was read from; -1 for other inputs
 };
 
 // Why a record was not accepted; what a dead-letter file holds.

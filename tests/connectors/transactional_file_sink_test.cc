@@ -172,6 +172,53 @@ TEST_F(TransactionalFileSinkTest, HeaderIsWrittenWithoutRows) {
   EXPECT_EQ(sink->rows_written(), 0);
 }
 
+// Two upstream subtasks' rows interleaved two ways give one file: each row
+// waits for the watermark to reach its timestamp; a snapshot keeps the rows
+// still waiting, with their timestamps.
+TEST_F(TransactionalFileSinkTest, ReleaseByEventTimeDoesNotDependOnInterleaving) {
+  auto options = [] {
+    FileSinkOptions<Row> o = RowOptions(/*ordered=*/true);
+    o.release_by_event_time = true;
+    return o;
+  };
+  auto row = [](int64_t ts, int window, int rank) {
+    return StreamRecord<Row>{ts, Row{window, rank, absl::StrCat("item, ", rank)}};
+  };
+  // Subtask A's rows at 10 and 30, B's at 20 and 40; the watermark 25 comes
+  // after A's 30 in one run and before it in the other.
+  std::vector<std::vector<StreamRecord<Row>>> first = {
+      {row(30, 3, 1), row(10, 1, 1)}, {row(20, 2, 1)}, {}, {row(40, 4, 1)}};
+  std::vector<std::vector<StreamRecord<Row>>> second = {
+      {row(20, 2, 1)}, {row(10, 1, 1)}, {row(30, 3, 1), row(40, 4, 1)}, {}};
+  std::vector<std::string> files;
+  for (auto* batches : {&first, &second}) {
+    const std::string path = PathOf(absl::StrCat("by-time-", files.size(), ".csv"));
+    std::string state;
+    {
+      auto sink = OpenSink(path, FileSinkMode::kTransactional, options());
+      auto w = WriterOf(*sink);
+      ASSERT_THAT(w->Write((*batches)[0]), IsOk());
+      ASSERT_THAT(w->Write((*batches)[1]), IsOk());
+      ASSERT_THAT(w->OnWatermark(25), IsOk());
+      auto snapshot = w->SnapshotState(1);
+      ASSERT_THAT(snapshot.status(), IsOk());
+      state = *snapshot;
+    }
+    // Restored from the snapshot: the rows still waiting keep their times.
+    auto sink = OpenSink(path, FileSinkMode::kTransactional, options());
+    auto restored = WriterOf(*sink);
+    ASSERT_THAT(restored->RestoreState({state}), IsOk());
+    ASSERT_THAT(restored->Write((*batches)[2]), IsOk());
+    ASSERT_THAT(restored->Write((*batches)[3]), IsOk());
+    ASSERT_THAT(restored->OnWatermark(35), IsOk());
+    ASSERT_THAT(restored->Flush(), IsOk());
+    files.push_back(Read(path));
+  }
+  EXPECT_EQ(files[0], "window,rank,item\n1,1,\"item, 1\"\n2,1,\"item, 1\"\n"
+                      "3,1,\"item, 1\"\n4,1,\"item, 1\"\n");
+  EXPECT_EQ(files[1], files[0]);
+}
+
 TEST_F(TransactionalFileSinkTest, CommitsInTwoPhasesAndRestoresByteForByte) {
   const std::string reference = PlainReference(6);
   ASSERT_FALSE(reference.empty());

@@ -5,6 +5,7 @@
 
 #include <signal.h>
 
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -155,6 +156,57 @@ TEST(DashboardTest, WindowedJobShowsEachLocationsNewestWindow) {
   const std::string body = HttpGet(dashboard->port(), "/api/topk").body;
   EXPECT_EQ(ParseTopKJson(body), csv);
   EXPECT_EQ(Json(body)["window"]["mode"].str(), "tumbling");
+}
+
+// /api/history: per location, the final top X of each of its last windows
+// (oldest first, the newest marked current), as in the output CSV, though
+// the view saw early firings of each next window before a window's final one.
+TEST(DashboardTest, HistoryHoldsEachLocationsLastWindowsFinalTopX) {
+  TempDir dir;
+  camera::DashboardOptions options;
+  options.history_windows = 3;
+  auto dashboard = StartDashboard(options);
+  ASSERT_NE(dashboard, nullptr);
+  camera::CameraJobOptions o = GeneratorJob(60000, 0, dir / "out.csv");
+  o.window = absl::Seconds(1);  // about 6 windows
+  o.dashboard = dashboard.get();
+  ASSERT_THAT(RunJob(o), IsOk());
+  // location -> window end -> "rank:item:count" rows, from the CSV.
+  std::map<int64_t, std::map<int64_t, std::vector<std::string>>> csv;
+  std::stringstream in(ReadFile(dir / "out.csv"));
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    const std::vector<std::string> f = brook_http_test::SplitCsvLine(line);
+    ASSERT_EQ(f.size(), 7u) << line;
+    csv[std::stoll(f[2])][std::stoll(f[1])].push_back(absl::StrCat(f[4], ":", f[5], ":", f[6]));
+  }
+  ASSERT_FALSE(csv.empty());
+  const int port = dashboard->port();
+  for (const auto& [oid, windows] : csv) {
+    ASSERT_GE(windows.size(), 4u);
+    const json::Value h = Json(HttpGet(port, absl::StrCat("/api/history?location=", oid)).body);
+    EXPECT_EQ(h["oid"].i64(), oid);
+    std::vector<int64_t> ends;
+    for (const auto& [end, rows] : windows) ends.push_back(end);
+    const std::vector<json::Value>& got = h["windows"].arr();
+    ASSERT_EQ(got.size(), 3u) << "location " << oid;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const int64_t end = ends[ends.size() - 3 + i];
+      EXPECT_EQ(got[i]["end_ms"].i64(), end);
+      EXPECT_EQ(got[i]["current"].boolean(), i + 1 == got.size());
+      std::vector<std::string> items;
+      for (const json::Value& it : got[i]["items"].arr()) {
+        items.push_back(
+            absl::StrCat(it["rank"].i64(), ":", it["item"].str(), ":", it["count"].i64()));
+      }
+      EXPECT_EQ(items, windows.at(end)) << "location " << oid << ", window ending " << end;
+    }
+  }
+  EXPECT_EQ(HttpGet(port, "/api/history").status, 400);
+  EXPECT_EQ(HttpGet(port, "/api/history?location=abc").status, 400);
+  EXPECT_EQ(HttpGet(port, "/api/history?location=999999").status, 404);
+  EXPECT_THAT(HttpGet(port, "/").body, HasSubstr("id=\"history\""));
 }
 
 // The Top-K fires early for the view (here every millisecond, so that a

@@ -85,6 +85,22 @@ TEST(PrometheusTest, CountersGaugesAndLabels) {
   EXPECT_EQ(types, 5u);
 }
 
+TEST(PrometheusTest, KafkaPartitionMetricsGetTopicAndPartitionLabels) {
+  brook::MetricRegistry r;
+  brook::MetricGroup g = Group(r, "kafka", 1);
+  g.GetGauge("kafka_consumer_lag.detections/3")->Set(12);
+  g.GetCounter("kafka_records_in.my.topic/10")->Inc(5);
+  g.GetCounter("kafka_commit_failures")->Inc(1);
+  const std::string text = brook::web::FormatPrometheusText(r);
+  EXPECT_THAT(text, HasSubstr("# TYPE brook_kafka_consumer_lag gauge\n"));
+  EXPECT_THAT(text, HasSubstr("brook_kafka_consumer_lag{job=\"job-1\",operator=\"kafka\","
+                              "subtask=\"1\",topic=\"detections\",partition=\"3\"} 12\n"));
+  EXPECT_THAT(text, HasSubstr("brook_kafka_records_in_total{job=\"job-1\",operator=\"kafka\","
+                              "subtask=\"1\",topic=\"my.topic\",partition=\"10\"} 5\n"));
+  EXPECT_THAT(text, HasSubstr("brook_kafka_commit_failures_total{job=\"job-1\","
+                              "operator=\"kafka\",subtask=\"1\"} 1\n"));
+}
+
 TEST(PrometheusTest, LabelValuesAreEscaped) {
   brook::MetricRegistry r;
   brook::MetricGroup(&r, {"a\"b\\c\nd", "op", 0}).GetCounter("num_records_in")->Inc();

@@ -18,6 +18,8 @@ namespace {
 
 constexpr absl::string_view kWatermarkMetric = "current_watermark_ms";
 constexpr absl::string_view kSideOutputPrefix = "num_records_out_";
+// Per-partition metrics of a Kafka source: kafka_NAME.TOPIC/PARTITION.
+constexpr absl::string_view kKafkaPrefix = "kafka_";
 
 enum class Type { kCounter, kGauge, kHistogram };
 
@@ -141,6 +143,11 @@ std::string HelpFor(const std::string& name) {
       {"num_early_firings", "Early window firings (before the window closes)."},
       {"top_k_interned_items", "Distinct items in the Top-K operator's dictionary."},
       {"num_malformed", "Malformed input records, sent to the dead letters."},
+      {"kafka_records_in", "Messages consumed from the Kafka partition (labels topic, partition)."},
+      {"kafka_bytes_in", "Key and value bytes consumed from the Kafka partition."},
+      {"kafka_consumer_lag", "High watermark minus the reader's position in the partition."},
+      {"kafka_commits", "Offset commits to Kafka on checkpoint completion that succeeded."},
+      {"kafka_commit_failures", "Offset commits to Kafka that failed (monitoring only)."},
   };
   auto it = kHelp.find(name);
   if (it != kHelp.end()) return it->second;
@@ -190,11 +197,23 @@ class Writer {
                 {"", std::move(with_output), absl::StrCat(m.value)});
       return;
     }
-    const std::string value = EndsWithMs(m.name)   ? FormatMs(m.value)
-                              : EndsWithUs(m.name) ? FormatUs(m.value)
-                                                   : absl::StrCat(m.value);
-    AddSample(PrometheusMetricName(m.name, m.is_counter, options_.prefix),
-              m.is_counter ? Type::kCounter : Type::kGauge, HelpFor(m.name), {"", labels, value});
+    std::string name = m.name;
+    std::string with_partition = labels;
+    if (absl::StartsWith(name, kKafkaPrefix)) {
+      const size_t dot = name.find('.');
+      const size_t slash = name.rfind('/');
+      if (dot != std::string::npos && slash != std::string::npos && slash > dot) {
+        AppendLabel(with_partition, "topic", name.substr(dot + 1, slash - dot - 1));
+        AppendLabel(with_partition, "partition", name.substr(slash + 1));
+        name.resize(dot);
+      }
+    }
+    const std::string value = EndsWithMs(name)   ? FormatMs(m.value)
+                              : EndsWithUs(name) ? FormatUs(m.value)
+                                                 : absl::StrCat(m.value);
+    AddSample(PrometheusMetricName(name, m.is_counter, options_.prefix),
+              m.is_counter ? Type::kCounter : Type::kGauge, HelpFor(name),
+              {"", std::move(with_partition), value});
   }
 
   std::string Finish() const {

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "brook/metrics.h"
 #include "brook/record.h"
 
@@ -26,6 +27,9 @@ struct SinkWriterContext {
   int subtask_index = 0;
   int parallelism = 1;
   MetricGroup* metrics = nullptr;
+  // The job's CheckpointConfig::interval (zero: no periodic checkpoints), for
+  // sinks whose commits must fit in it (e.g. a Kafka transaction's timeout).
+  absl::Duration checkpoint_interval = absl::ZeroDuration();
 };
 
 template <typename T>

@@ -63,20 +63,35 @@ class SourceOutput {
 // Split-local outputs (Flink's ReaderOutput#createOutputForSplit): a reader
 // that reads several splits (Kafka partitions) whose timestamps advance
 // independently emits each split's records to that split's output. Each has
-// a watermark generator of its own (from the job's WatermarkStrategy, with
-// its idleness), checkpointed under the split id, and the reader's watermark
-// is the minimum over its split outputs that are not idle; when all are idle
-// the reader is idle. A reader that uses split outputs emits no record to the
-// ReaderOutput itself. The reference stays valid until ReleaseOutputForSplit
+// a watermark generator of its own (from the job's WatermarkStrategy; its
+// timestamp assigner stamps the records as on the ReaderOutput), checkpointed
+// under the split id, and the reader's watermark is the minimum over its
+// split outputs that are neither idle nor released (one without a watermark
+// yet holds it at kMinTimestampMs); when all are idle the reader is idle. A
+// split is idle after MarkIdle() or, for an unbounded source, after the
+// strategy's WithIdleness timeout without records, until its next record.
+// MarkIdle() on the ReaderOutput marks every split idle. Idleness is for
+// unbounded sources: a bounded one is never waiting for data, so there
+// MarkIdle() has no effect and a reader whose splits are all released keeps
+// its watermark until its end sends the maximum. A bounded source
+// recomputes the minimum every `records_per_watermark` records (over all
+// splits) and when a split is marked idle or released, so its watermarks
+// depend only on the reader's calls, never on timing. A reader that uses
+// split outputs emits no record to the ReaderOutput itself, and creates the
+// outputs of the splits it owns before emitting (a split without an output
+// holds nothing back). The reference stays valid until ReleaseOutputForSplit
 // (a finished split, which then no longer holds back the watermark), across
-// PollNext() calls; it is used inside PollNext() only.
+// PollNext() calls; it is used inside PollNext() only. Creating and releasing
+// look the split up by id; Collect on a split output costs one virtual call.
 template <typename T>
 class ReaderOutput : public SourceOutput<T> {
  public:
   using SourceOutput<T>::Collect;
   // Creates the output of `split_id` (e.g. "topic/3"), or returns the
-  // existing one. After a restore, its generator resumes from the state
-  // checkpointed under the same id, whichever subtask checkpointed it.
+  // existing one. After a restore, its generator (and idleness) resumes from
+  // the state checkpointed under the same id, whichever subtask checkpointed
+  // it (with kUnion, every old subtask's split states reach every reader).
+  // A restored state that does not decode fails the job (kDataLoss).
   virtual SourceOutput<T>& CreateOutputForSplit(std::string_view split_id) = 0;
   virtual void ReleaseOutputForSplit(std::string_view split_id) = 0;
 
@@ -122,8 +137,10 @@ class SourceReader {
     return absl::OkStatus();
   }
   // Restore: called once before Open() with the states snapshotted by the
-  // readers now assigned to this subtask (Source::state_distribution() says
-  // which: by default one when parallelism is unchanged).
+  // readers now assigned to this subtask, in order of old subtask index
+  // (Source::state_distribution() says which: by default one when
+  // parallelism is unchanged; with kUnion all of them, from which the reader
+  // keeps the splits it now owns).
   // kDataLoss for bytes that do not decode, kFailedPrecondition for a
   // position that does not fit the input (e.g. beyond the end of the file).
   virtual absl::Status RestoreState(std::vector<std::string> states) {

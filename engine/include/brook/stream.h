@@ -418,9 +418,11 @@ class DataStream {
 
   int AddSink(std::shared_ptr<Sink<T>> sink, std::string name) const {
     return AddNode(internal::StreamNode::Kind::kSink, std::move(name), nullptr,
-                   [sink](const internal::SubtaskInfo& info)
+                   [sink, interval = env_->config().checkpoint.interval](
+                       const internal::SubtaskInfo& info)
                        -> absl::StatusOr<std::unique_ptr<internal::OperatorBase>> {
-                     SinkWriterContext ctx{info.subtask_index, info.parallelism, info.metrics};
+                     SinkWriterContext ctx{info.subtask_index, info.parallelism, info.metrics,
+                                           interval};
                      auto writer = sink->CreateWriter(ctx);
                      if (!writer.ok()) return writer.status();
                      return std::unique_ptr<internal::OperatorBase>(
@@ -500,13 +502,14 @@ int StreamExecutionEnvironment::AddSource(std::shared_ptr<Source<T>> source,
   node.output_type = std::make_shared<internal::TypeOps<T>>();
   const Boundedness boundedness = source->boundedness();
   node.bounded_source = boundedness == Boundedness::kBounded;
-  node.factory = [source, strategy, boundedness](const internal::SubtaskInfo& info)
+  const SourceStateDistribution distribution = source->state_distribution();
+  node.factory = [source, strategy, boundedness, distribution](const internal::SubtaskInfo& info)
       -> absl::StatusOr<std::unique_ptr<internal::OperatorBase>> {
     SourceReaderContext ctx{info.subtask_index, info.parallelism, info.metrics};
     auto reader = source->CreateReader(ctx);
     if (!reader.ok()) return reader.status();
     return std::unique_ptr<internal::OperatorBase>(
-        new internal::SourceDriver<T>(std::move(*reader), strategy, boundedness));
+        new internal::SourceDriver<T>(std::move(*reader), strategy, boundedness, distribution));
   };
   node.make_source_subtask = [strategy, boundedness](internal::OperatorBase* driver,
                                                      internal::TimerScheduler* clock) {

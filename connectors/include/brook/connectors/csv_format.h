@@ -83,6 +83,14 @@ class CsvFormat {
     return internal::ReadCsvHeader(lines, splitter_, schema_.names(), index_, header_size_);
   }
 
+  // Headerless CSV (e.g. a Kafka message value holding one record): the
+  // fields are the schema's columns in schema order, exactly kNumColumns of
+  // them. Called instead of ReadHeader.
+  void UseSchemaOrder() {
+    for (size_t i = 0; i < index_.size(); ++i) index_[i] = static_cast<int>(i);
+    header_size_ = Schema::kNumColumns;
+  }
+
   // Parses one data line (after CheckLine) into `out`; false with `reason`.
   // `out` keeps stale fields after a rejection (its buffers are reused).
   bool Parse(std::string_view text, int64_t line_number, Record& out, std::string& reason) {

@@ -20,7 +20,10 @@
 // rows between watermarks: with one, rows are buffered, stably sorted and
 // written each time a watermark arrives (and at the end of input), so that a
 // file fed by several upstream subtasks is the same at any parallelism; the
-// buffered rows are part of the snapshot (TypeSerializer<T>).
+// buffered rows are part of the snapshot (TypeSerializer<T>). Ordered by
+// event time as well (`release_by_event_time`), a row waits for the watermark
+// to reach its timestamp: the file is then the same however several parallel
+// readers of one input interleave (Kafka partitions read by several subtasks).
 //
 // FileSinkMode::kPlain writes straight to a file (truncated) or stdout
 // ("-"), with no commit protocol: a checkpoint is then declined
@@ -53,6 +56,7 @@
 #include "brook/serialization.h"
 #include "brook/sink.h"
 #include "brook/status.h"
+#include "brook/time.h"
 
 namespace brook::connectors {
 
@@ -74,6 +78,13 @@ struct FileSinkOptions {
   // written in this order (stable) at each watermark; needs a
   // TypeSerializer<T>.
   RowOrder<T> order;
+  // With `order`: a row is held until a watermark reaches its event
+  // timestamp, and the rows a watermark releases are written by timestamp,
+  // then `order`. Rows travel ahead of the watermarks that follow them in
+  // every channel, so the set released at each watermark, and the file, do
+  // not depend on how upstream subtasks interleave (as long as no row is
+  // behind its own channel's watermark, i.e. late where it was produced).
+  bool release_by_event_time = false;
 };
 
 enum class FileSinkMode {
@@ -175,12 +186,16 @@ class TransactionalFileSink<T>::Writer final : public SinkWriter<T> {
       : sink_(sink),
         core_(sink->file_, sink->plain_, sink->path_, sink->options_.header),
         encoder_(sink->options_.encoder),
-        order_(sink->options_.order) {}
+        order_(sink->options_.order),
+        by_event_time_(order_ && sink->options_.release_by_event_time) {}
 
   absl::Status Write(std::vector<StreamRecord<T>>& batch) override {
     BROOK_RETURN_IF_ERROR(core_.Begin());
     if (order_) {
-      for (auto& r : batch) buffered_.push_back(std::move(r.value));
+      for (auto& r : batch) {
+        if (by_event_time_) buffered_timestamps_.push_back(r.timestamp_ms);
+        buffered_.push_back(std::move(r.value));
+      }
       return absl::OkStatus();
     }
     for (const auto& r : batch) BROOK_RETURN_IF_ERROR(Encode(r.value));
@@ -188,9 +203,9 @@ class TransactionalFileSink<T>::Writer final : public SinkWriter<T> {
   }
   // Every row for this watermark has arrived (rows travel ahead of the
   // watermark that produced them).
-  absl::Status OnWatermark(int64_t /*watermark_ms*/) override { return WriteBuffered(); }
+  absl::Status OnWatermark(int64_t watermark_ms) override { return WriteBuffered(watermark_ms); }
   absl::Status Flush() override {
-    BROOK_RETURN_IF_ERROR(WriteBuffered());
+    BROOK_RETURN_IF_ERROR(WriteBuffered(kMaxWatermarkMs));
     return core_.Finish();
   }
 
@@ -202,6 +217,8 @@ class TransactionalFileSink<T>::Writer final : public SinkWriter<T> {
     BROOK_RETURN_IF_ERROR(core_.PreCommit(checkpoint_id, rows_written_, out));
     if constexpr (Serializable<T>) {
       TypeSerializer<std::vector<T>>::Serialize(buffered_, out);
+      // Appended, so that states without timestamps still decode.
+      if (by_event_time_) TypeSerializer<std::vector<int64_t>>::Serialize(buffered_timestamps_, out);
     } else {
       out.WriteVarint(0);  // no order: nothing is ever buffered
     }
@@ -215,8 +232,21 @@ class TransactionalFileSink<T>::Writer final : public SinkWriter<T> {
     DataInputView in(states.front());
     BROOK_RETURN_IF_ERROR(core_.DecodeState(states, in, &rows_written_));
     buffered_.clear();
+    buffered_timestamps_.clear();
     if constexpr (Serializable<T>) {
       BROOK_RETURN_IF_ERROR(TypeSerializer<std::vector<T>>::Deserialize(in, &buffered_));
+      if (by_event_time_ && !in.AtEnd()) {
+        BROOK_RETURN_IF_ERROR(
+            TypeSerializer<std::vector<int64_t>>::Deserialize(in, &buffered_timestamps_));
+      }
+      // A state written without event-time release: its rows go at the next
+      // watermark, as they would have.
+      if (by_event_time_ && buffered_timestamps_.size() != buffered_.size()) {
+        if (!buffered_timestamps_.empty()) {
+          return absl::DataLossError("file sink state: row and timestamp counts differ");
+        }
+        buffered_timestamps_.assign(buffered_.size(), kMinTimestampMs);
+      }
     } else {
       size_t n = 0;
       BROOK_RETURN_IF_ERROR(in.ReadLength(&n, 0));
@@ -244,9 +274,10 @@ class TransactionalFileSink<T>::Writer final : public SinkWriter<T> {
     sink_->rows_written_.store(rows_written_, std::memory_order_relaxed);
     return absl::OkStatus();
   }
-  absl::Status WriteBuffered() {
+  absl::Status WriteBuffered(int64_t watermark_ms) {
     BROOK_RETURN_IF_ERROR(core_.Begin());
     if (buffered_.empty()) return absl::OkStatus();
+    if (by_event_time_) return WriteReleased(watermark_ms);
     std::stable_sort(buffered_.begin(), buffered_.end(), order_);
     for (const T& row : buffered_) BROOK_RETURN_IF_ERROR(Encode(row));
     const size_t rows = buffered_.size();
@@ -254,11 +285,42 @@ class TransactionalFileSink<T>::Writer final : public SinkWriter<T> {
     return WriteEncoded(rows);
   }
 
+  // Writes the rows whose timestamp the watermark has reached, by (timestamp,
+  // order); keeps the others, in arrival order.
+  absl::Status WriteReleased(int64_t watermark_ms) {
+    std::vector<size_t> released;
+    for (size_t i = 0; i < buffered_.size(); ++i) {
+      if (buffered_timestamps_[i] <= watermark_ms) released.push_back(i);
+    }
+    if (released.empty()) return absl::OkStatus();
+    std::stable_sort(released.begin(), released.end(), [this](size_t a, size_t b) {
+      if (buffered_timestamps_[a] != buffered_timestamps_[b]) {
+        return buffered_timestamps_[a] < buffered_timestamps_[b];
+      }
+      return order_(buffered_[a], buffered_[b]);
+    });
+    for (size_t i : released) BROOK_RETURN_IF_ERROR(Encode(buffered_[i]));
+    size_t kept = 0;
+    for (size_t i = 0; i < buffered_.size(); ++i) {
+      if (buffered_timestamps_[i] <= watermark_ms) continue;
+      if (kept != i) {  // a self-move would empty the row's strings
+        buffered_[kept] = std::move(buffered_[i]);
+        buffered_timestamps_[kept] = buffered_timestamps_[i];
+      }
+      ++kept;
+    }
+    buffered_.resize(kept);
+    buffered_timestamps_.resize(kept);
+    return WriteEncoded(released.size());
+  }
+
   TransactionalFileSink* sink_;
   file_sink_internal::FileSinkCore core_;
   const RowEncoder<T>& encoder_;
   const RowOrder<T>& order_;
+  const bool by_event_time_;
   std::vector<T> buffered_;  // with an order: rows since the last watermark
+  std::vector<int64_t> buffered_timestamps_;  // by_event_time_: each row's event time
   std::string encoded_;      // encoded rows not yet appended
   int64_t rows_written_ = 0;
 };

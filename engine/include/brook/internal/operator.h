@@ -59,15 +59,27 @@ struct SnapshotOptions {
 using AsyncSnapshot = std::function<absl::StatusOr<OperatorSnapshotData>()>;
 
 // What a restored operator subtask gets, before Open(): the operator states
-// of the old subtasks assigned to it (old subtask j goes to new subtask
-// j % new_parallelism, so exactly one when parallelism did not change) and
-// the key groups of its new key-group range.
+// of the old subtasks assigned to it (OperatorStateDistribution: by default
+// old subtask j goes to new subtask j % new_parallelism, so exactly one when
+// parallelism did not change) and the key groups of its new key-group range.
 struct OperatorRestoreData {
   int64_t checkpoint_id = 0;
   // The checkpoint was taken at another parallelism (key-group ranges moved).
   bool rescaled = false;
+  // In order of old subtask index.
   std::vector<std::string> operator_states;
   std::vector<std::pair<int32_t, std::string>> key_groups;
+};
+
+// How an operator's operator state (not its key groups) is handed to the new
+// subtasks on restore (Flink's ListState vs UnionListState redistribution).
+enum class OperatorStateDistribution {
+  // Old subtask j goes to new subtask j % new_parallelism.
+  kRoundRobin,
+  // Every new subtask gets every old subtask's state, in order of j, and
+  // keeps what it now owns (a source whose split ownership is a function of
+  // the parallelism, e.g. Kafka partitions).
+  kUnion,
 };
 
 // Processing time for one subtask: the clock, and callbacks into the
@@ -148,6 +160,11 @@ class OperatorBase {
   virtual absl::Status OnProcessingTime(int64_t /*now_ms*/) { return absl::OkStatus(); }
 
   // Checkpointing (DESIGN.md §7), all on the subtask's thread.
+  //
+  // Which old subtasks' operator states InitializeState() receives.
+  virtual OperatorStateDistribution operator_state_distribution() const {
+    return OperatorStateDistribution::kRoundRobin;
+  }
   //
   // Restore: called once before Open() when the job starts from a checkpoint
   // or savepoint. The default accepts only empty state (an operator that

@@ -15,12 +15,14 @@
 namespace brook::internal {
 
 // What new subtask `subtask` of `parallelism` gets of `states` (every old
-// subtask of one operator, any old parallelism): the operator state of each
-// old subtask j with j % parallelism == subtask, in order of j, and every key
-// group of its new key-group range, by key group.
+// subtask of one operator, any old parallelism, in order of old subtask
+// index): the operator state of each old subtask j with j % parallelism ==
+// subtask (kRoundRobin) or of every old subtask (kUnion), in order of j, and
+// every key group of its new key-group range, by key group.
 OperatorRestoreData AssignRestoreData(int64_t checkpoint_id,
                                       const std::vector<const OperatorSubtaskState*>& states,
-                                      int max_parallelism, int parallelism, int subtask);
+                                      int max_parallelism, int parallelism, int subtask,
+                                      OperatorStateDistribution distribution);
 
 }  // namespace brook::internal
 

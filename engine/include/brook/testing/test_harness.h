@@ -194,7 +194,8 @@ class HarnessBase {
     SetupOnce();
     return op_->InitializeState(
         internal::AssignRestoreData(checkpoint_id, states, options_.max_parallelism,
-                                    options_.parallelism, options_.subtask_index));
+                                    options_.parallelism, options_.subtask_index,
+                                    op_->operator_state_distribution()));
   }
 
   absl::Status Open() {

@@ -18,6 +18,8 @@
 //                             -Inf before the first watermark's kMinTimestampMs,
 //                             +Inf after the end of input)
 //   num_records_out_<tag>  -> brook_side_output_records_total{output="<tag>"}
+//   kafka_<name>.<topic>/<partition> (a Kafka source's per-partition metrics)
+//                          -> brook_kafka_<name>{topic="<topic>",partition="<partition>"}
 // and one derived gauge, brook_watermark_lag_seconds = processing time minus
 // current watermark, for every scope whose current watermark is an actual
 // event time (neither 0, its value before any watermark, nor ±infinity).

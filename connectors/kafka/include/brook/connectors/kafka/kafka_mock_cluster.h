@@ -17,6 +17,7 @@
 #ifndef BROOK_CONNECTORS_KAFKA_KAFKA_MOCK_CLUSTER_H_
 #define BROOK_CONNECTORS_KAFKA_KAFKA_MOCK_CLUSTER_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,6 +43,22 @@ class KafkaMockCluster {
   // kInvalidArgument for partitions < 1; kInternal from librdkafka (e.g. the
   // topic exists).
   absl::Status CreateTopic(std::string_view topic, int partitions);
+
+  // For tests. Produces one message to `partition` of `topic` through a
+  // producer of the cluster's own (created on first use); `timestamp_ms` 0:
+  // the produce time. Asynchronous: Flush() waits for every message so far.
+  // kInternal from librdkafka (e.g. its queue is full).
+  absl::Status Produce(std::string_view topic, int partition, std::string_view key,
+                       std::string_view value, int64_t timestamp_ms = 0);
+  // kUnavailable when not every message was acknowledged within `timeout_ms`.
+  absl::Status Flush(int timeout_ms = 10000);
+  // For tests. The offset `group` committed for `partition` of `topic`, -1
+  // when none is (asks the cluster, as a consumer of that group would).
+  absl::StatusOr<int64_t> CommittedOffset(std::string_view group, std::string_view topic,
+                                          int partition);
+  // For tests. The next `count` OffsetCommit requests, to any broker, fail
+  // with GROUP_AUTHORIZATION_FAILED (not retried by clients).
+  void FailOffsetCommits(int count);
 
  private:
   struct Rep;
