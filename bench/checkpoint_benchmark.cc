@@ -34,6 +34,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdlib>
 #include <filesystem>
 #include <cstdint>
@@ -48,6 +49,7 @@
 #include "brook/brook.h"
 #include "brook/checkpoint_storage.h"
 #include "brook/internal/operators.h"
+#include "brook/internal/restore_assignment.h"
 #include "brook/operators/deduplicate.h"
 #include "operator_driver.h"
 #include "build_warning.h"
@@ -82,6 +84,14 @@ bool Check(benchmark::State& state, const absl::Status& s) {
 
 // Ids spread over the int64 range, as real oids are.
 int64_t Id(int64_t i) { return static_cast<int64_t>(static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL); }
+
+// CPU time of the whole process (every thread), ms: less sensitive than
+// wall time to a loaded machine.
+double ProcessCpuMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
 
 double MsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -194,7 +204,7 @@ void BM_CheckpointDedupState(benchmark::State& state) {
     brook::internal::OperatorRestoreData restore;
     restore.checkpoint_id = 1;
     restore.operator_states.push_back(data->operator_state);
-    restore.key_groups = std::move(data->key_groups);
+    for (const auto& [kg, bytes] : data->key_groups) restore.key_groups.emplace_back(kg, bytes);
     Subtask fresh;
     t0 = std::chrono::steady_clock::now();
     if (!Check(state, fresh.op->InitializeState(std::move(restore)))) return;
@@ -229,7 +239,12 @@ void BM_CheckpointDedupState(benchmark::State& state) {
 //                        the last increment (file sizes)
 //     increment_pct      increment_MiB / full_MiB
 //     increment_ms       the last increment: async part + write
-//     restore_total_ms   LoadLatest of the chain + InitializeState + Open
+//     load_ms            LoadLatest of the chain (read, verify, decode)
+//     fill_ms            InitializeState + Open of a fresh operator: the
+//                        key groups' tables filled (on several threads
+//                        when the machine has the cores)
+//     restore_total_ms   load_ms + fill_ms
+//     restore_cpu_ms     CPU time of the process (all threads) meanwhile
 void BM_IncrementalDedupState(benchmark::State& state) {
   const int64_t ids = state.range(0);
   const int64_t added = state.range(1);
@@ -295,6 +310,7 @@ void BM_IncrementalDedupState(benchmark::State& state) {
       file->owner_checkpoint_id = id;
       chain.push_back(*file);
     }
+    const double cpu0 = ProcessCpuMs();
     auto t0 = std::chrono::steady_clock::now();
     auto loaded = (*storage)->LoadLatest(nullptr);
     if (!Check(state, loaded.status())) return;
@@ -302,18 +318,21 @@ void BM_IncrementalDedupState(benchmark::State& state) {
       state.SkipWithError("the chain did not load back");
       return;
     }
-    brook::internal::OperatorRestoreData restore;
-    restore.checkpoint_id = 4;
-    restore.operator_states.push_back((*loaded)->states[0].operator_state);
-    restore.key_groups = std::move((*loaded)->states[0].key_groups);
-    // As the runtime hands them over: by key group, each chain in order.
-    std::stable_sort(restore.key_groups.begin(), restore.key_groups.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    loaded->reset();
+    const double load_ms = MsSince(t0);
+    // As the runtime hands them over: by key group, each chain in order,
+    // viewing the loaded checkpoint.
     Subtask fresh;
-    if (!Check(state, fresh.op->InitializeState(std::move(restore)))) return;
+    const auto t1 = std::chrono::steady_clock::now();
+    if (!Check(state, fresh.op->InitializeState(brook::internal::AssignRestoreData(
+                          4, {&(*loaded)->states[0]}, brook::kDefaultMaxParallelism, 1, 0,
+                          brook::internal::OperatorStateDistribution::kRoundRobin)))) {
+      return;
+    }
     if (!Check(state, fresh.op->Open())) return;
     const double restore_ms = MsSince(t0);
+    const double fill_ms = MsSince(t1);
+    const double restore_cpu_ms = ProcessCpuMs() - cpu0;
+    loaded->reset();
     std::filesystem::remove_all(dir);
     if (fresh.op->NumStateEntries() != next) {
       state.SkipWithError("restore lost ids");
@@ -323,7 +342,10 @@ void BM_IncrementalDedupState(benchmark::State& state) {
     state.counters["increment_MiB"] = increment_bytes / (1 << 20);
     state.counters["increment_pct"] = 100 * increment_bytes / full_bytes;
     state.counters["increment_ms"] = increment_ms;
+    state.counters["load_ms"] = load_ms;
+    state.counters["fill_ms"] = fill_ms;
     state.counters["restore_total_ms"] = restore_ms;
+    state.counters["restore_cpu_ms"] = restore_cpu_ms;
   }
 }
 BENCHMARK(BM_IncrementalDedupState)

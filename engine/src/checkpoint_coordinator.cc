@@ -180,8 +180,12 @@ void CheckpointCoordinator::TriggerLocked(
   if (pending_ != nullptr) {
     if (savepoint) {
       for (auto& w : waiters) queued_savepoints_.push_back(std::move(w));
-    } else if (skipped_ != nullptr) {
-      skipped_->Inc();
+    } else {
+      // Not triggered at its tick; triggered as soon as the one in flight
+      // completes (as Flink queues a periodic request): a checkpoint slower
+      // than the interval is followed at once, not an interval later.
+      periodic_due_ = true;
+      if (skipped_ != nullptr) skipped_->Inc();
     }
     return;
   }
@@ -373,7 +377,7 @@ void CheckpointCoordinator::OnCompleted(int64_t checkpoint_id, absl::StatusOr<st
     events_.push_back(CompletedCheckpoint{p.id, p.savepoint, *path, p.size_bytes, duration});
   }
   for (auto& w : p.waiters) Resolve(*w, *path);
-  FinishLocked();
+  FinishLocked(/*completed=*/true);
 }
 
 void CheckpointCoordinator::AbortLocked(const absl::Status& reason) {
@@ -422,10 +426,14 @@ void CheckpointCoordinator::DeliverEvents() {
   }
 }
 
-void CheckpointCoordinator::FinishLocked() {
+void CheckpointCoordinator::FinishLocked(bool completed) {
   pending_.reset();
   if (!queued_savepoints_.empty()) {
     TriggerLocked(/*savepoint=*/true, std::exchange(queued_savepoints_, {}));
+  } else if (periodic_due_ && completed) {
+    // Not after a failure: a checkpoint that keeps failing waits for ticks.
+    periodic_due_ = false;
+    TriggerLocked(/*savepoint=*/false, {});
   }
 }
 

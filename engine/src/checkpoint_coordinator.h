@@ -145,7 +145,9 @@ class CheckpointCoordinator final : public CheckpointListener {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeCompleteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AbortLocked(const absl::Status& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the pending checkpoint; then triggers the queued savepoints, or
+  // after a `completed` one a periodic checkpoint whose tick found it pending.
+  void FinishLocked(bool completed = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnFileWritten(int64_t checkpoint_id, absl::StatusOr<CheckpointMetadata::File> file,
                      int64_t incremental_base);
   // The chains of complete checkpoint `id` (from its files) become the base
@@ -168,6 +170,7 @@ class CheckpointCoordinator final : public CheckpointListener {
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::shared_ptr<SavepointRequest>> queued_savepoints_ ABSL_GUARDED_BY(mu_);
+  bool periodic_due_ ABSL_GUARDED_BY(mu_) = false;  // a tick found a checkpoint pending
   // Listener calls not yet made (only with listeners), and whether a thread
   // is making them.
   std::vector<std::variant<CompletedCheckpoint, FailedCheckpoint>> events_ ABSL_GUARDED_BY(mu_);

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -25,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "brook/brook.h"
 #include "brook/checkpoint_storage.h"
+#include "brook/internal/keyed_state_backend.h"
 #include "brook/testing/status_matchers.h"
 #include "brook/testing/test_harness.h"
 
@@ -183,6 +185,75 @@ TEST(IncrementalSnapshotTest, AChainRestoresWhatAFullSnapshotDoesAtAnyParallelis
     std::vector<std::unique_ptr<Harness>> restored;
     for (int i = 0; i < p; ++i) restored.push_back(NewSubtask(p, i, chain, 4));
     EXPECT_THAT(Finish(restored), UnorderedElementsAreArray(expected)) << "parallelism " << p;
+  }
+}
+
+// Key groups restored on several threads (a full snapshot, then an
+// increment with updates and removals) hold what one thread restores.
+TEST(IncrementalSnapshotTest, KeyGroupsRestoredOnSeveralThreadsHoldTheSameState) {
+  using Backend = brook::internal::HeapKeyedStateBackend<int64_t>;
+  const brook::KeyGroupRange range{0, kMaxParallelism - 1};
+  constexpr int64_t kIds = 20000;
+  Backend source(range);
+  int64_t key = 0;
+  auto at = [&](Backend& b, int64_t k) {
+    key = k;
+    b.context().key = &key;
+    b.context().key_group_index = brook::AssignToKeyGroup(k, kMaxParallelism) - range.start;
+  };
+  auto value = source.GetValueState<int64_t>("value", {});
+  ASSERT_THAT(value, IsOk());
+  for (int64_t k = 0; k < kIds; ++k) {
+    at(source, k);
+    (*value)->Update(k * 7);
+  }
+  // (key group, blob, increment) in the order a restore applies them.
+  std::vector<std::tuple<int, std::string, bool>> blobs;
+  auto capture = [&](int64_t id, int64_t base) {
+    auto snap = source.CaptureSnapshot(id, true, base);
+    ASSERT_THAT(snap, IsOk());
+    for (int kg = range.start; kg <= range.end; ++kg) {
+      if ((*snap)->Empty(kg)) continue;
+      std::string blob;
+      brook::DataOutputView out(&blob);
+      (*snap)->WriteKeyGroup(kg, out);
+      blobs.emplace_back(kg, std::move(blob), base > 0);
+    }
+  };
+  capture(1, 0);
+  for (int64_t k = 0; k < kIds; k += 3) {
+    at(source, k);
+    if (k % 2 == 0) {
+      (*value)->Clear();
+    } else {
+      (*value)->Update(-k);
+    }
+  }
+  capture(2, 1);
+  std::stable_sort(blobs.begin(), blobs.end(),
+                   [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
+
+  for (int threads : {1, 4}) {
+    Backend restored(range);
+    restored.set_restore_threads(threads, /*min_bytes_per_thread=*/1);
+    for (const auto& [kg, blob, delta] : blobs) {
+      brook::DataInputView in(blob);
+      ASSERT_THAT(restored.AddRestoredKeyGroup(kg, in, delta), IsOk());
+    }
+    auto v = restored.GetValueState<int64_t>("value", {});
+    ASSERT_THAT(v, IsOk());
+    EXPECT_THAT(restored.FinishRestore(), IsOk());
+    int64_t mismatches = 0;
+    for (int64_t k = 0; k < kIds; ++k) {
+      at(source, k);
+      const int64_t* want = (*value)->Get();
+      at(restored, k);
+      const int64_t* got = (*v)->Get();
+      if ((want == nullptr) != (got == nullptr) || (want != nullptr && *want != *got)) {
+        ++mismatches;
+      }
+    }
+    EXPECT_EQ(mismatches, 0) << threads << " threads";
   }
 }
 

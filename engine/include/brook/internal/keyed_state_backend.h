@@ -42,6 +42,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -53,6 +54,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/types/span.h"
 #include "brook/key_group.h"
 #include "brook/serialization.h"
 #include "brook/state.h"
@@ -206,6 +208,14 @@ struct CaptureOptions {
   int64_t drop_logs_up_to = 0;
 };
 
+// One restored blob's entries for one state table: what the backend hands
+// the table (views into the restored checkpoint's bytes).
+struct RestoredKeyGroupPart {
+  int index;  // key group index in the subtask's range
+  std::string_view entries;
+  bool delta;  // an increment (applied on the key group's earlier parts)
+};
+
 class StateTableBase {
  public:
   virtual ~StateTableBase() = default;
@@ -226,12 +236,16 @@ class StateTableBase {
   // Starts the change log (a table created after incremental snapshots began,
   // or restored at the base of a chain).
   virtual void TrackChanges() = 0;
-  // Adds the entries that a full StateTableSnapshot::Write wrote for the key
-  // group. kDataLoss for bytes that do not decode.
-  virtual absl::Status RestoreKeyGroup(int key_group_index, DataInputView& in) = 0;
-  // Applies what an incremental StateTableSnapshot::Write wrote. kDataLoss
-  // for bytes that do not decode.
-  virtual absl::Status ApplyKeyGroupDelta(int key_group_index, DataInputView& in) = 0;
+  // Restores `parts` (ordered by key group; a key group's full snapshot
+  // first, then its increments, oldest first): adds the entries a full
+  // StateTableSnapshot::Write wrote, applies what an incremental one wrote.
+  // Key groups are independent tables, so they are restored on up to
+  // `threads` threads (the calling one included), each key group on one
+  // and each thread given at least `min_bytes_per_thread` bytes;
+  // the table must not be used by anything else meanwhile. kDataLoss for
+  // bytes that do not decode (the first error, naming the key group).
+  virtual absl::Status RestoreKeyGroups(absl::Span<const RestoredKeyGroupPart> parts,
+                                        int threads, size_t min_bytes_per_thread) = 0;
 };
 
 template <typename V>
@@ -364,43 +378,47 @@ class KeyGroupedTable : public StateTableBase {
   }
   void TrackChanges() override { tracking_ = true; }
 
-  absl::Status ApplyKeyGroupDelta(int key_group_index, DataInputView& in) override {
-    uint8_t mode = 0;
-    BROOK_RETURN_IF_ERROR(in.ReadUint8(&mode));
-    Table& t = MutableAt(key_group_index);
-    if (mode == kDeltaReplace) {
-      t.clear();
-      return RestoreKeyGroup(key_group_index, in);
+  absl::Status RestoreKeyGroups(absl::Span<const RestoredKeyGroupPart> parts, int threads,
+                                size_t min_bytes_per_thread) override {
+    if (parts.empty()) return absl::OkStatus();
+    // Contiguous runs of whole key groups of about equal bytes, one a thread.
+    size_t total = 0;
+    for (const auto& p : parts) total += p.entries.size();
+    const size_t runs = std::clamp<size_t>(total / std::max<size_t>(min_bytes_per_thread, 1), 1,
+                                           static_cast<size_t>(std::max(threads, 1)));
+    std::vector<size_t> bounds = {0};
+    size_t bytes = 0;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      bytes += parts[i].entries.size();
+      const bool boundary = i + 1 == parts.size() || parts[i + 1].index != parts[i].index;
+      if (boundary && bounds.size() < runs && bytes * runs >= total * bounds.size()) {
+        bounds.push_back(i + 1);
+      }
     }
-    if (mode != kDeltaChanges) {
-      return absl::DataLossError(absl::StrCat("unknown increment mode ", mode));
+    if (bounds.back() != parts.size()) bounds.push_back(parts.size());
+    std::vector<absl::Status> status(bounds.size() - 1);
+    auto restore = [&](size_t run, const Codec& codec) {
+      for (size_t i = bounds[run]; i < bounds[run + 1] && status[run].ok(); ++i) {
+        DataInputView in(parts[i].entries);
+        status[run] = RestoreKeyGroupPart(parts[i], in, codec);
+        if (status[run].ok() && !in.AtEnd()) {
+          status[run] = absl::DataLossError(absl::StrCat(in.remaining(), " unexpected bytes"));
+        }
+        if (!status[run].ok()) {
+          status[run] = absl::Status(status[run].code(),
+                                     absl::StrCat("key group index ", parts[i].index, ": ",
+                                                  status[run].message()));
+        }
+      }
+    };
+    std::vector<std::thread> workers;
+    for (size_t run = 1; run + 1 < bounds.size(); ++run) {
+      // A user's StateSerializer may keep scratch state: one copy a thread.
+      workers.emplace_back([&, run] { restore(run, codec_.ForSnapshot()); });
     }
-    size_t n = 0;
-    BROOK_RETURN_IF_ERROR(in.ReadLength(&n, std::is_empty_v<K> ? 0 : 1));
-    for (size_t i = 0; i < n; ++i) {
-      K k{};
-      BROOK_RETURN_IF_ERROR(ReadIfSerializable(in, &k));
-      t.erase(k);
-    }
-    BROOK_RETURN_IF_ERROR(in.ReadLength(&n, std::is_empty_v<K> ? 0 : 1));
-    for (size_t i = 0; i < n; ++i) {
-      // An update replaces the entry (an empty map or list is written but
-      // not read back as an entry).
-      DataInputView peek = in;
-      K k{};
-      BROOK_RETURN_IF_ERROR(ReadIfSerializable(peek, &k));
-      t.erase(k);
-      BROOK_RETURN_IF_ERROR(Derived::ReadEntry(in, t, codec_));
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status RestoreKeyGroup(int key_group_index, DataInputView& in) override {
-    size_t n = 0;
-    BROOK_RETURN_IF_ERROR(in.ReadLength(&n, std::is_empty_v<K> ? 0 : 1));
-    Table& t = MutableAt(key_group_index);
-    t.reserve(t.size() + n);
-    for (size_t i = 0; i < n; ++i) BROOK_RETURN_IF_ERROR(Derived::ReadEntry(in, t, codec_));
+    restore(0, codec_);
+    for (auto& w : workers) w.join();
+    for (auto& s : status) BROOK_RETURN_IF_ERROR(s);
     return absl::OkStatus();
   }
 
@@ -481,6 +499,44 @@ class KeyGroupedTable : public StateTableBase {
     }
     out = std::move(changes);
     return true;
+  }
+
+  // Adds the entries that a full StateTableSnapshot::Write wrote for the key
+  // group, or applies what an incremental one wrote. Touches only that key
+  // group's slot (RestoreKeyGroups runs key groups on several threads).
+  absl::Status RestoreKeyGroupPart(const RestoredKeyGroupPart& part, DataInputView& in,
+                                   const Codec& codec) {
+    Table& t = MutableAt(part.index);
+    uint8_t mode = kDeltaReplace;
+    if (part.delta) BROOK_RETURN_IF_ERROR(in.ReadUint8(&mode));
+    size_t n = 0;
+    if (mode == kDeltaReplace) {
+      if (part.delta) t.clear();
+      BROOK_RETURN_IF_ERROR(in.ReadLength(&n, std::is_empty_v<K> ? 0 : 1));
+      t.reserve(t.size() + n);
+      for (size_t i = 0; i < n; ++i) BROOK_RETURN_IF_ERROR(Derived::ReadEntry(in, t, codec));
+      return absl::OkStatus();
+    }
+    if (mode != kDeltaChanges) {
+      return absl::DataLossError(absl::StrCat("unknown increment mode ", mode));
+    }
+    BROOK_RETURN_IF_ERROR(in.ReadLength(&n, std::is_empty_v<K> ? 0 : 1));
+    for (size_t i = 0; i < n; ++i) {
+      K k{};
+      BROOK_RETURN_IF_ERROR(ReadIfSerializable(in, &k));
+      t.erase(k);
+    }
+    BROOK_RETURN_IF_ERROR(in.ReadLength(&n, std::is_empty_v<K> ? 0 : 1));
+    for (size_t i = 0; i < n; ++i) {
+      // An update replaces the entry (an empty map or list is written but
+      // not read back as an entry).
+      DataInputView peek = in;
+      K k{};
+      BROOK_RETURN_IF_ERROR(ReadIfSerializable(peek, &k));
+      t.erase(k);
+      BROOK_RETURN_IF_ERROR(Derived::ReadEntry(in, t, codec));
+    }
+    return absl::OkStatus();
   }
 
   // The current key group's table, for reading (never copies).
@@ -1148,6 +1204,15 @@ class HeapKeyedStateBackend {
     for (auto& [name, table] : tables_) table->TrackChanges();
   }
 
+  // Restore: how many threads may fill one state's key groups (the
+  // calling one included; default 1), each taking at least
+  // `min_bytes_per_thread` of the state's restored bytes (a small state
+  // restores on the calling thread alone).
+  void set_restore_threads(int threads, size_t min_bytes_per_thread = size_t{4} << 20) {
+    restore_threads_ = std::max(threads, 1);
+    restore_min_bytes_per_thread_ = std::max<size_t>(min_bytes_per_thread, 1);
+  }
+
   // Restore, before any state is created: reads the tables of key group
   // `key_group` that Snapshot::WriteKeyGroup wrote. The bytes `in` views must
   // stay alive until FinishRestore(). Increments (`delta`) of a chain follow
@@ -1206,14 +1271,9 @@ class HeapKeyedStateBackend {
   }
 
  private:
-  struct RestoredKeyGroup {
-    int index;  // in the range
-    std::string_view entries;
-    bool delta;
-  };
   struct PendingState {
     uint8_t kind = 0;
-    std::vector<RestoredKeyGroup> key_groups;  // in the order to apply
+    std::vector<RestoredKeyGroupPart> key_groups;  // in the order to apply
   };
 
   template <typename Impl, typename Make>
@@ -1240,8 +1300,8 @@ class HeapKeyedStateBackend {
     }
     return impl;
   }
-  static absl::Status Restore(const std::string& name, StateTableBase& table,
-                              const PendingState& p) {
+  absl::Status Restore(const std::string& name, StateTableBase& table,
+                       const PendingState& p) const {
     if (p.kind != table.kind()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "keyed state '", name, "' was checkpointed as ", StateKindName(p.kind),
@@ -1249,17 +1309,11 @@ class HeapKeyedStateBackend {
           " (as in Flink, a state's kind and whether it has a TTL cannot change across a "
           "restore)"));
     }
-    for (const auto& r : p.key_groups) {
-      DataInputView in(r.entries);
-      absl::Status s =
-          r.delta ? table.ApplyKeyGroupDelta(r.index, in) : table.RestoreKeyGroup(r.index, in);
-      if (s.ok() && !in.AtEnd()) {
-        s = absl::DataLossError(absl::StrCat(in.remaining(), " unexpected bytes"));
-      }
-      if (!s.ok()) {
-        return absl::Status(s.code(), absl::StrCat("restoring keyed state '", name,
-                                                   "': ", s.message()));
-      }
+    absl::Status s =
+        table.RestoreKeyGroups(p.key_groups, restore_threads_, restore_min_bytes_per_thread_);
+    if (!s.ok()) {
+      return absl::Status(s.code(),
+                          absl::StrCat("restoring keyed state '", name, "': ", s.message()));
     }
     return absl::OkStatus();
   }
@@ -1270,6 +1324,8 @@ class HeapKeyedStateBackend {
   absl::flat_hash_map<std::string, PendingState> pending_;
   int64_t min_ttl_ms_ = 0;
   int64_t last_sweep_ms_ = kMinTimestampMs;
+  int restore_threads_ = 1;
+  size_t restore_min_bytes_per_thread_ = 1;
   static constexpr size_t kMaxUnconfirmed = 32;
   bool tracking_ = false;
   std::vector<int64_t> known_bases_;  // checkpoints an increment can be based on

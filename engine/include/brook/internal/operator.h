@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <typeindex>
 #include <utility>
 #include <vector>
@@ -68,7 +69,10 @@ struct OperatorRestoreData {
   bool rescaled = false;
   // In order of old subtask index.
   std::vector<std::string> operator_states;
-  std::vector<std::pair<int32_t, std::string>> key_groups;
+  // (key group, bytes): views into the restored checkpoint (no copy of the
+  // state), which the runtime (or the test harness) keeps alive until the
+  // operator's Open() has returned; an operator must not keep them longer.
+  std::vector<std::pair<int32_t, std::string_view>> key_groups;
 };
 
 // How an operator's operator state (not its key groups) is handed to the new

@@ -5,10 +5,13 @@
 #ifndef BROOK_INTERNAL_OPERATORS_H_
 #define BROOK_INTERNAL_OPERATORS_H_
 
+#include <algorithm>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -175,6 +178,7 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
 
   absl::Status Open() override {
     const auto& s = this->setup_;
+    const auto open_start = std::chrono::steady_clock::now();
     EnsureBackend();
     collector_ = CollectorAccess<Out>::Make(static_cast<Output<Out>*>(this->main_output_));
     ctx_.side_outputs_ = &this->side_outputs_;
@@ -201,6 +205,11 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
         this->setup_.timers->Schedule(this, processing_timers_.begin()->first);
       }
       UpdateGauges();
+      restore_time_ += std::chrono::steady_clock::now() - open_start;
+      if (s.metrics != nullptr) {
+        s.metrics->GetGauge("state_restore_ms")
+            ->Set(std::chrono::duration_cast<std::chrono::milliseconds>(restore_time_).count());
+      }
     }
     return absl::OkStatus();
   }
@@ -212,9 +221,15 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
   // outside the range, another max parallelism, or timers of a key type
   // without serializer.
   absl::Status InitializeState(OperatorRestoreData data) override {
+    const auto start = std::chrono::steady_clock::now();
     EnsureBackend();
     restored_ = true;
-    restore_ = std::move(data);  // owns the bytes the backend views
+    restore_ = std::move(data);  // views the backend keeps until Open()
+    // A large state restores its key groups on several threads: the cores
+    // this operator's other subtasks, restoring at the same time, leave.
+    backend_->set_restore_threads(
+        static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) /
+        std::max(this->setup_.parallelism, 1));
     BROOK_RETURN_IF_ERROR(InitializeFunctionState(fn_.get(), restore_.operator_states,
                                                   this->setup_.operator_name));
     const int maxp = this->setup_.max_parallelism;
@@ -250,6 +265,7 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
       }
     }
     if (!restore_.rescaled) backend_->TrackChangesSince(restore_.checkpoint_id);
+    restore_time_ = std::chrono::steady_clock::now() - start;
     return absl::OkStatus();
   }
 
@@ -470,6 +486,8 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
   // Restore: the checkpoint's bytes until Open() has consumed them.
   bool restored_ = false;
   OperatorRestoreData restore_;
+  // InitializeState + the restoring part of Open: the state_restore_ms gauge.
+  std::chrono::steady_clock::duration restore_time_{};
   std::vector<std::pair<int64_t, K>> restored_event_timers_;
   std::vector<std::pair<int64_t, K>> restored_processing_timers_;
   Counter* state_entries_ = nullptr;

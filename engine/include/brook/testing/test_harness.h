@@ -189,8 +189,10 @@ class HarnessBase {
   // that do not decode, kFailedPrecondition for state it cannot take).
   absl::Status RestoreFrom(const std::vector<OperatorSubtaskState>& snapshots,
                            int64_t checkpoint_id = 1) {
+    // The operator views the key groups' bytes until Open(): keep them.
+    restored_snapshots_ = snapshots;
     std::vector<const OperatorSubtaskState*> states;
-    for (const OperatorSubtaskState& s : snapshots) states.push_back(&s);
+    for (const OperatorSubtaskState& s : restored_snapshots_) states.push_back(&s);
     SetupOnce();
     return op_->InitializeState(
         internal::AssignRestoreData(checkpoint_id, states, options_.max_parallelism,
@@ -358,6 +360,7 @@ class HarnessBase {
   internal::Output<Out> main_output_{{&main_}, nullptr};
   absl::flat_hash_map<std::string, SideOutput> side_;
   std::vector<std::shared_ptr<void>> side_owned_;
+  std::vector<OperatorSubtaskState> restored_snapshots_;  // what RestoreFrom's views see
   std::unique_ptr<internal::OneInputOperator<In>> op_;
   bool set_up_ = false;
 };
