@@ -5,31 +5,38 @@
 #
 #   scripts/install-deps.sh          # build set: build brook and run the example job
 #                                    # (scripts/run-example.sh)
-#   scripts/install-deps.sh --test   # build set + test set: run the test suite and the
-#                                    # benchmarks (scripts/test.sh, .ci/run)
+#   scripts/install-deps.sh --test   # build set + test set (+ clang and libFuzzer): run the
+#                                    # test suite, the benchmarks and the fuzz targets
+#                                    # (scripts/test.sh, scripts/fuzz.sh, .ci/run)
 set -euo pipefail
 
 # Compilers, build tools and the libraries brook's targets link.
 # librdkafka-dev and kcat: for the Kafka connector (brook::kafka, next on the
 # tracker) and its command-line client. libpq-dev: the PostgreSQL sink
-# (brook::postgres) links libpq.
+# (brook::postgres) links libpq. libssl-dev: TLS for brook::web's HTTP server.
 BUILD_PACKAGES=(
   build-essential g++ cmake ninja-build ccache pkg-config
   libboost-dev libabsl-dev capnproto libcapnp-dev zlib1g-dev libfmt-dev
   libsimdjson-dev libcsv-dev
   librdkafka-dev kcat
   libpq-dev
+  libssl-dev
 )
 # GoogleTest, Google Benchmark, and the tools the tests drive: Prometheus
 # (promtool and a real scrape), headless Chromium (the dashboard page), and
 # ClickHouse 18.16 and PostgreSQL 15 (the results stores' tests start their
 # servers on loopback; brook::clickhouse itself needs only Boost, and
-# brook::postgres libpq, in the build set).
+# brook::postgres libpq, in the build set); the openssl CLI makes the TLS
+# tests' certificates.
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev time
   prometheus chromium
   clickhouse-server clickhouse-client postgresql-15
+  openssl
 )
+# The fuzz targets (fuzz/, scripts/fuzz.sh, CI's fuzz phase) are built with
+# clang and libFuzzer; everything else keeps g++. Part of the test set.
+FUZZ_PACKAGES=(clang-15 libfuzzer-15-dev)
 
 usage() { echo "usage: $0 [--test]" >&2; }
 
@@ -37,7 +44,7 @@ PACKAGES=("${BUILD_PACKAGES[@]}")
 set_name=build
 for arg in "$@"; do
   case "${arg}" in
-    --test) PACKAGES+=("${TEST_PACKAGES[@]}"); set_name="build+test" ;;
+    --test) PACKAGES+=("${TEST_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"); set_name="build+test" ;;
     -h | --help) usage; exit 0 ;;
     *) usage; exit 2 ;;
   esac

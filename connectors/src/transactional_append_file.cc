@@ -1,13 +1,7 @@
 // File: brook/connectors/transactional_append_file.cc
 #include "brook/connectors/transactional_append_file.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -17,149 +11,124 @@
 namespace brook::connectors {
 namespace {
 
-absl::Status IoError(int error_number, const std::string& what) {
-  absl::Status status = absl::ErrnoToStatus(error_number, what);
-  if (status.code() == absl::StatusCode::kUnknown) {
-    return absl::UnavailableError(status.message());
-  }
-  return status;
-}
-
-absl::StatusOr<int64_t> FileSize(int fd, const std::string& path) {
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return IoError(errno, absl::StrCat("stat '", path, "'"));
-  return static_cast<int64_t>(st.st_size);
-}
+constexpr size_t kBufferBytes = size_t{1} << 20;
 
 // Copies bytes [from, to) of `src` to the same offsets of `dst`.
-absl::Status CopyRange(int src, const std::string& src_path, int dst,
-                       const std::string& dst_path, int64_t from, int64_t to) {
-  constexpr int64_t kChunk = int64_t{1} << 20;
-  std::vector<char> buffer(static_cast<size_t>(std::min(kChunk, std::max<int64_t>(to - from, 1))));
+absl::Status CopyRange(File& src, File& dst, int64_t from, int64_t to) {
+  std::vector<char> buffer(static_cast<size_t>(
+      std::min<int64_t>(kBufferBytes, std::max<int64_t>(to - from, 1))));
   while (from < to) {
     const size_t want = static_cast<size_t>(std::min<int64_t>(to - from, buffer.size()));
-    const ssize_t n = ::pread(src, buffer.data(), want, from);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return IoError(errno, absl::StrCat("read '", src_path, "'"));
-    }
+    BROOK_ASSIGN_OR_RETURN(const size_t n, src.Read(from, want, buffer.data()));
     if (n == 0) {
       return absl::DataLossError(
-          absl::StrCat("'", src_path, "' ends at offset ", from, ", expected ", to, " bytes"));
+          absl::StrCat("'", src.path(), "' ends at offset ", from, ", expected ", to, " bytes"));
     }
-    size_t done = 0;
-    while (done < static_cast<size_t>(n)) {
-      const ssize_t w = ::pwrite(dst, buffer.data() + done, static_cast<size_t>(n) - done,
-                                 from + static_cast<int64_t>(done));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return IoError(errno, absl::StrCat("write '", dst_path, "'"));
-      }
-      done += static_cast<size_t>(w);
-    }
-    from += n;
+    BROOK_RETURN_IF_ERROR(dst.Write(from, std::string_view(buffer.data(), n)));
+    from += static_cast<int64_t>(n);
   }
-  return absl::OkStatus();
-}
-
-absl::Status Sync(int fd, const std::string& path) {
-  if (::fsync(fd) != 0) return IoError(errno, absl::StrCat("fsync '", path, "'"));
   return absl::OkStatus();
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TransactionalAppendFile>> TransactionalAppendFile::Open(
-    std::string path) {
+    std::string path, FileSystem* fs) {
   if (path.empty() || path == "-") {
     return absl::InvalidArgumentError(
         "a transactional output needs a file path (stdout cannot be committed)");
   }
-  const std::string pending_path = path + std::string(kPendingSuffix);
-  const int visible_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (visible_fd < 0) return IoError(errno, absl::StrCat("cannot open '", path, "'"));
-  auto visible_length = FileSize(visible_fd, path);
-  if (!visible_length.ok()) {
-    ::close(visible_fd);
-    return visible_length.status();
-  }
-  const int pending_fd = ::open(pending_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (pending_fd < 0) {
-    const int e = errno;
-    ::close(visible_fd);
-    return IoError(e, absl::StrCat("cannot open '", pending_path, "'"));
-  }
-  std::FILE* pending = ::fdopen(pending_fd, "r+");
-  if (pending == nullptr) {
-    const int e = errno;
-    ::close(pending_fd);
-    ::close(visible_fd);
-    return IoError(e, absl::StrCat("cannot open '", pending_path, "'"));
-  }
-  static constexpr size_t kBufferBytes = 1 << 20;
-  std::setvbuf(pending, nullptr, _IOFBF, kBufferBytes);
-  ::fseeko(pending, 0, SEEK_END);
+  if (fs == nullptr) fs = FileSystem::Default();
+  constexpr auto kKeep = FileSystem::OpenMode::kCreateOrKeep;
+  BROOK_ASSIGN_OR_RETURN(std::unique_ptr<File> visible, fs->OpenFile(path, kKeep));
+  BROOK_ASSIGN_OR_RETURN(const int64_t visible_length, visible->Size());
+  BROOK_ASSIGN_OR_RETURN(std::unique_ptr<File> pending,
+                         fs->OpenFile(path + std::string(kPendingSuffix), kKeep));
+  BROOK_ASSIGN_OR_RETURN(const int64_t pending_length, pending->Size());
   return std::unique_ptr<TransactionalAppendFile>(
-      new TransactionalAppendFile(std::move(path), pending, visible_fd, *visible_length));
+      new TransactionalAppendFile(std::move(path), fs, std::move(pending), pending_length,
+                                  std::move(visible), visible_length));
 }
 
-TransactionalAppendFile::TransactionalAppendFile(std::string path, std::FILE* pending,
-                                                 int visible_fd, int64_t visible_length)
+TransactionalAppendFile::TransactionalAppendFile(std::string path, FileSystem* fs,
+                                                 std::unique_ptr<File> pending,
+                                                 int64_t pending_length,
+                                                 std::unique_ptr<File> visible,
+                                                 int64_t visible_length)
     : path_(std::move(path)),
-      pending_(pending),
-      visible_fd_(visible_fd),
+      fs_(fs),
+      pending_(std::move(pending)),
+      pending_length_(pending_length),
+      visible_(std::move(visible)),
       visible_length_(visible_length) {}
 
-TransactionalAppendFile::~TransactionalAppendFile() {
-  if (pending_ != nullptr) std::fclose(pending_);
-  if (visible_fd_ >= 0) ::close(visible_fd_);
+TransactionalAppendFile::~TransactionalAppendFile() = default;
+
+absl::Status TransactionalAppendFile::FinishedError() const {
+  return absl::FailedPreconditionError(absl::StrCat("'", path_, "' is finished"));
+}
+
+absl::Status TransactionalAppendFile::Append(std::string_view bytes) {
+  if (finished_) return FinishedError();
+  if (buffer_.size() + bytes.size() <= kBufferBytes) {
+    buffer_.append(bytes);
+    return absl::OkStatus();
+  }
+  BROOK_RETURN_IF_ERROR(Flush());
+  if (bytes.size() < kBufferBytes) {
+    buffer_.append(bytes);
+    return absl::OkStatus();
+  }
+  BROOK_RETURN_IF_ERROR(pending_->Write(pending_length_, bytes));
+  pending_length_ += static_cast<int64_t>(bytes.size());
+  return absl::OkStatus();
+}
+
+absl::Status TransactionalAppendFile::Flush() {
+  if (finished_) return FinishedError();
+  if (buffer_.empty()) return absl::OkStatus();
+  BROOK_RETURN_IF_ERROR(pending_->Write(pending_length_, buffer_));
+  pending_length_ += static_cast<int64_t>(buffer_.size());
+  buffer_.clear();
+  return absl::OkStatus();
 }
 
 absl::Status TransactionalAppendFile::StartFresh() {
-  if (finished_) return absl::FailedPreconditionError(absl::StrCat("'", path_, "' is finished"));
-  const int fd = ::fileno(pending_);
-  if (std::fflush(pending_) != 0 || ::ftruncate(fd, 0) != 0) {
-    return IoError(errno, absl::StrCat("truncate '", pending_path(), "'"));
-  }
-  ::fseeko(pending_, 0, SEEK_SET);
-  if (::ftruncate(visible_fd_, 0) != 0) {
-    return IoError(errno, absl::StrCat("truncate '", path_, "'"));
-  }
-  BROOK_RETURN_IF_ERROR(Sync(fd, pending_path()));
-  BROOK_RETURN_IF_ERROR(Sync(visible_fd_, path_));
+  if (finished_) return FinishedError();
+  buffer_.clear();
+  BROOK_RETURN_IF_ERROR(pending_->Truncate(0));
+  pending_length_ = 0;
+  BROOK_RETURN_IF_ERROR(visible_->Truncate(0));
+  BROOK_RETURN_IF_ERROR(pending_->Sync());
+  BROOK_RETURN_IF_ERROR(visible_->Sync());
+  // Open() may have created them: their entries must be as durable as the
+  // bytes a checkpoint will count on.
+  BROOK_RETURN_IF_ERROR(fs_->SyncDir(ParentDir(path_)));
   visible_length_ = 0;
   precommitted_length_ = 0;
   return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> TransactionalAppendFile::PreCommit() {
-  if (finished_) return absl::FailedPreconditionError(absl::StrCat("'", path_, "' is finished"));
-  if (std::fflush(pending_) != 0) {
-    return IoError(errno, absl::StrCat("write '", pending_path(), "'"));
-  }
-  BROOK_RETURN_IF_ERROR(Sync(::fileno(pending_), pending_path()));
-  const off_t length = ::ftello(pending_);
-  if (length < 0) return IoError(errno, absl::StrCat("tell '", pending_path(), "'"));
-  precommitted_length_ = length;
+  BROOK_RETURN_IF_ERROR(Flush());
+  BROOK_RETURN_IF_ERROR(pending_->Sync());
+  precommitted_length_ = pending_length_;
   return precommitted_length_;
 }
 
 absl::Status TransactionalAppendFile::SetVisible(int64_t length) {
   if (visible_length_ > length) {
-    if (::ftruncate(visible_fd_, length) != 0) {
-      return IoError(errno, absl::StrCat("truncate '", path_, "'"));
-    }
+    BROOK_RETURN_IF_ERROR(visible_->Truncate(length));
   } else if (visible_length_ < length) {
-    BROOK_RETURN_IF_ERROR(CopyRange(::fileno(pending_), pending_path(), visible_fd_, path_,
-                                    visible_length_, length));
+    BROOK_RETURN_IF_ERROR(CopyRange(*pending_, *visible_, visible_length_, length));
   }
-  BROOK_RETURN_IF_ERROR(Sync(visible_fd_, path_));
+  BROOK_RETURN_IF_ERROR(visible_->Sync());
   visible_length_ = length;
   return absl::OkStatus();
 }
 
 absl::Status TransactionalAppendFile::Commit(int64_t length) {
-  if (finished_) return absl::FailedPreconditionError(absl::StrCat("'", path_, "' is finished"));
+  if (finished_) return FinishedError();
   if (length > precommitted_length_) {
     return absl::FailedPreconditionError(
         absl::StrCat("commit of ", length, " bytes of '", path_, "' beyond the ",
@@ -172,31 +141,26 @@ absl::Status TransactionalAppendFile::Commit(int64_t length) {
 }
 
 absl::Status TransactionalAppendFile::Restore(int64_t length) {
-  if (finished_) return absl::FailedPreconditionError(absl::StrCat("'", path_, "' is finished"));
+  if (finished_) return FinishedError();
   if (length < 0) return absl::DataLossError(absl::StrCat("negative length for '", path_, "'"));
-  const int fd = ::fileno(pending_);
-  if (std::fflush(pending_) != 0) {
-    return IoError(errno, absl::StrCat("write '", pending_path(), "'"));
-  }
-  BROOK_ASSIGN_OR_RETURN(const int64_t pending_size, FileSize(fd, pending_path()));
-  BROOK_ASSIGN_OR_RETURN(const int64_t visible_size, FileSize(visible_fd_, path_));
+  BROOK_RETURN_IF_ERROR(Flush());
+  BROOK_ASSIGN_OR_RETURN(const int64_t pending_size, pending_->Size());
+  BROOK_ASSIGN_OR_RETURN(const int64_t visible_size, visible_->Size());
   visible_length_ = visible_size;
   if (pending_size >= length) {
-    if (::ftruncate(fd, length) != 0) {
-      return IoError(errno, absl::StrCat("truncate '", pending_path(), "'"));
-    }
+    BROOK_RETURN_IF_ERROR(pending_->Truncate(length));
   } else if (visible_size >= length) {
     // The pending file went away after a CommitAll(): the visible file holds
     // the same bytes.
-    BROOK_RETURN_IF_ERROR(CopyRange(visible_fd_, path_, fd, pending_path(), pending_size, length));
+    BROOK_RETURN_IF_ERROR(CopyRange(*visible_, *pending_, pending_size, length));
   } else {
     return absl::DataLossError(absl::StrCat(
         "the checkpoint covers ", length, " bytes of output, but '", pending_path(), "' has ",
         pending_size, " and '", path_, "' ", visible_size,
         ": the output files do not belong to this checkpoint"));
   }
-  BROOK_RETURN_IF_ERROR(Sync(fd, pending_path()));
-  ::fseeko(pending_, 0, SEEK_END);
+  BROOK_RETURN_IF_ERROR(pending_->Sync());
+  pending_length_ = length;
   precommitted_length_ = length;
   return SetVisible(length);
 }
@@ -204,12 +168,12 @@ absl::Status TransactionalAppendFile::Restore(int64_t length) {
 absl::Status TransactionalAppendFile::CommitAll() {
   BROOK_ASSIGN_OR_RETURN(const int64_t length, PreCommit());
   BROOK_RETURN_IF_ERROR(Commit(length));
-  std::fclose(pending_);
-  pending_ = nullptr;
+  absl::Status closed = pending_->Close();
+  pending_.reset();
   finished_ = true;
-  if (::unlink(pending_path().c_str()) != 0 && errno != ENOENT) {
-    return IoError(errno, absl::StrCat("remove '", pending_path(), "'"));
-  }
+  BROOK_RETURN_IF_ERROR(closed);
+  absl::Status removed = fs_->RemoveFile(pending_path());
+  if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
   return absl::OkStatus();
 }
 

@@ -42,7 +42,6 @@ FileSinkCore::FileSinkCore(std::shared_ptr<TransactionalAppendFile> file,
                            std::shared_ptr<std::FILE> plain, std::string path, std::string header)
     : file_(std::move(file)),
       plain_(std::move(plain)),
-      out_(file_ != nullptr ? file_->pending() : plain_.get()),
       path_(std::move(path)),
       header_(std::move(header)) {}
 
@@ -70,7 +69,8 @@ absl::Status FileSinkCore::Append(std::string_view bytes) {
   if (file_ != nullptr && file_->finished()) {
     return absl::FailedPreconditionError(absl::StrCat("'", path_, "': write after the end"));
   }
-  if (std::fwrite(bytes.data(), 1, bytes.size(), out_) != bytes.size()) {
+  if (file_ != nullptr) return file_->Append(bytes);
+  if (std::fwrite(bytes.data(), 1, bytes.size(), plain_.get()) != bytes.size()) {
     return WriteError(errno, path_);
   }
   return absl::OkStatus();
@@ -132,7 +132,7 @@ absl::Status FileSinkCore::Restore() {
 absl::Status FileSinkCore::Finish() {
   BROOK_RETURN_IF_ERROR(Begin());
   if (file_ == nullptr) {
-    if (std::fflush(out_) != 0) return WriteError(errno, path_);
+    if (std::fflush(plain_.get()) != 0) return WriteError(errno, path_);
     return absl::OkStatus();
   }
   if (file_->finished()) return absl::OkStatus();

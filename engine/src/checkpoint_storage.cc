@@ -3,20 +3,10 @@
 // (checkpoint_file.h), verification, retention and reporting.
 #include "brook/checkpoint_storage.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <climits>
 #include <cstring>
-#include <filesystem>
 #include <map>
-#include <system_error>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -24,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "brook/file_system.h"
 #include "brook/status.h"
 #include "checkpoint_file.h"
 
@@ -65,6 +56,8 @@ class Store {
   // The directory `name` directly under the root.
   virtual std::string Child(const std::string& name) const = 0;
   virtual absl::Status MakeDir(const std::string& dir) = 0;
+  // Makes the directory's entries durable (where there is a disk).
+  virtual absl::Status SyncDir(const std::string& /*dir*/) { return absl::OkStatus(); }
   // Writes the file durably; `atomic` files appear complete or not at all.
   virtual absl::Status WriteFile(const std::string& dir, const std::string& name,
                                  const ci::EncodedFile& file, bool atomic) = 0;
@@ -81,146 +74,76 @@ class Store {
 };
 
 // ---------------------------------------------------------------------------
-// Local directory.
-
-absl::Status ErrnoError(absl::string_view op, const std::string& path, int error) {
-  return absl::UnavailableError(absl::StrCat(op, " ", path, ": ", strerror(error)));
-}
-
-absl::Status FsyncPath(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open", path, errno);
-  int rc = fsync(fd);
-  int error = errno;
-  close(fd);
-  return rc == 0 ? absl::OkStatus() : ErrnoError("fsync", path, error);
-}
-
-absl::Status WriteAll(int fd, const std::string& path, const ci::EncodedFile& file) {
-  std::vector<iovec> iov;
-  for (const auto& piece : file.pieces()) {
-    if (piece.size > 0) iov.push_back({const_cast<void*>(piece.data), piece.size});
-  }
-  size_t next = 0;
-  while (next < iov.size()) {
-    const int count = static_cast<int>(std::min<size_t>(iov.size() - next, IOV_MAX));
-    ssize_t written = writev(fd, &iov[next], count);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("write", path, errno);
-    }
-    auto left = static_cast<size_t>(written);
-    while (next < iov.size() && left >= iov[next].iov_len) left -= iov[next++].iov_len;
-    if (left > 0) {
-      iov[next].iov_base = static_cast<char*>(iov[next].iov_base) + left;
-      iov[next].iov_len -= left;
-    }
-  }
-  return absl::OkStatus();
-}
+// Local directory, through a FileSystem (brook/file_system.h; POSIX by
+// default, a fault-injecting one in tests).
 
 class LocalStore final : public Store {
  public:
-  explicit LocalStore(std::string root) : root_(std::move(root)) {}
+  LocalStore(std::string root, FileSystem* fs) : root_(std::move(root)), fs_(fs) {}
 
   std::string Child(const std::string& name) const override {
     return absl::StrCat(root_, "/", name);
   }
 
-  absl::Status MakeDir(const std::string& dir) override {
-    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoError("mkdir", dir, errno);
-    return absl::OkStatus();
-  }
+  absl::Status MakeDir(const std::string& dir) override { return fs_->CreateDir(dir); }
+
+  absl::Status SyncDir(const std::string& dir) override { return fs_->SyncDir(dir); }
 
   absl::Status WriteFile(const std::string& dir, const std::string& name,
                          const ci::EncodedFile& file, bool atomic) override {
     const std::string path = absl::StrCat(dir, "/", name);
     const std::string target = atomic ? absl::StrCat(dir, "/", kMetadataTemp) : path;
-    int fd = open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return ErrnoError("open", target, errno);
-    absl::Status status = WriteAll(fd, target, file);
-    if (status.ok() && fsync(fd) != 0) status = ErrnoError("fsync", target, errno);
-    if (close(fd) != 0 && status.ok()) status = ErrnoError("close", target, errno);
+    BROOK_ASSIGN_OR_RETURN(auto out,
+                           fs_->OpenFile(target, FileSystem::OpenMode::kCreateOrTruncate));
+    std::vector<std::string_view> pieces;
+    pieces.reserve(file.pieces().size());
+    for (const auto& piece : file.pieces()) {
+      pieces.emplace_back(static_cast<const char*>(piece.data), piece.size);
+    }
+    absl::Status status = out->Write(0, pieces);
+    if (status.ok()) status = out->Sync();
+    status.Update(out->Close());
     if (!status.ok() || !atomic) return status;
-    if (rename(target.c_str(), path.c_str()) != 0) return ErrnoError("rename", target, errno);
-    return FsyncPath(dir);
+    BROOK_RETURN_IF_ERROR(fs_->Rename(target, path));
+    return fs_->SyncDir(dir);
   }
 
   absl::StatusOr<ci::FileBytes> ReadFile(const std::string& dir,
                                          const std::string& name) override {
     const std::string path = absl::StrCat(dir, "/", name);
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": missing"));
-      return ErrnoError("open", path, errno);
+    absl::StatusOr<FileContents> contents = fs_->ReadFile(path);
+    if (absl::IsNotFound(contents.status())) {
+      return absl::NotFoundError(absl::StrCat(path, ": missing"));
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-      int error = errno;
-      close(fd);
-      return ErrnoError("stat", path, error);
-    }
+    if (!contents.ok()) return contents.status();
     ci::FileBytes bytes;
-    bytes.size = static_cast<size_t>(st.st_size);
-    if (bytes.size == 0) {
-      close(fd);
-      static const uint64_t kEmpty = 0;
-      bytes.data = reinterpret_cast<const unsigned char*>(&kEmpty);
-      return bytes;
-    }
-    // A checkpoint is read once and in order: map it rather than copy it.
-    void* map = mmap(nullptr, bytes.size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    int error = errno;
-    close(fd);
-    if (map == MAP_FAILED) return ErrnoError("mmap", path, error);
-    madvise(map, bytes.size, MADV_SEQUENTIAL);
-    const size_t size = bytes.size;
-    bytes.data = static_cast<const unsigned char*>(map);
-    bytes.owner = std::shared_ptr<void>(map, [size](void* p) { munmap(p, size); });
+    bytes.data = contents->data;
+    bytes.size = contents->size;
+    bytes.owner = std::const_pointer_cast<void>(std::move(contents->owner));
     return bytes;
   }
 
   bool Exists(const std::string& dir, const std::string& name) override {
-    struct stat st;
-    return stat(absl::StrCat(dir, "/", name).c_str(), &st) == 0;
+    return fs_->FileExists(absl::StrCat(dir, "/", name));
   }
 
-  absl::StatusOr<std::vector<std::string>> List() override {
-    std::error_code ec;
-    std::vector<std::string> names;
-    for (std::filesystem::directory_iterator it(root_, ec), end; !ec && it != end;
-         it.increment(ec)) {
-      names.push_back(it->path().filename().string());
-    }
-    if (ec) return absl::UnavailableError(absl::StrCat("list ", root_, ": ", ec.message()));
-    return names;
-  }
+  absl::StatusOr<std::vector<std::string>> List() override { return fs_->ListDir(root_); }
 
-  absl::Status RemoveDir(const std::string& dir) override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("remove ", dir, ": ", ec.message()));
-    return absl::OkStatus();
-  }
+  absl::Status RemoveDir(const std::string& dir) override { return fs_->RemoveAll(dir); }
 
   std::vector<std::string> ListFiles(const std::string& dir) override {
-    std::error_code ec;
-    std::vector<std::string> names;
-    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end;
-         it.increment(ec)) {
-      names.push_back(it->path().filename().string());
-    }
-    return names;
+    absl::StatusOr<std::vector<std::string>> names = fs_->ListDir(dir);
+    return names.ok() ? *std::move(names) : std::vector<std::string>();
   }
 
   absl::Status RemoveFile(const std::string& dir, const std::string& name) override {
-    const std::string path = absl::StrCat(dir, "/", name);
-    if (unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoError("unlink", path, errno);
-    return absl::OkStatus();
+    absl::Status status = fs_->RemoveFile(absl::StrCat(dir, "/", name));
+    return absl::IsNotFound(status) ? absl::OkStatus() : status;
   }
 
  private:
   const std::string root_;
+  FileSystem* const fs_;
 };
 
 // ---------------------------------------------------------------------------
@@ -366,8 +289,8 @@ class StorageCore {
     if (sync_dirs) {
       // The data files' directory entries, and the checkpoint directory's own,
       // must be durable before `_metadata` says the checkpoint is complete.
-      BROOK_RETURN_IF_ERROR(FsyncPath(dir));
-      BROOK_RETURN_IF_ERROR(FsyncPath(store_->Child(".")));
+      BROOK_RETURN_IF_ERROR(store_->SyncDir(dir));
+      BROOK_RETURN_IF_ERROR(store_->SyncDir(store_->Child(".")));
     }
     auto file = ci::EncodeMetadata(metadata);
     BROOK_RETURN_IF_ERROR(store_->WriteFile(dir, ci::kMetadataFileName, *file, /*atomic=*/true));
@@ -543,8 +466,8 @@ class StorageCore {
 
 class LocalDirectoryCheckpointStorage final : public CheckpointStorage {
  public:
-  explicit LocalDirectoryCheckpointStorage(std::string directory)
-      : core_(std::make_unique<LocalStore>(std::move(directory))) {}
+  LocalDirectoryCheckpointStorage(std::string directory, FileSystem* fs)
+      : core_(std::make_unique<LocalStore>(std::move(directory), fs)) {}
 
   absl::StatusOr<CheckpointMetadata::File> WriteState(int64_t checkpoint_id, bool savepoint,
                                                       const OperatorSubtaskState& state) override {
@@ -647,19 +570,21 @@ class InMemoryCheckpointStorageImpl final : public InMemoryCheckpointStorage {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CheckpointStorage>> NewLocalDirectoryCheckpointStorage(
-    const std::string& directory) {
+    const std::string& directory, FileSystem* fs) {
   if (directory.empty()) {
     return absl::InvalidArgumentError("checkpoint directory: empty path");
   }
+  if (fs == nullptr) fs = FileSystem::Default();
   std::string dir = directory;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec || !std::filesystem::is_directory(dir, ec)) {
-    return absl::InternalError(absl::StrCat("cannot create checkpoint directory ", dir, ": ",
-                                            ec ? ec.message() : "not a directory"));
+  absl::Status created = fs->CreateDirs(dir);
+  // The directory's own entry must survive a power cut like its checkpoints.
+  if (created.ok()) created = fs->SyncDir(ParentDir(dir));
+  if (!created.ok()) {
+    return absl::InternalError(
+        absl::StrCat("cannot create checkpoint directory ", dir, ": ", created.message()));
   }
-  return std::make_unique<LocalDirectoryCheckpointStorage>(std::move(dir));
+  return std::make_unique<LocalDirectoryCheckpointStorage>(std::move(dir), fs);
 }
 
 std::unique_ptr<InMemoryCheckpointStorage> NewInMemoryCheckpointStorage() {

@@ -36,6 +36,11 @@ absl::StatusOr<JobPlan> BuildJobPlan(StreamGraph& graph, const ExecutionConfig& 
         "ExecutionConfig: batch_size, channel_capacity and parallelism must be >= 1 and "
         "parallelism <= max_parallelism");
   }
+  if (config.buffer_timeout < absl::ZeroDuration() ||
+      config.latency_tracking_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "ExecutionConfig: buffer_timeout and latency_tracking_interval must not be negative");
+  }
 
   // Edges point to later nodes, so node order is a topological order. A node
   // with one input edge may be chained to its producer; a union (several

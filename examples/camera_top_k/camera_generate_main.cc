@@ -23,6 +23,7 @@
 #include "camera_top_k/generator.h"
 #include "camera_top_k/generator_flags.h"
 #include "camera_top_k/kafka_output.h"
+#include "camera_top_k/kafka_property_flags.h"
 #include "fmt/format.h"
 
 ABSL_FLAG(std::string, detections_out, "",
@@ -77,9 +78,15 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "camera_generate: {}\n", s.ToString());
     return 2;
   }
+  auto kafka_properties = camera::KafkaPropertiesFromFlags();  // --kafka_property*
+  if (!kafka_properties.ok()) {
+    fmt::print(stderr, "camera_generate: {}\n", std::string(kafka_properties.status().message()));
+    return 2;
+  }
   if (!topic.empty()) {
     auto produced = camera::ProduceDetections(options, absl::GetFlag(FLAGS_generate_rate), *unit,
-                                              absl::GetFlag(FLAGS_kafka_brokers), topic);
+                                              absl::GetFlag(FLAGS_kafka_brokers), topic,
+                                              *kafka_properties);
     if (!produced.ok()) {
       fmt::print(stderr, "camera_generate: --topic={}: {}\n", topic, produced.status().ToString());
       return 1;

@@ -27,6 +27,7 @@
 #include "camera_top_k/camera_io.h"
 #include "camera_top_k/dashboard.h"
 #include "camera_top_k/kafka_output.h"
+#include "camera_top_k/scale_out.h"
 
 namespace camera {
 namespace {
@@ -98,6 +99,8 @@ brook::ExecutionConfig ConfigFor(const CameraJobOptions& o,
                                  std::shared_ptr<brook::CheckpointStorage> storage) {
   brook::ExecutionConfig config;
   config.parallelism = o.parallelism;
+  config.buffer_timeout = o.buffer_timeout;
+  config.latency_tracking_interval = o.latency_tracking_interval;
   if (storage == nullptr) return config;
   config.checkpoint.interval = o.checkpoint_interval;
   config.checkpoint.incremental = o.checkpoint_incremental;
@@ -203,11 +206,26 @@ brook::DataStream<Ranked> WindowTopK(const brook::DataStream<Joined>& joined,
       kTopK);
 }
 
+// The Top-K (scale-out: its two stages, scale_out.h) and its late records.
+TwoStageTopKStreams<Joined> TopKStage(const brook::DataStream<Joined>& joined,
+                                      const CameraJobOptions& o, bool live_early_fire,
+                                      const SideOutputs& tags,
+                                      const ScaleOutExchanges& exchanges) {
+  if (o.scale_out.enabled()) {
+    return TwoStageTopK(
+        joined, [](const Joined& j) { return j.event.detection.geographical_location_oid; },
+        [](const Joined& j) -> std::string_view { return j.event.detection.item_name; },
+        AssignerFor(o), tags.late, o.top_x, o.scale_out, exchanges, kTopK);
+  }
+  auto top_k = WindowTopK(joined, o, live_early_fire, tags);
+  return {top_k, top_k.GetSideOutput(tags.late)};
+}
+
 // Every rejection (malformed, unknown location, late) to the dead letters,
 // naming the input it came from.
 void SinkDeadLetters(const CameraJobOptions& o, const brook::DataStream<Event>& parsed,
                      const brook::DataStream<Joined>& joined,
-                     const brook::DataStream<Ranked>& top_k, const SideOutputs& tags,
+                     const brook::DataStream<Joined>& late_records, const SideOutputs& tags,
                      std::shared_ptr<TransactionalFileSink<DeadLetter>> sink) {
   const RejectedEventLetters letters{o.detections_in_memory != nullptr ? "memory"
                                      : o.generate                       ? "generator"
@@ -218,7 +236,7 @@ void SinkDeadLetters(const CameraJobOptions& o, const brook::DataStream<Event>& 
       [letters](brook::ops::JoinMiss<Event>&& m) {
         return letters(m.record, std::move(m.reason));
       }, "unknown-to-dead-letter");
-  auto late = top_k.GetSideOutput(tags.late).Map(
+  auto late = late_records.Map(
       [letters](Joined&& j) {
         return letters(j.event,
                        absl::StrCat("late: timestamp_detected ",
@@ -244,6 +262,7 @@ struct CameraJob::Inputs {
   std::shared_ptr<TransactionalFileSink<DeadLetter>> dead_letters;  // null: none requested
   std::shared_ptr<brook::CheckpointStorage> checkpoint_storage;  // null: off
   std::vector<ResultStore> result_stores;
+  ScaleOutExchanges exchanges;  // null without scale-out
 };
 
 double CameraJobSummary::records_per_second() const {
@@ -294,6 +313,10 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   if (in_memory && o.generate) {
     return bad("generate", "cannot be combined with detections_in_memory");
   }
+  BROOK_RETURN_IF_ERROR(ValidateScaleOut(o.scale_out, o.kafka.enabled(),
+                                         o.allowed_lateness > absl::ZeroDuration(),
+                                         o.early_fire > absl::ZeroDuration() ||
+                                             o.dashboard != nullptr));
   BROOK_RETURN_IF_ERROR(ValidateKafkaInput(o.kafka, !o.detections_path.empty() || in_memory,
                                            o.generate, o.window <= absl::ZeroDuration()));
   const bool kafka = o.kafka.enabled();
@@ -364,7 +387,14 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   if (!table.ok()) return table.status();
   inputs->locations = *std::move(table);
 
+  if (o.scale_out.enabled()) {
+    auto exchanges = MakeScaleOutExchanges(o.scale_out, o.parallelism, o.kafka.bounded);
+    if (!exchanges.ok()) return exchanges.status();
+    inputs->exchanges = *std::move(exchanges);
+  }
   if (kafka) {
+    o.kafka.num_processes = o.scale_out.num_processes;
+    o.kafka.process_index = o.scale_out.process_index;
     auto source = MakeKafkaDetectionSource(o.kafka, o.timestamp_unit);
     if (!source.ok()) return source.status();
     inputs->kafka = *std::move(source);
@@ -399,7 +429,7 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
   if (!o.output_topic.empty()) {
     auto sink = MakeResultKafkaSink(o.kafka.brokers, o.output_topic, o.kafka_delivery,
                                     checkpointing ? o.checkpoint_interval : absl::ZeroDuration(),
-                                    inputs->location_names);
+                                    inputs->location_names, o.kafka.properties);
     if (!sink.ok()) return sink.status();
     inputs->kafka_output = *std::move(sink);
   }
@@ -438,8 +468,13 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
 
   // source -> parse (malformed split off) -> dedup -> join -> window Top-K -> sinks
   auto parsed = ReadDetections(env, o, std::move(in->detections), std::move(in->kafka), tags);
-  auto joined = JoinLocations(Deduplicate(parsed, o), in->locations, o.join, tags);
-  auto top_k = WindowTopK(joined, o, live_early_fire, tags);
+  auto joined = JoinLocations(
+      Deduplicate(o.scale_out.repartition_by_detection
+                      ? ExchangeByDetection(parsed, in->exchanges)
+                      : parsed,
+                  o),
+      in->locations, o.join, tags);
+  auto [top_k, late] = TopKStage(joined, o, live_early_fire, tags, in->exchanges);
   auto rows = top_k.Map(&ToResultRow, "to-row");
   std::shared_ptr<brook::connectors::CallbackSink<ResultRow>> hook_sink;
   if (o.on_result) {
@@ -455,7 +490,7 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
                                                    : std::nullopt);
   }
   if (in->dead_letters != nullptr) {
-    SinkDeadLetters(o, parsed, joined, top_k, tags, std::move(in->dead_letters));
+    SinkDeadLetters(o, parsed, joined, late, tags, std::move(in->dead_letters));
   }
 
   const absl::Time start = absl::Now();
@@ -482,6 +517,7 @@ absl::StatusOr<CameraJobSummary> CameraJob::Run() {
                                        : env.metrics().Sum("records_sent", "kafka-output").value_or(0);
   summary.restored_from = env.restored_from();
   summary.restore_skipped = env.restore_skipped();
+  if (o.scale_out.enabled()) summary.top_k_records_in = TopKRecordsInLines(env.metrics(), o.scale_out);
   return summary;
 }
 

@@ -38,6 +38,7 @@
 #include "camera_top_k/detection_schema.h"
 #include "camera_top_k/generator.h"
 #include "camera_top_k/kafka_input.h"
+#include "camera_top_k/scale_out_options.h"
 
 namespace camera {
 
@@ -75,6 +76,9 @@ struct CameraJobOptions {
   // Input from a Kafka topic when kafka.enabled() (kafka_input.h), instead
   // of `detections_path` or the generator; read at `parallelism`.
   KafkaInputOptions kafka;
+  // Scale-out over Kafka (camera_top_k/scale_out.h, docs/scale-out.md): with
+  // num_processes > 1 this process runs its share of the job's two stages.
+  ScaleOutOptions scale_out;
 
   // Input held in memory (benchmarks, embedding): when set, the job reads
   // these events in order (a brook::CollectionSource of one reader, with
@@ -99,6 +103,10 @@ struct CameraJobOptions {
   absl::Duration dedup_retention = absl::ZeroDuration();  // zero = forever
   JoinMode join = JoinMode::kInner;
   int parallelism = 1;
+  // Engine timing (brook::ExecutionConfig): Flink's buffer timeout, and the
+  // latency marker interval (zero = off; the dashboard's freshness uses them).
+  absl::Duration buffer_timeout = absl::Milliseconds(5);
+  absl::Duration latency_tracking_interval = absl::ZeroDuration();
   // Records between two watermarks of a file source (deterministic).
   int64_t records_per_watermark = 1000;
 
@@ -170,6 +178,8 @@ struct CameraJobSummary {
   // output_rows the whole output.
   std::string restored_from;
   std::vector<std::string> restore_skipped;  // "<path>: <reason>"
+  // Scale-out: TopKRecordsInLines(), the records each Top-K subtask received.
+  std::string top_k_records_in;
 
   double records_per_second() const;
   // One line: "read=... accepted=... ... elapsed=1.23s records/s=..."
@@ -200,6 +210,9 @@ class CameraJob {
   // kFailedPrecondition when the job is not running or has no
   // checkpoint_dir; otherwise as brook::StreamExecutionEnvironment's.
   absl::StatusOr<std::string> TriggerSavepoint();
+  // The job's metrics (valid for the CameraJob's lifetime; read after Run()
+  // for final values). Thread-safe.
+  const brook::MetricRegistry& metrics() const { return env_->metrics(); }
 
  private:
   struct Inputs;

@@ -18,12 +18,16 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "brook/savepoint_on_signal.h"
+#include "brook/status.h"
 #include "camera_top_k/camera_job.h"
 #include "camera_top_k/clickhouse_output.h"
 #include "camera_top_k/dashboard_flags.h"
 #include "camera_top_k/generator_flags.h"
 #include "camera_top_k/kafka_flags.h"
+#include "camera_top_k/latency_flags.h"
 #include "camera_top_k/postgres_output.h"
+#include "camera_top_k/scale_out_flags.h"
+#include "camera_top_k/store_secret_flags.h"
 #include "fmt/format.h"
 
 ABSL_FLAG(std::string, detections, "",
@@ -162,16 +166,22 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   if (!kafka.ok()) return kafka.status();
   o.kafka = *std::move(kafka);
   o.kafka.brokers = absl::GetFlag(FLAGS_kafka_brokers);
+  o.scale_out = camera::ScaleOutOptionsFromFlags();
+  o.scale_out.brokers = o.kafka.brokers;
+  o.scale_out.properties = o.kafka.properties;
   if (const std::string url = absl::GetFlag(FLAGS_clickhouse_url); !url.empty()) {
+    BROOK_ASSIGN_OR_RETURN(std::string with_password, camera::ClickHouseUrlFromFlags(url));
     o.result_stores.push_back(camera::ClickHouseResultStore(
-        url, absl::GetFlag(FLAGS_results_table), !o.checkpoint_dir.empty()));
+        std::move(with_password), absl::GetFlag(FLAGS_results_table), !o.checkpoint_dir.empty()));
   }
   if (const std::string conninfo = absl::GetFlag(FLAGS_postgres); !conninfo.empty()) {
+    BROOK_RETURN_IF_ERROR(camera::PostgresPasswordFromFlags());
     o.result_stores.push_back(camera::PostgresResultStore(
         conninfo, absl::GetFlag(FLAGS_results_table), !o.checkpoint_dir.empty()));
   }
   o.generate_rate = absl::GetFlag(FLAGS_generate_rate);
   o.generator = camera::GeneratorOptionsFromFlags();
+  if (absl::Status s = camera::ApplyLatencyFlags(&o); !s.ok()) return s;
   if (absl::GetFlag(FLAGS_progress)) {
     o.progress = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
   }
@@ -242,6 +252,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "camera_top_k: job failed: {}\n", summary.status().ToString());
   } else {
     fmt::print(stderr, "camera_top_k: {}\n", summary->ToString());
+    fmt::print(stderr, "{}", summary->top_k_records_in);  // scale-out only
     fmt::print(stderr, "camera_top_k: result written to {}\n", absl::StrJoin(destinations, ", "));
   }
   camera::LingerFromFlags(dashboard->get(), "camera_top_k");

@@ -23,6 +23,7 @@
 #include "brook/time.h"
 #include "brook/web/prometheus.h"
 #include "camera_top_k/camera_job.h"
+#include "camera_top_k/view_freshness.h"
 
 namespace camera {
 
@@ -31,8 +32,15 @@ using ::brook::web::HttpResponse;
 
 // The page (dashboard_page.cc): "@@INITIAL_STATE@@" is replaced by JSON.
 extern const char kDashboardPage[];
+// The body of a 401 with a bearer token (dashboard_page.cc).
+extern const char kDashboardLoginPage[];
 
 namespace {
+
+// The page and the login page: everything inline, nothing from elsewhere.
+constexpr char kPageContentSecurityPolicy[] =
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'";
 
 // Operator names of camera_job.cc's pipeline: they scope the metrics read here.
 constexpr char kParse[] = "parse";
@@ -47,6 +55,11 @@ constexpr int64_t kMinPushGapMs = 250;   // at most 4 updates a second per clien
 constexpr int64_t kMaxPushGapMs = 1000;  // and at least one (health changes)
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+// ViewFreshness's value in ms for JSON; null before the first update.
+std::string FreshnessMsJson(std::optional<int64_t> us) {
+  return us ? absl::StrFormat("%.1f", *us / 1000.0) : "null";
+}
 
 // JSON string literal. '<', '>' and '&' are escaped too, so the text can sit
 // inside an HTML <script> element.
@@ -213,6 +226,7 @@ struct Dashboard::Impl {
   DashboardOptions options;
   brook::web::HttpServer server;
   brook::Histogram request_duration{{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000}};  // ms
+  ViewFreshness freshness{"live-view"};
 
   mutable absl::Mutex mu;
   DashboardJobInfo info ABSL_GUARDED_BY(mu);
@@ -440,7 +454,8 @@ std::string Dashboard::Impl::HealthObject() const {
   std::string out = "{";
   absl::StrAppend(&out, "\"job\":", JsonString(job.job_name), ",\"state\":", JsonString(job_state));
   if (!job_error.empty()) absl::StrAppend(&out, ",\"error\":", JsonString(job_error));
-  absl::StrAppend(&out, ",\"now_ms\":", now);
+  absl::StrAppend(&out, ",\"now_ms\":", now, ",\"freshness_ms\":",
+                  FreshnessMsJson(freshness.FreshnessUs(absl::GetCurrentTimeNanos() / 1000)));
   if (started > 0) {
     absl::StrAppend(&out, ",\"started_ms\":", started, ",\"uptime_s\":",
                     absl::StrFormat("%.1f", ((ended > 0 ? ended : now) - started) / 1000.0));
@@ -710,6 +725,12 @@ std::string Dashboard::Impl::MetricsText() const {
   add("num_http_requests", s.requests, true);
   add("num_http_bad_requests", s.bad_requests, true);
   add("num_http_timeouts", s.timeouts, true);
+  add("num_http_connections_evicted", s.evicted, true);
+  add("num_http_unauthorized", s.unauthorized, true);
+  add("num_http_tls_handshake_failures", s.tls_handshake_failures, true);
+  if (auto f = freshness.FreshnessUs(absl::GetCurrentTimeNanos() / 1000)) {
+    add("view_freshness_ms", *f / 1000, false);
+  }
   brook::MetricValue h;
   h.scope = scope;
   h.name = "http_request_duration_ms";
@@ -766,10 +787,7 @@ absl::Status Dashboard::Impl::RegisterHandlers() {
           return HttpResponse::Text(400, std::string(selected.status().message()));
         HttpResponse response = HttpResponse::Html(200, PageHtml(*selected));
         // Everything is inline; nothing may be loaded from elsewhere.
-        response.headers.emplace_back(
-            "Content-Security-Policy",
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-            "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'");
+        response.headers.emplace_back("Content-Security-Policy", kPageContentSecurityPolicy);
         response.headers.emplace_back("X-Frame-Options", "DENY");
         return response;
       })));
@@ -901,6 +919,14 @@ absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(DashboardOptions opt
   if (options.history_windows < 1) {
     return absl::InvalidArgumentError("DashboardOptions::history_windows: must be at least 1");
   }
+  if (!options.http.bearer_token.empty() && !options.http.unauthorized_handler) {
+    options.http.unauthorized_handler = [](const HttpRequest&) {
+      HttpResponse r = HttpResponse::Html(401, kDashboardLoginPage);
+      r.headers.emplace_back("Content-Security-Policy", kPageContentSecurityPolicy);
+      r.headers.emplace_back("X-Frame-Options", "DENY");
+      return r;
+    };
+  }
   auto impl = std::make_unique<Impl>(std::move(options));
   BROOK_RETURN_IF_ERROR(impl->RegisterHandlers());
   BROOK_RETURN_IF_ERROR(impl->server.Start());
@@ -918,7 +944,8 @@ int Dashboard::port() const { return impl_->server.port(); }
 std::string Dashboard::url() const {
   const std::string& a = impl_->server.address();
   const bool v6 = a.find(':') != std::string::npos;
-  return absl::StrCat("http://", v6 ? "[" : "", a, v6 ? "]" : "", ":", port(), "/");
+  return absl::StrCat(impl_->server.tls() ? "https://" : "http://", v6 ? "[" : "", a, v6 ? "]" : "",
+                      ":", port(), "/");
 }
 
 brook::web::HttpServerStats Dashboard::http_stats() const { return impl_->server.stats(); }
@@ -933,6 +960,7 @@ void Dashboard::AttachJob(DashboardJobInfo info) {
     absl::MutexLock lock(&impl_->rate_mu);
     impl_->rate_samples.clear();
   }
+  impl_->freshness.Reset();
   absl::MutexLock lock(&impl_->mu);
   impl_->info = std::move(info);
   impl_->state = "running";
@@ -977,6 +1005,13 @@ void Dashboard::ShowResults(
 
 void Dashboard::AddResults(const ResultRow* rows, size_t n) {
   impl_->Apply(n, [rows](size_t i) -> const ResultRow& { return rows[i]; });
+  absl::MutexLock lock(&impl_->mu);  // the registry is valid while attached
+  impl_->freshness.OnUpdate(absl::GetCurrentTimeNanos() / 1000, impl_->info.metrics);
+}
+
+std::optional<double> Dashboard::FreshnessMs() const {
+  auto us = impl_->freshness.FreshnessUs(absl::GetCurrentTimeNanos() / 1000);
+  return us ? std::optional<double>(*us / 1000.0) : std::nullopt;
 }
 
 std::string Dashboard::TopKJson() const { return impl_->TopKAll(); }

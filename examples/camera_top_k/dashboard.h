@@ -24,13 +24,19 @@
 //                              oldest first, then the current window's (the
 //                              page's history chart); 400: no or a bad OID;
 //                              404: an unknown location
-//   /api/health                pipeline health, JSON
+//   /api/health                pipeline health, JSON (with "freshness_ms",
+//                              the age of the newest event in the view)
 //   /api/events?location=OID   Server-Sent Events: an "update" event (health,
 //                              the selected location, the busiest locations)
 //                              when something changed, at most 4 per second,
 //                              and at least one per second
 //   /metrics                   FormatPrometheusText of the job's metrics and
 //                              the dashboard's own (brook_http_*)
+//
+// With HttpServerOptions::bearer_token every endpoint answers 401 without
+// the token; the 401 of the page asks for it (kDashboardLoginPage), and the
+// page then sends it on every request (docs/operations.md, "Securing the
+// endpoint").
 //
 // What "current" means: the view holds, per location, the rows of the most
 // recent firing of the newest window it has seen (the whole input so far for
@@ -145,6 +151,10 @@ class Dashboard {
   std::string TopKJson() const;
   std::optional<std::string> TopKJson(int64_t location_oid) const;
   std::string HealthJson() const;
+  // Dashboard::FreshnessMs(): the age of the newest event the view reflects
+  // (camera_top_k/view_freshness.h), ms; nullopt before its first update.
+  // Also /api/health's "freshness_ms" and /metrics' view_freshness_ms.
+  std::optional<double> FreshnessMs() const;
   // The body of /api/history?location=OID; nullopt when it is unknown.
   std::optional<std::string> HistoryJson(int64_t location_oid) const;
 

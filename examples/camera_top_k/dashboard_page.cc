@@ -8,6 +8,47 @@
 namespace camera {
 
 extern const char kDashboardPage[];
+extern const char kDashboardLoginPage[];
+
+// The body of every 401 when the dashboard requires a bearer token: it holds
+// nothing the token protects. It asks for the token once per browser tab
+// (or takes it from the URL fragment #token=..., which is never sent to the
+// server: for bookmarks and headless browsers), keeps it in sessionStorage,
+// fetches the page it was refused with the token as a header and replaces
+// itself with it. A refused token is forgotten and asked again on reload.
+const char kDashboardLoginPage[] = R"PAGE(<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>brook · sign in</title></head>
+<body style="font: 14px system-ui, sans-serif; margin: 2em">
+<p id="msg">This dashboard requires an access token.</p>
+<script>
+'use strict';
+(function () {
+  const m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+  if (m) {
+    sessionStorage.setItem('brook_token', decodeURIComponent(m[1]));
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  let token = sessionStorage.getItem('brook_token');
+  if (!token) token = window.prompt('Access token for this dashboard (--http_token_file)') || '';
+  if (!token) return;
+  sessionStorage.setItem('brook_token', token);
+  fetch(location.pathname + location.search, { headers: { Authorization: 'Bearer ' + token } })
+      .then((r) => {
+        if (r.status === 401) {
+          sessionStorage.removeItem('brook_token');
+          document.getElementById('msg').textContent = 'Wrong access token: reload to try again.';
+          return null;
+        }
+        return r.text();
+      })
+      .then((html) => { if (html !== null) { document.open(); document.write(html); document.close(); } })
+      .catch(() => { document.getElementById('msg').textContent = 'The dashboard cannot be reached.'; });
+})();
+</script>
+</body>
+</html>
+)PAGE";
 
 const char kDashboardPage[] = R"PAGE(<!doctype html>
 <html lang="en">
@@ -150,6 +191,12 @@ const char kDashboardPage[] = R"PAGE(<!doctype html>
 'use strict';
 (function () {
   const $ = (id) => document.getElementById(id);
+  // With a bearer token (docs/operations.md, "Securing the endpoint") the
+  // login page (kDashboardLoginPage) kept it in sessionStorage: every fetch
+  // sends it as a header, the event stream (EventSource cannot set headers)
+  // as ?access_token=, which the server accepts for event streams only.
+  const token = sessionStorage.getItem('brook_token');
+  const api = (url) => fetch(url, token ? { headers: { Authorization: 'Bearer ' + token } } : {});
   const fmtInt = (n) => (n === null || n === undefined) ? '–' : Number(n).toLocaleString('en-US');
   function fmtDuration(ms) {
     if (ms === null || ms === undefined) return '–';
@@ -319,7 +366,7 @@ const char kDashboardPage[] = R"PAGE(<!doctype html>
     if (oid === historyOid && now - historyAt < 1000) return;
     historyOid = oid;
     historyAt = now;
-    fetch('/api/history?location=' + encodeURIComponent(oid))
+    api('/api/history?location=' + encodeURIComponent(oid))
         .then((r) => r.ok ? r.json() : null)
         .then((h) => { if (h && String(h.oid) === $('detail').dataset.oid) renderHistory(h); })
         .catch(() => {});
@@ -369,7 +416,10 @@ const char kDashboardPage[] = R"PAGE(<!doctype html>
     if (reconnectTimer !== null) { clearTimeout(reconnectTimer); reconnectTimer = null; }
     if (es) es.close();
     lastMessage = Date.now();
-    es = new EventSource('/api/events' + (selected !== null ? '?location=' + encodeURIComponent(selected) : ''));
+    const params = [];
+    if (selected !== null) params.push('location=' + encodeURIComponent(selected));
+    if (token) params.push('access_token=' + encodeURIComponent(token));
+    es = new EventSource('/api/events' + (params.length ? '?' + params.join('&') : ''));
     es.onopen = () => setConnected(true);
     es.addEventListener('update', (e) => {
       lastMessage = Date.now();
@@ -392,7 +442,7 @@ const char kDashboardPage[] = R"PAGE(<!doctype html>
   function select(oid) {
     selected = oid;
     try { history.replaceState(null, '', '?location=' + encodeURIComponent(oid)); } catch (e) {}
-    fetch('/api/topk?location=' + encodeURIComponent(oid))
+    api('/api/topk?location=' + encodeURIComponent(oid))
         .then((r) => r.ok ? r.json() : null)
         .then((j) => { if (j && j.locations && j.locations[0]) renderDetail(j.locations[0]); })
         .catch(() => {});
@@ -402,7 +452,7 @@ const char kDashboardPage[] = R"PAGE(<!doctype html>
   let searchTimer = null;
   function loadList() {
     const q = $('search').value.trim();
-    fetch('/api/locations?limit=50&q=' + encodeURIComponent(q))
+    api('/api/locations?limit=50&q=' + encodeURIComponent(q))
         .then((r) => r.ok ? r.json() : null)
         .then(renderList)
         .catch(() => {});

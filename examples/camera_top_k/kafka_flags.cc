@@ -1,6 +1,8 @@
 #include "camera_top_k/kafka_flags.h"
 
 #include "absl/flags/flag.h"
+#include "brook/status.h"
+#include "camera_top_k/kafka_property_flags.h"
 
 ABSL_FLAG(std::string, detections_topic, "",
           "Read Dataset A from this Kafka topic instead of --detections: one detection per "
@@ -30,6 +32,7 @@ absl::StatusOr<KafkaInputOptions> KafkaInputOptionsFromFlags() {
   k.group = absl::GetFlag(FLAGS_kafka_group);
   k.start = absl::GetFlag(FLAGS_kafka_start);
   k.bounded = absl::GetFlag(FLAGS_kafka_bounded);
+  BROOK_ASSIGN_OR_RETURN(k.properties, KafkaPropertiesFromFlags());
   return k;
 }
 

@@ -115,6 +115,9 @@ absl::StatusOr<std::shared_ptr<brook::Source<SourceRecord>>> MakeKafkaDetectionS
   source.group_id = options.group;
   BROOK_RETURN_IF_ERROR(brook::connectors::ParseKafkaStartingOffsets(options.start, &source));
   source.bounded = options.bounded;
+  source.num_processes = options.num_processes;
+  source.process_index = options.process_index;
+  source.properties = options.properties;
   auto kafka = brook::connectors::KafkaSource<Event>::Create(
       std::move(source),
       [format = options.value_format, unit] { return MakeDetectionDeserializer(format, unit); });

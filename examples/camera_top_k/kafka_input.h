@@ -30,6 +30,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -57,6 +59,14 @@ struct KafkaInputOptions {
   std::string start = "earliest";
   // Read up to the end offsets at start, then end as a file input does.
   bool bounded = false;
+  // Scale-out (camera_top_k/scale_out.h): this process reads only the
+  // partitions its subtasks own among num_processes x parallelism.
+  int num_processes = 1;
+  int process_index = 0;
+  // librdkafka properties for every Kafka client of the job (the source and
+  // the result sink): security.protocol, ssl.*, sasl.* ... in order, a
+  // later one winning (--kafka_property_file, then --kafka_property).
+  std::vector<std::pair<std::string, std::string>> properties;
 
   bool enabled() const { return !topic.empty(); }
 };

@@ -60,7 +60,8 @@ void AppendDetectionJson(const Detection& d, TimestampUnit unit, std::string& ou
 absl::StatusOr<std::shared_ptr<brook::Sink<ResultRow>>> MakeResultKafkaSink(
     const std::string& brokers, const std::string& topic, const std::string& delivery,
     absl::Duration checkpoint_interval,
-    std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names) {
+    std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names,
+    const std::vector<std::pair<std::string, std::string>>& properties) {
   if (brokers.empty()) {
     return absl::InvalidArgumentError("--output_topic needs --kafka_brokers=HOST:PORT[,...]");
   }
@@ -78,6 +79,7 @@ absl::StatusOr<std::shared_ptr<brook::Sink<ResultRow>>> MakeResultKafkaSink(
       std::clamp(2 * checkpoint_interval, absl::Minutes(1), absl::Minutes(15));
   options.properties = {
       {"transaction.timeout.ms", absl::StrCat(absl::ToInt64Milliseconds(timeout))}};
+  options.properties.insert(options.properties.end(), properties.begin(), properties.end());
   options.serializer = [names = std::move(location_names)](const ResultRow& r,
                                                            KafkaProducerRecord& record) {
     static const std::string kUnknown;
@@ -93,11 +95,14 @@ absl::StatusOr<std::shared_ptr<brook::Sink<ResultRow>>> MakeResultKafkaSink(
 
 absl::StatusOr<int64_t> ProduceDetections(const GeneratorOptions& options, double rate,
                                           TimestampUnit unit, const std::string& brokers,
-                                          const std::string& topic) {
-  BROOK_ASSIGN_OR_RETURN(
-      std::unique_ptr<brook::connectors::KafkaProducer> producer,
-      brook::connectors::NewRdKafkaProducer(
-          {{"bootstrap.servers", brokers}, {"enable.idempotence", "true"}, {"linger.ms", "5"}}));
+                                          const std::string& topic,
+                                          const std::vector<std::pair<std::string, std::string>>&
+                                              properties) {
+  brook::connectors::KafkaProperties all = {
+      {"bootstrap.servers", brokers}, {"enable.idempotence", "true"}, {"linger.ms", "5"}};
+  all.insert(all.end(), properties.begin(), properties.end());
+  BROOK_ASSIGN_OR_RETURN(std::unique_ptr<brook::connectors::KafkaProducer> producer,
+                         brook::connectors::NewRdKafkaProducer(all));
   DetectionGenerator generator(options);
   Detection d;
   KafkaProducerRecord record;

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -40,20 +42,25 @@ void AppendDetectionJson(const Detection& d, TimestampUnit unit, std::string& ou
 // exactly-once (transactional ids "camera_top_k-<topic>-<subtask>-<n>",
 // transaction.timeout.ms twice the checkpoint interval, at least 60 s and at
 // most 15 min: the broker's default cap). kInvalidArgument naming
-// --kafka_delivery, --kafka_brokers or --output_topic.
+// --kafka_delivery, --kafka_brokers or --output_topic. `properties` (e.g.
+// security settings) come after the sink's own and may override them.
 absl::StatusOr<std::shared_ptr<brook::Sink<ResultRow>>> MakeResultKafkaSink(
     const std::string& brokers, const std::string& topic, const std::string& delivery,
     absl::Duration checkpoint_interval,
-    std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names);
+    std::shared_ptr<const absl::flat_hash_map<int64_t, std::string>> location_names,
+    const std::vector<std::pair<std::string, std::string>>& properties = {});
 
 // Produces the generator's events for `options` to `topic` at `rate` events
 // per wall-clock second (0: as fast as possible), with an idempotent
 // producer, and waits until every one is acknowledged. Runs forever for an
-// unbounded generator (count 0). Returns the number produced; kUnavailable
+// unbounded generator (count 0). `properties` (e.g. security settings) come
+// after the producer's own. Returns the number produced; kUnavailable
 // (or the client's code) when a record cannot be delivered.
 absl::StatusOr<int64_t> ProduceDetections(const GeneratorOptions& options, double rate,
                                           TimestampUnit unit, const std::string& brokers,
-                                          const std::string& topic);
+                                          const std::string& topic,
+                                          const std::vector<std::pair<std::string, std::string>>&
+                                              properties = {});
 
 }  // namespace camera
 

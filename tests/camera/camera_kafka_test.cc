@@ -375,6 +375,31 @@ TEST_F(CameraKafkaEquivalenceTest, CsvValuesWindowed) {
   ExpectSameAsFile("detections.csv", "csv", KafkaValueFormat::kCsv, absl::Seconds(1));
 }
 
+// KafkaInputOptions::properties (--kafka_property) reach every Kafka client
+// of the job: with brokers that do not exist and the real ones given as the
+// property bootstrap.servers (which comes after brook's own and wins), the
+// source reads the topic and the result sink writes its topic.
+TEST_F(CameraKafkaEquivalenceTest, PropertiesReachTheSourceAndTheSink) {
+  CameraJobOptions o;
+  o.detections_path = Path("detections.jsonl");
+  const Run reference = RunJob(o, "file_props");
+  ASSERT_GT(reference.summary.output_rows, 0);
+  o.detections_path.clear();
+  o.kafka.brokers = "127.0.0.1:1";  // nothing listens there
+  o.kafka.properties = {{"bootstrap.servers", cluster_->bootstrap_servers()}};
+  o.kafka.topic = "json";
+  o.kafka.bounded = true;
+  o.output_topic = "results_props";
+  const Run kafka = RunJob(o, "kafka_props");
+  EXPECT_EQ(kafka.output, reference.output);
+  const std::string command =
+      absl::StrCat("kcat -C -q -e -b ", cluster_->bootstrap_servers(), " -t results_props > ",
+                   Path("results_props.jsonl"));
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  const std::string produced = ReadFile(Path("results_props.jsonl"));
+  EXPECT_EQ(std::count(produced.begin(), produced.end(), '\n'), reference.summary.output_rows);
+}
+
 // A dead letter of a malformed value keeps the value and its offset: the
 // first malformed record of the JSON topic is message 999 + its partition's
 // share, so check one against what kcat reads at that offset.

@@ -42,7 +42,7 @@ class TransactionalAppendFileTest : public ::testing::Test {
     return ss.str();
   }
   static void Append(TransactionalAppendFile& f, const std::string& s) {
-    ASSERT_EQ(std::fwrite(s.data(), 1, s.size(), f.pending()), s.size());
+    ASSERT_THAT(f.Append(s), IsOk());
   }
   std::unique_ptr<TransactionalAppendFile> OpenFile() {
     auto f = TransactionalAppendFile::Open(path_);
@@ -108,7 +108,7 @@ TEST_F(TransactionalAppendFileTest, RestoreCommitsWhatTheCheckpointCoveredAndDro
     Append(*f, "b\n");
     l2 = *f->PreCommit();  // checkpoint 2: complete, but its commit never ran
     Append(*f, "c-after-the-checkpoint\n");
-    std::fflush(f->pending());
+    ASSERT_THAT(f->Flush(), IsOk());
     // Crash: the object goes away without another commit.
   }
   EXPECT_EQ(Read(path_), "a\n");

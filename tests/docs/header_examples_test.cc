@@ -32,6 +32,7 @@
 #include "brook/operators/deduplicate.h"
 #include "brook/operators/lookup_join.h"
 #include "brook/operators/top_k.h"
+#include "brook/testing/fault_injection_file_system.h"
 #include "brook/testing/status_matchers.h"
 #include "brook/testing/test_harness.h"
 #include "brook/web/http_server.h"
@@ -350,6 +351,23 @@ absl::StatusOr<int64_t> ParseCount(const std::string& text) {
     return absl::InvalidArgumentError("not a count: \"" + text + "\"");
   }
   return n;
+}
+
+TEST(DocsFaultInjectionFileSystem, FailedMetadataFsyncLeavesNoCheckpoint) {
+  using Fs = brook::testing::FaultInjectionFileSystem;
+  Fs fs;
+  fs.InjectFault(
+      {.op = Fs::Op::kSync, .path = "_metadata.inprogress", .fault = Fs::Fault::kIoError});
+  auto storage = brook::NewLocalDirectoryCheckpointStorage("/ckpt", &fs);
+  ASSERT_THAT(storage, IsOk());
+  brook::CheckpointMetadata metadata;
+  metadata.checkpoint_id = 1;
+  EXPECT_THAT((*storage)->CompleteCheckpoint(metadata, /*retained=*/3).status(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("Input/output error")));
+  fs.PowerCut();  // what was not fsynced is gone
+  auto latest = (*storage)->LoadLatest(nullptr);
+  ASSERT_THAT(latest, IsOk());
+  EXPECT_FALSE(latest->has_value());  // no checkpoint to restore
 }
 
 TEST(DocsStatusMatchers, MatchersMatch) {

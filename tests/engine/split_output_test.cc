@@ -4,7 +4,7 @@
 // watermarks): the SourceDriver driven by hand with a manual clock (per-split
 // watermark = minimum, idleness per split, released splits, bounded
 // determinism, per-split generator state across 1 -> 2 -> 1 with union
-// state), and end to end: an idle reader does not hold back a two-source
+// state, watermarks the reader emits itself), and end to end: an idle reader does not hold back a two-source
 // job, SourceReader::NotifyCheckpointComplete reaches the reader on its
 // thread, and a union-state source restores at parallelism 1 -> 2 -> 1.
 #include <gmock/gmock.h>
@@ -168,6 +168,40 @@ TEST(SplitOutputTest, WatermarkIsTheMinimumOverSplits) {
   ASSERT_THAT(records, SizeIs(4));
   for (const auto& r : records) EXPECT_EQ(r.timestamp_ms, r.value);
   EXPECT_THAT(rig.statuses(), IsEmpty());
+}
+
+// SourceOutput::EmitWatermark (Flink's emitWatermark): a reader's own
+// watermarks, per split (the minimum over splits, at once) and on the reader.
+TEST(SplitOutputTest, ReaderEmittedWatermarksCombineAndNeverGoBack) {
+  Rig rig(brook::WatermarkStrategy<int64_t>::NoWatermarks(), kBounded);
+  ASSERT_THAT(rig.driver().Open(), IsOk());
+  ASSERT_THAT(rig.Poll([](ReaderOutput<int64_t>& out) {
+    out.CreateOutputForSplit("t/1");  // holds back
+    out.CreateOutputForSplit("t/0").EmitWatermark(100);
+  }),
+              IsOk());
+  EXPECT_THAT(rig.TakeWatermarks(), IsEmpty());
+  ASSERT_THAT(rig.Poll([](ReaderOutput<int64_t>& out) {
+    out.CreateOutputForSplit("t/1").EmitWatermark(50);
+    out.CreateOutputForSplit("t/1").EmitWatermark(40);  // never back
+  }),
+              IsOk());
+  EXPECT_THAT(rig.TakeWatermarks(), ElementsAre(50));
+  ASSERT_THAT(rig.Poll([](ReaderOutput<int64_t>& out) {
+    out.CreateOutputForSplit("t/1").EmitWatermark(300);
+  }),
+              IsOk());
+  EXPECT_THAT(rig.TakeWatermarks(), ElementsAre(100));
+
+  Rig whole(brook::WatermarkStrategy<int64_t>::NoWatermarks(), kUnbounded);
+  ASSERT_THAT(whole.driver().Open(), IsOk());
+  ASSERT_THAT(whole.Poll([](ReaderOutput<int64_t>& out) {
+    out.EmitWatermark(10);
+    out.EmitWatermark(5);
+    out.EmitWatermark(20);
+  }),
+              IsOk());
+  EXPECT_THAT(whole.TakeWatermarks(), ElementsAre(10, 20));
 }
 
 TEST(SplitOutputTest, ASplitWithoutWatermarkHoldsBackUntilReleased) {

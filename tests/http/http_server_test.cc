@@ -166,27 +166,29 @@ TEST(HttpServerTest, IdleAndSlowClientsAreDisconnected) {
   EXPECT_TRUE(PollUntil([&] { return server->stats().timeouts >= 2; }));
 }
 
-TEST(HttpServerTest, ConnectionsBeyondTheLimitAreClosedUntilOthersGo) {
+TEST(HttpServerTest, AtTheLimitTheLongestWaitingConnectionMakesRoom) {
   auto options = SmallLimits();
-  options.request_timeout = absl::Seconds(60);  // idle ones stay until we close them
+  options.request_timeout = absl::Seconds(60);  // idle ones stay unless evicted
   auto server = StartServer(options);
   std::vector<TcpClient> idle(options.max_connections);
-  for (TcpClient& c : idle) ASSERT_TRUE(c.Connect(server->port()));
-  ASSERT_TRUE(
-      PollUntil([&] { return server->stats().open_connections == options.max_connections; }));
-  // One more: accepted by the kernel, then closed unanswered by the server.
-  TcpClient extra;
-  ASSERT_TRUE(extra.Connect(server->port()));
-  extra.Send("GET /hello HTTP/1.1\r\n\r\n");
-  std::string raw;
-  EXPECT_TRUE(extra.ReadToEnd(raw));
-  EXPECT_EQ(ParseResponse(raw).status, 0);
-  EXPECT_GE(server->stats().rejected, 1);
-  for (TcpClient& c : idle) c.Close();
-  HttpResult r;
-  EXPECT_TRUE(
-      PollUntil([&] { return (r = HttpGet(server->port(), "/hello?name=z")).status == 200; }));
+  for (TcpClient& c : idle) {
+    ASSERT_TRUE(c.Connect(server->port()));
+    const int64_t n = &c - idle.data() + 1;
+    // One at a time, so that the first is the longest waiting.
+    ASSERT_TRUE(PollUntil([&] { return server->stats().open_connections == n; }));
+  }
+  // One more: the first idle connection is closed to make room for it.
+  HttpResult r = HttpGet(server->port(), "/hello?name=z");
   EXPECT_EQ(r.body, "hello z");
+  std::string raw;
+  EXPECT_TRUE(idle.front().ReadToEnd(raw, 10s));
+  EXPECT_EQ(raw, "");
+  EXPECT_EQ(server->stats().evicted, 1);
+  EXPECT_EQ(server->stats().rejected, 0);
+  // The others are still open and served.
+  ASSERT_TRUE(idle.back().Send("GET /hello?name=y HTTP/1.1\r\nConnection: close\r\n\r\n"));
+  ASSERT_TRUE(idle.back().ReadToEnd(raw));
+  EXPECT_EQ(ParseResponse(raw).body, "hello y");
 }
 
 TEST(HttpServerTest, EventStreamSendsEventsAndNoticesDisconnects) {

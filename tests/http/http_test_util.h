@@ -385,6 +385,29 @@ class ChildProcess {
   std::optional<int> exit_code_;
 };
 
+// Starts `job` with argv_for(port) on a port picked here, stdout and stderr
+// in dir/stdout.txt and dir/stderr.txt, and waits until its stderr contains
+// `ready` or it exits. A port picked here may be taken before the job binds
+// it: then ("cannot listen") it retries, up to 5 times. Returns the port
+// with the job running, else 0; `err` gets its stderr either way.
+inline int StartOnFreePort(ChildProcess& job,
+                           const std::function<std::vector<std::string>(int port)>& argv_for,
+                           const std::string& dir, const std::string& ready, std::string& err) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    const int port = FreePort();
+    if (!job.Start(argv_for(port), dir + "/stdout.txt", dir + "/stderr.txt")) return 0;
+    PollUntil(
+        [&] {
+          err = ReadFile(dir + "/stderr.txt");
+          return err.find(ready) != std::string::npos || !job.running();
+        },
+        std::chrono::seconds(300));
+    if (job.running() && err.find(ready) != std::string::npos) return port;
+    if (err.find("cannot listen") == std::string::npos) return 0;
+  }
+  return 0;
+}
+
 // A minimal JSON reader for the tests' assertions.
 namespace json {
 

@@ -153,6 +153,15 @@ TEST(PrometheusTest, HistogramsAreCumulativeWithSumAndCount) {
                               labels + "} 3\n"));
 }
 
+TEST(PrometheusTest, MicrosecondHistogramsAreInSeconds) {
+  brook::MetricRegistry r;
+  Group(r, "sink").GetHistogram("latency_us", {500, 2000})->Observe(1500);
+  const std::string text = brook::web::FormatPrometheusText(r);
+  const std::string labels = "job=\"job-1\",operator=\"sink\",subtask=\"0\"";
+  EXPECT_THAT(text, HasSubstr("brook_latency_seconds_bucket{" + labels + ",le=\"0.002\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("brook_latency_seconds_sum{" + labels + "} 0.0015\n"));
+}
+
 TEST(PrometheusTest, EmptyRegistryIsEmptyText) {
   brook::MetricRegistry r;
   EXPECT_EQ(brook::web::FormatPrometheusText(r), "");

@@ -7,12 +7,16 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cerrno>
+#include <cstring>
 #include <exception>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -23,9 +27,13 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "brook/status.h"
 
 namespace brook::web {
 
@@ -109,6 +117,42 @@ bool IsHttpError(const beast::error_code& ec) {
   return &ec.category() == &http::make_error_code(http::error::bad_method).category();
 }
 
+using TokenDigest = std::array<unsigned char, 32>;
+
+// SHA-256 of `token`: comparing digests with CRYPTO_memcmp takes the same
+// time whatever the presented token's length and content.
+TokenDigest DigestOf(absl::string_view token) {
+  TokenDigest d{};
+  unsigned int n = 0;
+  EVP_Digest(token.data(), token.size(), d.data(), &n, EVP_sha256(), nullptr);
+  return d;
+}
+
+// The token of an `Authorization: Bearer <token>` header (RFC 6750 2.1; the
+// scheme is case-insensitive), else nullopt.
+std::optional<absl::string_view> BearerToken(absl::string_view authorization) {
+  constexpr absl::string_view kScheme = "bearer ";
+  if (authorization.size() <= kScheme.size()) return std::nullopt;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    const char c = authorization[i];
+    if ((c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c) != kScheme[i]) return std::nullopt;
+  }
+  absl::string_view token = authorization.substr(kScheme.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  if (token.empty()) return std::nullopt;
+  return token;
+}
+
+absl::Status CheckReadable(const std::string& path, absl::string_view what) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read the TLS ", what, " file '", path, "': ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::optional<std::string> HttpRequest::QueryParam(absl::string_view name) const {
@@ -134,7 +178,28 @@ HttpResponse HttpResponse::Html(int status, std::string html) {
   return Text(status, std::move(html), "text/html; charset=utf-8");
 }
 
-class HttpSession;
+// What the server needs of a connection, TLS or not.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Cancels every operation; the session goes away with its last handler.
+  virtual void Close() = 0;
+  // Whether the connection waits for (the rest of) a request: idle between
+  // keep-alive requests, in its TLS handshake, or reading a request head. The
+  // longest waiting is evicted when max_connections are open.
+  bool waiting() const { return waiting_; }
+  std::chrono::steady_clock::time_point waiting_since() const { return waiting_since_; }
+
+ protected:
+  void SetWaiting(bool waiting) {
+    waiting_ = waiting;
+    if (waiting) waiting_since_ = std::chrono::steady_clock::now();
+  }
+
+ private:
+  bool waiting_ = false;
+  std::chrono::steady_clock::time_point waiting_since_;
+};
 
 // The server's state; HttpServer::Impl is this (a named type sessions can use).
 struct ServerCore {
@@ -154,9 +219,19 @@ struct ServerCore {
   std::atomic<int64_t> requests{0};
   std::atomic<int64_t> bad_requests{0};
   std::atomic<int64_t> timeouts{0};
+  std::atomic<int64_t> evicted{0};
+  std::atomic<int64_t> unauthorized{0};
+  std::atomic<int64_t> tls_handshake_failures{0};
+
+  // Set by Start(): with a bearer token, its digest; with TLS, the context.
+  std::optional<TokenDigest> token_digest;
+  std::optional<asio::ssl::context> tls;
 
   // Server thread only (and the owner after the thread has been joined).
-  std::set<HttpSession*> sessions;
+  std::set<SessionBase*> sessions;
+  // Sessions not Close()d yet: what max_connections bounds (a closed one
+  // holds no descriptor, only memory until its last handler has run).
+  int live_sessions = 0;
   bool closing = false;
 
   // Declared after everything sessions touch: destroying the io_context
@@ -176,19 +251,29 @@ struct HttpServer::Impl : ServerCore {
   using ServerCore::ServerCore;
 };
 
-// One connection: reads requests one after another (keep-alive), answers
-// each, or turns into an event stream.
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One connection over `Stream` (PlainStream or TlsStream): reads requests one
+// after another (keep-alive), answers each, or turns into an event stream.
+template <class Stream>
+class HttpSession : public SessionBase, public std::enable_shared_from_this<HttpSession<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
+
  public:
-  HttpSession(ServerCore* server, tcp::socket socket)
+  template <class... StreamArgs>
+  explicit HttpSession(ServerCore* server, StreamArgs&&... stream_args)
       : server_(server),
-        stream_(std::move(socket)),
+        stream_(std::forward<StreamArgs>(stream_args)...),
         buffer_(server->options.max_header_bytes + server->options.max_body_bytes + 4096),
         timer_(server->io) {
     server_->sessions.insert(this);
+    ++server_->live_sessions;
     server_->open_connections.fetch_add(1, std::memory_order_relaxed);
   }
-  ~HttpSession() {
+  ~HttpSession() override {
+    if (!closed_) --server_->live_sessions;
     server_->sessions.erase(this);
     server_->open_connections.fetch_sub(1, std::memory_order_relaxed);
     if (streaming_) server_->open_streams.fetch_sub(1, std::memory_order_relaxed);
@@ -196,36 +281,93 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void Start() {
     beast::error_code ec;
-    stream_.socket().set_option(tcp::no_delay(true), ec);
-    ReadRequest();
+    Tcp().socket().set_option(tcp::no_delay(true), ec);
+    if constexpr (kTls) {
+      // The handshake counts as part of the first request: same deadline.
+      SetWaiting(true);
+      Tcp().expires_after(ToChrono(options().request_timeout));
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = shared_from_this()](beast::error_code ec) {
+                                if (self->closed_) return;
+                                if (ec) {
+                                  self->server_->tls_handshake_failures.fetch_add(
+                                      1, std::memory_order_relaxed);
+                                  self->Close();
+                                  return;
+                                }
+                                self->ReadRequest();
+                              });
+    } else {
+      ReadRequest();
+    }
   }
 
-  // Cancels every operation; the session goes away with its last handler.
-  void Close() {
+  void Close() override {
     if (closed_) return;
     closed_ = true;
+    --server_->live_sessions;
+    SetWaiting(false);
     timer_.cancel();
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();
+    Tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+    Tcp().close();
   }
 
  private:
   const HttpServerOptions& options() const { return server_->options; }
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
 
   void ReadRequest() {
     if (closed_) return;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options().max_header_bytes));
     parser_->body_limit(options().max_body_bytes);
-    stream_.expires_after(ToChrono(options().request_timeout));
+    // The deadline covers the whole request, head included: a client that
+    // sends its header a byte at a time (slow loris) is cut off at it.
+    Tcp().expires_after(ToChrono(options().request_timeout));
+    SetWaiting(true);
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
   }
 
+  // Whether `req` carries the bearer token (always true without one); event
+  // streams may carry it as ?access_token= instead, since a browser's
+  // EventSource cannot set headers.
+  bool Authorized(const http::request<http::string_body>& req, const HttpRequest& request,
+                  bool event_stream) const {
+    if (!server_->token_digest) return true;
+    std::optional<absl::string_view> token;
+    if (auto it = req.find(http::field::authorization); it != req.end()) {
+      token = BearerToken(absl::string_view(it->value().data(), it->value().size()));
+    }
+    std::optional<std::string> param;
+    if (!token && event_stream && (param = request.QueryParam("access_token"))) token = *param;
+    if (!token) return false;
+    const TokenDigest presented = DigestOf(*token);
+    return CRYPTO_memcmp(presented.data(), server_->token_digest->data(), presented.size()) == 0;
+  }
+
+  void RespondUnauthorized(const HttpRequest& request, unsigned version, bool keep_alive,
+                           bool token_presented) {
+    server_->unauthorized.fetch_add(1, std::memory_order_relaxed);
+    HttpResponse r;
+    try {
+      r = options().unauthorized_handler ? options().unauthorized_handler(request)
+                                         : HttpResponse::Text(401, "unauthorized\n");
+    } catch (const std::exception& e) {
+      r = HttpResponse::Text(401, "unauthorized\n");
+    }
+    r.status = 401;
+    r.headers.emplace_back("WWW-Authenticate",
+                           token_presented ? "Bearer realm=\"brook\", error=\"invalid_token\""
+                                           : "Bearer realm=\"brook\"");
+    Respond(std::move(r), version, keep_alive);
+  }
+
   void OnRead(beast::error_code ec) {
     if (closed_) return;
+    SetWaiting(false);
     if (ec) {
       if (ec == beast::error::timeout) {
         server_->timeouts.fetch_add(1, std::memory_order_relaxed);
@@ -245,12 +387,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     http::request<http::string_body> req = parser_->release();
     const unsigned version = req.version();
     const bool keep_alive = req.keep_alive();
-    if (req.method() != http::verb::get) {
-      HttpResponse r = HttpResponse::Text(405, "method not allowed\n");
-      r.headers.emplace_back("Allow", "GET");
-      Respond(std::move(r), version, keep_alive);
-      return;
-    }
     HttpRequest request;
     request.method = std::string(req.method_string());
     request.target = std::string(req.target());
@@ -262,9 +398,24 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       RespondError(400, "bad request target\n");
       return;
     }
-    if (auto it = server_->stream_handlers.find(request.path);
-        it != server_->stream_handlers.end()) {
-      StartEventStream(it->second, request, version);
+    const auto stream_it = server_->stream_handlers.find(request.path);
+    const bool event_stream = stream_it != server_->stream_handlers.end();
+    // Authentication first: without the token a client learns nothing, not
+    // even which paths or methods exist.
+    if (!Authorized(req, request, event_stream)) {
+      const bool presented = req.find(http::field::authorization) != req.end() ||
+                             (event_stream && request.QueryParam("access_token").has_value());
+      RespondUnauthorized(request, version, keep_alive, presented);
+      return;
+    }
+    if (req.method() != http::verb::get) {
+      HttpResponse r = HttpResponse::Text(405, "method not allowed\n");
+      r.headers.emplace_back("Allow", "GET");
+      Respond(std::move(r), version, keep_alive);
+      return;
+    }
+    if (event_stream) {
+      StartEventStream(stream_it->second, request, version);
       return;
     }
     auto it = server_->handlers.find(request.path);
@@ -299,7 +450,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->keep_alive(keep_alive);
     res->body() = std::move(r.body);
     res->prepare_payload();
-    stream_.expires_after(ToChrono(options().write_timeout));
+    Tcp().expires_after(ToChrono(options().write_timeout));
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
                         self->OnWrite(ec, res->need_eof());
@@ -324,16 +475,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // may destroy the response before the client reads it (e.g. a 431 sent while
   // the client still uploads headers). So: shut down our side, then read and
   // discard what the client still sends, for a bounded time and amount.
+  // Over TLS: a close_notify alert, and the peer's awaited, instead.
   void LingeringClose() {
+    Tcp().expires_after(std::chrono::seconds(2));
+    if constexpr (kTls) {
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) { self->Close(); });
+      return;
+    }
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    Tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
     linger_budget_ = 1 << 20;
-    stream_.expires_after(std::chrono::seconds(2));
     DrainForClose();
   }
 
   void DrainForClose() {
-    stream_.async_read_some(asio::buffer(discard_),
+    Tcp().async_read_some(asio::buffer(discard_),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               if (ec || n >= self->linger_budget_) {
                                 self->Close();
@@ -389,8 +545,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   // An event-stream client sends nothing after its request, so any read
   // completion means it closed (or misbehaves): end the stream either way.
+  // Over TLS the raw socket is watched too: the stream only writes now, so
+  // the TLS engine never reads concurrently.
   void WatchForDisconnect() {
-    stream_.socket().async_read_some(
+    Tcp().socket().async_read_some(
         asio::buffer(discard_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
           if (ec != asio::error::operation_aborted) self->Close();
         });
@@ -452,7 +610,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void WriteEvents(bool more) {
     writing_ = true;
-    stream_.expires_after(ToChrono(options().write_timeout));
+    Tcp().expires_after(ToChrono(options().write_timeout));
     asio::async_write(stream_, asio::buffer(pending_),
                       [self = shared_from_this(), more](beast::error_code ec, std::size_t) {
                         self->writing_ = false;
@@ -474,7 +632,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   ServerCore* server_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   asio::steady_timer timer_;
@@ -505,13 +663,32 @@ void ServerCore::OnAccept(beast::error_code ec, tcp::socket socket) {
     });
     return;
   }
-  if (open_connections.load(std::memory_order_relaxed) >= options.max_connections) {
-    rejected.fetch_add(1, std::memory_order_relaxed);
-    beast::error_code ignored;
-    socket.close(ignored);
+  if (live_sessions >= options.max_connections) {
+    // Full: make room by evicting the connection that has waited longest for
+    // a request (an idle keep-alive client or a slow loris), so that a crowd
+    // of idle connections cannot starve a new client; with none waiting
+    // (every slot streams events or is being answered), turn the new one away.
+    SessionBase* oldest = nullptr;
+    for (SessionBase* s : sessions) {
+      if (s->waiting() && (oldest == nullptr || s->waiting_since() < oldest->waiting_since())) {
+        oldest = s;
+      }
+    }
+    if (oldest == nullptr) {
+      rejected.fetch_add(1, std::memory_order_relaxed);
+      beast::error_code ignored;
+      socket.close(ignored);
+      Accept();
+      return;
+    }
+    evicted.fetch_add(1, std::memory_order_relaxed);
+    oldest->Close();
+  }
+  accepted.fetch_add(1, std::memory_order_relaxed);
+  if (tls) {
+    std::make_shared<HttpSession<TlsStream>>(this, std::move(socket), *tls)->Start();
   } else {
-    accepted.fetch_add(1, std::memory_order_relaxed);
-    std::make_shared<HttpSession>(this, std::move(socket))->Start();
+    std::make_shared<HttpSession<PlainStream>>(this, std::move(socket))->Start();
   }
   Accept();
 }
@@ -522,7 +699,7 @@ void ServerCore::CloseAll() {
   if (acceptor) acceptor->close(ec);
   if (accept_retry) accept_retry->cancel();
   // Close() never destroys a session synchronously (handlers hold it).
-  for (HttpSession* s : sessions) s->Close();
+  for (SessionBase* s : sessions) s->Close();
 }
 
 HttpServer::HttpServer(HttpServerOptions options)
@@ -577,6 +754,35 @@ absl::Status HttpServer::Start() {
       return absl::InvalidArgumentError("HttpServerOptions: timeouts and intervals must be > 0");
     }
   }
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "HttpServerOptions: tls_cert_file and tls_key_file go together (both or neither)");
+  }
+  if (!o.tls_cert_file.empty()) {
+    BROOK_RETURN_IF_ERROR(CheckReadable(o.tls_cert_file, "certificate"));
+    BROOK_RETURN_IF_ERROR(CheckReadable(o.tls_key_file, "private key"));
+    asio::ssl::context& tls = s.tls.emplace(asio::ssl::context::tls_server);
+    // TLS 1.2 and 1.3 only; OpenSSL's default cipher list otherwise.
+    tls.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                    asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    beast::error_code tls_ec;
+    tls.use_certificate_chain_file(o.tls_cert_file, tls_ec);
+    if (tls_ec) {
+      s.tls.reset();
+      return absl::InvalidArgumentError(absl::StrCat("bad TLS certificate file '", o.tls_cert_file,
+                                                     "': ", tls_ec.message()));
+    }
+    tls.use_private_key_file(o.tls_key_file, asio::ssl::context::pem, tls_ec);
+    if (tls_ec) {
+      s.tls.reset();
+      // Also a key that is not the certificate's: "key values mismatch".
+      return absl::InvalidArgumentError(absl::StrCat("bad TLS private key file '", o.tls_key_file,
+                                                     "' for the certificate '", o.tls_cert_file,
+                                                     "': ", tls_ec.message()));
+    }
+  }
+  if (!o.bearer_token.empty()) s.token_digest = DigestOf(o.bearer_token);
   beast::error_code ec;
   const asio::ip::address address = asio::ip::make_address(o.address, ec);
   if (ec) {
@@ -625,6 +831,14 @@ void HttpServer::Stop() {
   if (s.thread.joinable()) s.thread.join();
 }
 
+bool HttpServer::tls() const { return !impl_->options.tls_cert_file.empty(); }
+
+bool IsLoopbackAddress(absl::string_view address) {
+  beast::error_code ec;
+  const asio::ip::address a = asio::ip::make_address(std::string(address), ec);
+  return !ec && a.is_loopback();
+}
+
 int HttpServer::port() const { return impl_->port.load(); }
 
 const std::string& HttpServer::address() const { return impl_->options.address; }
@@ -639,6 +853,9 @@ HttpServerStats HttpServer::stats() const {
   st.requests = s.requests.load(std::memory_order_relaxed);
   st.bad_requests = s.bad_requests.load(std::memory_order_relaxed);
   st.timeouts = s.timeouts.load(std::memory_order_relaxed);
+  st.evicted = s.evicted.load(std::memory_order_relaxed);
+  st.unauthorized = s.unauthorized.load(std::memory_order_relaxed);
+  st.tls_handshake_failures = s.tls_handshake_failures.load(std::memory_order_relaxed);
   return st;
 }
 

@@ -148,6 +148,10 @@ std::string HelpFor(const std::string& name) {
       {"kafka_consumer_lag", "High watermark minus the reader's position in the partition."},
       {"kafka_commits", "Offset commits to Kafka on checkpoint completion that succeeded."},
       {"kafka_commit_failures", "Offset commits to Kafka that failed (monitoring only)."},
+      {"latency_us",
+       "Time from a latency marker's emission at a source to its arrival at this operator or "
+       "sink subtask (Flink's latency tracking), seconds."},
+      {"view_freshness_ms", "Age of the newest event reflected in the dashboard's view, seconds."},
   };
   auto it = kHelp.find(name);
   if (it != kHelp.end()) return it->second;
@@ -237,6 +241,10 @@ class Writer {
   void AddHistogram(const MetricValue& m) {
     const HistogramSnapshot& h = *m.histogram;
     const bool ms = EndsWithMs(m.name);
+    const bool us = EndsWithUs(m.name);  // e.g. latency_us: seconds too
+    auto format = [&](int64_t v) {
+      return ms ? FormatMs(v) : us ? FormatUs(v) : absl::StrCat(v);
+    };
     const std::string name = PrometheusMetricName(m.name, false, options_.prefix);
     const std::string labels = ScopeLabels(m.scope);
     const std::string help = HelpFor(m.name);
@@ -246,7 +254,7 @@ class Writer {
       cumulative += h.counts[i];
       std::string le;
       if (i < h.upper_bounds.size()) {
-        le = ms ? FormatMs(h.upper_bounds[i]) : absl::StrCat(h.upper_bounds[i]);
+        le = format(h.upper_bounds[i]);
       } else {
         le = "+Inf";
       }
@@ -256,7 +264,7 @@ class Writer {
                 {"_bucket", std::move(bucket_labels), absl::StrCat(cumulative)});
     }
     AddSample(name, Type::kHistogram, help,
-              {"_sum", labels, ms ? FormatMs(h.sum) : absl::StrCat(h.sum)});
+              {"_sum", labels, format(h.sum)});
     AddSample(name, Type::kHistogram, help, {"_count", labels, absl::StrCat(cumulative)});
   }
 

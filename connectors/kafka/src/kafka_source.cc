@@ -156,6 +156,11 @@ absl::Status ValidateKafkaSourceOptions(const KafkaSourceOptions& o) {
   if (o.request_timeout_ms < 1) {
     return absl::InvalidArgumentError("KafkaSource: request_timeout_ms must be >= 1");
   }
+  if (o.num_processes < 1 || o.process_index < 0 || o.process_index >= o.num_processes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "KafkaSource: process_index ", o.process_index, " is outside [0, num_processes=",
+        o.num_processes, ")"));
+  }
   return absl::OkStatus();
 }
 
@@ -163,6 +168,13 @@ struct KafkaReaderCore::Rep {
   KafkaSourceOptions options;
   SourceReaderContext ctx;
   KafkaHandle rk;
+
+  // Whether this reader owns `partition` of `topic`: Flink's owner formula
+  // over every process's subtasks (KafkaSourceOptions::num_processes).
+  bool Owns(std::string_view topic, int partition) const {
+    return KafkaPartitionOwner(topic, partition, options.num_processes * ctx.parallelism) ==
+           options.process_index * ctx.parallelism + ctx.subtask_index;
+  }
   std::vector<Partition> partitions;  // owned, sorted by (topic, partition)
   int unfinished = 0;
 
@@ -403,7 +415,7 @@ absl::Status KafkaReaderCore::Restore(const std::vector<std::string>& states) {
       BROOK_RETURN_IF_ERROR(in.ReadInt64(&s.stop_offset));
       BROOK_RETURN_IF_ERROR(in.ReadInt64(&s.last_timestamp_ms));
       if (partition < 0) return absl::DataLossError("Kafka source state: negative partition");
-      if (KafkaPartitionOwner(topic, partition, r.ctx.parallelism) == r.ctx.subtask_index) {
+      if (r.Owns(topic, partition)) {
         r.restored[{std::move(topic), partition}] = s;
       }
     }
@@ -424,7 +436,7 @@ absl::Status KafkaReaderCore::Open() {
   for (size_t t = 0; t < topics.size(); ++t) {
     const std::string& topic = topics[t];
     for (int32_t i = 0; i < counts[t]; ++i) {
-      if (KafkaPartitionOwner(topic, i, r.ctx.parallelism) != r.ctx.subtask_index) continue;
+      if (!r.Owns(topic, i)) continue;
       Partition& p = r.partitions.emplace_back();
       p.topic = topic;
       p.partition = i;

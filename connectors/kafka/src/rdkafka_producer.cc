@@ -59,7 +59,8 @@ class RdKafkaProducer final : public KafkaProducer {
         }
       }
       rd_kafka_resp_err_t err = rd_kafka_producev(
-          rk_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          rk_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(r.partition),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
           RD_KAFKA_V_KEY(r.has_key ? r.key.data() : nullptr, r.has_key ? r.key.size() : 0),
           RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
           RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
@@ -129,6 +130,10 @@ class RdKafkaProducer final : public KafkaProducer {
 };
 
 }  // namespace
+
+absl::Status CheckKafkaProperties(const KafkaProperties& properties) {
+  return kafka_internal::MakeConf(properties).status();
+}
 
 absl::StatusOr<std::unique_ptr<KafkaProducer>> NewRdKafkaProducer(
     const KafkaProperties& properties) {

@@ -11,7 +11,13 @@ absl::StatusOr<KafkaConf> MakeConf(
   for (const auto& [key, value] : properties) {
     if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), err, sizeof(err)) !=
         RD_KAFKA_CONF_OK) {
-      return absl::InvalidArgumentError(absl::StrCat("Kafka property ", key, "=", value, ": ", err));
+      // Never echo a secret (sasl.password, ssl.key.password, ...) into logs.
+      const bool secret = key.find("password") != std::string::npos ||
+                          key.find("secret") != std::string::npos ||
+                          key.find("jaas") != std::string::npos ||
+                          key.find(".key.pem") != std::string::npos;
+      return absl::InvalidArgumentError(
+          absl::StrCat("Kafka property ", key, "=", secret ? "(hidden)" : value, ": ", err));
     }
   }
   return conf;

@@ -36,6 +36,8 @@
 
 namespace brook {
 
+class FileSystem;  // brook/file_system.h
+
 // One operator subtask's state in a checkpoint (see
 // internal::OperatorSnapshotData): the non-keyed operator state and the
 // keyed state of each key group of the subtask's range.
@@ -86,7 +88,8 @@ class CheckpointStorage {
   // `checkpoint_id`, durably (fsynced). Returns the file's entry for the
   // metadata. Large key-group blobs are written from `state` in place, not
   // copied.
-  // Errors: kInternal / kUnavailable on I/O failure (with the path).
+  // Errors: on I/O failure the file system's, naming the file (kUnavailable;
+  // kResourceExhausted for a full disk).
   virtual absl::StatusOr<CheckpointMetadata::File> WriteState(
       int64_t checkpoint_id, bool savepoint, const OperatorSubtaskState& state) = 0;
 
@@ -96,7 +99,7 @@ class CheckpointStorage {
   // pending ones older than this one; savepoints are never pruned (and
   // completing a savepoint prunes nothing). Pruning is best effort. Returns
   // the checkpoint's path. Errors: kInvalidArgument for a file name in
-  // `metadata` that is not a plain name; kUnavailable on I/O failure.
+  // `metadata` that is not a plain name; on I/O failure as WriteState().
   virtual absl::StatusOr<std::string> CompleteCheckpoint(const CheckpointMetadata& metadata,
                                                          int retained) = 0;
 
@@ -124,11 +127,15 @@ class CheckpointStorage {
   virtual absl::StatusOr<int64_t> LatestCheckpointId() = 0;
 };
 
-// The default: checkpoints in a local directory (created if missing).
-// Errors from Create: kInvalidArgument for an empty path, kInternal when the
-// directory cannot be created.
+// The default: checkpoints in a local directory (created if missing, its
+// entry fsynced), every file operation through `fs` (null: FileSystem::
+// Default(), POSIX; a test passes a FaultInjectionFileSystem), which must
+// outlive the storage. Errors: kInvalidArgument for an empty path, kInternal
+// when the directory cannot be created. The methods' I/O errors are those of
+// `fs`, naming the file and the reason (docs/checkpoints.md, "Storage
+// faults").
 absl::StatusOr<std::unique_ptr<CheckpointStorage>> NewLocalDirectoryCheckpointStorage(
-    const std::string& directory);
+    const std::string& directory, FileSystem* fs = nullptr);
 
 // For tests: everything in memory, with the same framing, verification and
 // retention as the directory storage. Paths are "mem://chk-<id>" and

@@ -52,9 +52,18 @@ class SourceOutput {
   // again. A reader that owns no split calls it on its ReaderOutput, so that
   // it never holds the job back.
   virtual void MarkIdle() = 0;
+  // Emits a watermark on this output (Flink's SourceOutput#emitWatermark),
+  // for readers whose input carries its watermarks (a Kafka exchange's
+  // markers). It combines with the generator's (use a strategy that
+  // generates none: WatermarkStrategy::NoWatermarks) and never moves this
+  // output's watermark back; on a split output it counts as that split's.
+  void EmitWatermark(int64_t watermark_ms) { DoEmitWatermark(watermark_ms); }
 
  protected:
   ~SourceOutput() = default;
+  // EmitWatermark's implementation, by the runtime; the default ignores it
+  // (test doubles).
+  virtual void DoEmitWatermark(int64_t /*watermark_ms*/) {}
 };
 
 // ReaderOutput<T>: the reader's output, valid only during the PollNext() call

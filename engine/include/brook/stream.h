@@ -119,8 +119,37 @@ struct ExecutionConfig {
   // Batches a channel holds before its producer blocks (backpressure). Memory
   // in flight is bounded by channels x capacity x batch_size records.
   int channel_capacity = 8;
+  // Flink's buffer timeout: an unbounded source's subtask hands its partly
+  // filled batches downstream once this long (whole ms) has passed since it
+  // last did, so that batching never holds a slow stream back (it also does
+  // whenever its reader has nothing available). Zero: after every poll;
+  // absl::InfiniteDuration(): only full batches and idle moments. A bounded
+  // source flushes only full batches (its output does not depend on timing).
+  // 5 ms: a flush costs one channel push per target (microseconds), so at
+  // most 200 partial batches a second per source subtask cost nothing
+  // measurable at full speed, and it keeps batching to half of a 10 ms
+  // latency budget (Flink's 100 ms default pays for a network send).
+  absl::Duration buffer_timeout = absl::Milliseconds(5);
+  // Flink's latency tracking (metrics.latency.interval): every source
+  // subtask emits a latency marker this often (whole ms); it travels with the
+  // records, is passed around operators (not through their functions, nor
+  // held by windows), and every operator and sink subtask it reaches records
+  // the time since its source emitted it in its histogram "latency_us"
+  // (wall clock, microseconds). Zero: off (Flink's default). Costs nothing
+  // per record; a source polls the clock once per poll when on.
+  absl::Duration latency_tracking_interval = absl::ZeroDuration();
   CheckpointConfig checkpoint = {};
 };
+
+namespace internal {
+inline SourceTiming SourceTimingOf(const ExecutionConfig& c) {
+  SourceTiming t;
+  t.buffer_timeout_ms =
+      c.buffer_timeout == absl::InfiniteDuration() ? -1 : ToMillis(c.buffer_timeout);
+  t.latency_tracking_interval_ms = ToMillis(c.latency_tracking_interval);
+  return t;
+}
+}  // namespace internal
 
 template <typename T>
 class DataStream;
@@ -511,10 +540,11 @@ int StreamExecutionEnvironment::AddSource(std::shared_ptr<Source<T>> source,
     return std::unique_ptr<internal::OperatorBase>(
         new internal::SourceDriver<T>(std::move(*reader), strategy, boundedness, distribution));
   };
-  node.make_source_subtask = [strategy, boundedness](internal::OperatorBase* driver,
-                                                     internal::TimerScheduler* clock) {
+  const internal::SourceTiming timing = internal::SourceTimingOf(config_);
+  node.make_source_subtask = [strategy, boundedness, timing](internal::OperatorBase* driver,
+                                                             internal::TimerScheduler* clock) {
     return std::unique_ptr<internal::SubtaskBase>(new internal::SourceSubtask<T>(
-        static_cast<internal::SourceDriver<T>*>(driver), strategy, boundedness, clock));
+        static_cast<internal::SourceDriver<T>*>(driver), strategy, boundedness, clock, timing));
   };
   graph_->nodes.push_back(std::move(node));
   return graph_->nodes.back().id;

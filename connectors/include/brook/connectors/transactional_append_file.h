@@ -30,8 +30,15 @@
 // (a crash between the end of input and the exit), Restore(L) rebuilds it
 // from the visible file, which then holds at least L bytes of the same data.
 //
-// Errors: kUnavailable (or the errno's code) for I/O failures, naming the
-// file; kFailedPrecondition for Commit() beyond the pre-committed length, or
+// Every file operation goes through a brook::FileSystem (brook/file_system.h;
+// POSIX unless Open() is given another, e.g. a FaultInjectionFileSystem), once
+// per buffer of up to 1 MiB, never per row. StartFresh() also fsyncs the
+// directory, so that both files survive a power cut.
+//
+// Errors: the file system's for I/O failures, naming the file and the reason
+// (kUnavailable for EIO, kResourceExhausted for ENOSPC; after a failed write
+// or fsync the object is unusable and the job restarts from its last
+// checkpoint); kFailedPrecondition for Commit() beyond the pre-committed length, or
 // any call after CommitAll(); kDataLoss when Restore(L) finds fewer than L
 // bytes in both files (the output files do not belong to this checkpoint).
 //
@@ -40,13 +47,13 @@
 #define BROOK_CONNECTORS_TRANSACTIONAL_APPEND_FILE_H_
 
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "brook/file_system.h"
 
 namespace brook::connectors {
 
@@ -55,17 +62,23 @@ inline constexpr std::string_view kPendingSuffix = ".inprogress";
 
 class TransactionalAppendFile {
  public:
-  // Opens (creating, never truncating) `path` and `path + kPendingSuffix`,
+  // Opens (creating, never truncating) `path` and `path + kPendingSuffix`
+  // through `fs` (null: FileSystem::Default(); it must outlive this object),
   // so that a bad path fails before any work. Nothing is changed until
   // StartFresh() or Restore().
-  static absl::StatusOr<std::unique_ptr<TransactionalAppendFile>> Open(std::string path);
+  static absl::StatusOr<std::unique_ptr<TransactionalAppendFile>> Open(std::string path,
+                                                                       FileSystem* fs = nullptr);
 
   TransactionalAppendFile(const TransactionalAppendFile&) = delete;
   TransactionalAppendFile& operator=(const TransactionalAppendFile&) = delete;
   ~TransactionalAppendFile();
 
-  // Where to append (buffered; owned by this object; null after CommitAll).
-  std::FILE* pending() { return pending_; }
+  // Appends to the pending file (buffered: the buffer goes to the file
+  // system when full, at Flush() and PreCommit()). kFailedPrecondition after
+  // CommitAll().
+  absl::Status Append(std::string_view bytes);
+  // Writes the buffer to the pending file (no fsync).
+  absl::Status Flush();
 
   absl::Status StartFresh();
   absl::StatusOr<int64_t> PreCommit();
@@ -82,15 +95,20 @@ class TransactionalAppendFile {
   bool finished() const { return finished_; }
 
  private:
-  TransactionalAppendFile(std::string path, std::FILE* pending, int visible_fd,
+  TransactionalAppendFile(std::string path, FileSystem* fs, std::unique_ptr<File> pending,
+                          int64_t pending_length, std::unique_ptr<File> visible,
                           int64_t visible_length);
+  absl::Status FinishedError() const;
   // Makes the visible file exactly the first `length` bytes of the pending
   // file (which must hold them, flushed).
   absl::Status SetVisible(int64_t length);
 
   std::string path_;
-  std::FILE* pending_ = nullptr;
-  int visible_fd_ = -1;
+  FileSystem* fs_;
+  std::unique_ptr<File> pending_;  // null after CommitAll()
+  int64_t pending_length_ = 0;     // bytes written to the pending file
+  std::string buffer_;             // appended after them
+  std::unique_ptr<File> visible_;
   int64_t visible_length_ = 0;
   int64_t precommitted_length_ = 0;
   bool finished_ = false;

@@ -85,6 +85,10 @@ struct FileSinkOptions {
   // not depend on how upstream subtasks interleave (as long as no row is
   // behind its own channel's watermark, i.e. late where it was produced).
   bool release_by_event_time = false;
+  // FileSinkMode::kTransactional: the file system of both files (null:
+  // FileSystem::Default(), POSIX; tests pass a FaultInjectionFileSystem). It
+  // must outlive the sink.
+  FileSystem* file_system = nullptr;
 };
 
 enum class FileSinkMode {
@@ -127,7 +131,6 @@ class FileSinkCore {
 
   std::shared_ptr<TransactionalAppendFile> file_;
   std::shared_ptr<std::FILE> plain_;
-  std::FILE* out_;  // where rows go: the pending file or `plain_`
   std::string path_;
   std::string header_;
   bool started_ = false;
@@ -270,7 +273,8 @@ class TransactionalFileSink<T>::Writer final : public SinkWriter<T> {
   absl::Status WriteEncoded(size_t rows) {
     BROOK_RETURN_IF_ERROR(core_.Append(encoded_));
     encoded_.clear();
-    rows_written_ += static_cast<int64_t>(rows);
+    // Wrapping, not UB, when a restored (corrupt) count is near the maximum.
+    rows_written_ = static_cast<int64_t>(static_cast<uint64_t>(rows_written_) + rows);
     sink_->rows_written_.store(rows_written_, std::memory_order_relaxed);
     return absl::OkStatus();
   }
@@ -336,7 +340,8 @@ absl::StatusOr<std::shared_ptr<TransactionalFileSink<T>>> TransactionalFileSink<
   std::shared_ptr<TransactionalFileSink> sink(
       new TransactionalFileSink(std::move(path), mode, std::move(options)));
   if (mode == FileSinkMode::kTransactional) {
-    BROOK_ASSIGN_OR_RETURN(sink->file_, TransactionalAppendFile::Open(sink->path_));
+    BROOK_ASSIGN_OR_RETURN(sink->file_, TransactionalAppendFile::Open(
+                                            sink->path_, sink->options_.file_system));
   } else {
     BROOK_ASSIGN_OR_RETURN(sink->plain_, file_sink_internal::OpenPlainOutput(sink->path_));
   }

@@ -67,14 +67,18 @@ class Mailbox {
 // What travels on a channel: a batch of records or one control element.
 // Elements of one channel are never reordered, so a checkpoint barrier
 // (kBarrier) separates the records before checkpoint `checkpoint_id` from
-// those after it, as Flink's CheckpointBarrier.
+// those after it, as Flink's CheckpointBarrier. A kLatencyMarker (Flink's
+// LatencyMarker) queues behind the records sent before it.
 template <typename T>
 struct ChannelElement {
-  enum class Kind : uint8_t { kRecords, kWatermark, kIdle, kActive, kEndOfInput, kBarrier };
+  enum class Kind : uint8_t {
+    kRecords, kWatermark, kIdle, kActive, kEndOfInput, kBarrier, kLatencyMarker
+  };
   Kind kind = Kind::kRecords;
   int64_t watermark_ms = 0;
   int64_t checkpoint_id = 0;  // kBarrier only
   bool savepoint = false;     // kBarrier only
+  int64_t marked_time_us = 0;  // kLatencyMarker only: when its source emitted it
   std::vector<StreamRecord<T>> records;
 };
 

@@ -85,6 +85,8 @@ class InputSubtask final : public SubtaskBase {
         return Apply(alignment_.OnEndOfInput(channel));
       case Kind::kBarrier:
         return Apply(alignment_.OnBarrier(channel, CheckpointBarrier{e.checkpoint_id, e.savepoint}));
+      case Kind::kLatencyMarker:  // not aligned: it only measures
+        return head_->ProcessLatencyMarker(e.marked_time_us);
     }
     return absl::OkStatus();
   }

@@ -248,6 +248,18 @@ class StateTableBase {
                                         int threads, size_t min_bytes_per_thread) = 0;
 };
 
+// The state tables of one key type: adds the batch-probing hook.
+template <typename K>
+class KeyedStateTable : public StateTableBase {
+ public:
+  // Issues prefetches for the slots `key` would probe in key group
+  // `key_group_index` (index in the range); no effect on the contents. The
+  // keyed operator calls it a few records ahead of each record of a batch,
+  // so that a large table's cache misses overlap (as a hand-written loop
+  // prefetches the slot of the record 16 places ahead).
+  virtual void Prefetch(int key_group_index, const K& key) const = 0;
+};
+
 template <typename V>
 struct Stamped {
   V value;
@@ -325,7 +337,7 @@ absl::Status ReadIfSerializable(DataInputView& in, T* v) {
 //   static constexpr bool kSerializable;  // its key (and user key) types
 template <typename Derived, typename K, typename Entry, typename Codec,
           typename Table = absl::flat_hash_map<K, Entry>>
-class KeyGroupedTable : public StateTableBase {
+class KeyGroupedTable : public KeyedStateTable<K> {
  public:
   KeyGroupedTable(KeyContext<K>* ctx, int num_key_groups, int64_t ttl_ms, Codec codec)
       : ctx_(ctx), slots_(static_cast<size_t>(num_key_groups)), ttl_ms_(ttl_ms),
@@ -344,6 +356,9 @@ class KeyGroupedTable : public StateTableBase {
     return n;
   }
   bool has_ttl() const override { return ttl_ms_ > 0; }
+  void Prefetch(int key_group_index, const K& key) const override {
+    slots_[static_cast<size_t>(key_group_index)].table->prefetch(key);
+  }
 
   absl::StatusOr<std::unique_ptr<const StateTableSnapshot>> Capture(
       const CaptureOptions& options) override {
@@ -645,10 +660,17 @@ class HeapValueState final
     }
   }
   V* GetMutable() override {
-    if (Get() == nullptr) return nullptr;
+    if (ABSL_PREDICT_FALSE(this->current_shared())) {
+      if (Get() == nullptr) return nullptr;  // a miss must not copy the key group
+    }
     auto& t = this->table();  // copies a shared key group before handing out a pointer
-    auto it = t.find(this->key());
+    auto it = t.find(this->key());  // one probe when no snapshot holds the key group
+    if (it == t.end()) return nullptr;
     if constexpr (kTtl) {
+      if (this->IsExpired(it->second.last_update_ms)) {
+        t.erase(it);
+        return nullptr;
+      }
       return &it->second.value;
     } else {
       return &it->second;
@@ -1040,7 +1062,7 @@ class HeapKeyedStateBackend {
       const std::string& name, const StateTtlConfig& ttl,
       std::shared_ptr<const StateSerializer<V>> serializer = nullptr) {
     ValueCodec<V> codec(std::move(serializer));
-    return GetOrCreate<ValueStateImpl<V>>(name, ttl, [&]() -> std::unique_ptr<StateTableBase> {
+    return GetOrCreate<ValueStateImpl<V>>(name, ttl, [&]() -> std::unique_ptr<KeyedStateTable<K>> {
       const int n = range_.size();
       if constexpr (std::is_empty_v<V> && std::is_default_constructible_v<V>) {
         if (ttl.enabled()) {
@@ -1058,7 +1080,7 @@ class HeapKeyedStateBackend {
   absl::StatusOr<MapStateImpl<UK, UV>*> GetMapState(
       const std::string& name, const StateTtlConfig& ttl,
       std::shared_ptr<const StateSerializer<UV>> serializer = nullptr) {
-    return GetOrCreate<MapStateImpl<UK, UV>>(name, ttl, [&] {
+    return GetOrCreate<MapStateImpl<UK, UV>>(name, ttl, [&]() -> std::unique_ptr<KeyedStateTable<K>> {
       return std::make_unique<HeapMapState<K, UK, UV>>(
           &ctx_, range_.size(), ttl.enabled() ? ToMillis(ttl.ttl) : 0,
           ValueCodec<UV>(std::move(serializer)));
@@ -1068,7 +1090,7 @@ class HeapKeyedStateBackend {
   absl::StatusOr<ListStateImpl<V>*> GetListState(
       const std::string& name, const StateTtlConfig& ttl,
       std::shared_ptr<const StateSerializer<V>> serializer = nullptr) {
-    return GetOrCreate<ListStateImpl<V>>(name, ttl, [&] {
+    return GetOrCreate<ListStateImpl<V>>(name, ttl, [&]() -> std::unique_ptr<KeyedStateTable<K>> {
       return std::make_unique<HeapListState<K, V>>(&ctx_, range_.size(),
                                                    ttl.enabled() ? ToMillis(ttl.ttl) : 0,
                                                    ValueCodec<V>(std::move(serializer)));
@@ -1090,6 +1112,11 @@ class HeapKeyedStateBackend {
     for (auto& [name, table] : tables_) {
       if (table->has_ttl()) table->ExpireUpTo(watermark_ms);
     }
+  }
+
+  // KeyedStateTable::Prefetch on every table of this backend (see there).
+  void Prefetch(int key_group_index, const K& key) const {
+    for (const KeyedStateTable<K>* t : typed_tables_) t->Prefetch(key_group_index, key);
   }
 
   int64_t NumEntries() const {
@@ -1281,7 +1308,9 @@ class HeapKeyedStateBackend {
                                     Make make) {
     auto it = tables_.find(name);
     if (it == tables_.end()) {
-      it = tables_.emplace(name, make()).first;
+      std::unique_ptr<KeyedStateTable<K>> made = make();
+      typed_tables_.push_back(made.get());
+      it = tables_.emplace(name, std::move(made)).first;
       if (tracking_) it->second->TrackChanges();
       if (ttl.enabled()) {
         const int64_t t = ToMillis(ttl.ttl);
@@ -1321,6 +1350,7 @@ class HeapKeyedStateBackend {
   KeyGroupRange range_;
   KeyContext<K> ctx_;
   absl::flat_hash_map<std::string, std::unique_ptr<StateTableBase>> tables_;
+  std::vector<KeyedStateTable<K>*> typed_tables_;  // the same tables, for Prefetch
   absl::flat_hash_map<std::string, PendingState> pending_;
   int64_t min_ttl_ms_ = 0;
   int64_t last_sweep_ms_ = kMinTimestampMs;

@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "brook/internal/output.h"
 #include "brook/metrics.h"
 #include "brook/output_tag.h"
@@ -85,6 +86,18 @@ enum class OperatorStateDistribution {
   // the parallelism, e.g. Kafka partitions).
   kUnion,
 };
+
+// Latency markers (ExecutionConfig::latency_tracking_interval) are stamped
+// and measured with the wall clock, in microseconds since the epoch.
+inline int64_t WallClockMicros() { return absl::GetCurrentTimeNanos() / 1000; }
+// Bucket upper bounds of the "latency_us" histograms: 50 us to 60 s, about
+// 1.5x apart (p99 read from them is within a bucket's width).
+inline std::vector<int64_t> LatencyBucketsUs() {
+  return {50,      100,     200,     300,     500,     750,      1000,     1500,
+          2000,    3000,    5000,    7500,    10000,   15000,    20000,    30000,
+          50000,   75000,   100000,  150000,  200000,  300000,   500000,   750000,
+          1000000, 2000000, 5000000, 10000000, 20000000, 60000000};
+}
 
 // Processing time for one subtask: the clock, and callbacks into the
 // subtask's thread (through its mailbox) once a time is reached.
@@ -240,6 +253,21 @@ class OperatorBase {
   absl::Status ForwardEndInput() {
     return ForEachOutput([&](OutputBase* o) { return o->EmitEndInput(); });
   }
+  // A latency marker: to the main output only, as Flink.
+  absl::Status ForwardLatencyMarker(int64_t marked_time_us) {
+    if (main_output_ == nullptr) return absl::OkStatus();
+    return main_output_->EmitLatencyMarker(marked_time_us);
+  }
+  // Records the time since a latency marker's source emitted it in this
+  // subtask's histogram "latency_us" (created by the first marker, so
+  // that a job without latency tracking shows none).
+  void RecordLatency(int64_t marked_time_us) {
+    if (setup_.metrics == nullptr) return;
+    if (latency_us_ == nullptr) {
+      latency_us_ = setup_.metrics->GetHistogram("latency_us", LatencyBucketsUs());
+    }
+    latency_us_->Observe(std::max<int64_t>(0, WallClockMicros() - marked_time_us));
+  }
 
   SnapshotOptions snapshot_options_;
   OperatorSetup setup_;
@@ -247,6 +275,7 @@ class OperatorBase {
   SideOutputs side_outputs_;
   Counter* records_in_ = nullptr;
   Counter* watermark_gauge_ = nullptr;
+  Histogram* latency_us_ = nullptr;
 };
 
 // An operator with one typed input; it is itself the consumer that the
@@ -259,6 +288,12 @@ class OneInputOperator : public OperatorBase, public RecordConsumer<In> {
   }
   absl::Status ProcessWatermarkStatus(bool idle) override { return ForwardWatermarkStatus(idle); }
   absl::Status EndInput() override { return ForwardEndInput(); }
+  // Flink's AbstractStreamOperator: record, then forward (never waits for
+  // the operator's own buffers or timers: a window passes it on at once).
+  absl::Status ProcessLatencyMarker(int64_t marked_time_us) override {
+    RecordLatency(marked_time_us);
+    return ForwardLatencyMarker(marked_time_us);
+  }
 
  protected:
   void CountIn(size_t n) {

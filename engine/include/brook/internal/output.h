@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "brook/metrics.h"
 #include "brook/record.h"
+#include "brook/status.h"
 
 namespace brook::internal {
 
@@ -32,6 +33,12 @@ class RecordConsumer {
   // Idle (true) or active again (false), as Flink's WatermarkStatus.
   virtual absl::Status ProcessWatermarkStatus(bool idle) = 0;
   virtual absl::Status EndInput() = 0;
+  // A latency marker emitted by a source at `marked_time_us` (wall clock,
+  // microseconds since the epoch): passed on around the operators, not
+  // through their functions (Flink's LatencyMarker). Default: dropped.
+  virtual absl::Status ProcessLatencyMarker(int64_t /*marked_time_us*/) {
+    return absl::OkStatus();
+  }
 };
 
 class OutputBase {
@@ -42,6 +49,9 @@ class OutputBase {
   virtual absl::Status EmitWatermark(int64_t watermark_ms) = 0;
   virtual absl::Status EmitWatermarkStatus(bool idle) = 0;
   virtual absl::Status EmitEndInput() = 0;
+  // Sends a latency marker behind the records buffered now (not flushing
+  // them: it waits for their batch, as a record would).
+  virtual absl::Status EmitLatencyMarker(int64_t marked_time_us) = 0;
   virtual bool has_consumers() const = 0;
   std::type_index type() const { return type_; }
 
@@ -89,6 +99,7 @@ class Output final : public OutputBase {
     }
     buffer_.clear();
     if (buffer_.capacity() < batch_size_) buffer_.reserve(batch_size_);
+    if (!pending_markers_.empty() && status_.ok()) status_ = SendPendingMarkers();
     return status_;
   }
   absl::Status EmitWatermark(int64_t watermark_ms) override {
@@ -100,9 +111,30 @@ class Output final : public OutputBase {
   absl::Status EmitEndInput() override {
     return Broadcast([&](RecordConsumer<T>* c) { return c->EndInput(); });
   }
+  // To every consumer (Flink picks one output at random; markers are rare,
+  // and this way every branch is measured).
+  absl::Status EmitLatencyMarker(int64_t marked_time_us) override {
+    if (!status_.ok()) return status_;
+    if (!buffer_.empty()) {
+      pending_markers_.push_back(marked_time_us);
+      return absl::OkStatus();
+    }
+    for (RecordConsumer<T>* c : consumers_) {
+      if (absl::Status s = c->ProcessLatencyMarker(marked_time_us); !s.ok()) return status_ = s;
+    }
+    return absl::OkStatus();
+  }
   bool has_consumers() const override { return !consumers_.empty(); }
 
  private:
+  absl::Status SendPendingMarkers() {
+    std::vector<int64_t> markers = std::exchange(pending_markers_, {});
+    for (int64_t m : markers) {
+      for (RecordConsumer<T>* c : consumers_) BROOK_RETURN_IF_ERROR(c->ProcessLatencyMarker(m));
+    }
+    return absl::OkStatus();
+  }
+
   template <typename V>
   void Append(V&& value, int64_t timestamp_ms) {
 #if defined(__cpp_aggregate_paren_init) && __cpp_aggregate_paren_init >= 201902L
@@ -130,6 +162,7 @@ class Output final : public OutputBase {
   size_t batch_size_;
   std::vector<StreamRecord<T>> buffer_;
   std::vector<StreamRecord<T>> copy_;
+  std::vector<int64_t> pending_markers_;  // behind buffer_'s records
   absl::Status status_;
 };
 

@@ -97,6 +97,19 @@ class RecordWriter final : public RecordConsumer<T>, public WriterBase {
   absl::Status EndInput() override {
     return BroadcastControl(ChannelElement<T>::Kind::kEndOfInput, 0);
   }
+  // To one target channel, in turn (Flink: a random one), behind the records
+  // buffered for it: with hash partitioning it waits for their batch.
+  absl::Status ProcessLatencyMarker(int64_t marked_time_us) override {
+    const int n = static_cast<int>(targets_.size());
+    const int t = kind_ == Partitioning::kForward ? forward_target_ % n : next_marker_target_;
+    next_marker_target_ = (next_marker_target_ + 1) % n;
+    if (kind_ == Partitioning::kHash && !buffers_[t].empty()) {
+      if (pending_markers_.empty()) pending_markers_.resize(targets_.size());
+      pending_markers_[t].push_back(marked_time_us);
+      return absl::OkStatus();
+    }
+    return PushMarker(t, marked_time_us);
+  }
   absl::Status EmitBarrier(const CheckpointBarrier& barrier) override {
     BROOK_RETURN_IF_ERROR(Flush());
     for (size_t t = 0; t < targets_.size(); ++t) {
@@ -114,6 +127,17 @@ class RecordWriter final : public RecordConsumer<T>, public WriterBase {
     ChannelElement<T> e;
     e.kind = ChannelElement<T>::Kind::kRecords;
     e.records = std::move(records);
+    BROOK_RETURN_IF_ERROR(PushElement(target, std::move(e)));
+    if (pending_markers_.empty() || pending_markers_[target].empty()) return absl::OkStatus();
+    for (int64_t m : std::exchange(pending_markers_[target], {})) {
+      BROOK_RETURN_IF_ERROR(PushMarker(target, m));
+    }
+    return absl::OkStatus();
+  }
+  absl::Status PushMarker(int target, int64_t marked_time_us) {
+    ChannelElement<T> e;
+    e.kind = ChannelElement<T>::Kind::kLatencyMarker;
+    e.marked_time_us = marked_time_us;
     return PushElement(target, std::move(e));
   }
   absl::Status PushElement(int target, ChannelElement<T> e) {
@@ -143,6 +167,9 @@ class RecordWriter final : public RecordConsumer<T>, public WriterBase {
   Counter* backpressured_ms_;
   std::vector<std::vector<StreamRecord<T>>> buffers_;  // kHash: one per target
   int next_target_ = 0;
+  int next_marker_target_ = 0;
+  // kHash: latency markers waiting behind a target's buffered records.
+  std::vector<std::vector<int64_t>> pending_markers_;
 };
 
 }  // namespace brook::internal

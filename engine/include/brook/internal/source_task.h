@@ -209,6 +209,8 @@ class SourceDriver final : public OperatorBase, public ReaderOutput<T> {
     }
     return UpdateCombinedWatermark();
   }
+  // Flink's LatencyMarker from this source, behind the records emitted so far.
+  absl::Status EmitLatencyMarker(int64_t now_us) { return ForwardLatencyMarker(now_us); }
   absl::Status GoIdle() {
     if (idle_) return absl::OkStatus();
     idle_ = true;
@@ -266,6 +268,18 @@ class SourceDriver final : public OperatorBase, public ReaderOutput<T> {
     Defer(UpdateCombinedWatermark());
   }
 
+ protected:
+  // A watermark from the reader itself (SourceOutput::EmitWatermark).
+  void DoEmitWatermark(int64_t watermark_ms) override {
+    if (watermark_ms <= last_watermark_ms_) return;
+    if (idle_) {
+      idle_ = false;
+      Defer(ForwardWatermarkStatus(false));
+    }
+    last_watermark_ms_ = watermark_ms;
+    Defer(ForwardWatermark(watermark_ms));
+  }
+
  private:
   // One split's output: its records go through the driver's Emit with the
   // split's own generator (one virtual call per record, no lookup).
@@ -282,6 +296,13 @@ class SourceDriver final : public OperatorBase, public ReaderOutput<T> {
     }
     void MarkIdle() override {
       idle = true;
+      driver_->Defer(driver_->UpdateCombinedWatermark());
+    }
+    // The reader's own watermark for this split (SourceOutput::EmitWatermark).
+    void DoEmitWatermark(int64_t wm) override {
+      if (wm <= watermark_ms) return;
+      watermark_ms = wm;
+      idle = false;
       driver_->Defer(driver_->UpdateCombinedWatermark());
     }
 
@@ -435,16 +456,23 @@ class SourceDriver final : public OperatorBase, public ReaderOutput<T> {
   std::map<std::string, RestoredSplit, std::less<>> restored_splits_;
 };
 
+// A source subtask's timing settings from ExecutionConfig, in whole ms.
+struct SourceTiming {
+  int64_t buffer_timeout_ms = 5;  // < 0: off
+  int64_t latency_tracking_interval_ms = 0;  // 0: off
+};
+
 template <typename T>
 class SourceSubtask final : public SubtaskBase {
  public:
   SourceSubtask(SourceDriver<T>* driver, const WatermarkStrategy<T>& strategy,
-                Boundedness boundedness, TimerScheduler* clock)
+                Boundedness boundedness, TimerScheduler* clock, SourceTiming timing = {})
       : driver_(driver),
         bounded_(boundedness == Boundedness::kBounded),
         interval_ms_(std::max<int64_t>(1, ToMillis(strategy.auto_watermark_interval()))),
         idleness_ms_(ToMillis(strategy.idleness())),
-        clock_(clock) {}
+        clock_(clock),
+        timing_(timing) {}
 
   Mailbox* mailbox() override { return &mailbox_; }
 
@@ -458,6 +486,8 @@ class SourceSubtask final : public SubtaskBase {
   absl::Status RunLoop() override {
     int64_t next_watermark_ms = clock_->NowMs() + interval_ms_;
     int64_t last_record_ms = clock_->NowMs();
+    int64_t last_flush_ms = last_record_ms;
+    int64_t next_marker_ms = last_record_ms;
     absl::Duration wait = absl::ZeroDuration();
     while (true) {
       std::deque<Mail> mail = mailbox_.TakeMail(wait);
@@ -470,8 +500,21 @@ class SourceSubtask final : public SubtaskBase {
         return FlushAll();
       }
       wait = absl::ZeroDuration();
+      if (timing_.latency_tracking_interval_ms > 0) {
+        const int64_t now = clock_->NowMs();
+        if (now >= next_marker_ms) {
+          BROOK_RETURN_IF_ERROR(driver_->EmitLatencyMarker(WallClockMicros()));
+          next_marker_ms = now + timing_.latency_tracking_interval_ms;
+        }
+      }
       if (!bounded_) {
         const int64_t now = clock_->NowMs();
+        // Buffer timeout; a poll with nothing available flushes below.
+        if (timing_.buffer_timeout_ms >= 0 && st != InputStatus::kNothingAvailable &&
+            now - last_flush_ms >= timing_.buffer_timeout_ms) {
+          BROOK_RETURN_IF_ERROR(FlushAll());
+          last_flush_ms = now;
+        }
         if (driver_->emitted() != before) last_record_ms = now;
         if (now >= next_watermark_ms) {
           BROOK_RETURN_IF_ERROR(driver_->EmitWatermark(now));
@@ -484,6 +527,7 @@ class SourceSubtask final : public SubtaskBase {
         }
         if (st == InputStatus::kNothingAvailable) {
           wait = absl::Milliseconds(std::clamp<int64_t>(next_watermark_ms - now, 1, 5));
+          last_flush_ms = now;
         }
       } else if (st == InputStatus::kNothingAvailable) {
         wait = absl::Milliseconds(1);
@@ -498,6 +542,7 @@ class SourceSubtask final : public SubtaskBase {
   int64_t interval_ms_;
   int64_t idleness_ms_;
   TimerScheduler* clock_;
+  SourceTiming timing_;
   Mailbox mailbox_;
 };
 

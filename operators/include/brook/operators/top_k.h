@@ -39,7 +39,8 @@
 // firing of every window follows.
 //
 // Interning: each subtask maps item strings to dense uint32 ids once per
-// record (one string hash), and counts per key and window are kept by id, so
+// record (one string hash), and counts per key and window are kept by id (an
+// array indexed by id for the first 1,024 items, a hash map beyond), so
 // counting never copies or re-hashes strings. Ranking compares the strings
 // themselves for ties, never ids, so results do not depend on the order in
 // which a subtask first saw the items (ids differ by subtask and run). The
@@ -167,9 +168,50 @@ class TopKAggregate {
                 "TopK: item_fn(const T&) must return std::string_view, const std::string& "
                 "or std::string");
 
-  // Counts per interned item id, for one key and window.
-  struct Accumulator {
-    absl::flat_hash_map<uint32_t, int64_t> counts;
+  // Counts per interned item id, for one key and window: dense (an array
+  // indexed by id) for the first kDenseItems ids of the subtask's dictionary,
+  // a hash map beyond, so that counting a vocabulary-sized item set never
+  // hashes or rehashes, and a high-cardinality one stays bounded per window.
+  class Accumulator {
+   public:
+    static constexpr uint32_t kDenseItems = 1024;
+
+    // `dictionary_size` sizes the dense part on first use (one allocation).
+    void Add(uint32_t id, int64_t n, size_t dictionary_size) {
+      if (id < kDenseItems) {
+        if (id >= dense_.size()) {
+          dense_.resize(std::min<size_t>(kDenseItems, std::max<size_t>(
+                                                          {dictionary_size, id + size_t{1},
+                                                           2 * dense_.size()})));
+        }
+        if (dense_[id] == 0) ++size_;
+        dense_[id] += n;
+      } else {
+        int64_t& c = sparse_[id];
+        if (c == 0) ++size_;
+        c += n;
+      }
+    }
+    // Distinct items counted.
+    size_t size() const { return size_; }
+    // f(id, count) for every item counted, in no particular order.
+    template <typename F>
+    void ForEach(F f) const {
+      for (size_t i = 0; i < dense_.size(); ++i) {
+        if (dense_[i] != 0) f(static_cast<uint32_t>(i), dense_[i]);
+      }
+      for (const auto& [id, count] : sparse_) f(id, count);
+    }
+    void Clear() {
+      dense_.clear();
+      sparse_.clear();
+      size_ = 0;
+    }
+
+   private:
+    std::vector<int64_t> dense_;  // by id < kDenseItems; 0: not counted
+    absl::flat_hash_map<uint32_t, int64_t> sparse_;  // ids >= kDenseItems
+    size_t size_ = 0;
   };
   using OutputType = RankedItem<K>;
 
@@ -196,14 +238,14 @@ class TopKAggregate {
     if (dictionary_.size() != before && interned_gauge_ != nullptr) {
       interned_gauge_->Set(static_cast<int64_t>(dictionary_.size()));
     }
-    ++acc.counts[id];
+    acc.Add(id, 1, dictionary_.size());
   }
 
   void GetResult(const Accumulator& acc, const TimeWindow& window, const K& key,
                  std::vector<RankedItem<K>>& out) {
     ranked_.clear();
-    ranked_.reserve(acc.counts.size());
-    for (const auto& [id, count] : acc.counts) ranked_.push_back({count, id});
+    ranked_.reserve(acc.size());
+    acc.ForEach([this](uint32_t id, int64_t count) { ranked_.push_back({count, id}); });
     const size_t n = std::min(ranked_.size(), static_cast<size_t>(k_));
     // (count desc, item asc): a total order (items are distinct), so the
     // result is the same whatever order the ids were assigned in.
@@ -246,8 +288,8 @@ class TopKAggregate {
         : dictionary_(dictionary), items_(std::move(items)) {}
     void Serialize(const Accumulator& acc, DataOutputView& out) const override {
       std::vector<std::pair<const std::string*, int64_t>> sorted;
-      sorted.reserve(acc.counts.size());
-      for (const auto& [id, count] : acc.counts) sorted.emplace_back(&Item(id), count);
+      sorted.reserve(acc.size());
+      acc.ForEach([&](uint32_t id, int64_t count) { sorted.emplace_back(&Item(id), count); });
       std::sort(sorted.begin(), sorted.end(),
                 [](const auto& a, const auto& b) { return *a.first < *b.first; });
       out.WriteVarint(sorted.size());
@@ -262,8 +304,7 @@ class TopKAggregate {
       }
       size_t n = 0;
       BROOK_RETURN_IF_ERROR(in.ReadLength(&n, 9));
-      acc->counts.clear();
-      acc->counts.reserve(n);
+      acc->Clear();
       std::string_view item;
       for (size_t i = 0; i < n; ++i) {
         size_t len = 0;
@@ -271,7 +312,10 @@ class TopKAggregate {
         BROOK_RETURN_IF_ERROR(in.ReadLength(&len));
         BROOK_RETURN_IF_ERROR(in.ReadView(len, &item));
         BROOK_RETURN_IF_ERROR(in.ReadInt64(&count));
-        acc->counts[dictionary_->Intern(item)] += count;
+        if (count <= 0) {
+          return absl::DataLossError(absl::StrCat("top-K accumulator: item count ", count));
+        }
+        acc->Add(dictionary_->Intern(item), count, dictionary_->size());
       }
       return absl::OkStatus();
     }

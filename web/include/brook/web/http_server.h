@@ -21,11 +21,28 @@
 //   a request head larger than max_header_bytes 431, a body larger than
 //   max_body_bytes 413. An error response closes the connection. Nothing is
 //   ever read from or written to the file system; a path is only a map key.
-// - At most max_connections connections are open at once; a connection
-//   accepted beyond that is closed at once, unanswered.
+// - At most max_connections connections are open at once. When all are
+//   taken, a new connection evicts the one that has waited longest for a
+//   request (idle keep-alive, TLS handshake or request head still arriving),
+//   so idle crowds and slow-loris clients cannot starve a new client; only
+//   when none is waiting (all stream events or are being answered) is the
+//   new connection closed at once, unanswered.
 // - Slow clients: a request must arrive completely within request_timeout
-//   of the previous one (or of connecting), and a response or event must be
-//   written within write_timeout, else the connection is closed.
+//   of the previous one (or of connecting; over TLS the handshake included),
+//   so a request head sent a byte at a time is cut off at that deadline; a
+//   response or event must be written within write_timeout, else the
+//   connection is closed.
+// - TLS (tls_cert_file and tls_key_file set): every connection is TLS 1.2 or
+//   1.3 (Boost.Asio's SSL stream over OpenSSL); a failed handshake closes it.
+// - Authentication (bearer_token set): every request, whatever its path or
+//   method, must carry `Authorization: Bearer <token>` (RFC 6750); an event
+//   stream may carry `?access_token=<token>` instead (browsers' EventSource
+//   cannot set headers; the server logs no request targets). Else it is
+//   answered 401 with `WWW-Authenticate: Bearer realm="brook"` (plus
+//   `error="invalid_token"` when a wrong token came), body from
+//   unauthorized_handler. Tokens are compared in constant time (SHA-256
+//   digests, CRYPTO_memcmp). Without TLS the token crosses the network in
+//   clear: use both beyond loopback.
 // - Event streams (HandleEventStream): the response is `text/event-stream`
 //   (Server-Sent Events). Every event_stream_poll_interval the server asks the
 //   client's poll function for new events and writes them. While a write is
@@ -62,28 +79,6 @@
 
 namespace brook::web {
 
-struct HttpServerOptions {
-  // IPv4 or IPv6 address literal to listen on. Default: loopback only.
-  std::string address = "127.0.0.1";
-  // TCP port; 0 = any free port (read it back with HttpServer::port()).
-  int port = 0;
-  // Connections open at once (event streams included), >= 1.
-  int max_connections = 64;
-  // Request line plus headers, bytes, >= 256.
-  size_t max_header_bytes = 16 * 1024;
-  // Request body, bytes (GET requests carry none).
-  size_t max_body_bytes = 16 * 1024;
-  // Time to receive one whole request, and the most a keep-alive connection
-  // may idle between requests. > 0.
-  absl::Duration request_timeout = absl::Seconds(10);
-  // Time to write one response or one batch of events. > 0.
-  absl::Duration write_timeout = absl::Seconds(10);
-  // How often event-stream poll functions are called. > 0.
-  absl::Duration event_stream_poll_interval = absl::Milliseconds(250);
-  // Silence after which an event stream gets a keep-alive comment. > 0.
-  absl::Duration event_stream_keepalive = absl::Seconds(15);
-};
-
 struct HttpRequest {
   std::string method;  // e.g. "GET"
   std::string target;  // as received, e.g. "/api/topk?location=3"
@@ -111,6 +106,38 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest& request)>;
 
+struct HttpServerOptions {
+  // IPv4 or IPv6 address literal to listen on. Default: loopback only.
+  std::string address = "127.0.0.1";
+  // TCP port; 0 = any free port (read it back with HttpServer::port()).
+  int port = 0;
+  // Connections open at once (event streams included), >= 1.
+  int max_connections = 64;
+  // Request line plus headers, bytes, >= 256.
+  size_t max_header_bytes = 16 * 1024;
+  // Request body, bytes (GET requests carry none).
+  size_t max_body_bytes = 16 * 1024;
+  // Time to receive one whole request, and the most a keep-alive connection
+  // may idle between requests. > 0.
+  absl::Duration request_timeout = absl::Seconds(10);
+  // Time to write one response or one batch of events. > 0.
+  absl::Duration write_timeout = absl::Seconds(10);
+  // How often event-stream poll functions are called. > 0.
+  absl::Duration event_stream_poll_interval = absl::Milliseconds(250);
+  // Silence after which an event stream gets a keep-alive comment. > 0.
+  absl::Duration event_stream_keepalive = absl::Seconds(15);
+  // TLS: PEM files of the certificate chain and of its private key, both or
+  // neither (empty: plain HTTP). Read once by Start().
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Bearer token every request must carry; empty: no authentication.
+  std::string bearer_token;
+  // Makes the body of a 401 (e.g. a page that asks for the token: it must
+  // not carry anything the token protects). The server sets the status and
+  // WWW-Authenticate itself. Default: "unauthorized" in plain text.
+  HttpHandler unauthorized_handler;
+};
+
 // One Server-Sent Event. `data` may span lines (each becomes a `data:` line);
 // `event` (the event type) must not contain line breaks; empty = "message".
 struct ServerSentEvent {
@@ -136,6 +163,9 @@ struct HttpServerStats {
   int64_t requests = 0;      // requests answered (any status)
   int64_t bad_requests = 0;  // answered 400, 413 or 431
   int64_t timeouts = 0;      // connections closed by request_timeout/write_timeout
+  int64_t evicted = 0;       // waiting connections closed to make room (max_connections)
+  int64_t unauthorized = 0;  // answered 401 (no or a wrong bearer token)
+  int64_t tls_handshake_failures = 0;
 };
 
 class HttpServer {
@@ -155,7 +185,9 @@ class HttpServer {
   absl::Status HandleEventStream(std::string path, EventStreamHandler handler);
 
   // HttpServer::Start(): binds, listens and starts the server thread.
-  // kInvalidArgument for a bad address or option, kUnavailable when the
+  // kInvalidArgument for a bad address or option, or a TLS certificate or
+  // key file that cannot be read or used (the message names the file),
+  // kUnavailable when the
   // address cannot be bound (e.g. the port is in use), kFailedPrecondition
   // when called twice.
   absl::Status Start();
@@ -168,12 +200,19 @@ class HttpServer {
   // else 0.
   int port() const;
   const std::string& address() const;
+  // Whether connections are TLS (options.tls_cert_file set).
+  bool tls() const;
   HttpServerStats stats() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// IsLoopbackAddress(): whether `address` is an IP address literal of the
+// loopback interface (127.0.0.0/8, ::1). False for anything else, names
+// included.
+bool IsLoopbackAddress(absl::string_view address);
 
 }  // namespace brook::web
 

@@ -38,6 +38,7 @@ struct KafkaProducerRecord {
   std::string key;
   std::string value;
   std::vector<std::pair<std::string, std::string>> headers;  // name, value
+  int32_t partition = -1;  // -1: the client's partitioner picks (by key)
 
   void SetKey(std::string_view k) {
     has_key = true;
@@ -49,6 +50,7 @@ struct KafkaProducerRecord {
     key.clear();
     value.clear();
     headers.clear();
+    partition = -1;
   }
 };
 
@@ -85,6 +87,12 @@ class KafkaProducer {
 // property the client rejects.
 using KafkaProducerFactory =
     std::function<absl::StatusOr<std::unique_ptr<KafkaProducer>>(const KafkaProperties&)>;
+
+// CheckKafkaProperties(): whether librdkafka accepts every property (as a
+// client configuration: the key exists and the value parses), without making
+// a client. kInvalidArgument naming the first property it rejects (with
+// librdkafka's message; the value only where the key does not look secret).
+absl::Status CheckKafkaProperties(const KafkaProperties& properties);
 
 // The librdkafka producer (the default factory).
 absl::StatusOr<std::unique_ptr<KafkaProducer>> NewRdKafkaProducer(

@@ -133,6 +133,14 @@ struct KafkaSourceOptions {
   bool commit_offsets_on_checkpoint = true;
   // Timeout of the metadata and offset queries made when a reader opens, ms.
   int64_t request_timeout_ms = 10000;
+  // Scale-out (DESIGN.md §12): the job runs as `num_processes` processes
+  // (>= 1) and this is `process_index` (0-based). A reader then owns the
+  // partitions that Flink's owner formula gives its global subtask index
+  // process_index * parallelism + subtask over num_processes * parallelism
+  // subtasks, so the processes split every topic between them; the union
+  // state of a restore is filtered the same way.
+  int num_processes = 1;
+  int process_index = 0;
   // Further librdkafka consumer properties (security.protocol, sasl.*,
   // fetch.*, client.id ...), applied in order after brook's own; they may
   // override them, except enable.auto.commit and enable.auto.offset.store,
