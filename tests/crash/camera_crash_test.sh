@@ -40,6 +40,11 @@
 #   CRASH_TEST_DEDUP_RETENTION=10s  --dedup_retention (0: every id kept)
 #   CRASH_TEST_KILL_MIN_MS=200, CRASH_TEST_KILL_SPAN_MS=200  kill instants
 #                              uniform in [MIN, MIN + SPAN) ms after each start
+#   CRASH_TEST_KILL_AFTER_CHECKPOINT=1  file input: kill each run 0-150 ms
+#                              after it completed a checkpoint of its own
+#                              (as the Kafka pass does) instead of at
+#                              KILL_MIN_MS + [0, KILL_SPAN_MS): every run then
+#                              makes progress, however loaded the machine
 #   CRASH_TEST_MAX_RUNS=N      when set: every run is killed until one finishes
 #                              first, and the pass fails after N runs
 #                              (CRASH_TEST_KILLS is then the least number of
@@ -122,7 +127,7 @@ prepare_file() {
   rm -f "${WORK}/generated.csv"
   INPUT_ARGS="--detections=${WORK}/detections.csv --out_of_orderness=500ms"
   PASSES="${PARALLELISMS}"
-  KILL_AFTER_CHECKPOINT=0
+  KILL_AFTER_CHECKPOINT="${CRASH_TEST_KILL_AFTER_CHECKPOINT:-0}"
   INTERVAL="${CRASH_TEST_INTERVAL:-100ms}"
 }
 
