@@ -32,7 +32,9 @@
 //   build/bench/checkpoint_benchmark --benchmark_counters_tabular=true
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdlib>
 #include <filesystem>
 #include <cstdint>
@@ -47,6 +49,7 @@
 #include "brook/brook.h"
 #include "brook/checkpoint_storage.h"
 #include "brook/internal/operators.h"
+#include "brook/internal/restore_assignment.h"
 #include "brook/operators/deduplicate.h"
 #include "operator_driver.h"
 #include "build_warning.h"
@@ -81,6 +84,14 @@ bool Check(benchmark::State& state, const absl::Status& s) {
 
 // Ids spread over the int64 range, as real oids are.
 int64_t Id(int64_t i) { return static_cast<int64_t>(static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL); }
+
+// CPU time of the whole process (every thread), ms: less sensitive than
+// wall time to a loaded machine.
+double ProcessCpuMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
 
 double MsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -193,7 +204,7 @@ void BM_CheckpointDedupState(benchmark::State& state) {
     brook::internal::OperatorRestoreData restore;
     restore.checkpoint_id = 1;
     restore.operator_states.push_back(data->operator_state);
-    restore.key_groups = std::move(data->key_groups);
+    for (const auto& [kg, bytes] : data->key_groups) restore.key_groups.emplace_back(kg, bytes);
     Subtask fresh;
     t0 = std::chrono::steady_clock::now();
     if (!Check(state, fresh.op->InitializeState(std::move(restore)))) return;
@@ -220,6 +231,132 @@ void BM_CheckpointDedupState(benchmark::State& state) {
     state.counters["baseline_max_record_ms"] = baseline_max_ms;
   }
 }
+// Incremental checkpoints (issue #17): N retained ids, a full checkpoint,
+// then `added` new ids per checkpoint for 3 checkpoints, each written as an
+// increment on the previous one; then the chain is loaded and restored.
+//   BM_IncrementalDedupState/ids:N/added:M
+//     full_MiB, increment_MiB  bytes written by the full checkpoint and by
+//                        the last increment (file sizes)
+//     increment_pct      increment_MiB / full_MiB
+//     increment_ms       the last increment: async part + write
+//     load_ms            LoadLatest of the chain (read, verify, decode)
+//     fill_ms            InitializeState + Open of a fresh operator: the
+//                        key groups' tables filled (on several threads
+//                        when the machine has the cores)
+//     restore_total_ms   load_ms + fill_ms
+//     restore_cpu_ms     CPU time of the process (all threads) meanwhile
+void BM_IncrementalDedupState(benchmark::State& state) {
+  const int64_t ids = state.range(0);
+  const int64_t added = state.range(1);
+  for (auto _ : state) {
+    Subtask s;
+    if (!Check(state, s.op->Open())) return;
+    int64_t next = 0;
+    auto add = [&](int64_t n) {
+      std::vector<brook::StreamRecord<Detection>> batch;
+      batch.reserve(kBatch);
+      for (const int64_t end = next + n; next < end; ++next) {
+        batch.push_back({next, Detection{Id(next), next}});
+        if (batch.size() == kBatch || next + 1 == end) {
+          if (!s.op->ProcessBatch(batch).ok()) return false;
+          batch.clear();
+        }
+      }
+      return s.op->FlushOutputs().ok();
+    };
+    if (!add(ids)) {
+      state.SkipWithError("processing failed");
+      return;
+    }
+    const std::string dir = [] {
+      const char* tmp = std::getenv("TMPDIR");
+      std::string d = std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/brook-inc-bench-XXXXXX";
+      return std::string(mkdtemp(d.data()) != nullptr ? d.c_str() : "");
+    }();
+    auto storage = brook::NewLocalDirectoryCheckpointStorage(dir);
+    if (!Check(state, storage.status())) return;
+    std::vector<brook::CheckpointMetadata::File> chain;
+    double full_bytes = 0;
+    double increment_bytes = 0;
+    double increment_ms = 0;
+    for (int64_t id = 1; id <= 4; ++id) {
+      if (id > 1 && !add(added)) {
+        state.SkipWithError("processing failed");
+        return;
+      }
+      s.op->set_snapshot_options({true, id - 1});
+      auto t0 = std::chrono::steady_clock::now();
+      auto async = s.op->SnapshotState(id);
+      if (!Check(state, async.status())) return;
+      auto data = (*async)();
+      if (!Check(state, data.status())) return;
+      if (data->incremental_base != id - 1) {
+        state.SkipWithError("not an increment on the previous checkpoint");
+        return;
+      }
+      brook::OperatorSubtaskState st{"dedup", 0, 1, data->operator_state,
+                                     std::move(data->key_groups)};
+      auto file = (*storage)->WriteState(id, false, st);
+      if (!Check(state, file.status())) return;
+      brook::CheckpointMetadata metadata;
+      metadata.checkpoint_id = id;
+      metadata.max_parallelism = brook::kDefaultMaxParallelism;
+      metadata.files = chain;
+      metadata.files.push_back(*file);
+      if (!Check(state, (*storage)->CompleteCheckpoint(metadata, 3).status())) return;
+      const double ms = MsSince(t0);
+      (id == 1 ? full_bytes : increment_bytes) = static_cast<double>(file->size_bytes);
+      if (id > 1) increment_ms = ms;
+      file->owner_checkpoint_id = id;
+      chain.push_back(*file);
+    }
+    const double cpu0 = ProcessCpuMs();
+    auto t0 = std::chrono::steady_clock::now();
+    auto loaded = (*storage)->LoadLatest(nullptr);
+    if (!Check(state, loaded.status())) return;
+    if (!loaded->has_value() || (*loaded)->states.size() != 1) {
+      state.SkipWithError("the chain did not load back");
+      return;
+    }
+    const double load_ms = MsSince(t0);
+    // As the runtime hands them over: by key group, each chain in order,
+    // viewing the loaded checkpoint.
+    Subtask fresh;
+    const auto t1 = std::chrono::steady_clock::now();
+    if (!Check(state, fresh.op->InitializeState(brook::internal::AssignRestoreData(
+                          4, {&(*loaded)->states[0]}, brook::kDefaultMaxParallelism, 1, 0,
+                          brook::internal::OperatorStateDistribution::kRoundRobin)))) {
+      return;
+    }
+    if (!Check(state, fresh.op->Open())) return;
+    const double restore_ms = MsSince(t0);
+    const double fill_ms = MsSince(t1);
+    const double restore_cpu_ms = ProcessCpuMs() - cpu0;
+    loaded->reset();
+    std::filesystem::remove_all(dir);
+    if (fresh.op->NumStateEntries() != next) {
+      state.SkipWithError("restore lost ids");
+      return;
+    }
+    state.counters["full_MiB"] = full_bytes / (1 << 20);
+    state.counters["increment_MiB"] = increment_bytes / (1 << 20);
+    state.counters["increment_pct"] = 100 * increment_bytes / full_bytes;
+    state.counters["increment_ms"] = increment_ms;
+    state.counters["load_ms"] = load_ms;
+    state.counters["fill_ms"] = fill_ms;
+    state.counters["restore_total_ms"] = restore_ms;
+    state.counters["restore_cpu_ms"] = restore_cpu_ms;
+  }
+}
+BENCHMARK(BM_IncrementalDedupState)
+    ->ArgNames({"ids", "added"})
+    ->Args({1'000'000, 10'000})
+    ->Args({1'000'000, 100'000})
+    ->Args({10'000'000, 100'000})
+    ->Args({10'000'000, 1'000'000})
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+
 BENCHMARK(BM_CheckpointDedupState)
     ->ArgName("ids")
     ->Arg(1'000'000)

@@ -58,6 +58,11 @@ struct FileEntry {
   parallelism @3 :Int32;
   sizeBytes @4 :Int64;
   checksum @5 :UInt32;       # zlib crc32 of the whole file
+  ownerCheckpointId @6 :Int64;
+  # 0: the file is in this checkpoint's directory. Otherwise it is shared:
+  # an earlier checkpoint `chk-<id>` wrote it (incremental checkpoints). The
+  # files of one operator subtask are listed in chain order: the full
+  # snapshot first, then each increment on it.
 }
 
 struct CheckpointMetadata {

@@ -73,6 +73,7 @@ struct CheckpointCoordinator::Pending {
   int64_t max_alignment_ms = 0;
   int64_t max_pause_us = 0;
   std::vector<std::shared_ptr<SavepointRequest>> waiters;
+  SnapshotOptions options;
 };
 
 CheckpointCoordinator::CheckpointCoordinator(CheckpointCoordinatorOptions options)
@@ -90,7 +91,36 @@ CheckpointCoordinator::CheckpointCoordinator(CheckpointCoordinatorOptions option
     // Microseconds: the pause is usually far below a millisecond.
     sync_pause_us_ = m->GetGauge("last_checkpoint_sync_pause_us");
     completed_at_ms_ = m->GetGauge("last_checkpoint_completed_timestamp_ms");
+    full_size_bytes_ = m->GetGauge("last_checkpoint_full_size_bytes");
+    chain_length_gauge_ = m->GetGauge("last_checkpoint_chain_length");
+    bytes_written_ = m->GetCounter("checkpoint_bytes_written_total");
   }
+  if (options_.incremental && options_.restored_id > 0) {
+    absl::MutexLock lock(&mu_);
+    SetChainsLocked(options_.restored_id, options_.restored_files);
+  }
+}
+
+void CheckpointCoordinator::SetChainsLocked(int64_t id,
+                                            const std::vector<CheckpointMetadata::File>& files) {
+  chains_.clear();
+  chain_base_id_ = id;
+  chain_length_ = 0;
+  chain_full_bytes_ = 0;
+  chain_increment_bytes_ = 0;
+  for (const auto& f : files) {
+    auto& chain = chains_[{f.operator_id, f.subtask_index}];
+    (chain.empty() ? chain_full_bytes_ : chain_increment_bytes_) += f.size_bytes;
+    chain.push_back(f);
+    if (chain.back().owner_checkpoint_id == 0) chain.back().owner_checkpoint_id = id;
+    chain_length_ = std::max(chain_length_, static_cast<int>(chain.size()) - 1);
+  }
+}
+
+SnapshotOptions CheckpointCoordinator::OptionsFor(int64_t checkpoint_id) {
+  absl::MutexLock lock(&mu_);
+  if (pending_ == nullptr || pending_->id != checkpoint_id) return {};
+  return pending_->options;
 }
 
 CheckpointCoordinator::~CheckpointCoordinator() { Stop(); }
@@ -150,8 +180,12 @@ void CheckpointCoordinator::TriggerLocked(
   if (pending_ != nullptr) {
     if (savepoint) {
       for (auto& w : waiters) queued_savepoints_.push_back(std::move(w));
-    } else if (skipped_ != nullptr) {
-      skipped_->Inc();
+    } else {
+      // Not triggered at its tick; triggered as soon as the one in flight
+      // completes (as Flink queues a periodic request): a checkpoint slower
+      // than the interval is followed at once, not an interval later.
+      periodic_due_ = true;
+      if (skipped_ != nullptr) skipped_->Inc();
     }
     return;
   }
@@ -163,6 +197,13 @@ void CheckpointCoordinator::TriggerLocked(
   p->acked.assign(tasks_.size(), false);
   p->acks_left = static_cast<int>(tasks_.size());
   p->waiters = std::move(waiters);
+  p->options.incremental = options_.incremental;
+  if (options_.incremental && !savepoint && chain_base_id_ > 0 &&
+      chain_length_ < options_.max_increments &&
+      static_cast<double>(chain_increment_bytes_) <=
+          options_.max_increment_ratio * static_cast<double>(chain_full_bytes_)) {
+    p->options.base_checkpoint_id = chain_base_id_;
+  }
   const int64_t id = p->id;
   pending_ = std::move(p);
   // The timeout: a timer of its own that does nothing if the checkpoint has
@@ -209,7 +250,8 @@ void CheckpointCoordinator::Acknowledge(int task, int64_t checkpoint_id,
                       absl::Status(data.status().code(),
                                    absl::StrCat("operator '", info.operator_id, "' subtask ",
                                                 info.subtask_index, ": snapshot failed: ",
-                                                data.status().message())));
+                                                data.status().message())),
+                      0);
         return;
       }
       OperatorSubtaskState state;
@@ -218,7 +260,8 @@ void CheckpointCoordinator::Acknowledge(int task, int64_t checkpoint_id,
       state.parallelism = info.parallelism;
       state.operator_state = std::move(data->operator_state);
       state.key_groups = std::move(data->key_groups);
-      OnFileWritten(checkpoint_id, options_.storage->WriteState(checkpoint_id, savepoint, state));
+      OnFileWritten(checkpoint_id, options_.storage->WriteState(checkpoint_id, savepoint, state),
+                    data->incremental_base);
     });
   }
   MaybeCompleteLocked();
@@ -245,13 +288,26 @@ void CheckpointCoordinator::SubtaskFinished(int task) {
 }
 
 void CheckpointCoordinator::OnFileWritten(int64_t checkpoint_id,
-                                          absl::StatusOr<CheckpointMetadata::File> file) {
+                                          absl::StatusOr<CheckpointMetadata::File> file,
+                                          int64_t incremental_base) {
   DeliverOnReturn deliver(this);
   absl::MutexLock lock(&mu_);
   if (pending_ == nullptr || pending_->id != checkpoint_id) return;
   if (!file.ok()) {
     AbortLocked(file.status());
     return;
+  }
+  if (incremental_base != 0) {
+    // An increment: the restore applies its base's chain first.
+    auto chain = chains_.find({file->operator_id, file->subtask_index});
+    if (incremental_base != chain_base_id_ || chain == chains_.end() ||
+        chain->second.front().parallelism != file->parallelism) {
+      AbortLocked(absl::InternalError(absl::StrCat(
+          "operator '", file->operator_id, "' subtask ", file->subtask_index,
+          ": an increment on checkpoint ", incremental_base, ", which has no chain for it")));
+      return;
+    }
+    for (const auto& f : chain->second) pending_->files.push_back(f);
   }
   --pending_->writes_left;
   pending_->size_bytes += file->size_bytes;
@@ -270,7 +326,8 @@ void CheckpointCoordinator::MaybeCompleteLocked() {
   metadata.max_parallelism = options_.max_parallelism;
   metadata.job_name = options_.job_name;
   metadata.files = p->files;
-  std::sort(metadata.files.begin(), metadata.files.end(),
+  // Stable: an operator subtask's chain stays in order.
+  std::stable_sort(metadata.files.begin(), metadata.files.end(),
             [](const CheckpointMetadata::File& a, const CheckpointMetadata::File& b) {
               return std::tie(a.operator_id, a.subtask_index) <
                      std::tie(b.operator_id, b.subtask_index);
@@ -299,7 +356,13 @@ void CheckpointCoordinator::OnCompleted(int64_t checkpoint_id, absl::StatusOr<st
     alignment_ms_->Set(p.max_alignment_ms);
     sync_pause_us_->Set(p.max_pause_us);
     completed_at_ms_->Set(absl::ToUnixMillis(absl::Now()));
+    bytes_written_->Inc(p.size_bytes);
+    int64_t full = 0;
+    for (const auto& f : p.files) full += f.size_bytes;
+    full_size_bytes_->Set(full);
   }
+  if (!p.savepoint && options_.incremental) SetChainsLocked(p.id, p.files);
+  if (chain_length_gauge_ != nullptr) chain_length_gauge_->Set(chain_length_);
   // The commit phase of the two-phase commit: every subtask still running
   // learns that checkpoint n is durable. Not for a savepoint (as Flink since
   // 1.15): recovery resumes from the latest checkpoint, which must cover all
@@ -314,7 +377,7 @@ void CheckpointCoordinator::OnCompleted(int64_t checkpoint_id, absl::StatusOr<st
     events_.push_back(CompletedCheckpoint{p.id, p.savepoint, *path, p.size_bytes, duration});
   }
   for (auto& w : p.waiters) Resolve(*w, *path);
-  FinishLocked();
+  FinishLocked(/*completed=*/true);
 }
 
 void CheckpointCoordinator::AbortLocked(const absl::Status& reason) {
@@ -363,10 +426,14 @@ void CheckpointCoordinator::DeliverEvents() {
   }
 }
 
-void CheckpointCoordinator::FinishLocked() {
+void CheckpointCoordinator::FinishLocked(bool completed) {
   pending_.reset();
   if (!queued_savepoints_.empty()) {
     TriggerLocked(/*savepoint=*/true, std::exchange(queued_savepoints_, {}));
+  } else if (periodic_due_ && completed) {
+    // Not after a failure: a checkpoint that keeps failing waits for ticks.
+    periodic_due_ = false;
+    TriggerLocked(/*savepoint=*/false, {});
   }
 }
 

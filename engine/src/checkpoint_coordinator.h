@@ -26,7 +26,18 @@
 // last_completed_checkpoint_id, last_checkpoint_duration_ms,
 // last_checkpoint_size_bytes, last_checkpoint_alignment_ms (max over
 // subtasks), last_checkpoint_sync_pause_ms and _us (max over subtasks of the
-// time stopped in SnapshotState calls) (gauges).
+// time stopped in SnapshotState calls) (gauges). With incremental
+// checkpoints, last_checkpoint_size_bytes is what the checkpoint wrote;
+// last_checkpoint_full_size_bytes what a restore reads (its chains
+// included), last_checkpoint_chain_length the most increments on one full
+// snapshot (gauges), checkpoint_bytes_written_total (counter).
+//
+// Incremental checkpoints: a checkpoint is triggered as an increment on the
+// newest complete checkpoint (SnapshotOptions::base_checkpoint_id) unless it
+// is a savepoint, there is none, or the chain is due for materialisation
+// (max_increments reached, or its increments exceed max_increment_ratio of
+// its full snapshots' bytes). An operator subtask's increment is listed in
+// `_metadata` after the files of that base's chain (their owner ids set).
 //
 // Listeners (CheckpointCoordinatorOptions::listeners) hear of each
 // checkpoint that completes or fails, as brook/job_listener.h promises: the
@@ -41,6 +52,7 @@
 #define BROOK_SRC_CHECKPOINT_COORDINATOR_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <variant>
@@ -68,6 +80,14 @@ struct CheckpointCoordinatorOptions {
   int64_t first_checkpoint_id = 1;
   MetricGroup* metrics = nullptr;  // may be null
   std::vector<std::shared_ptr<JobListener>> listeners;  // told of each checkpoint's end
+  // CheckpointConfig's incremental policy.
+  bool incremental = false;
+  int max_increments = 10;
+  double max_increment_ratio = 1.0;
+  // The complete checkpoint of `storage` the job restored from (0: none or a
+  // savepoint) and its files: increments may chain on it.
+  int64_t restored_id = 0;
+  std::vector<CheckpointMetadata::File> restored_files;
 };
 
 class CheckpointCoordinator final : public CheckpointListener {
@@ -106,6 +126,7 @@ class CheckpointCoordinator final : public CheckpointListener {
   void Acknowledge(int task, int64_t checkpoint_id, std::vector<AsyncSnapshot> snapshots,
                    SubtaskCheckpointStats stats) override;
   void Decline(int task, int64_t checkpoint_id, absl::Status reason) override;
+  SnapshotOptions OptionsFor(int64_t checkpoint_id) override;
 
  private:
   struct Impl;
@@ -124,8 +145,15 @@ class CheckpointCoordinator final : public CheckpointListener {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeCompleteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AbortLocked(const absl::Status& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void OnFileWritten(int64_t checkpoint_id, absl::StatusOr<CheckpointMetadata::File> file);
+  // Ends the pending checkpoint; then triggers the queued savepoints, or
+  // after a `completed` one a periodic checkpoint whose tick found it pending.
+  void FinishLocked(bool completed = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnFileWritten(int64_t checkpoint_id, absl::StatusOr<CheckpointMetadata::File> file,
+                     int64_t incremental_base);
+  // The chains of complete checkpoint `id` (from its files) become the base
+  // of the next increments.
+  void SetChainsLocked(int64_t id, const std::vector<CheckpointMetadata::File>& files)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnCompleted(int64_t checkpoint_id, absl::StatusOr<std::string> path);
   static void Resolve(SavepointRequest& request, absl::StatusOr<std::string> result);
   // Makes the queued listener calls, unless another thread is making them.
@@ -142,10 +170,21 @@ class CheckpointCoordinator final : public CheckpointListener {
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::shared_ptr<SavepointRequest>> queued_savepoints_ ABSL_GUARDED_BY(mu_);
+  bool periodic_due_ ABSL_GUARDED_BY(mu_) = false;  // a tick found a checkpoint pending
   // Listener calls not yet made (only with listeners), and whether a thread
   // is making them.
   std::vector<std::variant<CompletedCheckpoint, FailedCheckpoint>> events_ ABSL_GUARDED_BY(mu_);
   bool delivering_ ABSL_GUARDED_BY(mu_) = false;
+  // Incremental checkpoints: the files (owner ids set) of each operator
+  // subtask's chain in complete checkpoint chain_base_id_, by (operator id,
+  // subtask); the longest chain's increments; bytes of full files and of
+  // increments in all chains.
+  int64_t chain_base_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::pair<std::string, int>, std::vector<CheckpointMetadata::File>> chains_
+      ABSL_GUARDED_BY(mu_);
+  int chain_length_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t chain_full_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t chain_increment_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 
   Counter* completed_ = nullptr;
   Counter* failed_ = nullptr;
@@ -156,6 +195,9 @@ class CheckpointCoordinator final : public CheckpointListener {
   Counter* alignment_ms_ = nullptr;
   Counter* sync_pause_us_ = nullptr;
   Counter* completed_at_ms_ = nullptr;
+  Counter* full_size_bytes_ = nullptr;
+  Counter* chain_length_gauge_ = nullptr;
+  Counter* bytes_written_ = nullptr;
 };
 
 }  // namespace brook::internal

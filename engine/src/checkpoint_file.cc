@@ -225,6 +225,7 @@ std::unique_ptr<EncodedFile> EncodeMetadata(const CheckpointMetadata& metadata) 
     files[i].setParallelism(f.parallelism);
     files[i].setSizeBytes(f.size_bytes);
     files[i].setChecksum(f.checksum);
+    files[i].setOwnerCheckpointId(f.owner_checkpoint_id);
   }
   return EncodedFile::Frame(kMetadataMagic, std::move(builder));
 }
@@ -278,6 +279,7 @@ absl::StatusOr<CheckpointMetadata> DecodeMetadata(const FileBytes& file) {
                   entry.parallelism = f.getParallelism();
                   entry.size_bytes = f.getSizeBytes();
                   entry.checksum = f.getChecksum();
+                  entry.owner_checkpoint_id = f.getOwnerCheckpointId();
                   metadata.files.push_back(std::move(entry));
                 }
               })) {

@@ -68,6 +68,9 @@ class Store {
   // Names (not paths) of the root's entries.
   virtual absl::StatusOr<std::vector<std::string>> List() = 0;
   virtual absl::Status RemoveDir(const std::string& dir) = 0;
+  // Names of the files in `dir` (empty when it does not exist).
+  virtual std::vector<std::string> ListFiles(const std::string& dir) = 0;
+  virtual absl::Status RemoveFile(const std::string& dir, const std::string& name) = 0;
 };
 
 // ---------------------------------------------------------------------------
@@ -127,6 +130,16 @@ class LocalStore final : public Store {
   absl::StatusOr<std::vector<std::string>> List() override { return fs_->ListDir(root_); }
 
   absl::Status RemoveDir(const std::string& dir) override { return fs_->RemoveAll(dir); }
+
+  std::vector<std::string> ListFiles(const std::string& dir) override {
+    absl::StatusOr<std::vector<std::string>> names = fs_->ListDir(dir);
+    return names.ok() ? *std::move(names) : std::vector<std::string>();
+  }
+
+  absl::Status RemoveFile(const std::string& dir, const std::string& name) override {
+    absl::Status status = fs_->RemoveFile(absl::StrCat(dir, "/", name));
+    return absl::IsNotFound(status) ? absl::OkStatus() : status;
+  }
 
  private:
   const std::string root_;
@@ -205,6 +218,14 @@ class MemoryStore final : public Store {
       return absl::NotFoundError(absl::StrCat(dir, "/", name, ": no such file"));
     }
     return f(it->second, it->second.find(name));
+  }
+
+  std::vector<std::string> ListFiles(const std::string& dir) override { return Files(dir); }
+
+  absl::Status RemoveFile(const std::string& dir, const std::string& name) override {
+    absl::MutexLock lock(&mu_);
+    if (auto it = dirs_.find(dir); it != dirs_.end()) it->second.erase(name);
+    return absl::OkStatus();
   }
 
   std::vector<std::string> Files(const std::string& dir) {
@@ -318,11 +339,20 @@ class StorageCore {
     restored.path = dir;
     restored.states.reserve(metadata->files.size());
     for (const auto& f : metadata->files) {
+      // A shared file of an incremental chain lives in an earlier checkpoint.
+      const bool shared = f.owner_checkpoint_id != 0;
+      const std::string label =
+          shared ? absl::StrCat(DirName(f.owner_checkpoint_id, false), "/", f.name) : f.name;
       auto error = [&](absl::string_view reason) {
-        return absl::DataLossError(absl::StrCat(f.name, ": ", reason));
+        return absl::DataLossError(absl::StrCat(label, ": ", reason));
       };
       if (!IsPlainFileName(f.name)) return error("not a file name");
-      auto bytes = store_->ReadFile(dir, f.name);
+      if (shared && (metadata->savepoint || f.owner_checkpoint_id < 0 ||
+                     f.owner_checkpoint_id >= metadata->checkpoint_id)) {
+        return error("a shared file must be an earlier checkpoint's (and never a savepoint's)");
+      }
+      auto bytes = store_->ReadFile(
+          shared ? store_->Child(DirName(f.owner_checkpoint_id, false)) : dir, f.name);
       if (absl::IsNotFound(bytes.status())) return error("missing file");
       if (!bytes.ok()) return bytes.status();
       if (static_cast<int64_t>(bytes->size) < f.size_bytes) {
@@ -344,6 +374,19 @@ class StorageCore {
         return error(absl::StrFormat("holds %s subtask %d, %s says %s subtask %d",
                                      state->operator_id, state->subtask_index,
                                      ci::kMetadataFileName, f.operator_id, f.subtask_index));
+      }
+      // The files of one operator subtask's chain are consecutive, oldest
+      // first: their key groups are applied in that order, and the newest
+      // file holds the operator state.
+      if (!restored.states.empty() && restored.states.back().operator_id == f.operator_id &&
+          restored.states.back().subtask_index == f.subtask_index) {
+        OperatorSubtaskState& chain = restored.states.back();
+        if (chain.parallelism != state->parallelism) {
+          return error("an increment taken at another parallelism than its chain");
+        }
+        chain.operator_state = std::move(state->operator_state);
+        for (auto& kg : state->key_groups) chain.key_groups.push_back(std::move(kg));
+        continue;
       }
       restored.states.push_back(*std::move(state));
     }
@@ -375,23 +418,45 @@ class StorageCore {
   // Keeps the newest `retained` complete checkpoints; removes older complete
   // ones and every incomplete one older than `completed_id` (a newer one may
   // still be in progress). Savepoints are not looked at.
+  //
+  // Incremental checkpoints: a file that a kept checkpoint names (its chain
+  // reaches into an older checkpoint) is kept; its directory loses its
+  // `_metadata` (it is no longer a checkpoint to restore) and every other
+  // file. A kept `_metadata` that cannot be read keeps everything older.
   absl::Status Prune(int64_t completed_id, int retained) {
     absl::MutexLock lock(&prune_mu_);
     BROOK_ASSIGN_OR_RETURN(auto ids, Ids(kCheckpointPrefix));
     absl::Status status;
     int kept = 0;
+    std::map<int64_t, std::vector<std::string>> needed;  // owner id -> files
+    std::vector<std::string> remove;
     for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
       const std::string dir = store_->Child(DirName(*it, false));
       const bool complete = store_->Exists(dir, ci::kMetadataFileName);
-      bool remove = false;
-      if (complete) {
-        remove = kept >= retained;
+      if (complete && kept < retained) {
         ++kept;
-      } else {
-        remove = *it < completed_id;
+        auto bytes = store_->ReadFile(dir, ci::kMetadataFileName);
+        auto metadata = bytes.ok() ? ci::DecodeMetadata(*bytes)
+                                   : absl::StatusOr<CheckpointMetadata>(bytes.status());
+        if (!metadata.ok()) return status;  // keep the rest: it may be needed
+        for (const auto& f : metadata->files) {
+          if (f.owner_checkpoint_id != 0) needed[f.owner_checkpoint_id].push_back(f.name);
+        }
+        continue;
       }
-      if (remove) status.Update(store_->RemoveDir(dir));
+      if (complete || *it < completed_id) remove.push_back(dir);
+      if (auto n = needed.find(*it); n != needed.end() && !remove.empty() &&
+                                     remove.back() == dir) {
+        remove.pop_back();
+        status.Update(store_->RemoveFile(dir, ci::kMetadataFileName));
+        for (const auto& name : store_->ListFiles(dir)) {
+          if (std::find(n->second.begin(), n->second.end(), name) == n->second.end()) {
+            status.Update(store_->RemoveFile(dir, name));
+          }
+        }
+      }
     }
+    for (const auto& dir : remove) status.Update(store_->RemoveDir(dir));
     return status;
   }
 

@@ -345,6 +345,15 @@ absl::StatusOr<std::shared_ptr<internal::CheckpointCoordinator>> MakeCoordinator
   options.first_checkpoint_id = latest + 1;
   options.metrics = &metric_groups->back();
   options.listeners = listeners;
+  options.incremental = checkpoint.incremental;
+  options.max_increments = checkpoint.max_increments;
+  options.max_increment_ratio = checkpoint.max_increment_ratio;
+  if (restored.has_value() && checkpoint.restore == CheckpointConfig::Restore::kLatest &&
+      !restored->metadata.savepoint) {
+    // Found in this storage: increments may chain on its files.
+    options.restored_id = restored->metadata.checkpoint_id;
+    options.restored_files = restored->metadata.files;
+  }
   return std::make_shared<internal::CheckpointCoordinator>(std::move(options));
 }
 

@@ -19,6 +19,7 @@ OperatorRestoreData AssignRestoreData(int64_t checkpoint_id,
   const KeyGroupRange range =
       ComputeKeyGroupRangeForOperatorIndex(max_parallelism, parallelism, subtask);
   for (const OperatorSubtaskState* s : states) {
+    if (s->parallelism != parallelism) data.rescaled = true;
     if (distribution == OperatorStateDistribution::kUnion ||
         s->subtask_index % parallelism == subtask) {
       data.operator_states.push_back(s->operator_state);
@@ -27,7 +28,8 @@ OperatorRestoreData AssignRestoreData(int64_t checkpoint_id,
       if (range.Contains(kg)) data.key_groups.emplace_back(kg, bytes);
     }
   }
-  std::sort(data.key_groups.begin(), data.key_groups.end(),
+  // Stable: a key group's increments stay after its full blob, in order.
+  std::stable_sort(data.key_groups.begin(), data.key_groups.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   return data;
 }

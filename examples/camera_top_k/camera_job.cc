@@ -103,6 +103,7 @@ brook::ExecutionConfig ConfigFor(const CameraJobOptions& o,
   config.latency_tracking_interval = o.latency_tracking_interval;
   if (storage == nullptr) return config;
   config.checkpoint.interval = o.checkpoint_interval;
+  config.checkpoint.incremental = o.checkpoint_incremental;
   config.checkpoint.storage = std::move(storage);
   config.checkpoint.restore = o.restore;
   config.checkpoint.restore_path = o.restore_path;

@@ -152,6 +152,8 @@ struct CameraJobOptions {
   std::string checkpoint_dir;
   // Time between two checkpoints; zero = none (savepoints only).
   absl::Duration checkpoint_interval = absl::Seconds(10);
+  // Incremental checkpoints (brook::CheckpointConfig::incremental).
+  bool checkpoint_incremental = true;
   RestoreMode restore = RestoreMode::kLatest;
   std::string restore_path;  // with RestoreMode::kPath
   // Checkpoint news, one line each (the checkpoint restored, corrupt ones

@@ -86,6 +86,9 @@ ABSL_FLAG(std::string, checkpoint_dir, "",
           "SIGUSR1 then takes a savepoint. See docs/checkpoints.md.");
 ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(10),
           "With --checkpoint_dir: time between two checkpoints; 0 = savepoints only.");
+ABSL_FLAG(bool, checkpoint_incremental, true,
+          "With --checkpoint_dir: checkpoints write only the keyed state changed since the "
+          "previous one (a full snapshot every few); false = every checkpoint is full.");
 ABSL_FLAG(std::string, restore, "auto",
           "With --checkpoint_dir: auto = resume from the newest complete checkpoint in the "
           "directory if there is one; none = start from the beginning; otherwise the path of "
@@ -142,6 +145,7 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
 
   o.checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
   o.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
+  o.checkpoint_incremental = absl::GetFlag(FLAGS_checkpoint_incremental);
   const std::string restore = absl::GetFlag(FLAGS_restore);
   if (restore == "auto") {
     o.restore = camera::RestoreMode::kLatest;

@@ -37,6 +37,20 @@
 #                              redistributed by key group each time)
 #   CRASH_TEST_INTERVAL=100ms  --checkpoint_interval
 #   CRASH_TEST_SEED=N          seed of the kill instants (printed; reuse to repeat a run)
+#   CRASH_TEST_DEDUP_RETENTION=10s  --dedup_retention (0: every id kept)
+#   CRASH_TEST_KILL_MIN_MS=200, CRASH_TEST_KILL_SPAN_MS=200  kill instants
+#                              uniform in [MIN, MIN + SPAN) ms after each start
+#   CRASH_TEST_KILL_AFTER_CHECKPOINT=1  file input: kill each run 0-150 ms
+#                              after it completed a checkpoint of its own
+#                              (as the Kafka pass does) instead of at
+#                              KILL_MIN_MS + [0, KILL_SPAN_MS): every run then
+#                              makes progress, however loaded the machine
+#   CRASH_TEST_MAX_RUNS=N      when set: every run is killed until one finishes
+#                              first, and the pass fails after N runs
+#                              (CRASH_TEST_KILLS is then the least number of
+#                              kills that makes the pass meaningful)
+#   CRASH_TEST_JOB_FLAGS=...   more camera_top_k flags (e.g.
+#                              --checkpoint_incremental=false)
 #   CRASH_TEST_KEEP=1          keep the work directory even on success
 #   CRASH_TEST_INPUTS="file kafka"  the passes (default: file, and kafka when
 #                              BROOK_KAFKA_MOCK is given)
@@ -67,6 +81,11 @@ KILLS="${CRASH_TEST_KILLS:-12}"
 PARALLELISMS="${CRASH_TEST_PARALLELISM:-1 2 1:2}"
 INTERVAL="${CRASH_TEST_INTERVAL:-100ms}"
 SEED="${CRASH_TEST_SEED:-$(( $(date +%s) % 100000 ))}"
+DEDUP_RETENTION="${CRASH_TEST_DEDUP_RETENTION:-10s}"
+KILL_MIN_MS="${CRASH_TEST_KILL_MIN_MS:-200}"
+KILL_SPAN_MS="${CRASH_TEST_KILL_SPAN_MS:-200}"
+MAX_RUNS="${CRASH_TEST_MAX_RUNS:-0}"
+JOB_FLAGS="${CRASH_TEST_JOB_FLAGS:-}"
 RANDOM="${SEED}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/camera-crash-test.XXXXXX")"
@@ -108,8 +127,7 @@ prepare_file() {
   rm -f "${WORK}/generated.csv"
   INPUT_ARGS="--detections=${WORK}/detections.csv --out_of_orderness=500ms"
   PASSES="${PARALLELISMS}"
-  KILL_AFTER_MS=200
-  KILL_AFTER_CHECKPOINT=0
+  KILL_AFTER_CHECKPOINT="${CRASH_TEST_KILL_AFTER_CHECKPOINT:-0}"
   INTERVAL="${CRASH_TEST_INTERVAL:-100ms}"
 }
 
@@ -156,8 +174,9 @@ prepare_kafka() {
 
 job_args() {  # $1 = parallelism, $2 = output dir
   echo ${INPUT_ARGS} --locations="${WORK}/locations.csv" \
-       --window=1s --top_x=5 --dedup_retention=10s \
-       --parallelism="$1" --output="$2/out.csv" --dead_letter="$2/dead.csv" --progress=false
+       --window=1s --top_x=5 --dedup_retention="${DEDUP_RETENTION}" \
+       --parallelism="$1" --output="$2/out.csv" --dead_letter="$2/dead.csv" --progress=false \
+       ${JOB_FLAGS}
 }
 
 compare() {  # $1 = reference file, $2 = file under test, $3 = what
@@ -187,7 +206,8 @@ for P in ${PASSES}; do
   [[ -s "${REF}/out.csv" && -s "${REF}/dead.csv" ]] || fail "parallelism ${P}: empty reference output"
   echo "parallelism ${P}: reference run ${ref_ms} ms, $(wc -l <"${REF}/out.csv") result lines, $(wc -l <"${REF}/dead.csv") dead letters"
 
-  # Kill instants: uniform in [200 ms, 400 ms) after each start (Kafka: see
+  # Kill instants: uniform in [KILL_MIN_MS, KILL_MIN_MS + KILL_SPAN_MS) after
+  # each start (default [200 ms, 400 ms); Kafka: see
   # KILL_AFTER_CHECKPOINT above): long enough
   # for a run to start, restore and complete a checkpoint (at the default
   # 100 ms interval), and fixed, not scaled by the reference run's time (a
@@ -200,13 +220,15 @@ for P in ${PASSES}; do
   start=$(now_ms)
   while :; do
     runs=$(( runs + 1 ))
+    (( MAX_RUNS == 0 || runs <= MAX_RUNS )) ||
+      fail "parallelism ${P}: not finished after ${MAX_RUNS} runs (${kills} kills)"
     before=$(latest_checkpoint)
     # shellcheck disable=SC2046
     "${JOB}" $(job_args "${SEQ[$(( (runs - 1) % ${#SEQ[@]} ))]}" "${RUN}") --checkpoint_dir="${CKPT}" \
         --checkpoint_interval="${INTERVAL}" 2>"${RUN}/stderr-${runs}" &
     pid=$!
     killed=0
-    if (( kills < KILLS )); then
+    if (( MAX_RUNS > 0 || kills < KILLS )); then
       if (( KILL_AFTER_CHECKPOINT )); then
         cap=$(( $(now_ms) + 10000 ))
         while kill -0 "${pid}" 2>/dev/null && (( $(latest_checkpoint) <= before && $(now_ms) < cap )); do
@@ -214,7 +236,7 @@ for P in ${PASSES}; do
         done
         delay=$(( RANDOM % 150 ))
       else
-        delay=$(( KILL_AFTER_MS + RANDOM % 200 ))
+        delay=$(( KILL_MIN_MS + RANDOM % KILL_SPAN_MS ))
       fi
       deadline=$(( $(now_ms) + delay ))
       while kill -0 "${pid}" 2>/dev/null && (( $(now_ms) < deadline )); do sleep 0.02; done
@@ -238,8 +260,8 @@ for P in ${PASSES}; do
   echo "parallelism ${P}: ${kills} SIGKILLs, ${runs} runs, ${restores} restores, ${crash_ms} ms in all"
   echo "  last run: $(grep -h "restored_from\|read=" "${RUN}/stderr-${runs}" | tail -1)"
 
-  (( kills >= 10 )) ||
-    fail "parallelism ${P}: the job finished after only ${kills} kills (at least 10 needed): make the input larger (CRASH_TEST_EVENTS, CRASH_TEST_KAFKA_EVENTS)"
+  (( kills >= (MAX_RUNS > 0 ? KILLS : 10) )) ||
+    fail "parallelism ${P}: the job finished after only ${kills} kills: make the input larger (CRASH_TEST_EVENTS, CRASH_TEST_KAFKA_EVENTS)"
   (( restores >= 1 )) ||
     fail "parallelism ${P}: no run restored from a checkpoint (is checkpointing merged? see ${RUN}/stderr-*)"
   ok=1

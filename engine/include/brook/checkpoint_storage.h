@@ -64,6 +64,11 @@ struct CheckpointMetadata {
     int parallelism = 1;
     int64_t size_bytes = 0;
     uint32_t checksum = 0;  // CRC-32 of the file's bytes
+    // 0: the file is in this checkpoint's directory; else it is shared with
+    // the earlier checkpoint of that id, which wrote it (an incremental
+    // checkpoint's chain). An operator subtask's files are listed in chain
+    // order: its full snapshot, then each increment on it.
+    int64_t owner_checkpoint_id = 0;
   };
   std::vector<File> files;
 };

@@ -81,6 +81,30 @@ struct CheckpointConfig {
   enum class Restore { kNone, kLatest, kPath };
   Restore restore = Restore::kNone;
   std::string restore_path;
+
+  // Incremental checkpoints (docs/checkpoints.md; as Flink's changelog state
+  // backend, FLIP-158): keyed state keeps a change log per key group, and a
+  // checkpoint writes, per operator subtask, only the entries added, updated
+  // or removed since the previous complete checkpoint (timers and non-keyed
+  // state are written whole). `_metadata` then names the files of earlier
+  // checkpoints it needs (a chain: one full snapshot and its increments),
+  // and retention keeps a file while any kept checkpoint needs it. A
+  // corrupt or missing file anywhere in a chain makes every checkpoint that
+  // needs it unusable (reported and skipped). Savepoints are always full
+  // and self-contained. Cost while processing: each write to keyed state
+  // appends its key to the key group's log (memory: at most one key per
+  // entry of the key group between two checkpoints, beyond which the key
+  // group is written whole). The pause at the barrier of an increment is
+  // O(changed entries), copied then; a full snapshot's stays O(key groups)
+  // with copy-on-write afterwards. Off by default, as in Flink.
+  bool incremental = false;
+  // Materialisation: a checkpoint is full (not an increment) once the chain
+  // it would extend holds `max_increments` increments, or once that chain's
+  // increments add up to more than `max_increment_ratio` times the bytes of
+  // its full snapshots. Bounds a restore to one full snapshot plus at most
+  // `max_increments` increments.
+  int max_increments = 10;
+  double max_increment_ratio = 1.0;
 };
 
 struct ExecutionConfig {

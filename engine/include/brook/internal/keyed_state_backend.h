@@ -16,6 +16,12 @@
 // snapshot in flight a mutation costs one extra byte test. Memory: while a
 // snapshot is being written, each key group mutated meanwhile exists twice.
 //
+// Incremental snapshots (CheckpointConfig::incremental; FLIP-158's change
+// log): each key group also logs the keys written since the last capture;
+// an increment copies the logged keys' entries at the barrier (O(changes),
+// no copy-on-write afterwards) and writes them, with the removed keys, in a
+// version-2 blob that a restore applies after the key group's full blob.
+//
 // The bytes of a key group (one blob per key group, framed by
 // BeginKeyGroupBlob/FinishKeyGroupBlob with a format version, the max
 // parallelism and a 64-bit checksum) hold, per state table with entries in
@@ -36,6 +42,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -47,6 +54,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/types/span.h"
 #include "brook/key_group.h"
 #include "brook/serialization.h"
 #include "brook/state.h"
@@ -118,11 +126,14 @@ inline uint64_t SnapshotChecksum(std::string_view bytes) {
 }
 
 // Key-group blob framing: [u8 version][varint max_parallelism] body
-// [u64 checksum of everything before it].
+// [u64 checksum of everything before it]. Version 1 holds the key group's
+// whole state; version 2 an increment: what changed since the previous
+// snapshot of the chain (incremental checkpoints, docs/checkpoints.md).
 inline constexpr uint8_t kKeyGroupBlobVersion = 1;
+inline constexpr uint8_t kKeyGroupDeltaBlobVersion = 2;
 
-inline void BeginKeyGroupBlob(DataOutputView& out, int max_parallelism) {
-  out.WriteUint8(kKeyGroupBlobVersion);
+inline void BeginKeyGroupBlob(DataOutputView& out, int max_parallelism, bool delta = false) {
+  out.WriteUint8(delta ? kKeyGroupDeltaBlobVersion : kKeyGroupBlobVersion);
   out.WriteVarint(static_cast<uint64_t>(max_parallelism));
 }
 inline void FinishKeyGroupBlob(std::string* blob) {
@@ -132,8 +143,10 @@ inline void FinishKeyGroupBlob(std::string* blob) {
 // The body of a key group's blob, verified. kDataLoss: truncated or corrupt
 // (checksum mismatch, unknown version); kFailedPrecondition: taken with
 // another max parallelism (the key groups would not mean the same keys).
+// `delta`, when not null, says whether the blob is an increment.
 inline absl::StatusOr<std::string_view> OpenKeyGroupBlob(std::string_view blob, int key_group,
-                                                         int max_parallelism) {
+                                                         int max_parallelism,
+                                                         bool* delta = nullptr) {
   if (blob.size() < 1 + 1 + 8) {
     return absl::DataLossError(absl::StrCat("key group ", key_group, ": snapshot blob of ",
                                             blob.size(), " bytes is truncated"));
@@ -150,7 +163,8 @@ inline absl::StatusOr<std::string_view> OpenKeyGroupBlob(std::string_view blob, 
   uint8_t version = 0;
   uint64_t maxp = 0;
   BROOK_RETURN_IF_ERROR(in.ReadUint8(&version));
-  if (version != kKeyGroupBlobVersion) {
+  if (delta != nullptr) *delta = version == kKeyGroupDeltaBlobVersion;
+  if (version != kKeyGroupBlobVersion && version != kKeyGroupDeltaBlobVersion) {
     return absl::DataLossError(absl::StrCat("key group ", key_group,
                                             ": unknown snapshot blob version ", version));
   }
@@ -166,12 +180,40 @@ inline absl::StatusOr<std::string_view> OpenKeyGroupBlob(std::string_view blob, 
 
 // A captured, immutable view of one state table (every key group of the
 // range); read from the checkpoint I/O thread.
+// A full view writes [varint n][n entries] per key group; an incremental
+// one (captured with CaptureOptions::delta) writes what changed since the
+// base capture: [u8 kDeltaReplace][varint n][n entries] when the key group
+// is rewritten whole, else [u8 kDeltaChanges][varint r][r removed keys]
+// [varint n][n entries added or updated].
 class StateTableSnapshot {
  public:
   virtual ~StateTableSnapshot() = default;
+  // Whether there is nothing to write for the key group (no entry in a full
+  // view, no change in an incremental one).
   virtual bool Empty(int key_group_index) const = 0;
-  // Writes [varint n][n entries] of the key group.
   virtual void Write(int key_group_index, DataOutputView& out) const = 0;
+};
+inline constexpr uint8_t kDeltaReplace = 1;
+inline constexpr uint8_t kDeltaChanges = 2;
+
+// How a table captures a snapshot (see HeapKeyedStateBackend::CaptureSnapshot).
+struct CaptureOptions {
+  int64_t checkpoint_id = 0;
+  // Keep a change log per key group from now on (incremental checkpoints).
+  bool track_changes = false;
+  // Write only the changes logged since the oldest retained log.
+  bool delta = false;
+  // Change logs of captures up to this id are no longer needed (that
+  // checkpoint is complete and later increments are based on it or newer).
+  int64_t drop_logs_up_to = 0;
+};
+
+// One restored blob's entries for one state table: what the backend hands
+// the table (views into the restored checkpoint's bytes).
+struct RestoredKeyGroupPart {
+  int index;  // key group index in the subtask's range
+  std::string_view entries;
+  bool delta;  // an increment (applied on the key group's earlier parts)
 };
 
 class StateTableBase {
@@ -189,10 +231,21 @@ class StateTableBase {
   // The synchronous part of a snapshot: a copy-on-write view, O(key groups).
   // kFailedPrecondition when the key or value type cannot be serialised
   // (the message says which; the caller names the state).
-  virtual absl::StatusOr<std::unique_ptr<const StateTableSnapshot>> Capture() = 0;
-  // Adds the entries that StateTableSnapshot::Write wrote for the key group.
-  // kDataLoss for bytes that do not decode.
-  virtual absl::Status RestoreKeyGroup(int key_group_index, DataInputView& in) = 0;
+  virtual absl::StatusOr<std::unique_ptr<const StateTableSnapshot>> Capture(
+      const CaptureOptions& options) = 0;
+  // Starts the change log (a table created after incremental snapshots began,
+  // or restored at the base of a chain).
+  virtual void TrackChanges() = 0;
+  // Restores `parts` (ordered by key group; a key group's full snapshot
+  // first, then its increments, oldest first): adds the entries a full
+  // StateTableSnapshot::Write wrote, applies what an incremental one wrote.
+  // Key groups are independent tables, so they are restored on up to
+  // `threads` threads (the calling one included), each key group on one
+  // and each thread given at least `min_bytes_per_thread` bytes;
+  // the table must not be used by anything else meanwhile. kDataLoss for
+  // bytes that do not decode (the first error, naming the key group).
+  virtual absl::Status RestoreKeyGroups(absl::Span<const RestoredKeyGroupPart> parts,
+                                        int threads, size_t min_bytes_per_thread) = 0;
 };
 
 // The state tables of one key type: adds the batch-probing hook.
@@ -307,7 +360,8 @@ class KeyGroupedTable : public KeyedStateTable<K> {
     slots_[static_cast<size_t>(key_group_index)].table->prefetch(key);
   }
 
-  absl::StatusOr<std::unique_ptr<const StateTableSnapshot>> Capture() override {
+  absl::StatusOr<std::unique_ptr<const StateTableSnapshot>> Capture(
+      const CaptureOptions& options) override {
     if constexpr (!Derived::kSerializable) {
       return absl::FailedPreconditionError(
           "its key (or map key) type has no brook::TypeSerializer");
@@ -318,45 +372,205 @@ class KeyGroupedTable : public KeyedStateTable<K> {
       }
       auto snap = std::make_unique<Snapshot>();
       snap->codec = codec_.ForSnapshot();
-      snap->tables.reserve(slots_.size());
-      for (auto& s : slots_) {
-        snap->tables.emplace_back(s.table);
-        s.shared = true;
+      if (tracking_) {
+        auto logs = std::make_shared<ChangeLogs>(slots_.size());
+        for (size_t i = 0; i < slots_.size(); ++i) (*logs)[i] = std::exchange(slots_[i].log, {});
+        history_.emplace_back(options.checkpoint_id, std::move(logs));
+      }
+      std::erase_if(history_, [&](const auto& h) { return h.first <= options.drop_logs_up_to; });
+      tracking_ = options.track_changes;
+      if (!tracking_) history_.clear();
+      snap->delta = options.delta;
+      snap->tables.resize(slots_.size());
+      if (options.delta) snap->changes.resize(slots_.size());
+      for (size_t i = 0; i < slots_.size(); ++i) {
+        if (options.delta && CaptureChanges(i, snap->changes[i])) continue;
+        snap->tables[i] = slots_[i].table;  // copy-on-write from now on
+        slots_[i].shared = true;
       }
       return std::unique_ptr<const StateTableSnapshot>(std::move(snap));
     }
   }
+  void TrackChanges() override { tracking_ = true; }
 
-  absl::Status RestoreKeyGroup(int key_group_index, DataInputView& in) override {
-    size_t n = 0;
-    BROOK_RETURN_IF_ERROR(in.ReadLength(&n, std::is_empty_v<K> ? 0 : 1));
-    Table& t = MutableAt(key_group_index);
-    t.reserve(t.size() + n);
-    for (size_t i = 0; i < n; ++i) BROOK_RETURN_IF_ERROR(Derived::ReadEntry(in, t, codec_));
+  absl::Status RestoreKeyGroups(absl::Span<const RestoredKeyGroupPart> parts, int threads,
+                                size_t min_bytes_per_thread) override {
+    if (parts.empty()) return absl::OkStatus();
+    // Contiguous runs of whole key groups of about equal bytes, one a thread.
+    size_t total = 0;
+    for (const auto& p : parts) total += p.entries.size();
+    const size_t runs = std::clamp<size_t>(total / std::max<size_t>(min_bytes_per_thread, 1), 1,
+                                           static_cast<size_t>(std::max(threads, 1)));
+    std::vector<size_t> bounds = {0};
+    size_t bytes = 0;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      bytes += parts[i].entries.size();
+      const bool boundary = i + 1 == parts.size() || parts[i + 1].index != parts[i].index;
+      if (boundary && bounds.size() < runs && bytes * runs >= total * bounds.size()) {
+        bounds.push_back(i + 1);
+      }
+    }
+    if (bounds.back() != parts.size()) bounds.push_back(parts.size());
+    std::vector<absl::Status> status(bounds.size() - 1);
+    auto restore = [&](size_t run, const Codec& codec) {
+      for (size_t i = bounds[run]; i < bounds[run + 1] && status[run].ok(); ++i) {
+        DataInputView in(parts[i].entries);
+        status[run] = RestoreKeyGroupPart(parts[i], in, codec);
+        if (status[run].ok() && !in.AtEnd()) {
+          status[run] = absl::DataLossError(absl::StrCat(in.remaining(), " unexpected bytes"));
+        }
+        if (!status[run].ok()) {
+          status[run] = absl::Status(status[run].code(),
+                                     absl::StrCat("key group index ", parts[i].index, ": ",
+                                                  status[run].message()));
+        }
+      }
+    };
+    std::vector<std::thread> workers;
+    for (size_t run = 1; run + 1 < bounds.size(); ++run) {
+      // A user's StateSerializer may keep scratch state: one copy a thread.
+      workers.emplace_back([&, run] { restore(run, codec_.ForSnapshot()); });
+    }
+    restore(0, codec_);
+    for (auto& w : workers) w.join();
+    for (auto& s : status) BROOK_RETURN_IF_ERROR(s);
     return absl::OkStatus();
   }
 
  protected:
+  // Incremental snapshots: the keys written in a key group since the last
+  // capture (with repeats), or `whole` once they outnumber its entries or a
+  // TTL sweep changed it (the key group is then rewritten in full).
+  struct ChangeLog {
+    std::vector<K> keys;
+    bool whole = false;
+  };
+  using ChangeLogs = std::vector<ChangeLog>;  // by key group index
   struct Slot {
     std::shared_ptr<Table> table;
     bool shared = false;  // a snapshot may still hold `table`
+    ChangeLog log;
+  };
+  // An increment's key group without a whole rewrite: copies of the
+  // entries changed since the base, and the keys removed.
+  struct Changes {
+    Table updated;
+    std::vector<K> removed;
   };
   struct Snapshot final : StateTableSnapshot {
     Codec codec;
+    // Full: every key group's table (copy-on-write). Increment: the tables
+    // of the key groups written whole, else null.
     std::vector<std::shared_ptr<const Table>> tables;
-    bool Empty(int i) const override { return tables[static_cast<size_t>(i)]->empty(); }
+    bool delta = false;
+    std::vector<std::unique_ptr<const Changes>> changes;  // increment: by key group
+
+    bool Empty(int i) const override {
+      const auto& t = tables[static_cast<size_t>(i)];
+      if (!delta) return t->empty();
+      return t == nullptr && changes[static_cast<size_t>(i)] == nullptr;
+    }
     void Write(int i, DataOutputView& out) const override {
-      const Table& t = *tables[static_cast<size_t>(i)];
-      out.WriteVarint(t.size());
-      for (const auto& slot : t) Derived::WriteEntry(slot, out, codec);
+      const auto& t = tables[static_cast<size_t>(i)];
+      if (delta && t == nullptr) {
+        const Changes& c = *changes[static_cast<size_t>(i)];
+        out.WriteUint8(kDeltaChanges);
+        out.WriteVarint(c.removed.size());
+        for (const K& k : c.removed) WriteIfSerializable(k, out);
+        out.WriteVarint(c.updated.size());
+        for (const auto& slot : c.updated) Derived::WriteEntry(slot, out, codec);
+        return;
+      }
+      if (delta) out.WriteUint8(kDeltaReplace);
+      out.WriteVarint(t->size());
+      for (const auto& slot : *t) Derived::WriteEntry(slot, out, codec);
     }
   };
+
+  // The synchronous part of an increment for key group `i`: copies the
+  // entries of the keys logged since the base (O(changes), and no
+  // copy-on-write of the key group afterwards). False when the key group
+  // must be written whole instead.
+  bool CaptureChanges(size_t i, std::unique_ptr<const Changes>& out) const {
+    size_t logged = 0;
+    for (const auto& h : history_) {
+      const ChangeLog& c = (*h.second)[i];
+      if (c.whole) return false;
+      logged += c.keys.size();
+    }
+    if (logged == 0) return true;
+    const Table& t = *slots_[i].table;
+    auto changes = std::make_unique<Changes>();
+    changes->updated.reserve(logged);
+    absl::flat_hash_set<K> removed;
+    for (const auto& h : history_) {
+      for (const K& k : (*h.second)[i].keys) {
+        if (auto it = t.find(k); it != t.end()) {
+          changes->updated.insert(*it);
+        } else if (removed.insert(k).second) {
+          changes->removed.push_back(k);
+        }
+      }
+    }
+    out = std::move(changes);
+    return true;
+  }
+
+  // Adds the entries that a full StateTableSnapshot::Write wrote for the key
+  // group, or applies what an incremental one wrote. Touches only that key
+  // group's slot (RestoreKeyGroups runs key groups on several threads).
+  absl::Status RestoreKeyGroupPart(const RestoredKeyGroupPart& part, DataInputView& in,
+                                   const Codec& codec) {
+    Table& t = MutableAt(part.index);
+    uint8_t mode = kDeltaReplace;
+    if (part.delta) BROOK_RETURN_IF_ERROR(in.ReadUint8(&mode));
+    size_t n = 0;
+    if (mode == kDeltaReplace) {
+      if (part.delta) t.clear();
+      BROOK_RETURN_IF_ERROR(in.ReadLength(&n, std::is_empty_v<K> ? 0 : 1));
+      t.reserve(t.size() + n);
+      for (size_t i = 0; i < n; ++i) BROOK_RETURN_IF_ERROR(Derived::ReadEntry(in, t, codec));
+      return absl::OkStatus();
+    }
+    if (mode != kDeltaChanges) {
+      return absl::DataLossError(absl::StrCat("unknown increment mode ", mode));
+    }
+    BROOK_RETURN_IF_ERROR(in.ReadLength(&n, std::is_empty_v<K> ? 0 : 1));
+    for (size_t i = 0; i < n; ++i) {
+      K k{};
+      BROOK_RETURN_IF_ERROR(ReadIfSerializable(in, &k));
+      t.erase(k);
+    }
+    BROOK_RETURN_IF_ERROR(in.ReadLength(&n, std::is_empty_v<K> ? 0 : 1));
+    for (size_t i = 0; i < n; ++i) {
+      // An update replaces the entry (an empty map or list is written but
+      // not read back as an entry).
+      DataInputView peek = in;
+      K k{};
+      BROOK_RETURN_IF_ERROR(ReadIfSerializable(peek, &k));
+      t.erase(k);
+      BROOK_RETURN_IF_ERROR(Derived::ReadEntry(in, t, codec));
+    }
+    return absl::OkStatus();
+  }
 
   // The current key group's table, for reading (never copies).
   const Table& read_table() const { return *slots_[static_cast<size_t>(ctx_->key_group_index)].table; }
   // The current key group's table, for writing: copies it first if a
   // snapshot still holds it.
-  Table& table() { return MutableAt(ctx_->key_group_index); }
+  // Logs the current key when tracking changes (an amortised push_back).
+  Table& table() {
+    Slot& s = slots_[static_cast<size_t>(ctx_->key_group_index)];
+    if (ABSL_PREDICT_FALSE(s.shared)) Unshare(s);
+    if (tracking_ && !s.log.whole) LogChange(s);
+    return *s.table;
+  }
+  // A TTL sweep changed key group `i`.
+  void MarkWhole(size_t i) {
+    if (!tracking_) return;
+    slots_[i].log.whole = true;
+    slots_[i].log.keys = {};
+  }
   Table& MutableAt(int i) {
     Slot& s = slots_[static_cast<size_t>(i)];
     if (ABSL_PREDICT_FALSE(s.shared)) Unshare(s);
@@ -378,7 +592,7 @@ class KeyGroupedTable : public KeyedStateTable<K> {
         const Table& t = *slots_[i].table;
         if (std::none_of(t.begin(), t.end(), [&](const auto& kv) { return pred(kv); })) continue;
       }
-      absl::erase_if(MutableAt(static_cast<int>(i)), pred);
+      if (absl::erase_if(MutableAt(static_cast<int>(i)), pred) > 0) MarkWhole(i);
     }
   }
 
@@ -386,10 +600,28 @@ class KeyGroupedTable : public KeyedStateTable<K> {
   std::vector<Slot> slots_;
   int64_t ttl_ms_;
   Codec codec_;
+  bool tracking_ = false;
+  // Change logs of captures whose checkpoint may still be an increment's
+  // base: (checkpoint id, logs).
+  std::vector<std::pair<int64_t, std::shared_ptr<const ChangeLogs>>> history_;
 
  private:
+  ABSL_ATTRIBUTE_NOINLINE void LogChange(Slot& s) {
+    s.log.keys.push_back(*ctx_->key);
+    if (s.log.keys.size() > 64 && s.log.keys.size() > s.table->size()) {
+      s.log.whole = true;
+      s.log.keys = {};
+    }
+  }
   static ABSL_ATTRIBUTE_NOINLINE void Unshare(Slot& s) {
-    if (s.table.use_count() > 1) {
+#if defined(__SANITIZE_THREAD__)
+    // ThreadSanitizer does not model the fence below (it would report the
+    // snapshot's earlier reads as racing with our writes): copy always.
+    constexpr bool kCopyAlways = true;
+#else
+    constexpr bool kCopyAlways = false;
+#endif
+    if (kCopyAlways || s.table.use_count() > 1) {
       s.table = std::make_shared<Table>(*s.table);
     } else {
       // The snapshot released it: order its reads before our writes.
@@ -682,10 +914,12 @@ class HeapMapState final
           continue;
         }
       }
+      bool changed = false;
       absl::erase_if(this->MutableAt(static_cast<int>(i)), [&](auto& kv) {
-        absl::erase_if(kv.second, expired);
+        changed |= absl::erase_if(kv.second, expired) > 0;
         return kv.second.empty();
       });
+      if (changed) this->MarkWhole(i);
     }
   }
   int64_t NumEntries() const override {
@@ -927,9 +1161,13 @@ class HeapKeyedStateBackend {
       }
     }
     const KeyGroupRange& key_group_range() const { return range_; }
+    // The checkpoint this snapshot is an increment on (its key groups then
+    // hold changes only), or 0 for a full snapshot.
+    int64_t delta_base() const { return delta_base_; }
 
    private:
     friend class HeapKeyedStateBackend;
+    int64_t delta_base_ = 0;
     struct Table {
       std::string name;
       uint8_t kind;
@@ -942,12 +1180,33 @@ class HeapKeyedStateBackend {
   // The synchronous part of a checkpoint: O(tables x key groups), never
   // O(entries). kFailedPrecondition naming the state when a state's key or
   // value type cannot be serialised.
-  absl::StatusOr<std::shared_ptr<const Snapshot>> CaptureSnapshot() {
+  //
+  // Incremental checkpoints (FLIP-158's change log, kept per key group):
+  // with `incremental`, every table logs the keys written from now on, and
+  // the snapshot holds only the changes since checkpoint `base_id` when this
+  // backend captured (or was restored from) that checkpoint and has logged
+  // every change since; otherwise it is full (delta_base() == 0). `base_id`
+  // must be a complete checkpoint, and never go backwards: logs up to it are
+  // dropped. Without `incremental` nothing is logged (as before).
+  absl::StatusOr<std::shared_ptr<const Snapshot>> CaptureSnapshot(int64_t checkpoint_id = 0,
+                                                                  bool incremental = false,
+                                                                  int64_t base_id = 0) {
     auto snap = std::make_shared<Snapshot>();
     snap->range_ = range_;
     snap->tables_.reserve(tables_.size());
+    CaptureOptions options;
+    options.checkpoint_id = checkpoint_id;
+    options.track_changes = incremental;
+    options.delta = incremental && base_id > 0 && tracking_ &&
+                    std::find(known_bases_.begin(), known_bases_.end(), base_id) !=
+                        known_bases_.end();
+    // Captures that never became a base (savepoints only, failing
+    // checkpoints) would keep their logs forever: past a bound, forget them;
+    // the next increment can then only be on this capture (else it is full).
+    const bool forget = incremental && !options.delta && known_bases_.size() >= kMaxUnconfirmed;
+    options.drop_logs_up_to = forget ? checkpoint_id - 1 : incremental ? base_id : 0;
     for (auto& [name, table] : tables_) {
-      auto view = table->Capture();
+      auto view = table->Capture(options);
       if (!view.ok()) {
         return absl::FailedPreconditionError(absl::StrCat(
             "keyed state '", name, "' cannot be checkpointed: ", view.status().message()));
@@ -956,14 +1215,38 @@ class HeapKeyedStateBackend {
     }
     std::sort(snap->tables_.begin(), snap->tables_.end(),
               [](const auto& a, const auto& b) { return a.name < b.name; });
+    snap->delta_base_ = options.delta ? base_id : 0;
+    tracking_ = incremental;
+    std::erase_if(known_bases_,
+                  [&](int64_t id) { return !incremental || forget || id < base_id; });
+    if (incremental) known_bases_.push_back(checkpoint_id);
     return std::shared_ptr<const Snapshot>(std::move(snap));
+  }
+  // The restored state is checkpoint `checkpoint_id`'s (same key-group
+  // range): changes are logged from now on, so that the next checkpoint can
+  // be an increment on it.
+  void TrackChangesSince(int64_t checkpoint_id) {
+    tracking_ = true;
+    known_bases_ = {checkpoint_id};
+    for (auto& [name, table] : tables_) table->TrackChanges();
+  }
+
+  // Restore: how many threads may fill one state's key groups (the
+  // calling one included; default 1), each taking at least
+  // `min_bytes_per_thread` of the state's restored bytes (a small state
+  // restores on the calling thread alone).
+  void set_restore_threads(int threads, size_t min_bytes_per_thread = size_t{4} << 20) {
+    restore_threads_ = std::max(threads, 1);
+    restore_min_bytes_per_thread_ = std::max<size_t>(min_bytes_per_thread, 1);
   }
 
   // Restore, before any state is created: reads the tables of key group
   // `key_group` that Snapshot::WriteKeyGroup wrote. The bytes `in` views must
-  // stay alive until FinishRestore(). kDataLoss: they do not decode;
-  // kFailedPrecondition: key group outside the range, or given twice.
-  absl::Status AddRestoredKeyGroup(int key_group, DataInputView& in) {
+  // stay alive until FinishRestore(). Increments (`delta`) of a chain follow
+  // the key group's full snapshot, oldest first, and are applied in that
+  // order. kDataLoss: they do not decode; kFailedPrecondition: key group
+  // outside the range, or a full snapshot given twice.
+  absl::Status AddRestoredKeyGroup(int key_group, DataInputView& in, bool delta = false) {
     if (!range_.Contains(key_group)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "restored key group ", key_group, " is outside this subtask's range [", range_.start,
@@ -990,13 +1273,13 @@ class HeapKeyedStateBackend {
         return absl::DataLossError(absl::StrCat("restored keyed state '", name,
                                                 "' has different kinds in different key groups"));
       }
-      for (const auto& [kg, bytes] : p.key_groups) {
-        if (kg == key_group - range_.start) {
+      for (const auto& r : p.key_groups) {
+        if (!delta && r.index == key_group - range_.start) {
           return absl::FailedPreconditionError(absl::StrCat(
               "keyed state '", name, "' restored twice for key group ", key_group));
         }
       }
-      p.key_groups.emplace_back(key_group - range_.start, entries);
+      p.key_groups.push_back({key_group - range_.start, entries, delta});
     }
     return absl::OkStatus();
   }
@@ -1017,7 +1300,7 @@ class HeapKeyedStateBackend {
  private:
   struct PendingState {
     uint8_t kind = 0;
-    std::vector<std::pair<int, std::string_view>> key_groups;  // (index in range, entries)
+    std::vector<RestoredKeyGroupPart> key_groups;  // in the order to apply
   };
 
   template <typename Impl, typename Make>
@@ -1028,6 +1311,7 @@ class HeapKeyedStateBackend {
       std::unique_ptr<KeyedStateTable<K>> made = make();
       typed_tables_.push_back(made.get());
       it = tables_.emplace(name, std::move(made)).first;
+      if (tracking_) it->second->TrackChanges();
       if (ttl.enabled()) {
         const int64_t t = ToMillis(ttl.ttl);
         min_ttl_ms_ = min_ttl_ms_ == 0 ? t : std::min(min_ttl_ms_, t);
@@ -1045,8 +1329,8 @@ class HeapKeyedStateBackend {
     }
     return impl;
   }
-  static absl::Status Restore(const std::string& name, StateTableBase& table,
-                              const PendingState& p) {
+  absl::Status Restore(const std::string& name, StateTableBase& table,
+                       const PendingState& p) const {
     if (p.kind != table.kind()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "keyed state '", name, "' was checkpointed as ", StateKindName(p.kind),
@@ -1054,16 +1338,11 @@ class HeapKeyedStateBackend {
           " (as in Flink, a state's kind and whether it has a TTL cannot change across a "
           "restore)"));
     }
-    for (const auto& [index, bytes] : p.key_groups) {
-      DataInputView in(bytes);
-      absl::Status s = table.RestoreKeyGroup(index, in);
-      if (s.ok() && !in.AtEnd()) {
-        s = absl::DataLossError(absl::StrCat(in.remaining(), " unexpected bytes"));
-      }
-      if (!s.ok()) {
-        return absl::Status(s.code(), absl::StrCat("restoring keyed state '", name,
-                                                   "': ", s.message()));
-      }
+    absl::Status s =
+        table.RestoreKeyGroups(p.key_groups, restore_threads_, restore_min_bytes_per_thread_);
+    if (!s.ok()) {
+      return absl::Status(s.code(),
+                          absl::StrCat("restoring keyed state '", name, "': ", s.message()));
     }
     return absl::OkStatus();
   }
@@ -1075,6 +1354,11 @@ class HeapKeyedStateBackend {
   absl::flat_hash_map<std::string, PendingState> pending_;
   int64_t min_ttl_ms_ = 0;
   int64_t last_sweep_ms_ = kMinTimestampMs;
+  int restore_threads_ = 1;
+  size_t restore_min_bytes_per_thread_ = 1;
+  static constexpr size_t kMaxUnconfirmed = 32;
+  bool tracking_ = false;
+  std::vector<int64_t> known_bases_;  // checkpoints an increment can be based on
 };
 
 }  // namespace brook::internal

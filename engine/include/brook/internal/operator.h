@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <typeindex>
 #include <utility>
 #include <vector>
@@ -38,6 +39,19 @@ class OperatorBase;
 struct OperatorSnapshotData {
   std::string operator_state;
   std::vector<std::pair<int32_t, std::string>> key_groups;  // (key group, bytes)
+  // Incremental checkpoints: when not 0, `key_groups` hold only what changed
+  // since checkpoint `incremental_base` (a complete checkpoint whose file of
+  // this operator subtask, with its own chain, the restore applies first).
+  int64_t incremental_base = 0;
+};
+
+// How the runtime wants the next snapshot taken (set before SnapshotState).
+struct SnapshotOptions {
+  // Keyed state keeps change logs and may write increments.
+  bool incremental = false;
+  // The newest complete checkpoint the runtime can chain an increment on;
+  // 0: write a full snapshot (savepoints, materialisation, first checkpoint).
+  int64_t base_checkpoint_id = 0;
 };
 
 // The asynchronous part of a snapshot: serialises what the synchronous part
@@ -52,9 +66,14 @@ using AsyncSnapshot = std::function<absl::StatusOr<OperatorSnapshotData>()>;
 // parallelism did not change) and the key groups of its new key-group range.
 struct OperatorRestoreData {
   int64_t checkpoint_id = 0;
+  // The checkpoint was taken at another parallelism (key-group ranges moved).
+  bool rescaled = false;
   // In order of old subtask index.
   std::vector<std::string> operator_states;
-  std::vector<std::pair<int32_t, std::string>> key_groups;
+  // (key group, bytes): views into the restored checkpoint (no copy of the
+  // state), which the runtime (or the test harness) keeps alive until the
+  // operator's Open() has returned; an operator must not keep them longer.
+  std::vector<std::pair<int32_t, std::string_view>> key_groups;
 };
 
 // How an operator's operator state (not its key groups) is handed to the new
@@ -149,6 +168,7 @@ class OperatorBase {
     }
   }
   void SetMainOutput(OutputBase* out) { main_output_ = out; }
+  void set_snapshot_options(SnapshotOptions options) { snapshot_options_ = options; }
   void AddSideOutput(const std::string& tag, OutputBase* out) { side_outputs_.Add(tag, out); }
 
   virtual absl::Status Open() { return absl::OkStatus(); }
@@ -249,6 +269,7 @@ class OperatorBase {
     latency_us_->Observe(std::max<int64_t>(0, WallClockMicros() - marked_time_us));
   }
 
+  SnapshotOptions snapshot_options_;
   OperatorSetup setup_;
   OutputBase* main_output_ = nullptr;
   SideOutputs side_outputs_;

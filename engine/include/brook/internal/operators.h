@@ -6,10 +6,12 @@
 #define BROOK_INTERNAL_OPERATORS_H_
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -177,6 +179,7 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
 
   absl::Status Open() override {
     const auto& s = this->setup_;
+    const auto open_start = std::chrono::steady_clock::now();
     EnsureBackend();
     collector_ = CollectorAccess<Out>::Make(static_cast<Output<Out>*>(this->main_output_));
     ctx_.side_outputs_ = &this->side_outputs_;
@@ -203,6 +206,11 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
         this->setup_.timers->Schedule(this, processing_timers_.begin()->first);
       }
       UpdateGauges();
+      restore_time_ += std::chrono::steady_clock::now() - open_start;
+      if (s.metrics != nullptr) {
+        s.metrics->GetGauge("state_restore_ms")
+            ->Set(std::chrono::duration_cast<std::chrono::milliseconds>(restore_time_).count());
+      }
     }
     return absl::OkStatus();
   }
@@ -214,12 +222,23 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
   // outside the range, another max parallelism, or timers of a key type
   // without serializer.
   absl::Status InitializeState(OperatorRestoreData data) override {
+    const auto start = std::chrono::steady_clock::now();
     EnsureBackend();
     restored_ = true;
-    restore_ = std::move(data);  // owns the bytes the backend views
+    restore_ = std::move(data);  // views the backend keeps until Open()
+    // A large state restores its key groups on several threads: the cores
+    // this operator's other subtasks, restoring at the same time, leave.
+    backend_->set_restore_threads(
+        static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) /
+        std::max(this->setup_.parallelism, 1));
     BROOK_RETURN_IF_ERROR(InitializeFunctionState(fn_.get(), restore_.operator_states,
                                                   this->setup_.operator_name));
     const int maxp = this->setup_.max_parallelism;
+    // A chain gives a key group's full blob, then its increments in order;
+    // an increment's timers replace the key group's earlier ones.
+    int last_kg = -1;
+    size_t event_start = 0;
+    size_t processing_start = 0;
     for (const auto& [kg, blob] : restore_.key_groups) {
       if (!range_.Contains(kg)) {
         return absl::FailedPreconditionError(absl::StrCat(
@@ -227,9 +246,18 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
             ": restored key group ", kg, " is outside its range [", range_.start, ", ",
             range_.end, "]"));
       }
-      BROOK_ASSIGN_OR_RETURN(std::string_view body, OpenKeyGroupBlob(blob, kg, maxp));
+      bool delta = false;
+      BROOK_ASSIGN_OR_RETURN(std::string_view body, OpenKeyGroupBlob(blob, kg, maxp, &delta));
+      if (kg != last_kg) {
+        last_kg = kg;
+        event_start = restored_event_timers_.size();
+        processing_start = restored_processing_timers_.size();
+      } else if (delta) {
+        restored_event_timers_.resize(event_start, {0, K{}});
+        restored_processing_timers_.resize(processing_start, {0, K{}});
+      }
       DataInputView in(body);
-      BROOK_RETURN_IF_ERROR(backend_->AddRestoredKeyGroup(kg, in));
+      BROOK_RETURN_IF_ERROR(backend_->AddRestoredKeyGroup(kg, in, delta));
       BROOK_RETURN_IF_ERROR(ReadTimers(in, kg, &restored_event_timers_));
       BROOK_RETURN_IF_ERROR(ReadTimers(in, kg, &restored_processing_timers_));
       if (!in.AtEnd()) {
@@ -237,6 +265,8 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
                                                 " unexpected bytes after the timers"));
       }
     }
+    if (!restore_.rescaled) backend_->TrackChangesSince(restore_.checkpoint_id);
+    restore_time_ = std::chrono::steady_clock::now() - start;
     return absl::OkStatus();
   }
 
@@ -251,7 +281,9 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
           "operator '", this->setup_.operator_name,
           "' cannot be checkpointed: its key type has no brook::TypeSerializer"));
     } else {
-      BROOK_ASSIGN_OR_RETURN(auto keyed, backend_->CaptureSnapshot());
+      const SnapshotOptions& o = this->snapshot_options_;
+      BROOK_ASSIGN_OR_RETURN(auto keyed, backend_->CaptureSnapshot(checkpoint_id, o.incremental,
+                                                                   o.base_checkpoint_id));
       auto event = std::make_shared<const TimerSet>(event_timers_);
       auto processing = std::make_shared<const TimerSet>(processing_timers_);
       const int maxp = this->setup_.max_parallelism;
@@ -273,14 +305,19 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
         const TimerRefs processing_by_kg = bucket(*processing);
         OperatorSnapshotData data;
         data.operator_state = function_state;
+        // An increment has a blob for every key group: its timers are
+        // written whole (they may have gone without a state change).
+        const bool delta = keyed->delta_base() > 0;
+        data.incremental_base = keyed->delta_base();
         for (int kg = range.start; kg <= range.end; ++kg) {
           const size_t i = static_cast<size_t>(kg - range.start);
-          if (keyed->Empty(kg) && event_by_kg[i].empty() && processing_by_kg[i].empty()) {
+          if (!delta && keyed->Empty(kg) && event_by_kg[i].empty() &&
+              processing_by_kg[i].empty()) {
             continue;
           }
           std::string blob;
           DataOutputView out(&blob);
-          BeginKeyGroupBlob(out, maxp);
+          BeginKeyGroupBlob(out, maxp, delta);
           keyed->WriteKeyGroup(kg, out);
           for (const auto* timers : {&event_by_kg[i], &processing_by_kg[i]}) {
             out.WriteVarint(timers->size());
@@ -479,6 +516,8 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
   // Restore: the checkpoint's bytes until Open() has consumed them.
   bool restored_ = false;
   OperatorRestoreData restore_;
+  // InitializeState + the restoring part of Open: the state_restore_ms gauge.
+  std::chrono::steady_clock::duration restore_time_{};
   std::vector<std::pair<int64_t, K>> restored_event_timers_;
   std::vector<std::pair<int64_t, K>> restored_processing_timers_;
   Counter* state_entries_ = nullptr;

@@ -54,6 +54,8 @@ class CheckpointListener {
   // Subtask `task` could not snapshot checkpoint `checkpoint_id` (e.g. a
   // source that cannot be replayed): the checkpoint must be aborted.
   virtual void Decline(int task, int64_t checkpoint_id, absl::Status reason) = 0;
+  // How to snapshot checkpoint `checkpoint_id` (incremental or full).
+  virtual SnapshotOptions OptionsFor(int64_t /*checkpoint_id*/) { return {}; }
 };
 
 // One subtask: an operator chain (head first) and the objects that connect it.
@@ -130,7 +132,11 @@ class SubtaskBase {
     std::vector<AsyncSnapshot> snapshots;
     snapshots.reserve(operators.size());
     absl::Status declined;
+    const SnapshotOptions options = checkpoint_listener_ != nullptr
+                                        ? checkpoint_listener_->OptionsFor(barrier.checkpoint_id)
+                                        : SnapshotOptions();
     for (auto& op : operators) {
+      op->set_snapshot_options(options);
       absl::StatusOr<AsyncSnapshot> s = op->SnapshotState(barrier.checkpoint_id);
       if (!s.ok() && !absl::IsFailedPrecondition(s.status()) &&
           !absl::IsUnimplemented(s.status())) {

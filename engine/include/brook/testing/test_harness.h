@@ -189,8 +189,10 @@ class HarnessBase {
   // that do not decode, kFailedPrecondition for state it cannot take).
   absl::Status RestoreFrom(const std::vector<OperatorSubtaskState>& snapshots,
                            int64_t checkpoint_id = 1) {
+    // The operator views the key groups' bytes until Open(): keep them.
+    restored_snapshots_ = snapshots;
     std::vector<const OperatorSubtaskState*> states;
-    for (const OperatorSubtaskState& s : snapshots) states.push_back(&s);
+    for (const OperatorSubtaskState& s : restored_snapshots_) states.push_back(&s);
     SetupOnce();
     return op_->InitializeState(
         internal::AssignRestoreData(checkpoint_id, states, options_.max_parallelism,
@@ -224,6 +226,30 @@ class HarnessBase {
   absl::StatusOr<OperatorSubtaskState> Snapshot(int64_t checkpoint_id) {
     BROOK_ASSIGN_OR_RETURN(PendingSnapshot pending, SnapshotSync(checkpoint_id));
     return pending();
+  }
+  // Checkpoint `checkpoint_id` with incremental checkpoints on
+  // (CheckpointConfig::incremental): keyed state writes only its changes
+  // since checkpoint `base_checkpoint_id` (0: full) when it can, and
+  // `*incremental_base` (when not null) says on which checkpoint it did, or
+  // 0. RestoreFrom takes a chain as the full snapshot followed by its
+  // increments, oldest first.
+  absl::StatusOr<OperatorSubtaskState> SnapshotIncremental(int64_t checkpoint_id,
+                                                           int64_t base_checkpoint_id,
+                                                           int64_t* incremental_base = nullptr) {
+    op_->set_snapshot_options(internal::SnapshotOptions{true, base_checkpoint_id});
+    BROOK_RETURN_IF_ERROR(op_->FlushOutputs());
+    absl::StatusOr<internal::AsyncSnapshot> async = op_->SnapshotState(checkpoint_id);
+    op_->set_snapshot_options({});
+    BROOK_RETURN_IF_ERROR(async.status());
+    OperatorSubtaskState state{options_.operator_name, options_.subtask_index,
+                               options_.parallelism, {}, {}};
+    if (incremental_base != nullptr) *incremental_base = 0;
+    if (!*async) return state;
+    BROOK_ASSIGN_OR_RETURN(internal::OperatorSnapshotData data, (*async)());
+    if (incremental_base != nullptr) *incremental_base = data.incremental_base;
+    state.operator_state = std::move(data.operator_state);
+    state.key_groups = std::move(data.key_groups);
+    return state;
   }
   absl::Status NotifyCheckpointComplete(int64_t checkpoint_id) {
     return Flushed(op_->NotifyCheckpointComplete(checkpoint_id));
@@ -334,6 +360,7 @@ class HarnessBase {
   internal::Output<Out> main_output_{{&main_}, nullptr};
   absl::flat_hash_map<std::string, SideOutput> side_;
   std::vector<std::shared_ptr<void>> side_owned_;
+  std::vector<OperatorSubtaskState> restored_snapshots_;  // what RestoreFrom's views see
   std::unique_ptr<internal::OneInputOperator<In>> op_;
   bool set_up_ = false;
 };
