@@ -18,11 +18,13 @@
 # of a previous soak's files when reused):
 #   soak.csv      elapsed_s,rss_kib,fds,threads,ckpt_bytes,checkpoints,
 #                 savepoints,savepoint_bytes,records_read,checkpoints_completed,
-#                 checkpoints_failed,sse_events,errors
+#                 checkpoints_failed,sse_events,errors,chk_dirs
 #                 (ckpt_bytes: the checkpoint directory without savepoints,
 #                 which brook never deletes (the script keeps the newest 2;
-#                 savepoint_bytes is theirs); checkpoints: chk-* directories;
-#                 savepoints: taken so far)
+#                 savepoint_bytes is theirs); checkpoints: restorable chk-*
+#                 directories (holding a _metadata); savepoints: taken so far;
+#                 chk_dirs: every chk-* directory, including those kept only
+#                 for files that a retained incremental checkpoint still names)
 #   summary.txt   the summary printed at the end; job.log the job's stderr
 #
 # Pass/fail (exit 1 on failure, 2 on bad arguments):
@@ -38,8 +40,12 @@
 #     of MiB; the least-squares slope is reported too), and the descriptor
 #     count never exceeds its value at the end of the warm-up by more than 8
 #     (HTTP connections come and go);
-#   - the checkpoint directory within retention: at most 4 chk-* directories
-#     (3 retained + 1 in progress) at every sample.
+#   - the checkpoint directory within retention at every sample: at most 4
+#     restorable checkpoints (3 retained + 1 just completed), and at most
+#     14 chk-* directories in all (with incremental checkpoints, the camera
+#     job's default, an older directory stays while a retained checkpoint's
+#     chain names its files: 3 retained + CheckpointConfig::max_increments
+#     (10) + 1; docs/checkpoints.md, "Retention").
 #
 # Environment: BROOK_SOAK_BIN (default build/examples/camera_top_k),
 # BROOK_SOAK_DIR, BROOK_SOAK_RATE (events/s, default 20000),
@@ -71,6 +77,7 @@ SAMPLE_S="${BROOK_SOAK_SAMPLE_S:-5}"
 SAVEPOINT_S="${BROOK_SOAK_SAVEPOINT_S:-60}"
 TOLERANCE_PCT="${BROOK_SOAK_RSS_TOLERANCE_PCT:-10}"
 MAX_CHECKPOINTS=4
+MAX_CHECKPOINT_DIRS=14
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -138,7 +145,7 @@ error_lines() {
 }
 
 CSV="${DIR}/soak.csv"
-echo "elapsed_s,rss_kib,fds,threads,ckpt_bytes,checkpoints,savepoints,savepoint_bytes,records_read,checkpoints_completed,checkpoints_failed,sse_events,errors" >"${CSV}"
+echo "elapsed_s,rss_kib,fds,threads,ckpt_bytes,checkpoints,savepoints,savepoint_bytes,records_read,checkpoints_completed,checkpoints_failed,sse_events,errors,chk_dirs" >"${CSV}"
 echo "soak: ${DURATION_S}s, job pid ${JOB}, ${URL}, output in ${DIR}"
 START=${SECONDS}
 next_savepoint=${SAVEPOINT_S}
@@ -156,7 +163,8 @@ while :; do
   threads=$(awk '/^Threads:/ { print $2 }' "/proc/${JOB}/status")
   fds=$(find "/proc/${JOB}/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
   ckpt_bytes=$(du -sb --exclude='savepoint-*' "${DIR}/ckpt" 2>/dev/null | cut -f1)
-  checkpoints=$(find "${DIR}/ckpt" -mindepth 1 -maxdepth 1 -name 'chk-*' 2>/dev/null | wc -l)
+  checkpoints=$(find "${DIR}/ckpt" -mindepth 2 -maxdepth 2 -path '*/chk-*/_metadata' 2>/dev/null | wc -l)
+  chk_dirs=$(find "${DIR}/ckpt" -mindepth 1 -maxdepth 1 -name 'chk-*' 2>/dev/null | wc -l)
   savepoints=$(grep -c 'savepoint written to' "${DIR}/job.log" || true)
   # Savepoints are never deleted by brook; like an operator, keep the newest 2.
   mapfile -t kept < <(find "${DIR}/ckpt" -mindepth 1 -maxdepth 1 -name 'savepoint-*' 2>/dev/null |
@@ -173,7 +181,7 @@ while :; do
   fi
   sse=$(awk '{ s += $1 } END { print s + 0 }' "${DIR}"/sse*.count 2>/dev/null || echo 0)
   errors=$(($(error_lines) + metric_failures + ${failed:-0}))
-  echo "${elapsed},${rss},${fds},${threads},${ckpt_bytes:-0},${checkpoints},${savepoints},${sp_bytes},${read_n:-0},${completed:-0},${failed:-0},${sse},${errors}" >>"${CSV}"
+  echo "${elapsed},${rss},${fds},${threads},${ckpt_bytes:-0},${checkpoints},${savepoints},${sp_bytes},${read_n:-0},${completed:-0},${failed:-0},${sse},${errors},${chk_dirs}" >>"${CSV}"
   ((elapsed >= DURATION_S)) && break
 done
 
@@ -199,11 +207,11 @@ wait "${JOB}" 2>/dev/null || true
 # and the other checks; awk prints the summary and exits 1 on a failure.
 WARMUP_S=$((DURATION_S / 3 > 30 ? DURATION_S / 3 : 30))
 set +e
-awk -F, -v warm="${WARMUP_S}" -v tol="${TOLERANCE_PCT}" -v maxck="${MAX_CHECKPOINTS}" \
+awk -F, -v warm="${WARMUP_S}" -v tol="${TOLERANCE_PCT}" -v maxck="${MAX_CHECKPOINTS}" -v maxdirs="${MAX_CHECKPOINT_DIRS}" \
     -v died="${job_died}" -v sse_alive="${sse_alive}" -v prom="${prom_line}" -v prom_bad="${prom_bad}" \
     -v jobs_errors="$(error_lines)" '
   NR == 1 { next }
-  { last_t = $1; last_err = $13; last_read = $9; last_ck = $10; if ($6 > max_ck) max_ck = $6 }
+  { last_t = $1; last_err = $13; last_read = $9; last_ck = $10; if ($6 > max_ck) max_ck = $6; if ($14 > max_dirs) max_dirs = $14 }
   $1 < warm { warm_fds = $3; next }
   { n++; rs[n] = $2; t = $1 / 3600; sx += t; sy += $2; sxx += t * t; sxy += t * $2
     fy += $3; fxy += t * $3; sb += $5; sbx += t * $5
@@ -225,14 +233,14 @@ awk -F, -v warm="${WARMUP_S}" -v tol="${TOLERANCE_PCT}" -v maxck="${MAX_CHECKPOI
     printf "  records read %d (%.0f/s), checkpoints completed %d, errors %d\n", last_read, last_read / last_t, last_ck, last_err
     printf "  RSS: mean %.1f MiB, slope %+.2f MiB/h (fitted growth %+.2f MiB); median %.1f MiB in the middle third, %.1f MiB in the last: %+.1f MiB (allowed %.1f)\n", mean_rss / 1024, rss_slope / 1024, fitted / 1024, mid / 1024, late / 1024, growth / 1024, allowed / 1024
     printf "  fds: %d at end of warm-up, max %d after, slope %+.2f /h\n", warm_fds, max_fds, fd_slope
-    printf "  checkpoint dir (without savepoints): mean %.1f KiB, slope %+.1f KiB/h; max chk-* dirs %d (allowed %d)\n", sb / n / 1024, ck_slope / 1024, max_ck, maxck
+    printf "  checkpoint dir (without savepoints): mean %.1f KiB, slope %+.1f KiB/h; max restorable checkpoints %d (allowed %d), chk-* dirs %d (allowed %d)\n", sb / n / 1024, ck_slope / 1024, max_ck, maxck, max_dirs, maxdirs
     printf "  SSE clients connected at the end: %d of 2; %s\n", sse_alive, prom
     bad = 0
     if (died) { print "  FAIL: the job exited before the end"; bad = 1 }
     if (last_err > 0 || jobs_errors > 0) { print "  FAIL: errors (see job.log and the errors column)"; bad = 1 }
     if (growth > allowed) { print "  FAIL: RSS grew beyond the tolerance"; bad = 1 }
     if (max_fds > warm_fds + 8) { print "  FAIL: descriptors grew"; bad = 1 }
-    if (max_ck > maxck) { print "  FAIL: checkpoint directory beyond retention"; bad = 1 }
+    if (max_ck > maxck || max_dirs > maxdirs) { print "  FAIL: checkpoint directory beyond retention"; bad = 1 }
     if (sse_alive < 2) { print "  FAIL: an SSE client was disconnected"; bad = 1 }
     if (prom_bad) { print "  FAIL: a Prometheus scrape failed"; bad = 1 }
     print (bad ? "soak: FAILED" : "soak: PASSED")
