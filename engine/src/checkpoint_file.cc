@@ -170,16 +170,23 @@ std::unique_ptr<EncodedFile> EncodeDataFile(const OperatorSubtaskState& state) {
   // copy: a 10-million-key state is ~150 MB); small ones are copied into the
   // first segment, sized for them so that it is allocated once.
   constexpr size_t kReferenceBytes = 4096;
-  const auto referenced = [&](const std::string& bytes) {
+  const auto referenced = [&](const KeyGroupBytes& bytes) {
     return bytes.size() >= kReferenceBytes &&
            reinterpret_cast<uintptr_t>(bytes.data()) % alignof(capnp::word) == 0;
   };
   size_t words = 64 + (state.operator_id.size() + state.operator_state.size()) / 8 +
                  4 * state.key_groups.size();
+  size_t tails = 0;
   for (const auto& [key_group, bytes] : state.key_groups) {
     if (!referenced(bytes)) words += bytes.size() / 8 + 1;
+    if (referenced(bytes) && bytes.size() % sizeof(capnp::word) != 0) ++tails;
   }
   words = std::min<size_t>(words, std::numeric_limits<uint32_t>::max() / 2);
+  // A referenced blob's last partial word, zero-padded: its own segment,
+  // written right after the blob's whole words, so that a reader finds the
+  // blob's bytes contiguous in the file and can view them in place.
+  auto tail_words = std::make_unique<uint64_t[]>(tails);  // zeroed
+  size_t next_tail = 0;
   auto builder = std::make_unique<capnp::MallocMessageBuilder>(static_cast<uint>(words));
   auto root = builder->initRoot<fmt::OperatorSubtaskState>();
   root.setOperatorId(state.operator_id);
@@ -199,13 +206,18 @@ std::unique_ptr<EncodedFile> EncodeDataFile(const OperatorSubtaskState& state) {
       const size_t whole = bytes.size() / sizeof(capnp::word) * sizeof(capnp::word);
       groups[i].adoptData(orphanage.referenceExternalData(capnp::Data::Reader(data, whole)));
       if (whole < bytes.size()) {
-        groups[i].setTail(capnp::Data::Reader(data + whole, bytes.size() - whole));
+        auto* tail = reinterpret_cast<kj::byte*>(&tail_words[next_tail++]);
+        memcpy(tail, data + whole, bytes.size() - whole);
+        groups[i].adoptTail(
+            orphanage.referenceExternalData(capnp::Data::Reader(tail, bytes.size() - whole)));
       }
     } else {
       groups[i].setData(capnp::Data::Reader(data, bytes.size()));
     }
   }
-  return EncodedFile::Frame(kDataFileMagic, std::move(builder));
+  auto file = EncodedFile::Frame(kDataFileMagic, std::move(builder));
+  file->tail_words_ = std::move(tail_words);
+  return file;
 }
 
 std::unique_ptr<EncodedFile> EncodeMetadata(const CheckpointMetadata& metadata) {
@@ -246,9 +258,20 @@ absl::StatusOr<OperatorSubtaskState> DecodeDataFile(const FileBytes& file, uint3
                 for (auto group : groups) {
                   auto data = group.getData();
                   auto tail = group.getTail();
+                  const auto* begin = reinterpret_cast<const char*>(data.begin());
+                  if (file.owner != nullptr && data.size() > 0 &&
+                      (tail.size() == 0 || tail.begin() == data.end())) {
+                    // In place: the blob's bytes are contiguous in the file
+                    // (EncodeDataFile writes a tail right after its blob).
+                    state.key_groups.emplace_back(
+                        group.getKeyGroup(),
+                        KeyGroupBytes(std::string_view(begin, data.size() + tail.size()),
+                                      file.owner));
+                    continue;
+                  }
                   std::string bytes;
                   bytes.reserve(data.size() + tail.size());
-                  bytes.append(reinterpret_cast<const char*>(data.begin()), data.size());
+                  bytes.append(begin, data.size());
                   bytes.append(reinterpret_cast<const char*>(tail.begin()), tail.size());
                   state.key_groups.emplace_back(group.getKeyGroup(), std::move(bytes));
                 }

@@ -57,7 +57,10 @@ class EncodedFile {
                                             std::unique_ptr<capnp::MessageBuilder> payload);
 
  private:
+  friend std::unique_ptr<EncodedFile> EncodeDataFile(const OperatorSubtaskState& state);
+
   std::unique_ptr<capnp::MessageBuilder> payload_;
+  std::unique_ptr<uint64_t[]> tail_words_;  // segments `payload_` references
   std::vector<uint32_t> segment_table_;
   alignas(8) unsigned char header_[kHeaderBytes];
   std::vector<Piece> pieces_;
@@ -77,7 +80,9 @@ struct FileBytes {
 };
 
 // Verifies the frame of `file` (expected `magic`) and decodes its payload.
-// Errors are kDataLoss with the reason only (no path: callers add it).
+// Errors are kDataLoss with the reason only (no path: callers add it). With
+// `file.owner`, key groups are views that share it (no copy), except those
+// not contiguous in the file (an older writer's tails), which are copied.
 // `file_crc`, when not null, receives the CRC-32 of every byte of the file.
 absl::StatusOr<OperatorSubtaskState> DecodeDataFile(const FileBytes& file, uint32_t* file_crc);
 absl::StatusOr<CheckpointMetadata> DecodeMetadata(const FileBytes& file);

@@ -243,6 +243,33 @@ TEST_P(CheckpointStorageTest, RoundTripsAStateOfSeveralMegabytes) {
   ExpectSameState((*latest)->states[0], big);
 }
 
+// A restore reads key groups in place: views that share the file's bytes,
+// large ones (whole words or not; each one or two Cap'n Proto segments of
+// their own) and small ones (copied into the file's first segment) alike.
+TEST_P(CheckpointStorageTest, LoadsKeyGroupsAsViewsOfTheFile) {
+  OperatorSubtaskState big;
+  big.operator_id = "Dedup";
+  for (int kg = 0; kg < 1024; ++kg) {
+    const size_t size = kg % 3 == 0 ? 100 + static_cast<size_t>(kg % 8)
+                                    : 4096 + static_cast<size_t>(kg % 8);
+    big.key_groups.emplace_back(kg, RandomBytes(size, static_cast<uint32_t>(kg)));
+  }
+  Checkpoint(storage(), 1, {big});
+  auto latest = storage().LoadLatest(nullptr);
+  ASSERT_THAT(latest, IsOk());
+  ASSERT_TRUE(latest->has_value());
+  ASSERT_THAT((*latest)->states, SizeIs(1));
+  ExpectSameState((*latest)->states[0], big);
+  const auto& loaded = (*latest)->states[0].key_groups;
+  for (const auto& [kg, bytes] : loaded) {
+    EXPECT_EQ(bytes.owner(), loaded[0].second.owner()) << "key group " << kg;
+  }
+  // A copy owns its bytes.
+  const KeyGroupBytes copy(std::string(loaded[1].second.view()));
+  EXPECT_NE(copy.owner(), loaded[1].second.owner());
+  EXPECT_EQ(copy, loaded[1].second);
+}
+
 TEST_P(CheckpointStorageTest, ACheckpointWithoutStateRoundTrips) {
   Checkpoint(storage(), 1, {});
   auto latest = storage().LoadLatest(nullptr);

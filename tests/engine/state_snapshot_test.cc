@@ -308,7 +308,7 @@ TEST(StateSnapshotTest, CorruptOrTruncatedBlobsAreDataLoss) {
   auto snap = c.Snapshot(1);
   ASSERT_THAT(snap, IsOk());
   ASSERT_EQ((*snap)[0].key_groups.size(), 1u);
-  const std::string blob = (*snap)[0].key_groups[0].second;
+  const std::string blob((*snap)[0].key_groups[0].second.view());
   auto restore = [&](std::string bytes) {
     OperatorSnapshotData d = (*snap)[0];
     d.key_groups[0].second = std::move(bytes);

@@ -27,7 +27,10 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -38,6 +41,60 @@ namespace brook {
 
 class FileSystem;  // brook/file_system.h
 
+// The bytes of one key group's state in a checkpoint (opaque to storage):
+// owned, or a read-only view into a checkpoint file that a restore mapped
+// (LoadLatest() and Load() do not copy key groups out of their files;
+// `owner` keeps the mapping alive). Immutable: copies share the bytes.
+// Thread-safety: as std::shared_ptr (const use from any thread).
+class KeyGroupBytes {
+ public:
+  KeyGroupBytes() = default;
+  // Owns `bytes` (implicit: a snapshot hands over its serialised string).
+  KeyGroupBytes(std::string bytes)  // NOLINT(google-explicit-constructor)
+      : KeyGroupBytes(std::make_shared<const std::string>(std::move(bytes))) {}
+  KeyGroupBytes(const char* bytes)  // NOLINT(google-explicit-constructor)
+      : KeyGroupBytes(std::string(bytes)) {}
+  // Views `bytes`, which stay valid while `owner` is alive.
+  KeyGroupBytes(std::string_view bytes, std::shared_ptr<const void> owner)
+      : owner_(std::move(owner)), view_(bytes) {}
+
+  std::string_view view() const { return view_; }
+  operator std::string_view() const { return view_; }  // NOLINT(google-explicit-constructor)
+  const char* data() const { return view_.data(); }
+  size_t size() const { return view_.size(); }
+  bool empty() const { return view_.empty(); }
+  // What keeps the bytes alive: the mapped file for a view (key groups read
+  // from one file share it), else a string of their own.
+  const std::shared_ptr<const void>& owner() const { return owner_; }
+
+  // Compares bytes (with a KeyGroupBytes, std::string, string_view or C string).
+  template <typename T>
+    requires std::is_convertible_v<const T&, std::string_view>
+  friend bool operator==(const KeyGroupBytes& a, const T& b) {
+    return a.view_ == std::string_view(b);
+  }
+  // For test failures: the size and the first 64 bytes, escaped.
+  friend std::ostream& operator<<(std::ostream& os, const KeyGroupBytes& b) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    os << b.view_.size() << " bytes \"";
+    for (unsigned char c : b.view_.substr(0, 64)) {
+      if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') {
+        os << static_cast<char>(c);
+      } else {
+        os << "\\x" << kHex[c >> 4] << kHex[c & 15];
+      }
+    }
+    return os << (b.view_.size() > 64 ? "\"..." : "\"");
+  }
+
+ private:
+  explicit KeyGroupBytes(std::shared_ptr<const std::string> owned)
+      : owner_(owned), view_(*owned) {}
+
+  std::shared_ptr<const void> owner_;
+  std::string_view view_;
+};
+
 // One operator subtask's state in a checkpoint (see
 // internal::OperatorSnapshotData): the non-keyed operator state and the
 // keyed state of each key group of the subtask's range.
@@ -46,7 +103,7 @@ struct OperatorSubtaskState {
   int subtask_index = 0;
   int parallelism = 1;
   std::string operator_state;
-  std::vector<std::pair<int32_t, std::string>> key_groups;  // (key group, bytes)
+  std::vector<std::pair<int32_t, KeyGroupBytes>> key_groups;  // (key group, bytes)
 };
 
 struct CheckpointMetadata {

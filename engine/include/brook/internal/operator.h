@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "brook/checkpoint_storage.h"
 #include "brook/internal/output.h"
 #include "brook/metrics.h"
 #include "brook/output_tag.h"
@@ -38,7 +39,7 @@ class OperatorBase;
 // when parallelism changes. Either may be empty.
 struct OperatorSnapshotData {
   std::string operator_state;
-  std::vector<std::pair<int32_t, std::string>> key_groups;  // (key group, bytes)
+  std::vector<std::pair<int32_t, KeyGroupBytes>> key_groups;  // (key group, bytes)
   // Incremental checkpoints: when not 0, `key_groups` hold only what changed
   // since checkpoint `incremental_base` (a complete checkpoint whose file of
   // this operator subtask, with its own chain, the restore applies first).
