@@ -198,10 +198,19 @@ void CheckpointCoordinator::TriggerLocked(
   p->acks_left = static_cast<int>(tasks_.size());
   p->waiters = std::move(waiters);
   p->options.incremental = options_.incremental;
+  const bool materialisation_due =
+      chain_length_ >= options_.max_increments ||
+      static_cast<double>(chain_increment_bytes_) >
+          options_.max_increment_ratio * static_cast<double>(chain_full_bytes_);
+  // Until this run completes a checkpoint, one on the restored checkpoint is
+  // an increment even when its chain is due for materialisation: a restarted
+  // job makes its progress durable at the cost of its changes only, and one
+  // killed again before a full snapshot can complete still moves on (as
+  // FLIP-158's changelog, which grows until a materialisation succeeds).
+  const bool first_since_restore =
+      options_.restored_id > 0 && chain_base_id_ == options_.restored_id;
   if (options_.incremental && !savepoint && chain_base_id_ > 0 &&
-      chain_length_ < options_.max_increments &&
-      static_cast<double>(chain_increment_bytes_) <=
-          options_.max_increment_ratio * static_cast<double>(chain_full_bytes_)) {
+      (!materialisation_due || first_since_restore)) {
     p->options.base_checkpoint_id = chain_base_id_;
   }
   const int64_t id = p->id;

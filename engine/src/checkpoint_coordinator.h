@@ -36,7 +36,10 @@
 // newest complete checkpoint (SnapshotOptions::base_checkpoint_id) unless it
 // is a savepoint, there is none, or the chain is due for materialisation
 // (max_increments reached, or its increments exceed max_increment_ratio of
-// its full snapshots' bytes). An operator subtask's increment is listed in
+// its full snapshots' bytes) and this run has completed a checkpoint: until
+// then, checkpoints after a restore chain on the restored one whatever its
+// length, so that a job killed again and again completes checkpoints (its
+// chain then grows by one increment a restart until a full one completes). An operator subtask's increment is listed in
 // `_metadata` after the files of that base's chain (their owner ids set).
 //
 // Listeners (CheckpointCoordinatorOptions::listeners) hear of each

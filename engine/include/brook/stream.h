@@ -102,7 +102,12 @@ struct CheckpointConfig {
   // it would extend holds `max_increments` increments, or once that chain's
   // increments add up to more than `max_increment_ratio` times the bytes of
   // its full snapshots. Bounds a restore to one full snapshot plus at most
-  // `max_increments` increments.
+  // `max_increments` increments, except after restarts: until a restarted
+  // job completes its first checkpoint, it checkpoints increments on the
+  // restored chain whatever its length (a job killed before a full snapshot
+  // of its state could complete would otherwise never complete one; as
+  // FLIP-158's changelog, which grows until a materialisation succeeds), so
+  // each restart that dies before its second checkpoint adds one increment.
   int max_increments = 10;
   double max_increment_ratio = 1.0;
 };
