@@ -42,14 +42,6 @@ using ::testing::Not;
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__)
-// See execution_test.cc: Abseil's deadlock detector is invisible to TSan.
-const bool kAbslDeadlockDetectionOff = [] {
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  return true;
-}();
-#endif
-
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;

@@ -25,7 +25,6 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "brook/brook.h"
 #include "brook/internal/channel.h"
 #include "brook/testing/status_matchers.h"
@@ -33,19 +32,6 @@
 using ::brook::testing::IsOk;
 
 namespace {
-
-#if defined(__SANITIZE_THREAD__)
-// Debian's Abseil is built without NDEBUG, so every absl::Mutex::Lock() runs
-// Abseil's deadlock detector, whose lock graph is guarded by an internal
-// spinlock that ThreadSanitizer cannot see (the library is not instrumented;
-// .ci/absl_tsan_shim.cc covers only Mutex/CondVar themselves). Two jobs in one
-// process then show up as a false race inside GraphCycles. Switch the
-// detector off for TSan runs only.
-const bool kAbslDeadlockDetectionOff = [] {
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  return true;
-}();
-#endif
 
 using ::brook::testing::IsOkAndHolds;
 using ::brook::testing::StatusIs;

@@ -273,8 +273,8 @@ class TransactionalFileSink<T>::Writer final : public SinkWriter<T> {
   absl::Status WriteEncoded(size_t rows) {
     BROOK_RETURN_IF_ERROR(core_.Append(encoded_));
     encoded_.clear();
-    // Wrapping, not UB, when a restored (corrupt) count is near the maximum.
-    rows_written_ = static_cast<int64_t>(static_cast<uint64_t>(rows_written_) + rows);
+    // No overflow: a restored count is at most the committed length in bytes.
+    rows_written_ += static_cast<int64_t>(rows);
     sink_->rows_written_.store(rows_written_, std::memory_order_relaxed);
     return absl::OkStatus();
   }
