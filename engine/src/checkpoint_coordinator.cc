@@ -138,7 +138,22 @@ void CheckpointCoordinator::Start() {
     started_ = true;
   }
   impl_->thread = std::thread([impl = impl_.get()] { impl->io.run(); });
-  if (options_.interval > absl::ZeroDuration()) {
+  absl::MutexLock lock(&mu_);
+  if (tasks_.empty()) MarkRunningLocked(-1);
+}
+
+void CheckpointCoordinator::SubtaskRunning(int task) {
+  absl::MutexLock lock(&mu_);
+  MarkRunningLocked(task);
+}
+
+void CheckpointCoordinator::MarkRunningLocked(int task) {
+  if (task >= 0) {
+    if (tasks_[task].running) return;
+    tasks_[task].running = true;
+    ++running_;
+  }
+  if (running_ == tasks_.size() && options_.interval > absl::ZeroDuration()) {
     asio::post(impl_->io, [this] { ScheduleTimer(); });
   }
 }
@@ -286,6 +301,7 @@ void CheckpointCoordinator::Decline(int /*task*/, int64_t checkpoint_id, absl::S
 void CheckpointCoordinator::SubtaskFinished(int task) {
   DeliverOnReturn deliver(this);
   absl::MutexLock lock(&mu_);
+  MarkRunningLocked(task);  // one that ends before it ran holds nothing back
   Task& t = tasks_[task];
   t.finished = true;
   if (t.source) source_finished_ = true;

@@ -2,7 +2,10 @@
 // CheckpointCoordinator, aligned checkpoints, exactly-once mode).
 //
 // One per running job with checkpoint storage. A Boost.Asio steady_timer on
-// the coordinator's own io_context thread fires every interval and triggers
+// the coordinator's own io_context thread fires every interval, from the
+// moment every subtask has opened its chain (restored its state: as Flink
+// triggers no checkpoint while a task is INITIALIZING, FLINK-17012, so that
+// a restore's time is not taken from the first interval), and triggers
 // checkpoint n: "TriggerCheckpoint(n)" mail to every source subtask, which
 // snapshots its chain and injects barrier n; the other subtasks snapshot when
 // barrier n is aligned on their inputs. Each subtask acknowledges with the
@@ -110,7 +113,8 @@ class CheckpointCoordinator final : public CheckpointListener {
   // Before Start(): registers a subtask (its operators in chain order);
   // returns its task index for SubtaskBase::set_checkpoint_listener.
   int AddSubtask(SubtaskBase* subtask, bool source, std::vector<OperatorInfo> operators);
-  // Starts the timer thread and the periodic trigger (if interval > 0).
+  // Starts the timer thread; the periodic trigger (if interval > 0) starts
+  // once every subtask is running or has ended.
   void Start();
   // Subtask `task`'s thread has ended (finished, failed or cancelled).
   void SubtaskFinished(int task);
@@ -130,6 +134,7 @@ class CheckpointCoordinator final : public CheckpointListener {
                    SubtaskCheckpointStats stats) override;
   void Decline(int task, int64_t checkpoint_id, absl::Status reason) override;
   SnapshotOptions OptionsFor(int64_t checkpoint_id) override;
+  void SubtaskRunning(int task) override;
 
  private:
   struct Impl;
@@ -141,9 +146,12 @@ class CheckpointCoordinator final : public CheckpointListener {
     bool source = false;
     std::vector<OperatorInfo> operators;
     bool finished = false;
+    bool running = false;  // opened (restored), or finished
   };
 
   void ScheduleTimer();
+  // Marks task `task` running; starts the periodic trigger once all are.
+  void MarkRunningLocked(int task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TriggerLocked(bool savepoint, std::vector<std::shared_ptr<SavepointRequest>> waiters)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeCompleteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -174,6 +182,7 @@ class CheckpointCoordinator final : public CheckpointListener {
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::shared_ptr<SavepointRequest>> queued_savepoints_ ABSL_GUARDED_BY(mu_);
   bool periodic_due_ ABSL_GUARDED_BY(mu_) = false;  // a tick found a checkpoint pending
+  size_t running_ ABSL_GUARDED_BY(mu_) = 0;  // tasks running or ended
   // Listener calls not yet made (only with listeners), and whether a thread
   // is making them.
   std::vector<std::variant<CompletedCheckpoint, FailedCheckpoint>> events_ ABSL_GUARDED_BY(mu_);

@@ -582,6 +582,54 @@ TEST(ExecutionIncrementalCheckpoint, RestartsChainPastMaterialisationUntilOneCom
   EXPECT_GT(CheckResumed(sink->values()), 0);
 }
 
+// The periodic trigger starts once every subtask has opened its chain
+// (restored its state), as Flink triggers nothing while a task is
+// INITIALIZING: a slow restore does not eat the first interval, so the first
+// checkpoint covers an interval of processing.
+TEST(ExecutionCheckpoint, FirstCheckpointComesAnIntervalAfterEverySubtaskOpened) {
+  using Clock = std::chrono::steady_clock;
+  static std::atomic<int64_t> opened_ns{0};
+  struct SlowOpen : brook::KeyedProcessFunction<int64_t, int64_t, std::string> {
+    absl::Status Open(RuntimeContext&) override {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      opened_ns = Clock::now().time_since_epoch().count();
+      return absl::OkStatus();
+    }
+    absl::Status ProcessElement(const int64_t& x, Context&,
+                                brook::Collector<std::string>& out) override {
+      out.Collect(absl::StrCat(x));
+      return absl::OkStatus();
+    }
+  };
+  struct FirstCompleted : brook::JobListener {
+    void OnCheckpointCompleted(const brook::CompletedCheckpoint&) override {
+      int64_t expected = 0;
+      at_ns.compare_exchange_strong(expected, Clock::now().time_since_epoch().count());
+    }
+    std::atomic<int64_t> at_ns{0};
+  };
+  brook::ExecutionConfig config = Config(brook::NewInMemoryCheckpointStorage(), 1);
+  config.checkpoint.interval = absl::Milliseconds(100);
+  brook::StreamExecutionEnvironment env(config);
+  auto first = std::make_shared<FirstCompleted>();
+  env.RegisterJobListener(first);
+  std::vector<int64_t> values(kRecords);
+  for (int64_t i = 0; i < kRecords; ++i) values[i] = i;
+  env.FromCollection(values, brook::WatermarkStrategy<int64_t>::NoWatermarks(), "Numbers")
+      .Map(
+          [](int64_t x) {
+            if (x % 16 == 0) std::this_thread::sleep_for(std::chrono::microseconds(16 * 40));
+            return x;
+          },
+          "Pace")
+      .KeyBy([](const int64_t& x) { return x % kIds; })
+      .Process(SlowOpen(), "SlowOpen")
+      .SinkTo(std::make_shared<brook::CollectSink<std::string>>(), "Collect");
+  ASSERT_THAT(env.Execute("slow-open"), IsOk());
+  ASSERT_GT(first->at_ns.load(), 0) << "no checkpoint completed";
+  EXPECT_GE(std::chrono::nanoseconds(first->at_ns - opened_ns), std::chrono::milliseconds(100));
+}
+
 TEST(ExecutionIncrementalCheckpoint, ASavepointAfterIncrementsRestoresAlone) {
   std::shared_ptr<brook::InMemoryCheckpointStorage> storage =
       brook::NewInMemoryCheckpointStorage();

@@ -56,6 +56,9 @@ class CheckpointListener {
   virtual void Decline(int task, int64_t checkpoint_id, absl::Status reason) = 0;
   // How to snapshot checkpoint `checkpoint_id` (incremental or full).
   virtual SnapshotOptions OptionsFor(int64_t /*checkpoint_id*/) { return {}; }
+  // Subtask `task` has opened its chain (its state restored) and starts
+  // processing.
+  virtual void SubtaskRunning(int /*task*/) {}
 };
 
 // One subtask: an operator chain (head first) and the objects that connect it.
@@ -72,7 +75,10 @@ class SubtaskBase {
       status = (*it)->Open();
       if (!status.ok()) break;
     }
-    if (status.ok()) status = RunLoop();
+    if (status.ok()) {
+      if (checkpoint_listener_ != nullptr) checkpoint_listener_->SubtaskRunning(checkpoint_task_);
+      status = RunLoop();
+    }
     for (size_t i = operators.size() - opened; i < operators.size(); ++i) {
       absl::Status s = operators[i]->Close();
       if (status.ok()) status = s;
