@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -189,6 +190,19 @@ class CheckpointStorageTest : public ::testing::TestWithParam<bool> {
   }
   CheckpointStorage& storage() { return harness_->storage(); }
   Harness& harness() { return *harness_; }
+  // Checkpoints `state` alone as checkpoint 1 and loads it back: its state,
+  // checked equal to `state` (nullopt, with a failure, if it did not load).
+  std::optional<OperatorSubtaskState> RoundTrip(const OperatorSubtaskState& state) {
+    Checkpoint(storage(), 1, {state});
+    auto latest = storage().LoadLatest(nullptr);
+    EXPECT_THAT(latest, IsOk());
+    if (!latest.ok() || !latest->has_value() || (*latest)->states.size() != 1) {
+      ADD_FAILURE() << "checkpoint 1 did not load back with one state";
+      return std::nullopt;
+    }
+    ExpectSameState((*latest)->states[0], state);
+    return std::move((*latest)->states[0]);
+  }
 
   std::unique_ptr<Harness> harness_;
 };
@@ -235,12 +249,7 @@ TEST_P(CheckpointStorageTest, RoundTripsAStateOfSeveralMegabytes) {
     big.key_groups.emplace_back(kg, RandomBytes(300 * 1024 + kg, kg));  // ~4.8 MB in all
   }
   big.operator_state = RandomBytes(100 * 1024 + 3, 99);
-  Checkpoint(storage(), 1, {big});
-  auto latest = storage().LoadLatest(nullptr);
-  ASSERT_THAT(latest, IsOk());
-  ASSERT_TRUE(latest->has_value());
-  ASSERT_THAT((*latest)->states, SizeIs(1));
-  ExpectSameState((*latest)->states[0], big);
+  RoundTrip(big);
 }
 
 // A restore reads key groups in place: views that share the file's bytes,
@@ -254,13 +263,9 @@ TEST_P(CheckpointStorageTest, LoadsKeyGroupsAsViewsOfTheFile) {
                                     : 4096 + static_cast<size_t>(kg % 8);
     big.key_groups.emplace_back(kg, RandomBytes(size, static_cast<uint32_t>(kg)));
   }
-  Checkpoint(storage(), 1, {big});
-  auto latest = storage().LoadLatest(nullptr);
-  ASSERT_THAT(latest, IsOk());
-  ASSERT_TRUE(latest->has_value());
-  ASSERT_THAT((*latest)->states, SizeIs(1));
-  ExpectSameState((*latest)->states[0], big);
-  const auto& loaded = (*latest)->states[0].key_groups;
+  const std::optional<OperatorSubtaskState> state = RoundTrip(big);
+  ASSERT_TRUE(state.has_value());
+  const auto& loaded = state->key_groups;
   for (const auto& [kg, bytes] : loaded) {
     EXPECT_EQ(bytes.owner(), loaded[0].second.owner()) << "key group " << kg;
   }
