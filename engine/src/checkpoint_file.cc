@@ -178,8 +178,11 @@ std::unique_ptr<EncodedFile> EncodeDataFile(const OperatorSubtaskState& state) {
                  4 * state.key_groups.size();
   size_t tails = 0;
   for (const auto& [key_group, bytes] : state.key_groups) {
-    if (!referenced(bytes)) words += bytes.size() / 8 + 1;
-    if (referenced(bytes) && bytes.size() % sizeof(capnp::word) != 0) ++tails;
+    if (!referenced(bytes)) {
+      words += bytes.size() / 8 + 1;
+    } else if (bytes.size() % sizeof(capnp::word) != 0) {
+      ++tails;
+    }
   }
   words = std::min<size_t>(words, std::numeric_limits<uint32_t>::max() / 2);
   // A referenced blob's last partial word, zero-padded: its own segment,
