@@ -29,7 +29,9 @@
 # or: ctest --test-dir build -L crash --output-on-failure
 #
 # Environment (all optional):
-#   CRASH_TEST_EVENTS=N        input size (default 10000000: about 5 s per run)
+#   CRASH_TEST_EVENTS=N        input size (default 16000000: about 4 s per run
+#                              at p=2 on an idle 2-core machine, where 12
+#                              kills got through 9M of 10M)
 #   CRASH_TEST_KILLS=N         SIGKILLs per parallelism (default 12, at least 10)
 #   CRASH_TEST_PARALLELISM="1 2 1:2"  one pass per entry; "A:B" restarts
 #                              alternately at parallelism A and B (every
@@ -57,9 +59,12 @@
 #   CRASH_TEST_KAFKA_PARALLELISM="1 2 1:2"  the Kafka pass's entries (as above;
 #                              "1:2": each reader takes its partitions from the
 #                              union of the readers' states)
-#   CRASH_TEST_KAFKA_EVENTS=N  Kafka input size (default 1000000, about 1 s per
-#                              run; 40 partitions keep each under the mock's
-#                              5 MiB per partition)
+#   CRASH_TEST_KAFKA_EVENTS=N  Kafka input size (default 3000000, about 2.5 s
+#                              per run: a run killed 0-150 ms after its first
+#                              checkpoint gets through ~125,000 events at p=2
+#                              on an idle 2-core machine, and 1,000,000 ended
+#                              after 4-8 kills); one partition per 25,000
+#                              events keeps each under the mock's 5 MiB
 #
 # Exit status 0 when every comparison holds; 1 otherwise, with the work
 # directory kept and its path, the failing run's stderr and the first
@@ -74,9 +79,10 @@ JOB="$(realpath "$1")"
 GEN="$(realpath "$2")"
 MOCK="${3:+$(realpath "$3")}"
 INPUTS="${CRASH_TEST_INPUTS:-file${MOCK:+ kafka}}"
-KAFKA_EVENTS="${CRASH_TEST_KAFKA_EVENTS:-1000000}"
+KAFKA_EVENTS="${CRASH_TEST_KAFKA_EVENTS:-3000000}"
+KAFKA_PARTITIONS=$(( (KAFKA_EVENTS + 24999) / 25000 ))  # at most 25,000 (3.75 MiB) a partition
 KAFKA_PARALLELISMS="${CRASH_TEST_KAFKA_PARALLELISM:-1 2 1:2}"
-EVENTS="${CRASH_TEST_EVENTS:-10000000}"
+EVENTS="${CRASH_TEST_EVENTS:-16000000}"
 KILLS="${CRASH_TEST_KILLS:-12}"
 PARALLELISMS="${CRASH_TEST_PARALLELISM:-1 2 1:2}"
 INTERVAL="${CRASH_TEST_INTERVAL:-100ms}"
@@ -152,7 +158,7 @@ prepare_kafka() {
     }' "${WORK}/generated.csv" >"${WORK}/keyed.txt" || fail "awk failed"
   rm -f "${WORK}/generated.csv"
   mkfifo "${WORK}/mock-stdin"
-  "${MOCK}" --topic=detections:40 <"${WORK}/mock-stdin" >"${WORK}/mock-stdout" 2>"${WORK}/mock-stderr" &
+  "${MOCK}" --topic=detections:${KAFKA_PARTITIONS} <"${WORK}/mock-stdin" >"${WORK}/mock-stdout" 2>"${WORK}/mock-stderr" &
   MOCK_PID=$!
   exec 9>"${WORK}/mock-stdin"  # the mock runs while this is open (and stops on SIGTERM)
   for _ in $(seq 100); do [[ -s "${WORK}/mock-stdout" ]] && break; sleep 0.05; done
