@@ -42,8 +42,9 @@
 // its full snapshots' bytes) and this run has completed a checkpoint: until
 // then, checkpoints after a restore chain on the restored one whatever its
 // length, so that a job killed again and again completes checkpoints (its
-// chain then grows by one increment a restart until a full one completes). An operator subtask's increment is listed in
-// `_metadata` after the files of that base's chain (their owner ids set).
+// chain then grows by one increment a restart until a full one completes).
+// An operator subtask's increment is listed in `_metadata` after the files
+// of that base's chain (their owner ids set).
 //
 // Listeners (CheckpointCoordinatorOptions::listeners) hear of each
 // checkpoint that completes or fails, as brook/job_listener.h promises: the
