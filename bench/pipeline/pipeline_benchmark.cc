@@ -9,7 +9,8 @@
 //   hand     the best single-threaded loop we could write for exactly this job,
 //            no engine: the reference;
 //   brook_p1 camera::CameraJob at parallelism 1 (the whole job is one chain,
-//            one thread);
+//            one thread), its dedup state sized for the ids the hand loop
+//            reserves (`dedup_expected_ids`, the state's expected_keys hint);
 //   brook_p2 camera::CameraJob at parallelism 2 (dedup/join and top-K at 2
 //            subtasks each; the in-memory source and the result sink at 1).
 //
@@ -408,6 +409,13 @@ class IdTable {
 // The loop the issue describes: the dedup slot of the record 16 places ahead
 // prefetched, one dense count array per open window (location x interned
 // item), nothing allocated per record once warm.
+// The ids the dedup table is sized for, by the hand loop and by brook (its
+// state's expected_keys hint) alike. Forever: every id of the input may stay;
+// with retention, those of about one retention period (they are swept).
+size_t ExpectedIds(bool retention, size_t events) {
+  return retention ? std::min(events, size_t{1} << 20) : events;
+}
+
 template <bool kRetention>
 class HandWrittenJob {
  public:
@@ -416,9 +424,7 @@ class HandWrittenJob {
   Outcome Run(const std::vector<Event>& input) {
     const std::vector<Location> locations = camera::DetectionGenerator(c_.generator).Locations();
     IndexLocations(locations);
-    // Forever: every id of the input may stay; with retention, those of
-    // about one retention period (they are swept), at least the window's.
-    seen_.Reserve(kRetention ? std::min(input.size(), size_t{1} << 20) : input.size());
+    seen_.Reserve(ExpectedIds(kRetention, input.size()));
     int64_t max_ts = brook::kMinTimestampMs + c_.watermark_delay_ms + 1;
     int64_t since_watermark = 0;
     const Event* in = input.data();
@@ -710,6 +716,7 @@ absl::StatusOr<Outcome> RunBrook(const JobConfig& c,
                                  std::shared_ptr<const std::vector<Event>> input,
                                  int parallelism) {
   camera::CameraJobOptions o;
+  o.dedup_expected_ids = static_cast<int64_t>(ExpectedIds(c.retention_ms > 0, input->size()));
   o.detections_in_memory = std::move(input);
   o.generator = c.generator;
   o.top_x = c.top_k;

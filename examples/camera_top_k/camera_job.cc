@@ -162,6 +162,7 @@ brook::DataStream<Event> Deduplicate(const brook::DataStream<Event>& events,
                                      const CameraJobOptions& o) {
   brook::ops::DeduplicateOptions<Event> options;
   options.retention = o.dedup_retention;
+  options.expected_ids = o.dedup_expected_ids;
   options.fingerprint = &FingerprintOf;
   return events.KeyBy([](const Event& e) { return e.detection.detection_oid; })
       .Process(brook::ops::Deduplicate<Event>(options), kDedup);
@@ -307,6 +308,7 @@ absl::StatusOr<std::unique_ptr<CameraJob>> CameraJob::Create(CameraJobOptions o)
                          {"dedup_retention", o.dedup_retention}}) {
     if (d < absl::ZeroDuration()) return bad(flag, "must not be negative");
   }
+  if (o.dedup_expected_ids < 0) return bad("dedup_expected_ids", "must not be negative");
   if (o.records_per_watermark < 1) return bad("records_per_watermark", "must be at least 1");
   if (o.generate_rate < 0) return bad("generate_rate", "must not be negative");
   const bool in_memory = o.detections_in_memory != nullptr;

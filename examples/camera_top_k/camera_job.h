@@ -101,6 +101,9 @@ struct CameraJobOptions {
   absl::Duration idleness = absl::ZeroDuration();  // zero = never idle
   absl::Duration early_fire = absl::ZeroDuration();  // zero = off
   absl::Duration dedup_retention = absl::ZeroDuration();  // zero = forever
+  // Sizing hint for the dedup state: about how many ids it holds at once
+  // (ValueStateDescriptor::expected_keys); zero = grow on demand.
+  int64_t dedup_expected_ids = 0;
   JoinMode join = JoinMode::kInner;
   int parallelism = 1;
   // Engine timing (brook::ExecutionConfig): Flink's buffer timeout, and the

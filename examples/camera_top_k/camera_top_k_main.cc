@@ -71,6 +71,10 @@ ABSL_FLAG(std::string, timestamp_unit, "ms",
 ABSL_FLAG(absl::Duration, dedup_retention, absl::ZeroDuration(),
           "How long (event time) a detection_oid is remembered for deduplication; "
           "0 = forever.");
+ABSL_FLAG(int64_t, dedup_expected_ids, 0,
+          "About how many detection_oids the dedup state holds at once (all of them with "
+          "the default retention): its tables are sized for them up front, large ones on "
+          "huge pages; 0 = grow on demand.");
 ABSL_FLAG(std::string, join, "inner",
           "inner: unknown locations go to the dead letters; left: they are kept with an "
           "empty geographical_location.");
@@ -131,6 +135,7 @@ absl::StatusOr<camera::CameraJobOptions> OptionsFromFlags() {
   o.idleness = absl::GetFlag(FLAGS_idleness);
   o.early_fire = absl::GetFlag(FLAGS_early_fire);
   o.dedup_retention = absl::GetFlag(FLAGS_dedup_retention);
+  o.dedup_expected_ids = absl::GetFlag(FLAGS_dedup_expected_ids);
   const std::string join = absl::GetFlag(FLAGS_join);
   if (join == "inner") {
     o.join = camera::JoinMode::kInner;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "brook/brook.h"
+#include "brook/internal/state_table_allocator.h"
 #include "brook/testing/test_harness.h"
 #include "brook/testing/status_matchers.h"
 
@@ -491,6 +492,123 @@ TEST(KeyedStateRangeTest, KeyOutsideSubtaskRangeIsInternalError) {
   // (see key_group_test.cc).
   EXPECT_THAT(h.ProcessElement(Cmd{42, "get"}, 0), StatusIs(absl::StatusCode::kInternal));
   EXPECT_THAT(h.ProcessElement(Cmd{0, "get"}, 0), IsOk());
+}
+
+// A descriptor's expected_keys: the state behaves the same, its tables are
+// sized for the hint when the state is created and do not grow up to it,
+// and a snapshot of it restores into a subtask of another parallelism.
+class SizedCountFn : public brook::KeyedProcessFunction<int64_t, Cmd, std::string> {
+ public:
+  explicit SizedCountFn(int64_t expected_keys) : expected_keys_(expected_keys) {}
+  absl::Status Open(RuntimeContext& ctx) override {
+    brook::ValueStateDescriptor<int64_t> d("count");
+    d.expected_keys = expected_keys_;
+    BROOK_ASSIGN_OR_RETURN(count_, ctx.GetState(d));
+    return absl::OkStatus();
+  }
+  absl::Status ProcessElement(const Cmd& c, Context&,
+                              brook::Collector<std::string>& out) override {
+    const int64_t* n = count_.Get();
+    count_.Update(n == nullptr ? 1 : *n + 1);
+    out.Collect(absl::StrCat(c.key, ":", *count_.Get()));
+    return absl::OkStatus();
+  }
+
+ private:
+  int64_t expected_keys_;
+  brook::ValueState<int64_t> count_;
+};
+
+// Runs keys 0..n-1 twice through `h`; returns the outputs and state_bytes
+// after the first record, after the first pass and after the second.
+std::pair<std::vector<std::string>, std::vector<int64_t>> RunCounts(
+    KeyedProcessFunctionTestHarness<SizedCountFn>& h, int64_t n) {
+  std::vector<std::string> out;
+  std::vector<int64_t> bytes;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int64_t k = 0; k < n; ++k) {
+      EXPECT_THAT(h.ProcessElement(Cmd{k, "", "", 0}, k), IsOk());
+      if (pass == 0 && k == 0) {
+        EXPECT_THAT(h.ProcessWatermark(0), IsOk());
+        bytes.push_back(*h.Metric("state_bytes"));
+      }
+    }
+    EXPECT_THAT(h.ProcessWatermark(pass + 1), IsOk());
+    bytes.push_back(*h.Metric("state_bytes"));
+    for (auto& v : h.ExtractOutputValues()) out.push_back(std::move(v));
+  }
+  return {out, bytes};
+}
+
+TEST(StateSizingHintTest, SizedStateHoldsTheSameAndDoesNotGrowUpToTheHint) {
+  constexpr int64_t kKeys = 50000;
+  KeyedProcessFunctionTestHarness<SizedCountFn> plain(SizedCountFn(0), KeyOf);
+  KeyedProcessFunctionTestHarness<SizedCountFn> sized(SizedCountFn(2 * kKeys), KeyOf);
+  ASSERT_THAT(plain.Open(), IsOk());
+  ASSERT_THAT(sized.Open(), IsOk());
+  auto [plain_out, plain_bytes] = RunCounts(plain, kKeys);
+  auto [sized_out, sized_bytes] = RunCounts(sized, kKeys);
+  EXPECT_EQ(sized_out, plain_out);
+  ASSERT_EQ(plain_out.size(), 2u * kKeys);
+  EXPECT_EQ(plain_out.back(), absl::StrCat(kKeys - 1, ":2"));
+  // Sized up front: room for 2 * kKeys / 128 keys in each of the 128 key
+  // groups (16-byte slots and a control byte each) from the first record on,
+  // and no growth while the keys fill half of it.
+  EXPECT_GE(sized_bytes[0], 2 * kKeys * 17);
+  EXPECT_EQ(sized_bytes[1], sized_bytes[0]);
+  EXPECT_EQ(sized_bytes[2], sized_bytes[0]);
+  EXPECT_LT(plain_bytes[0], sized_bytes[0] / 100);
+  EXPECT_GT(plain_bytes[1], plain_bytes[0]);
+}
+
+TEST(StateSizingHintTest, SizedStateRestoresAtAnotherParallelism) {
+  constexpr int64_t kKeys = 20000;
+  KeyedProcessFunctionTestHarness<SizedCountFn> h(SizedCountFn(kKeys), KeyOf);
+  ASSERT_THAT(h.Open(), IsOk());
+  for (int64_t k = 0; k < kKeys; ++k) ASSERT_THAT(h.ProcessElement(Cmd{k, "", "", 0}, k), IsOk());
+  auto snap = h.Snapshot(1);
+  ASSERT_THAT(snap, IsOk());
+  int64_t restored_keys = 0;
+  for (int subtask = 0; subtask < 2; ++subtask) {
+    brook::testing::HarnessOptions opts;
+    opts.parallelism = 2;
+    opts.subtask_index = subtask;
+    KeyedProcessFunctionTestHarness<SizedCountFn> r(SizedCountFn(kKeys), KeyOf, opts);
+    ASSERT_THAT(r.RestoreFrom({*snap}), IsOk());
+    ASSERT_THAT(r.Open(), IsOk());
+    for (int64_t k = 0; k < kKeys; ++k) {
+      const int kg = brook::AssignToKeyGroup(k, brook::kDefaultMaxParallelism);
+      if (!brook::ComputeKeyGroupRangeForOperatorIndex(brook::kDefaultMaxParallelism, 2, subtask)
+               .Contains(kg)) {
+        continue;
+      }
+      ASSERT_THAT(r.ProcessElement(Cmd{k, "", "", 0}, k), IsOk());
+      ++restored_keys;
+    }
+    for (const std::string& v : r.ExtractOutputValues()) {
+      EXPECT_THAT(v, ::testing::EndsWith(":2"));
+    }
+  }
+  EXPECT_EQ(restored_keys, kKeys);
+}
+
+// Tables reserved from a hint allocate their large arrays on 2 MiB
+// boundaries (the huge-page advice needs whole aligned pages); others as
+// operator new does.
+TEST(StateTableAllocatorTest, LargeArraysOfHugePageTablesAre2MiBAligned) {
+  brook::internal::StateTableAllocator<uint64_t> huge(true);
+  brook::internal::StateTableAllocator<uint64_t> plain;
+  EXPECT_FALSE(huge == plain);
+  EXPECT_TRUE(huge == brook::internal::StateTableAllocator<char>(huge));
+  const size_t n = (size_t{5} << 20) / sizeof(uint64_t);  // 5 MiB: two whole pages and a tail
+  uint64_t* p = huge.allocate(n);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % brook::internal::kHugePageBytes, 0u);
+  for (size_t i = 0; i < n; ++i) p[i] = i;
+  EXPECT_EQ(p[n - 1], n - 1);
+  huge.deallocate(p, n);
+  uint64_t* small = huge.allocate(16);
+  small[15] = 1;
+  huge.deallocate(small, 16);
 }
 
 }  // namespace

@@ -106,31 +106,36 @@ class RuntimeContext {
 // checkpoint, the state is filled with the checkpointed entries of this
 // subtask's key groups: kFailedPrecondition when the checkpointed state of
 // that name has another kind or TTL-ness, kDataLoss when its bytes do not
-// decode (Open() should return the error).
+// decode, kResourceExhausted when the memory for the descriptor's
+// expected_keys cannot be allocated (Open() should return the error).
 template <Key K>
 class KeyedRuntimeContext : public RuntimeContext {
  public:
   template <typename V>
   absl::StatusOr<ValueState<V>> GetState(const ValueStateDescriptor<V>& d) {
-    auto impl = backend_->template GetValueState<V>(d.name, d.ttl, d.serializer);
+    auto impl = backend_->template GetValueState<V>(d.name, d.ttl, d.serializer,
+                                                     KeysPerKeyGroup(d.expected_keys));
     if (!impl.ok()) return impl.status();
     return internal::StateAccess::Value(*impl);
   }
   template <typename UK, typename UV>
   absl::StatusOr<MapState<UK, UV>> GetMapState(const MapStateDescriptor<UK, UV>& d) {
-    auto impl = backend_->template GetMapState<UK, UV>(d.name, d.ttl, d.serializer);
+    auto impl = backend_->template GetMapState<UK, UV>(d.name, d.ttl, d.serializer,
+                                                        KeysPerKeyGroup(d.expected_keys));
     if (!impl.ok()) return impl.status();
     return internal::StateAccess::Map(*impl);
   }
   template <typename V>
   absl::StatusOr<ListState<V>> GetListState(const ListStateDescriptor<V>& d) {
-    auto impl = backend_->template GetListState<V>(d.name, d.ttl, d.serializer);
+    auto impl = backend_->template GetListState<V>(d.name, d.ttl, d.serializer,
+                                                    KeysPerKeyGroup(d.expected_keys));
     if (!impl.ok()) return impl.status();
     return internal::StateAccess::List(*impl);
   }
   template <typename V>
   absl::StatusOr<ReducingState<V>> GetReducingState(const ReducingStateDescriptor<V>& d) {
-    auto impl = backend_->template GetValueState<V>(d.name, d.ttl, d.serializer);
+    auto impl = backend_->template GetValueState<V>(d.name, d.ttl, d.serializer,
+                                                     KeysPerKeyGroup(d.expected_keys));
     if (!impl.ok()) return impl.status();
     return internal::StateAccess::Reducing(*impl, d.reduce);
   }
@@ -141,6 +146,12 @@ class KeyedRuntimeContext : public RuntimeContext {
   KeyedRuntimeContext(const internal::OperatorSetup* setup,
                       internal::HeapKeyedStateBackend<K>* backend)
       : RuntimeContext(setup), backend_(backend) {}
+  // A descriptor's expected_keys as keys per key group (rounded up).
+  size_t KeysPerKeyGroup(int64_t expected_keys) const {
+    if (expected_keys <= 0) return 0;
+    const int64_t m = std::max(max_parallelism(), 1);
+    return static_cast<size_t>(expected_keys / m + (expected_keys % m != 0 ? 1 : 0));
+  }
   internal::HeapKeyedStateBackend<K>* backend_;
 };
 

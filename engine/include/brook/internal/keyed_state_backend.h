@@ -39,6 +39,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -55,6 +56,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
+#include "brook/internal/state_table_allocator.h"
 #include "brook/key_group.h"
 #include "brook/serialization.h"
 #include "brook/state.h"
@@ -62,6 +64,18 @@
 #include "brook/time.h"
 
 namespace brook::internal {
+
+// The hash tables of keyed state: Abseil's, on StateTableAllocator (huge
+// pages for the large arrays of tables reserved from a descriptor's hint).
+template <typename K, typename V>
+using StateHashMap =
+    absl::flat_hash_map<K, V, absl::container_internal::hash_default_hash<K>,
+                        absl::container_internal::hash_default_eq<K>,
+                        StateTableAllocator<std::pair<const K, V>>>;
+template <typename K>
+using StateHashSet = absl::flat_hash_set<K, absl::container_internal::hash_default_hash<K>,
+                                         absl::container_internal::hash_default_eq<K>,
+                                         StateTableAllocator<K>>;
 
 // The current key, key group and time, shared by a subtask's state tables.
 template <typename K>
@@ -236,6 +250,10 @@ class StateTableBase {
   // Starts the change log (a table created after incremental snapshots began,
   // or restored at the base of a chain).
   virtual void TrackChanges() = 0;
+  // A descriptor's sizing hint, on creation: every key group's table is made
+  // anew with room for `keys_per_key_group` keys, its arrays of 2 MiB and
+  // more on huge pages (StateTableAllocator).
+  virtual void Reserve(size_t keys_per_key_group) = 0;
   // Restores `parts` (ordered by key group; a key group's full snapshot
   // first, then its increments, oldest first): adds the entries a full
   // StateTableSnapshot::Write wrote, applies what an incremental one wrote.
@@ -336,7 +354,7 @@ absl::Status ReadIfSerializable(DataInputView& in, T* v) {
 //   static absl::Status ReadEntry(DataInputView&, Table&, const Codec&);
 //   static constexpr bool kSerializable;  // its key (and user key) types
 template <typename Derived, typename K, typename Entry, typename Codec,
-          typename Table = absl::flat_hash_map<K, Entry>>
+          typename Table = StateHashMap<K, Entry>>
 class KeyGroupedTable : public KeyedStateTable<K> {
  public:
   KeyGroupedTable(KeyContext<K>* ctx, int num_key_groups, int64_t ttl_ms, Codec codec)
@@ -392,6 +410,14 @@ class KeyGroupedTable : public KeyedStateTable<K> {
     }
   }
   void TrackChanges() override { tracking_ = true; }
+  void Reserve(size_t keys_per_key_group) override {
+    const typename Table::allocator_type huge_pages(/*huge_pages=*/true);
+    for (auto& s : slots_) {
+      s.table = std::make_shared<Table>(0, typename Table::hasher(), typename Table::key_equal(),
+                                        huge_pages);
+      s.table->reserve(keys_per_key_group);
+    }
+  }
 
   absl::Status RestoreKeyGroups(absl::Span<const RestoredKeyGroupPart> parts, int threads,
                                 size_t min_bytes_per_thread) override {
@@ -639,7 +665,7 @@ class HeapValueState final
   using Base = KeyGroupedTable<HeapValueState<K, V, kTtl>, K,
                                std::conditional_t<kTtl, Stamped<V>, V>, ValueCodec<V>>;
   using Entry = std::conditional_t<kTtl, Stamped<V>, V>;
-  using Table = absl::flat_hash_map<K, Entry>;
+  using Table = StateHashMap<K, Entry>;
 
  public:
   using Base::Base;
@@ -754,11 +780,10 @@ class HeapValueState final
 template <typename K, typename V, bool kTtl>
 class HeapKeySetState final
     : public KeyGroupedTable<HeapKeySetState<K, V, kTtl>, K, int64_t, ValueCodec<V>,
-                             std::conditional_t<kTtl, absl::flat_hash_map<K, int64_t>,
-                                                absl::flat_hash_set<K>>>,
+                             std::conditional_t<kTtl, StateHashMap<K, int64_t>, StateHashSet<K>>>,
       public ValueStateImpl<V> {
   using Table =
-      std::conditional_t<kTtl, absl::flat_hash_map<K, int64_t>, absl::flat_hash_set<K>>;
+      std::conditional_t<kTtl, StateHashMap<K, int64_t>, StateHashSet<K>>;
   using Base = KeyGroupedTable<HeapKeySetState<K, V, kTtl>, K, int64_t, ValueCodec<V>, Table>;
 
  public:
@@ -845,7 +870,7 @@ class HeapMapState final
       public MapStateImpl<UK, UV> {
   using Inner = absl::flat_hash_map<UK, Stamped<UV>>;
   using Base = KeyGroupedTable<HeapMapState<K, UK, UV>, K, Inner, ValueCodec<UV>>;
-  using Table = absl::flat_hash_map<K, Inner>;
+  using Table = StateHashMap<K, Inner>;
 
  public:
   using Base::Base;
@@ -976,7 +1001,7 @@ class HeapListState final
       public ListStateImpl<V> {
   using Base =
       KeyGroupedTable<HeapListState<K, V>, K, Stamped<std::vector<V>>, ValueCodec<V>>;
-  using Table = absl::flat_hash_map<K, Stamped<std::vector<V>>>;
+  using Table = StateHashMap<K, Stamped<std::vector<V>>>;
 
  public:
   using Base::Base;
@@ -1060,9 +1085,10 @@ class HeapKeyedStateBackend {
   template <typename V>
   absl::StatusOr<ValueStateImpl<V>*> GetValueState(
       const std::string& name, const StateTtlConfig& ttl,
-      std::shared_ptr<const StateSerializer<V>> serializer = nullptr) {
+      std::shared_ptr<const StateSerializer<V>> serializer = nullptr,
+      size_t keys_per_key_group = 0) {
     ValueCodec<V> codec(std::move(serializer));
-    return GetOrCreate<ValueStateImpl<V>>(name, ttl, [&]() -> std::unique_ptr<KeyedStateTable<K>> {
+    return GetOrCreate<ValueStateImpl<V>>(name, ttl, keys_per_key_group, [&]() -> std::unique_ptr<KeyedStateTable<K>> {
       const int n = range_.size();
       if constexpr (std::is_empty_v<V> && std::is_default_constructible_v<V>) {
         if (ttl.enabled()) {
@@ -1079,8 +1105,9 @@ class HeapKeyedStateBackend {
   template <typename UK, typename UV>
   absl::StatusOr<MapStateImpl<UK, UV>*> GetMapState(
       const std::string& name, const StateTtlConfig& ttl,
-      std::shared_ptr<const StateSerializer<UV>> serializer = nullptr) {
-    return GetOrCreate<MapStateImpl<UK, UV>>(name, ttl, [&]() -> std::unique_ptr<KeyedStateTable<K>> {
+      std::shared_ptr<const StateSerializer<UV>> serializer = nullptr,
+      size_t keys_per_key_group = 0) {
+    return GetOrCreate<MapStateImpl<UK, UV>>(name, ttl, keys_per_key_group, [&]() -> std::unique_ptr<KeyedStateTable<K>> {
       return std::make_unique<HeapMapState<K, UK, UV>>(
           &ctx_, range_.size(), ttl.enabled() ? ToMillis(ttl.ttl) : 0,
           ValueCodec<UV>(std::move(serializer)));
@@ -1089,8 +1116,9 @@ class HeapKeyedStateBackend {
   template <typename V>
   absl::StatusOr<ListStateImpl<V>*> GetListState(
       const std::string& name, const StateTtlConfig& ttl,
-      std::shared_ptr<const StateSerializer<V>> serializer = nullptr) {
-    return GetOrCreate<ListStateImpl<V>>(name, ttl, [&]() -> std::unique_ptr<KeyedStateTable<K>> {
+      std::shared_ptr<const StateSerializer<V>> serializer = nullptr,
+      size_t keys_per_key_group = 0) {
+    return GetOrCreate<ListStateImpl<V>>(name, ttl, keys_per_key_group, [&]() -> std::unique_ptr<KeyedStateTable<K>> {
       return std::make_unique<HeapListState<K, V>>(&ctx_, range_.size(),
                                                    ttl.enabled() ? ToMillis(ttl.ttl) : 0,
                                                    ValueCodec<V>(std::move(serializer)));
@@ -1305,10 +1333,19 @@ class HeapKeyedStateBackend {
 
   template <typename Impl, typename Make>
   absl::StatusOr<Impl*> GetOrCreate(const std::string& name, const StateTtlConfig& ttl,
-                                    Make make) {
+                                    size_t keys_per_key_group, Make make) {
     auto it = tables_.find(name);
     if (it == tables_.end()) {
       std::unique_ptr<KeyedStateTable<K>> made = make();
+      if (keys_per_key_group > 0) {
+        try {
+          made->Reserve(keys_per_key_group);
+        } catch (const std::exception& e) {  // bad_alloc, or length_error from the table
+          return absl::ResourceExhaustedError(
+              absl::StrCat("state '", name, "': cannot size its tables for ", keys_per_key_group,
+                           " keys per key group (expected_keys): ", e.what()));
+        }
+      }
       typed_tables_.push_back(made.get());
       it = tables_.emplace(name, std::move(made)).first;
       if (tracking_) it->second->TrackChanges();

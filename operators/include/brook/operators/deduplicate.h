@@ -152,6 +152,10 @@ struct DeduplicateOptions {
   std::optional<OutputTag<T>> conflicts_output = std::nullopt;
   // The keyed state's name (its identity in a checkpoint).
   std::string state_name = "dedup-seen-ids";
+  // Optional sizing hint: about how many ids are retained at once across all
+  // subtasks (ValueStateDescriptor::expected_keys). 0: the state grows on
+  // demand.
+  int64_t expected_ids = 0;
 };
 
 template <typename T, Key K = int64_t>
@@ -174,12 +178,14 @@ class Deduplicate final : public KeyedProcessFunction<K, T, T> {
     // StateTtlConfig with ttl 0 = no TTL: ids are kept forever.
     const StateTtlConfig ttl{options_.retention};
     if (options_.fingerprint) {
-      BROOK_ASSIGN_OR_RETURN(fingerprints_,
-                             ctx.GetState(ValueStateDescriptor<uint64_t>(options_.state_name, ttl)));
+      ValueStateDescriptor<uint64_t> d(options_.state_name, ttl);
+      d.expected_keys = options_.expected_ids;
+      BROOK_ASSIGN_OR_RETURN(fingerprints_, ctx.GetState(d));
     } else {
       // An empty value type: the state is a set of ids.
-      BROOK_ASSIGN_OR_RETURN(
-          seen_, ctx.GetState(ValueStateDescriptor<std::monostate>(options_.state_name, ttl)));
+      ValueStateDescriptor<std::monostate> d(options_.state_name, ttl);
+      d.expected_keys = options_.expected_ids;
+      BROOK_ASSIGN_OR_RETURN(seen_, ctx.GetState(d));
     }
     duplicates_ = ctx.metrics().GetCounter("num_duplicates");
     conflicts_ = ctx.metrics().GetCounter("num_conflicting_duplicates");
