@@ -592,6 +592,37 @@ TEST(StateSizingHintTest, SizedStateRestoresAtAnotherParallelism) {
   EXPECT_EQ(restored_keys, kKeys);
 }
 
+// A sized table keeps its size when a checkpoint's copy-on-write copies it
+// and when it is restored (the copy constructor would size it for its
+// entries alone).
+TEST(StateSizingHintTest, SizedStateKeepsItsSizeThroughCopyOnWriteAndRestore) {
+  constexpr int64_t kKeys = 20000;
+  KeyedProcessFunctionTestHarness<SizedCountFn> h(SizedCountFn(4 * kKeys), KeyOf);
+  ASSERT_THAT(h.Open(), IsOk());
+  auto all_keys = [&](KeyedProcessFunctionTestHarness<SizedCountFn>& harness, int64_t wm) {
+    for (int64_t k = 0; k < kKeys; ++k) {
+      ASSERT_THAT(harness.ProcessElement(Cmd{k, "", "", 0}, k), IsOk());
+    }
+    ASSERT_THAT(harness.ProcessWatermark(wm), IsOk());
+    harness.ExtractOutputValues();
+  };
+  all_keys(h, 1);
+  const int64_t sized = *h.Metric("state_bytes");
+  auto pending = h.SnapshotSync(1);
+  ASSERT_THAT(pending, IsOk());
+  all_keys(h, 2);  // every key group copied: the snapshot still holds them
+  EXPECT_EQ(*h.Metric("state_bytes"), sized);
+  auto snap = (*pending)();
+  ASSERT_THAT(snap, IsOk());
+  KeyedProcessFunctionTestHarness<SizedCountFn> r(SizedCountFn(4 * kKeys), KeyOf);
+  ASSERT_THAT(r.RestoreFrom({*snap}), IsOk());
+  ASSERT_THAT(r.Open(), IsOk());
+  ASSERT_THAT(r.ProcessWatermark(1), IsOk());
+  EXPECT_EQ(*r.Metric("state_bytes"), sized);
+  ASSERT_THAT(r.ProcessElement(Cmd{7, "", "", 0}, 7), IsOk());
+  EXPECT_THAT(r.ExtractOutputValues(), ElementsAre("7:2"));
+}
+
 // Tables reserved from a hint allocate their large arrays on 2 MiB
 // boundaries (the huge-page advice needs whole aligned pages); others as
 // operator new does.

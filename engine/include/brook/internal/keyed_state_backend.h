@@ -411,6 +411,7 @@ class KeyGroupedTable : public KeyedStateTable<K> {
   }
   void TrackChanges() override { tracking_ = true; }
   void Reserve(size_t keys_per_key_group) override {
+    reserved_keys_ = keys_per_key_group;
     const typename Table::allocator_type huge_pages(/*huge_pages=*/true);
     for (auto& s : slots_) {
       s.table = std::make_shared<Table>(0, typename Table::hasher(), typename Table::key_equal(),
@@ -554,7 +555,7 @@ class KeyGroupedTable : public KeyedStateTable<K> {
     if (mode == kDeltaReplace) {
       if (part.delta) t.clear();
       BROOK_RETURN_IF_ERROR(in.ReadLength(&n, std::is_empty_v<K> ? 0 : 1));
-      t.reserve(t.size() + n);
+      t.reserve(std::max(t.size() + n, reserved_keys_));  // clear() may have freed it
       for (size_t i = 0; i < n; ++i) BROOK_RETURN_IF_ERROR(Derived::ReadEntry(in, t, codec));
       return absl::OkStatus();
     }
@@ -627,6 +628,7 @@ class KeyGroupedTable : public KeyedStateTable<K> {
   int64_t ttl_ms_;
   Codec codec_;
   bool tracking_ = false;
+  size_t reserved_keys_ = 0;  // per key group, from the descriptor's hint
   // Change logs of captures whose checkpoint may still be an increment's
   // base: (checkpoint id, logs).
   std::vector<std::pair<int64_t, std::shared_ptr<const ChangeLogs>>> history_;
@@ -639,7 +641,7 @@ class KeyGroupedTable : public KeyedStateTable<K> {
       s.log.keys = {};
     }
   }
-  static ABSL_ATTRIBUTE_NOINLINE void Unshare(Slot& s) {
+  ABSL_ATTRIBUTE_NOINLINE void Unshare(Slot& s) const {
 #if defined(__SANITIZE_THREAD__)
     // ThreadSanitizer does not model the fence below (it would report the
     // snapshot's earlier reads as racing with our writes): copy always.
@@ -647,11 +649,19 @@ class KeyGroupedTable : public KeyedStateTable<K> {
 #else
     constexpr bool kCopyAlways = false;
 #endif
-    if (kCopyAlways || s.table.use_count() > 1) {
-      s.table = std::make_shared<Table>(*s.table);
-    } else {
+    if (!kCopyAlways && s.table.use_count() == 1) {
       // The snapshot released it: order its reads before our writes.
       std::atomic_thread_fence(std::memory_order_acquire);
+    } else if (s.table->size() < reserved_keys_) {
+      // Not the copy constructor: it sizes the copy for the entries alone,
+      // and a table sized from a hint would grow again.
+      auto copy = std::make_shared<Table>(0, s.table->hash_function(), s.table->key_eq(),
+                                          s.table->get_allocator());
+      copy->reserve(reserved_keys_);
+      copy->insert(s.table->begin(), s.table->end());
+      s.table = std::move(copy);
+    } else {
+      s.table = std::make_shared<Table>(*s.table);
     }
     s.shared = false;
   }
