@@ -406,9 +406,6 @@ class IdTable {
 
 // kRetention: ids expire (event-time retention), 24-byte slots; or they are
 // kept forever, and only the first fingerprint is stored (16-byte slots).
-// The loop the issue describes: the dedup slot of the record 16 places ahead
-// prefetched, one dense count array per open window (location x interned
-// item), nothing allocated per record once warm.
 // The ids the dedup table is sized for, by the hand loop and by brook (its
 // state's expected_keys hint) alike. Forever: every id of the input may stay;
 // with retention, those of about one retention period (they are swept).
@@ -416,6 +413,9 @@ size_t ExpectedIds(bool retention, size_t events) {
   return retention ? std::min(events, size_t{1} << 20) : events;
 }
 
+// The loop the issue describes: the dedup slot of the record 16 places ahead
+// prefetched, one dense count array per open window (location x interned
+// item), nothing allocated per record once warm.
 template <bool kRetention>
 class HandWrittenJob {
  public:

@@ -3,8 +3,8 @@
 
 #include <sys/mman.h>
 
-#include <cstdint>
 #include <cstdlib>
+#include <new>
 
 namespace brook::internal {
 

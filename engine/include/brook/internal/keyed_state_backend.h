@@ -1098,7 +1098,7 @@ class HeapKeyedStateBackend {
       std::shared_ptr<const StateSerializer<V>> serializer = nullptr,
       size_t keys_per_key_group = 0) {
     ValueCodec<V> codec(std::move(serializer));
-    return GetOrCreate<ValueStateImpl<V>>(name, ttl, keys_per_key_group, [&]() -> std::unique_ptr<KeyedStateTable<K>> {
+    auto make = [&]() -> std::unique_ptr<KeyedStateTable<K>> {
       const int n = range_.size();
       if constexpr (std::is_empty_v<V> && std::is_default_constructible_v<V>) {
         if (ttl.enabled()) {
@@ -1110,29 +1110,32 @@ class HeapKeyedStateBackend {
         return std::make_unique<HeapValueState<K, V, true>>(&ctx_, n, ToMillis(ttl.ttl), codec);
       }
       return std::make_unique<HeapValueState<K, V, false>>(&ctx_, n, 0, codec);
-    });
+    };
+    return GetOrCreate<ValueStateImpl<V>>(name, ttl, keys_per_key_group, make);
   }
   template <typename UK, typename UV>
   absl::StatusOr<MapStateImpl<UK, UV>*> GetMapState(
       const std::string& name, const StateTtlConfig& ttl,
       std::shared_ptr<const StateSerializer<UV>> serializer = nullptr,
       size_t keys_per_key_group = 0) {
-    return GetOrCreate<MapStateImpl<UK, UV>>(name, ttl, keys_per_key_group, [&]() -> std::unique_ptr<KeyedStateTable<K>> {
+    auto make = [&]() -> std::unique_ptr<KeyedStateTable<K>> {
       return std::make_unique<HeapMapState<K, UK, UV>>(
           &ctx_, range_.size(), ttl.enabled() ? ToMillis(ttl.ttl) : 0,
           ValueCodec<UV>(std::move(serializer)));
-    });
+    };
+    return GetOrCreate<MapStateImpl<UK, UV>>(name, ttl, keys_per_key_group, make);
   }
   template <typename V>
   absl::StatusOr<ListStateImpl<V>*> GetListState(
       const std::string& name, const StateTtlConfig& ttl,
       std::shared_ptr<const StateSerializer<V>> serializer = nullptr,
       size_t keys_per_key_group = 0) {
-    return GetOrCreate<ListStateImpl<V>>(name, ttl, keys_per_key_group, [&]() -> std::unique_ptr<KeyedStateTable<K>> {
+    auto make = [&]() -> std::unique_ptr<KeyedStateTable<K>> {
       return std::make_unique<HeapListState<K, V>>(&ctx_, range_.size(),
                                                    ttl.enabled() ? ToMillis(ttl.ttl) : 0,
                                                    ValueCodec<V>(std::move(serializer)));
-    });
+    };
+    return GetOrCreate<ListStateImpl<V>>(name, ttl, keys_per_key_group, make);
   }
 
   // Called as the watermark advances: TTL cleanup. A full sweep costs O(state),
