@@ -180,7 +180,7 @@ brook::DataStream<Joined> JoinLocations(const brook::DataStream<Event>& events,
       brook::ops::MakeLookupJoin<Event, Joined>(
           std::move(locations),
           [](const Event& e) { return e.detection.geographical_location_oid; },
-          [](const Event& e, const Location* l) { return Joined{e, l}; }, options),
+          [](Event&& e, const Location* l) { return Joined{std::move(e), l}; }, options),
       kJoin);
 }
 

@@ -217,6 +217,13 @@ class KeyedProcessFunction {
   // Create state handles here.
   virtual absl::Status Open(RuntimeContext& /*ctx*/) { return absl::OkStatus(); }
   virtual absl::Status ProcessElement(const I& value, Context& ctx, Collector<O>& out) = 0;
+  // The overload the runtime calls: `value` is the function's to move from
+  // (the runtime discards the record afterwards). Override it as well to pass
+  // a record on without copying it, e.g. out.Collect(std::move(value)); both
+  // overloads must then behave alike. Default: the const& overload.
+  virtual absl::Status ProcessElement(I&& value, Context& ctx, Collector<O>& out) {
+    return ProcessElement(static_cast<const I&>(value), ctx, out);
+  }
   // A timer registered for the current key fired at `timestamp_ms`.
   virtual absl::Status OnTimer(int64_t /*timestamp_ms*/, OnTimerContext& /*ctx*/,
                                Collector<O>& /*out*/) {
@@ -290,6 +297,11 @@ class ProcessFunction {
   virtual ~ProcessFunction() = default;
   virtual absl::Status Open(RuntimeContext& /*ctx*/) { return absl::OkStatus(); }
   virtual absl::Status ProcessElement(const I& value, Context& ctx, Collector<O>& out) = 0;
+  // The overload the runtime calls, as KeyedProcessFunction's: `value` may be
+  // moved from. Default: the const& overload.
+  virtual absl::Status ProcessElement(I&& value, Context& ctx, Collector<O>& out) {
+    return ProcessElement(static_cast<const I&>(value), ctx, out);
+  }
   virtual absl::Status Close() { return absl::OkStatus(); }
 };
 

@@ -517,11 +517,22 @@ class WindowOperator : public KeyedProcessFunction<K, T, typename Agg::OutputTyp
     return absl::OkStatus();
   }
 
+  absl::Status ProcessElement(const T& value, Context& ctx, Collector<Out>& out) override {
+    return Process(value, ctx, out);
+  }
+  // The runtime's overload: a late record moves to the late-data output.
+  absl::Status ProcessElement(T&& value, Context& ctx, Collector<Out>& out) override {
+    return Process(std::move(value), ctx, out);
+  }
+
+ private:
   // Per record: the windows are visited without a vector (ForEachWindow), and
   // the key's one "window-contents" entry (looked up once, on the record's
   // first accepting window) holds all its windows' accumulators; the newest
   // window, where most records go, is checked before a binary search.
-  absl::Status ProcessElement(const T& value, Context& ctx, Collector<Out>& out) override {
+  // V: const T& or T (moved from).
+  template <typename V>
+  absl::Status Process(V&& value, Context& ctx, Collector<Out>& out) {
     const int64_t ts = ctx.timestamp();
     TimerService& timers = ctx.timer_service();
     const int64_t watermark = timers.CurrentWatermark();
@@ -578,13 +589,15 @@ class WindowOperator : public KeyedProcessFunction<K, T, typename Agg::OutputTyp
         SaturatingAdd(ts, lateness_ms_) <= watermark) {
       late_records_->Inc();
       if (options_.late_data.has_value()) {
-        ctx.Output(*options_.late_data, value);
+        ctx.Output(*options_.late_data, std::forward<V>(value));
       } else {
         late_dropped_->Inc();
       }
     }
     return absl::OkStatus();
   }
+
+ public:
 
   absl::Status OnTimer(int64_t timestamp_ms, OnTimerContext& ctx, Collector<Out>& out) override {
     window_internal::KeyWindows<Acc>* state = contents_.GetMutable();

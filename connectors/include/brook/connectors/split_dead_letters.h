@@ -16,8 +16,7 @@
 // read either kind of source.
 //
 // Metric: `counter_name` (default "num_dead_letters") of the operator, per
-// subtask. Stateless; copies each record once (as any operator whose input is
-// const).
+// subtask. Stateless; the runtime's records are moved on, not copied.
 #ifndef BROOK_CONNECTORS_SPLIT_DEAD_LETTERS_H_
 #define BROOK_CONNECTORS_SPLIT_DEAD_LETTERS_H_
 
@@ -48,18 +47,37 @@ class SplitDeadLetters final : public ProcessFunction<In, T> {
   }
   absl::Status ProcessElement(const In& record, typename ProcessFunction<In, T>::Context& ctx,
                               Collector<T>& out) override {
+    return Split(record, ctx, out);
+  }
+  absl::Status ProcessElement(In&& record, typename ProcessFunction<In, T>::Context& ctx,
+                              Collector<T>& out) override {
+    return Split(std::move(record), ctx, out);
+  }
+
+ private:
+  // R: const In& or In (moved from).
+  template <typename R>
+  absl::Status Split(R&& record, typename ProcessFunction<In, T>::Context& ctx,
+                     Collector<T>& out) {
+    // The alternative, moved from when the record is.
+    auto pass = [](auto& alternative) -> decltype(auto) {
+      if constexpr (std::is_lvalue_reference_v<R>) {
+        return static_cast<const std::remove_cvref_t<decltype(alternative)>&>(alternative);
+      } else {
+        return std::move(alternative);
+      }
+    };
     if constexpr (std::is_same_v<In, T>) {
-      out.Collect(record);
-    } else if (const T* value = std::get_if<T>(&record)) {
-      out.Collect(*value);
+      out.Collect(std::forward<R>(record));
+    } else if (auto* value = std::get_if<T>(&record)) {
+      out.Collect(pass(*value));
     } else {
       dead_letters_->Inc();
-      ctx.Output(tag_, std::get<DeadLetter>(record));
+      ctx.Output(tag_, pass(std::get<DeadLetter>(record)));
     }
     return absl::OkStatus();
   }
 
- private:
   OutputTag<DeadLetter> tag_;
   std::string counter_name_;
   Counter* dead_letters_ = nullptr;

@@ -133,7 +133,7 @@ class ProcessOperator final : public OneInputOperator<In> {
     for (auto& r : batch) {
       ctx_.timestamp_ms_ = r.timestamp_ms;
       CollectorAccess<Out>::SetTimestamp(collector_, r.timestamp_ms);
-      BROOK_RETURN_IF_ERROR(fn_->ProcessElement(r.value, ctx_, collector_));
+      BROOK_RETURN_IF_ERROR(fn_->ProcessElement(std::move(r.value), ctx_, collector_));
     }
     return this->side_outputs_.status();
   }
@@ -363,7 +363,7 @@ class KeyedProcessOperator final : public OneInputOperator<In>, private TimerSer
       }
       BROOK_RETURN_IF_ERROR(SetCurrentKey(std::move(keys_[i]), key_groups_[i]));
       SetTimestamp(batch[i].timestamp_ms);
-      BROOK_RETURN_IF_ERROR(fn_->ProcessElement(batch[i].value, ctx_, collector_));
+      BROOK_RETURN_IF_ERROR(fn_->ProcessElement(std::move(batch[i].value), ctx_, collector_));
     }
     return this->side_outputs_.status();
   }

@@ -194,36 +194,50 @@ class Deduplicate final : public KeyedProcessFunction<K, T, T> {
 
   absl::Status ProcessElement(const T& value, typename Base::Context& ctx,
                               Collector<T>& out) override {
-    // Keep-first in one hash probe per record: insert if absent.
-    if (!options_.fingerprint) {
-      if (!seen_.GetOrInsert(std::monostate{}).second) {
-        Drop(value, ctx, /*conflicting=*/false);
-        return absl::OkStatus();
-      }
-    } else {
-      const uint64_t fp = options_.fingerprint(value);
-      if (auto [first, inserted] = fingerprints_.GetOrInsert(fp); !inserted) {
-        Drop(value, ctx, /*conflicting=*/*first != fp);
-        return absl::OkStatus();
-      }
-    }
-    out.Collect(value);
-    return absl::OkStatus();
+    return Process(value, ctx, out);
+  }
+  // The runtime's overload: a kept record is passed on, not copied.
+  absl::Status ProcessElement(T&& value, typename Base::Context& ctx,
+                              Collector<T>& out) override {
+    return Process(std::move(value), ctx, out);
   }
 
   const DeduplicateOptions<T>& options() const { return options_; }
 
  private:
-  void Drop(const T& value, typename Base::Context& ctx, bool conflicting) {
+  // V: const T& or T (moved from).
+  template <typename V>
+  absl::Status Process(V&& value, typename Base::Context& ctx, Collector<T>& out) {
+    // Keep-first in one hash probe per record: insert if absent.
+    if (!options_.fingerprint) {
+      if (!seen_.GetOrInsert(std::monostate{}).second) {
+        Drop(std::forward<V>(value), ctx, /*conflicting=*/false);
+        return absl::OkStatus();
+      }
+    } else {
+      const uint64_t fp = options_.fingerprint(value);
+      if (auto [first, inserted] = fingerprints_.GetOrInsert(fp); !inserted) {
+        Drop(std::forward<V>(value), ctx, /*conflicting=*/*first != fp);
+        return absl::OkStatus();
+      }
+    }
+    out.Collect(std::forward<V>(value));
+    return absl::OkStatus();
+  }
+
+  template <typename V>
+  void Drop(V&& value, typename Base::Context& ctx, bool conflicting) {
     duplicates_->Inc();
     if (conflicting) {
       conflicts_->Inc();
       if (options_.conflicts_output) {
-        ctx.Output(*options_.conflicts_output, value);
+        ctx.Output(*options_.conflicts_output, std::forward<V>(value));
         return;
       }
     }
-    if (options_.duplicates_output) ctx.Output(*options_.duplicates_output, value);
+    if (options_.duplicates_output) {
+      ctx.Output(*options_.duplicates_output, std::forward<V>(value));
+    }
   }
 
   DeduplicateOptions<T> options_;

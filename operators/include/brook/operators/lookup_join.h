@@ -150,8 +150,11 @@ class LookupJoin final : public ProcessFunction<T, Out> {
  public:
   using Table = LookupTable<Key, Row>;
   using KeyFn = std::function<Key(const T&)>;
-  // `join(record, row)`; row is nullptr only for kLeftOuter misses.
-  using JoinFn = std::function<Out(const T&, const Row*)>;
+  // `join(record, row)`; row is nullptr only for kLeftOuter misses. The
+  // record is an rvalue: a join that keeps it may move it into its result
+  // ([](T&& t, const Row* r) { return Out{std::move(t), r}; }); one taking
+  // `const T&` works as well.
+  using JoinFn = std::function<Out(T&&, const Row*)>;
 
   LookupJoin(std::shared_ptr<const Table> table, KeyFn key_fn, JoinFn join_fn,
              LookupJoinOptions<T, Key> options = {})
@@ -174,18 +177,25 @@ class LookupJoin final : public ProcessFunction<T, Out> {
 
   absl::Status ProcessElement(const T& value, typename Base::Context& ctx,
                               Collector<Out>& out) override {
+    return ProcessElement(T(value), ctx, out);
+  }
+  // The runtime's overload: the record moves into the join function (and
+  // into a JoinMiss), never copied.
+  absl::Status ProcessElement(T&& value, typename Base::Context& ctx,
+                              Collector<Out>& out) override {
     const Key key = key_fn_(value);
     const Row* row = table_->Find(key);
     if (row == nullptr) {
       misses_->Inc();
       if (options_.join_type == JoinType::kInner) {
         if (options_.misses_output) {
-          ctx.Output(*options_.misses_output, JoinMiss<T>{value, Reason(value, key)});
+          std::string reason = Reason(value, key);
+          ctx.Output(*options_.misses_output, JoinMiss<T>{std::move(value), std::move(reason)});
         }
         return absl::OkStatus();
       }
     }
-    out.Collect(join_fn_(value, row));
+    out.Collect(join_fn_(std::move(value), row));
     return absl::OkStatus();
   }
 
