@@ -6,12 +6,14 @@
 // output is discarded. No threads, channels or sources: this is the cost of
 // the operator itself (key selection, key group, state access, collecting).
 //
-//   BM_Deduplicate/fp:F/retention:R
+//   BM_Deduplicate/fp:F/retention:R/item_bytes:B
 //       kRecords records per iteration, 20% of them re-sends of an id seen
 //       shortly before; F = 1 computes a Fingerprinter fingerprint per record
 //       (conflict detection), R = 1 sets a 10 s event-time retention with a
 //       watermark after every batch (state stays ~10k ids, in cache), R = 0
-//       keeps every id (state grows to ~0.8M ids per iteration).
+//       keeps every id (state grows to ~0.8M ids per iteration). B = 0: item
+//       names of 5-6 bytes (in the small-string buffer, as most); B > 0: of
+//       B bytes, so that a copy of a record allocates.
 //   BM_LookupJoin/join_type:J
 //       kRecords records joined with a 1,000-row table, 1 in 11 keys missing
 //       (J = 0 inner, misses to a side output with their reason; J = 1 left
@@ -81,7 +83,7 @@ uint64_t Fingerprint(const Detection& d) {
 
 // kRecords detections in batches: ids ascend, and every 5th record re-sends
 // the id of a record 1..64 positions earlier. One record per ms.
-std::vector<std::vector<brook::StreamRecord<Detection>>> DedupInput() {
+std::vector<std::vector<brook::StreamRecord<Detection>>> DedupInput(size_t item_bytes) {
   std::vector<std::vector<brook::StreamRecord<Detection>>> batches;
   int64_t next_id = 0;
   uint64_t rng = 42;
@@ -94,7 +96,9 @@ std::vector<std::vector<brook::StreamRecord<Detection>>> DedupInput() {
     } else {
       ++next_id;
     }
-    batches.back().push_back({i, Detection{id, id % 1000, absl::StrCat("item", id % 97), i}});
+    std::string item = absl::StrCat("item", id % 97);
+    if (item.size() < item_bytes) item.resize(item_bytes, '.');
+    batches.back().push_back({i, Detection{id, id % 1000, std::move(item), i}});
   }
   return batches;
 }
@@ -102,7 +106,7 @@ std::vector<std::vector<brook::StreamRecord<Detection>>> DedupInput() {
 void BM_Deduplicate(benchmark::State& state) {
   const bool fingerprint = state.range(0) != 0;
   const bool retention = state.range(1) != 0;
-  auto input = DedupInput();
+  auto input = DedupInput(static_cast<size_t>(state.range(2)));
   brook::ops::DeduplicateOptions<Detection> options;
   if (fingerprint) options.fingerprint = Fingerprint;
   if (retention) options.retention = absl::Seconds(10);
@@ -132,8 +136,9 @@ void BM_Deduplicate(benchmark::State& state) {
   state.counters["state_entries_at_end"] = static_cast<double>(entries);
 }
 BENCHMARK(BM_Deduplicate)
-    ->ArgNames({"fp", "retention"})
-    ->ArgsProduct({{0, 1}, {0, 1}})
+    ->ArgNames({"fp", "retention", "item_bytes"})
+    ->ArgsProduct({{0, 1}, {0, 1}, {0}})
+    ->Args({1, 1, 200})
     ->Unit(benchmark::kMillisecond);
 
 void BM_LookupJoin(benchmark::State& state) {
