@@ -251,6 +251,72 @@ TEST(IncrementalSnapshotTest, KeyGroupsRestoredOnSeveralThreadsHoldTheSameState)
   }
 }
 
+// A StateSerializer deserialises on the subtask's thread only (brook/state.h),
+// however large the state: Top-K's interns items into its subtask's
+// dictionary, and its Duplicate() cannot deserialise. The camera crash test
+// once failed on that ("a frozen accumulator serializer cannot restore") when
+// a restore filled the window contents on two threads.
+TEST(IncrementalSnapshotTest, AStateSerializerRestoresOnTheSubtasksThreadOnly) {
+  class ThreadBound final : public brook::StateSerializer<int64_t> {
+   public:
+    explicit ThreadBound(bool duplicate) : duplicate_(duplicate) {}
+    void Serialize(const int64_t& v, brook::DataOutputView& out) const override {
+      out.WriteInt64(v);
+    }
+    absl::Status Deserialize(brook::DataInputView& in, int64_t* v) const override {
+      if (duplicate_) return absl::InternalError("a duplicate cannot deserialise");
+      if (std::this_thread::get_id() != owner_) {
+        return absl::InternalError("deserialised on another thread");
+      }
+      return in.ReadInt64(v);
+    }
+    std::shared_ptr<const brook::StateSerializer<int64_t>> Duplicate() const override {
+      return std::make_shared<ThreadBound>(true);
+    }
+
+   private:
+    bool duplicate_;
+    std::thread::id owner_ = std::this_thread::get_id();
+  };
+  using Backend = brook::internal::HeapKeyedStateBackend<int64_t>;
+  const brook::KeyGroupRange range{0, kMaxParallelism - 1};
+  const auto serializer = std::make_shared<ThreadBound>(false);
+  int64_t key = 0;
+  auto at = [&](Backend& b, int64_t k) {
+    key = k;
+    b.context().key = &key;
+    b.context().key_group_index = brook::AssignToKeyGroup(k, kMaxParallelism);
+  };
+  Backend source(range);
+  auto value = source.GetValueState<int64_t>("value", {}, serializer);
+  ASSERT_THAT(value, IsOk());
+  for (int64_t k = 0; k < 20000; ++k) {
+    at(source, k);
+    (*value)->Update(k * 7);
+  }
+  auto snap = source.CaptureSnapshot(1, /*incremental=*/true, /*base_checkpoint_id=*/0);
+  ASSERT_THAT(snap, IsOk());
+
+  Backend restored(range);
+  restored.set_restore_threads(4, /*min_bytes_per_thread=*/1);
+  std::vector<std::string> blobs(static_cast<size_t>(range.size()));  // viewed until restored
+  for (int kg = range.start; kg <= range.end; ++kg) {
+    std::string& blob = blobs[static_cast<size_t>(kg - range.start)];
+    brook::DataOutputView out(&blob);
+    (*snap)->WriteKeyGroup(kg, out);
+    brook::DataInputView in(blob);
+    ASSERT_THAT(restored.AddRestoredKeyGroup(kg, in, /*delta=*/false), IsOk());
+  }
+  auto v = restored.GetValueState<int64_t>("value", {}, serializer);
+  ASSERT_THAT(v, IsOk());
+  EXPECT_THAT(restored.FinishRestore(), IsOk());
+  for (int64_t k : {int64_t{0}, int64_t{12345}, int64_t{19999}}) {
+    at(restored, k);
+    ASSERT_NE((*v)->Get(), nullptr) << k;
+    EXPECT_EQ(*(*v)->Get(), k * 7);
+  }
+}
+
 TEST(IncrementalSnapshotTest, WithoutItsBaseAnIncrementalSnapshotIsFull) {
   auto h = NewSubtask(1, 0, {}, 0);
   Change(*h, 1);

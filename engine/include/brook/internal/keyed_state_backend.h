@@ -311,6 +311,11 @@ class ValueCodec {
       return custom_ != nullptr;
     }
   }
+  // TypeSerializer<V> (static functions): safe to read with on several
+  // threads at once. A descriptor's StateSerializer deserialises on the
+  // subtask's thread only (brook/state.h; Top-K's interns into its subtask's
+  // dictionary, and its Duplicate() cannot deserialise at all).
+  bool stateless() const { return custom_ == nullptr; }
   // A codec safe to use on the checkpoint I/O thread (StateSerializer::Duplicate).
   ValueCodec ForSnapshot() const {
     return custom_ != nullptr ? ValueCodec(custom_->Duplicate()) : *this;
@@ -426,6 +431,7 @@ class KeyGroupedTable : public KeyedStateTable<K> {
     // Contiguous runs of whole key groups of about equal bytes, one a thread.
     size_t total = 0;
     for (const auto& p : parts) total += p.entries.size();
+    if (!codec_.stateless()) threads = 1;
     const size_t runs = std::clamp<size_t>(total / std::max<size_t>(min_bytes_per_thread, 1), 1,
                                            static_cast<size_t>(std::max(threads, 1)));
     std::vector<size_t> bounds = {0};
@@ -455,8 +461,7 @@ class KeyGroupedTable : public KeyedStateTable<K> {
     };
     std::vector<std::thread> workers;
     for (size_t run = 1; run + 1 < bounds.size(); ++run) {
-      // A user's StateSerializer may keep scratch state: one copy a thread.
-      workers.emplace_back([&, run] { restore(run, codec_.ForSnapshot()); });
+      workers.emplace_back([&, run] { restore(run, codec_); });
     }
     restore(0, codec_);
     for (auto& w : workers) w.join();
