@@ -108,6 +108,21 @@ TEST(KeyGroupTest, MurmurHashIsNonNegative) {
   }
 }
 
+// A power-of-two max parallelism takes a mask instead of a division; every
+// max parallelism still gets Flink's murmurHash(hash) % maxParallelism.
+TEST(KeyGroupTest, KeyGroupIsMurmurHashModuloMaxParallelism) {
+  for (int maxp : {1, 2, 7, 100, 128, 1000, 4096, 32768}) {
+    for (int64_t i = -100000; i <= 100000; i += 13) {
+      const auto hash = static_cast<int32_t>(i * 40503);
+      ASSERT_EQ(brook::AssignKeyHashToKeyGroup(hash, maxp), brook::MurmurHash(hash) % maxp)
+          << "hash " << hash << ", max parallelism " << maxp;
+    }
+    for (int32_t hash : {INT32_MIN, INT32_MAX, 0, -1}) {
+      EXPECT_EQ(brook::AssignKeyHashToKeyGroup(hash, maxp), brook::MurmurHash(hash) % maxp);
+    }
+  }
+}
+
 TEST(KeyGroupTest, LongKeysMatchFlink) { CheckKeys(LongKeys()); }
 TEST(KeyGroupTest, IntKeysMatchFlink) { CheckKeys(IntKeys()); }
 TEST(KeyGroupTest, StringKeysMatchFlink) { CheckKeys(StringKeys()); }

@@ -51,7 +51,17 @@ class RecordWriter final : public RecordConsumer<T>, public WriterBase {
         max_parallelism_(max_parallelism),
         batch_size_(batch_size),
         backpressured_ms_(backpressured_ms),
-        buffers_(kind == Partitioning::kHash ? targets_.size() : 0) {}
+        buffers_(kind == Partitioning::kHash ? targets_.size() : 0) {
+    if (kind == Partitioning::kHash) {
+      // Per record a load, not a 64-bit division.
+      const int n = static_cast<int>(targets_.size());
+      target_of_key_group_.resize(static_cast<size_t>(max_parallelism));
+      for (int kg = 0; kg < max_parallelism; ++kg) {
+        target_of_key_group_[static_cast<size_t>(kg)] =
+            ComputeOperatorIndexForKeyGroup(max_parallelism, n, kg);
+      }
+    }
+  }
 
   absl::Status ProcessBatch(std::vector<StreamRecord<T>>& batch) override {
     const int n = static_cast<int>(targets_.size());
@@ -72,7 +82,7 @@ class RecordWriter final : public RecordConsumer<T>, public WriterBase {
       case Partitioning::kHash:
         for (auto& r : batch) {
           const int kg = AssignKeyHashToKeyGroup(key_hash_(r.value), max_parallelism_);
-          const int t = ComputeOperatorIndexForKeyGroup(max_parallelism_, n, kg);
+          const int t = target_of_key_group_[static_cast<size_t>(kg)];
           auto& buf = buffers_[t];
           if (buf.capacity() == 0) buf.reserve(batch_size_);
           buf.push_back(std::move(r));
@@ -175,6 +185,7 @@ class RecordWriter final : public RecordConsumer<T>, public WriterBase {
   size_t batch_size_;
   Counter* backpressured_ms_;
   std::vector<std::vector<StreamRecord<T>>> buffers_;  // kHash: one per target
+  std::vector<int> target_of_key_group_;                // kHash: by key group
   int next_target_ = 0;
   int next_marker_target_ = 0;
   // kHash: latency markers waiting behind a target's buffered records.
