@@ -598,7 +598,6 @@ class WindowOperator : public KeyedProcessFunction<K, T, typename Agg::OutputTyp
   }
 
  public:
-
   absl::Status OnTimer(int64_t timestamp_ms, OnTimerContext& ctx, Collector<Out>& out) override {
     window_internal::KeyWindows<Acc>* state = contents_.GetMutable();
     if (state == nullptr) return absl::OkStatus();
