@@ -72,18 +72,8 @@ void InputAlignment::MaybeComplete(Actions& actions) {
 }
 
 void InputAlignment::UpdatePauses() {
-  bool watermark_pauses = align_watermarks_;
-  if (watermark_pauses && aligning_) {
-    // Deadlock avoidance (see the file comment).
-    bool any_readable = false;
-    bool any_waiting = false;
-    for (int c = 0; c < num_channels_; ++c) {
-      if (barrier_blocked_[c] || ended_[c]) continue;
-      any_waiting = true;
-      if (!valve_.Ahead(c)) any_readable = true;
-    }
-    if (any_waiting && !any_readable) watermark_pauses = false;
-  }
+  // While a barrier is aligned, only barriers pause (see the file comment).
+  const bool watermark_pauses = align_watermarks_ && !aligning_;
   for (int c = 0; c < num_channels_; ++c) {
     const bool paused = barrier_blocked_[c] || (watermark_pauses && valve_.Ahead(c));
     if (paused != paused_[c]) {

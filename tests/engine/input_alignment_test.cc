@@ -108,4 +108,28 @@ TEST_F(InputAlignmentTest, BarrierWinsOverWatermarkAlignment) {
   EXPECT_TRUE(a.paused(1));
 }
 
+// Channel 1 is ahead in event time and channel 2 behind, readable and empty
+// (its producer waits for the barrier from channel 1's producer, which is
+// blocked on channel 1: see the header). While barrier 1 is aligned the
+// event-time pause of channel 1 is lifted, though channel 2 is readable.
+TEST_F(InputAlignmentTest, WhileABarrierIsAlignedOnlyBarriersPause) {
+  InputAlignment a = Make(3, /*align_watermarks=*/true);
+  a.OnWatermark(0, 50);
+  a.OnWatermark(1, 100);
+  a.OnWatermark(2, 50);
+  ASSERT_TRUE(a.paused(1));
+  ASSERT_FALSE(a.paused(2));
+  a.OnBarrier(0, CheckpointBarrier{1, false});
+  EXPECT_TRUE(a.paused(0));
+  EXPECT_FALSE(a.paused(1));
+  EXPECT_FALSE(a.paused(2));
+  a.OnBarrier(1, CheckpointBarrier{1, false});
+  EXPECT_TRUE(a.paused(1));  // blocked by its barrier now
+  ASSERT_TRUE(a.OnBarrier(2, CheckpointBarrier{1, false}).checkpoint.has_value());
+  // Aligned: channel 1 is paused again for being ahead.
+  EXPECT_FALSE(a.paused(0));
+  EXPECT_TRUE(a.paused(1));
+  EXPECT_FALSE(a.paused(2));
+}
+
 }  // namespace

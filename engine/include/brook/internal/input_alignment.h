@@ -11,9 +11,10 @@
 // is bounded): a channel that has delivered a watermark beyond the combined
 // one is not read until the other channels catch up. Each record is then
 // processed under exactly the watermark that preceded it upstream, whatever
-// the threads' timing, so lateness, firings and what a sink holds at each
-// watermark are the same on every run and at any parallelism (DESIGN.md §4:
-// file sources are deterministic). The combined watermark is still Flink's
+// the threads' timing (outside a checkpoint's alignment, below), so
+// lateness, firings and what a sink holds at each watermark are the same on
+// every run and at any parallelism (DESIGN.md §4: file sources are
+// deterministic). The combined watermark is still Flink's
 // minimum over the inputs. It cannot deadlock as long as every operator
 // forwards its input watermark unchanged (true of all of brook's; an operator
 // that held watermarks back could, in a diamond): a channel holding the
@@ -29,14 +30,22 @@
 // again. So the snapshot reflects exactly the records before the barrier on
 // every input. A newer barrier abandons an unfinished alignment (the
 // coordinator has given up on the older checkpoint); an older one is
-// ignored. The two kinds of pause compose: a channel is paused while it is
-// blocked by a barrier or ahead in event time. If, while aligning, every
-// channel that is neither blocked nor ended is paused only for being ahead
-// in event time, the alignment could never finish (the channels behind are
-// the blocked ones), so the event-time pauses are lifted until the barrier
-// is aligned: the checkpoint wins over watermark alignment, which then no
-// longer guarantees the same interleaving on every run (possible only with
-// several sources).
+// ignored.
+//
+// While a barrier is aligned, no channel is paused for being ahead in event
+// time: only barriers pause. The checkpoint wins over watermark alignment,
+// which then no longer guarantees the same interleaving on every run (a
+// record read early sees a lower watermark, so it can only be less late;
+// possible only with several sources). Pausing there can deadlock across
+// subtasks when one source reaches a subtask both directly and through
+// another exchange (the camera job's dead letters: malformed records from the
+// parse step, unknown locations after the join): the subtask has barrier n
+// from source 0's direct channel and waits for it on the channels through
+// the exchange, whose subtasks wait for barrier n from source 1; source 1
+// never injects it, because its checkpoint trigger waits behind a push into
+// its own direct channel, which is full and paused for being ahead. Lifting
+// only when every unblocked channel was ahead (as before) missed this case:
+// the channels through the exchange are behind, readable and empty.
 #ifndef BROOK_INTERNAL_INPUT_ALIGNMENT_H_
 #define BROOK_INTERNAL_INPUT_ALIGNMENT_H_
 
