@@ -27,12 +27,13 @@ BUILD_PACKAGES=(
 # ClickHouse 18.16 and PostgreSQL 15 (the results stores' tests start their
 # servers on loopback; brook::clickhouse itself needs only Boost, and
 # brook::postgres libpq, in the build set); the openssl CLI makes the TLS
-# tests' certificates.
+# tests' certificates; gdb prints the threads of a crash-test run that
+# stalled.
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev time
   prometheus chromium
   clickhouse-server clickhouse-client postgresql-15
-  openssl
+  openssl gdb
 )
 # The fuzz targets (fuzz/, scripts/fuzz.sh, CI's fuzz phase) are built with
 # clang and libFuzzer; everything else keeps g++. Part of the test set.

@@ -54,6 +54,10 @@
 #   CRASH_TEST_JOB_FLAGS=...   more camera_top_k flags (e.g.
 #                              --checkpoint_incremental=false)
 #   CRASH_TEST_KEEP=1          keep the work directory even on success
+#   CRASH_TEST_STALL_MS=120000 a reference run alive this long, or a run left
+#                              to finish alive 8 times the reference's time
+#                              (at least a quarter of this), has stalled: its
+#                              threads' stacks are printed (gdb) and it fails
 #   CRASH_TEST_INPUTS="file kafka"  the passes (default: file, and kafka when
 #                              BROOK_KAFKA_MOCK is given)
 #   CRASH_TEST_KAFKA_PARALLELISM="1 2 1:2"  the Kafka pass's entries (as above;
@@ -92,6 +96,7 @@ KILL_MIN_MS="${CRASH_TEST_KILL_MIN_MS:-200}"
 KILL_SPAN_MS="${CRASH_TEST_KILL_SPAN_MS:-200}"
 MAX_RUNS="${CRASH_TEST_MAX_RUNS:-0}"
 JOB_FLAGS="${CRASH_TEST_JOB_FLAGS:-}"
+STALL_MS="${CRASH_TEST_STALL_MS:-120000}"
 RANDOM="${SEED}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/camera-crash-test.XXXXXX")"
@@ -116,6 +121,28 @@ latest_checkpoint() {
     (( id > newest )) && newest=${id}
   done
   echo "${newest}"
+}
+
+# Waits for run $1 (a pid) until $2 (ms since the epoch). A run still alive
+# then has stalled: every thread's stack (gdb, when installed) goes to
+# stderr, the run is killed and the test fails with $3 (what the run was),
+# instead of ending in ctest's timeout with nothing to go on. Else returns
+# the run's exit status.
+wait_or_dump() {
+  local pid="$1" deadline="$2" what="$3"
+  while kill -0 "${pid}" 2>/dev/null && (( $(now_ms) < deadline )); do sleep 0.05; done
+  if kill -0 "${pid}" 2>/dev/null; then
+    echo "--- ${what} has stalled; its threads:" >&2
+    if command -v gdb >/dev/null; then
+      gdb -p "${pid}" -batch -ex "thread apply all bt 30" 2>&1 | grep -E '^(Thread|#)' >&2
+    else
+      echo "    (gdb is not installed: no stacks)" >&2
+    fi
+    kill -9 "${pid}" 2>/dev/null
+    wait "${pid}" 2>/dev/null
+    fail "${what} stalled"
+  fi
+  wait "${pid}" 2>/dev/null
 }
 
 generate() {  # $1 = events: generated.csv and locations.csv (location 7 removed)
@@ -206,7 +233,8 @@ for P in ${PASSES}; do
 
   start=$(now_ms)
   # shellcheck disable=SC2046
-  "${JOB}" $(job_args "${SEQ[0]}" "${REF}") 2>"${REF}/stderr" ||
+  "${JOB}" $(job_args "${SEQ[0]}" "${REF}") 2>"${REF}/stderr" &
+  wait_or_dump $! $(( start + STALL_MS )) "parallelism ${P}: the reference run" ||
     { cat "${REF}/stderr" >&2; fail "parallelism ${P}: the reference run failed"; }
   ref_ms=$(( $(now_ms) - start ))
   [[ -s "${REF}/out.csv" && -s "${REF}/dead.csv" ]] || fail "parallelism ${P}: empty reference output"
@@ -229,6 +257,7 @@ for P in ${PASSES}; do
     (( MAX_RUNS == 0 || runs <= MAX_RUNS )) ||
       fail "parallelism ${P}: not finished after ${MAX_RUNS} runs (${kills} kills)"
     before=$(latest_checkpoint)
+    run_start=$(now_ms)
     # shellcheck disable=SC2046
     "${JOB}" $(job_args "${SEQ[$(( (runs - 1) % ${#SEQ[@]} ))]}" "${RUN}") --checkpoint_dir="${CKPT}" \
         --checkpoint_interval="${INTERVAL}" 2>"${RUN}/stderr-${runs}" &
@@ -251,7 +280,10 @@ for P in ${PASSES}; do
         kills=$(( kills + 1 ))
       fi
     fi
-    wait "${pid}" 2>/dev/null
+    # A run left to finish gets 8 times the reference run's time (at least
+    # STALL_MS / 4): a run after a restore does less than the reference.
+    wait_or_dump "${pid}" $(( run_start + (8 * ref_ms > STALL_MS / 4 ? 8 * ref_ms : STALL_MS / 4) )) \
+        "parallelism ${P}: run ${runs} (after ${kills} kills)"
     rc=$?
     (( killed )) && continue
     if (( rc != 0 )); then
