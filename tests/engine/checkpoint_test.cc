@@ -510,6 +510,81 @@ void BuildPipeline(brook::StreamExecutionEnvironment& env, std::shared_ptr<TwoPh
       .SinkTo(std::make_shared<TwoPhaseSink>(store), "Committed");
 }
 
+// A diamond over two bounded sources, as the camera job's dead letters:
+// source subtask 1 sends its records straight to a subtask that also reads
+// source subtask 0's records through a keyed exchange. Source 1 is far ahead
+// in event time, so its direct channel is paused there (watermark
+// alignment), fills, and blocks it. Barrier n from source 0 then reaches
+// that subtask directly, and the keyed path waits for barrier n from source
+// 1, whose checkpoint trigger waits behind its blocked push. The job ends
+// only if the subtask reads its paused channels while it aligns
+// (input_alignment.h).
+TEST(ExecutionCheckpointAlignment, ADiamondOverTwoSourcesDoesNotDeadlock) {
+  constexpr int64_t kPerSource = 5000;
+  std::vector<int64_t> values(2 * kPerSource);
+  for (int64_t i = 0; i < 2 * kPerSource; ++i) values[i] = i;
+  auto storage = std::make_shared<FakeStorage>();
+  brook::ExecutionConfig config = PipelineConfig(storage);
+  config.checkpoint.interval = absl::Milliseconds(1);
+  brook::StreamExecutionEnvironment env(config);
+  // A CollectionSource at parallelism 2 (FromCollection would be one
+  // subtask): subtask 0 reads the even values, subtask 1 the odd ones, a day
+  // ahead in event time.
+  auto strategy = brook::WatermarkStrategy<int64_t>::ForMonotonousTimestamps()
+                      .WithTimestampAssigner([](int64_t v) { return v + (v % 2) * 86'400'000; })
+                      .WithRecordsPerWatermark(4);
+  const brook::OutputTag<int64_t> direct("direct");
+  class Split final : public brook::ProcessFunction<int64_t, int64_t> {
+   public:
+    explicit Split(brook::OutputTag<int64_t> tag) : tag_(std::move(tag)) {}
+    absl::Status ProcessElement(const int64_t& v, Context& ctx,
+                                brook::Collector<int64_t>& out) override {
+      if (v % 2 == 1) {
+        ctx.Output(tag_, v);
+      } else {
+        out.Collect(v);
+      }
+      return absl::OkStatus();
+    }
+
+   private:
+    brook::OutputTag<int64_t> tag_;
+  };
+  class Forward final : public brook::KeyedProcessFunction<int64_t, int64_t, int64_t> {
+   public:
+    absl::Status ProcessElement(const int64_t& v, Context&,
+                                brook::Collector<int64_t>& out) override {
+      out.Collect(v);
+      return absl::OkStatus();
+    }
+  };
+  auto split =
+      env.FromSource<int64_t>(std::make_shared<brook::CollectionSource<int64_t>>(values), strategy,
+                              "Numbers")
+          .Process(Split(direct), "Split");
+  auto keyed = split.KeyBy([](int64_t v) { return v % 7; }).Process(Forward(), "Keyed");
+  auto sink = std::make_shared<brook::CollectSink<int64_t>>();
+  split.GetSideOutput(direct)
+      .Union(std::vector<brook::DataStream<int64_t>>{keyed}, "Union")
+      .SetParallelism(1)
+      .SinkTo(sink, "Collected", 1);
+
+  absl::Status status = absl::UnknownError("still running");
+  std::atomic<bool> done{false};
+  std::thread runner([&] {
+    status = env.Execute("diamond");
+    done = true;
+  });
+  const bool finished = WaitFor([&] { return done.load(); });
+  if (!finished) env.Cancel();
+  runner.join();
+  ASSERT_TRUE(finished) << "deadlocked after " << Metric(env, "checkpoints_completed")
+                        << " checkpoints";
+  ASSERT_THAT(status, IsOk());
+  EXPECT_EQ(sink->records().size(), values.size());
+  EXPECT_GE(Metric(env, "checkpoints_completed"), 1);
+}
+
 TEST(ExecutionCheckpointEndToEnd, CancelAndRestoreLosesAndDuplicatesNothing) {
   // The uninterrupted run.
   auto storage0 = std::make_shared<FakeStorage>();
