@@ -20,8 +20,8 @@
 //       outer).
 //   BM_DedupStateBytes/ids:N/retention:R/fp:F
 //       One iteration: N distinct int64 ids into a subtask owning all 128 key
-//       groups; reports bytes_per_id = StateBytes / NumStateEntries (heap
-//       hash-table slots + control bytes, as the state_bytes gauge).
+//       groups; reports bytes_per_id = StateBytes / NumStateEntries (the
+//       state tables' slot arrays, as the state_bytes gauge).
 //
 // Run (Release build):
 //   cmake -S . -B build-dedup -G Ninja -DBROOK_BUILD_BENCH=ON && ninja -C build-dedup operators_benchmark

@@ -1,8 +1,9 @@
 // File: brook/internal/keyed_state_backend.h  (internal: not part of the API)
 //
-// The heap keyed-state backend: every state table keeps one Abseil hash map
-// per key group owned by the subtask, so a snapshot can be cut and restored by
-// key group. The backend holds the current key (set by the operator before
+// The heap keyed-state backend: every state table keeps one hash table per
+// key group owned by the subtask, so a snapshot can be cut and restored by
+// key group (a CompactStateTable for ValueState of an integer key and an
+// empty or small value, compact_state_table.h; else an Abseil table). The backend holds the current key (set by the operator before
 // each record or timer) and the current event time used for TTL.
 //
 // Snapshots (DESIGN.md §7) are copy-on-write per key group, as Flink's
@@ -56,6 +57,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
+#include "brook/internal/compact_state_table.h"
 #include "brook/internal/state_table_allocator.h"
 #include "brook/key_group.h"
 #include "brook/serialization.h"
@@ -65,8 +67,8 @@
 
 namespace brook::internal {
 
-// The hash tables of keyed state: Abseil's, on StateTableAllocator (huge
-// pages for the large arrays of tables reserved from a descriptor's hint).
+// Abseil's tables of keyed state, on StateTableAllocator (huge pages for the
+// large arrays of tables reserved from a descriptor's hint).
 template <typename K, typename V>
 using StateHashMap =
     absl::flat_hash_map<K, V, absl::container_internal::hash_default_hash<K>,
@@ -278,16 +280,81 @@ class KeyedStateTable : public StateTableBase {
   virtual void Prefetch(int key_group_index, const K& key) const = 0;
 };
 
-template <typename V>
-struct Stamped {
-  V value;
-  int64_t last_update_ms;
-};
-
 template <typename Map>
 int64_t MapBytes(const Map& m) {
   using Slot = typename Map::value_type;
   return static_cast<int64_t>(m.capacity()) * static_cast<int64_t>(sizeof(Slot) + 1);
+}
+template <typename K, typename V, bool kTtl>
+int64_t MapBytes(const CompactStateTable<K, V, kTtl>& t) {
+  return t.bytes();
+}
+
+// What KeyGroupedTable does with a key group's table, for both kinds of
+// table: Abseil's and CompactStateTable.
+template <typename Table>
+inline constexpr bool kIsCompactTable = false;
+template <typename K, typename V, bool kTtl>
+inline constexpr bool kIsCompactTable<CompactStateTable<K, V, kTtl>> = true;
+
+template <typename Table, typename F>
+void ForEachEntry(const Table& t, F&& f) {
+  if constexpr (kIsCompactTable<Table>) {
+    t.ForEach(f);
+  } else {
+    for (const auto& e : t) f(e);
+  }
+}
+template <typename Table, typename Pred>
+size_t EraseEntriesIf(Table& t, Pred&& pred) {
+  if constexpr (kIsCompactTable<Table>) {
+    return t.EraseIf(pred);
+  } else {
+    return absl::erase_if(t, pred);
+  }
+}
+// Copies the entry of `key` from `from` into `to`; false when absent.
+template <typename Table, typename K>
+bool CopyEntry(const Table& from, const K& key, Table& to) {
+  if constexpr (kIsCompactTable<Table>) {
+    auto f = from.Find(key);
+    if (!f) return false;
+    to.Assign(key, *f.value, f.stamp);
+  } else {
+    auto it = from.find(key);
+    if (it == from.end()) return false;
+    to.insert(*it);
+  }
+  return true;
+}
+// A new table with room for `n` keys, its large arrays on huge pages.
+template <typename Table>
+std::shared_ptr<Table> NewReservedTable(size_t n) {
+  std::shared_ptr<Table> t;
+  if constexpr (kIsCompactTable<Table>) {
+    t = std::make_shared<Table>(/*huge_pages=*/true);
+  } else {
+    const typename Table::allocator_type huge_pages(/*huge_pages=*/true);
+    t = std::make_shared<Table>(0, typename Table::hasher(), typename Table::key_equal(),
+                                huge_pages);
+  }
+  t->reserve(n);
+  return t;
+}
+// A copy of `t` with room for at least `reserved` keys.
+template <typename Table>
+std::shared_ptr<Table> CopyTable(const Table& t, size_t reserved) {
+  if constexpr (!kIsCompactTable<Table>) {
+    if (t.size() < reserved) {
+      // Not the copy constructor: it sizes the copy for the entries alone,
+      // and a table sized from a hint would grow again.
+      auto copy = std::make_shared<Table>(0, t.hash_function(), t.key_eq(), t.get_allocator());
+      copy->reserve(reserved);
+      copy->insert(t.begin(), t.end());
+      return copy;
+    }
+  }
+  return std::make_shared<Table>(t);  // a CompactStateTable's copy keeps its capacity
 }
 
 inline bool Expired(int64_t last_update_ms, int64_t ttl_ms, int64_t watermark_ms) {
@@ -417,12 +484,7 @@ class KeyGroupedTable : public KeyedStateTable<K> {
   void TrackChanges() override { tracking_ = true; }
   void Reserve(size_t keys_per_key_group) override {
     reserved_keys_ = keys_per_key_group;
-    const typename Table::allocator_type huge_pages(/*huge_pages=*/true);
-    for (auto& s : slots_) {
-      s.table = std::make_shared<Table>(0, typename Table::hasher(), typename Table::key_equal(),
-                                        huge_pages);
-      s.table->reserve(keys_per_key_group);
-    }
+    for (auto& s : slots_) s.table = NewReservedTable<Table>(keys_per_key_group);
   }
 
   absl::Status RestoreKeyGroups(absl::Span<const RestoredKeyGroupPart> parts, int threads,
@@ -510,12 +572,12 @@ class KeyGroupedTable : public KeyedStateTable<K> {
         out.WriteVarint(c.removed.size());
         for (const K& k : c.removed) WriteIfSerializable(k, out);
         out.WriteVarint(c.updated.size());
-        for (const auto& slot : c.updated) Derived::WriteEntry(slot, out, codec);
+        ForEachEntry(c.updated, [&](const auto& e) { Derived::WriteEntry(e, out, codec); });
         return;
       }
       if (delta) out.WriteUint8(kDeltaReplace);
       out.WriteVarint(t->size());
-      for (const auto& slot : *t) Derived::WriteEntry(slot, out, codec);
+      ForEachEntry(*t, [&](const auto& e) { Derived::WriteEntry(e, out, codec); });
     }
   };
 
@@ -537,9 +599,7 @@ class KeyGroupedTable : public KeyedStateTable<K> {
     absl::flat_hash_set<K> removed;
     for (const auto& h : history_) {
       for (const K& k : (*h.second)[i].keys) {
-        if (auto it = t.find(k); it != t.end()) {
-          changes->updated.insert(*it);
-        } else if (removed.insert(k).second) {
+        if (!CopyEntry(t, k, changes->updated) && removed.insert(k).second) {
           changes->removed.push_back(k);
         }
       }
@@ -621,10 +681,11 @@ class KeyGroupedTable : public KeyedStateTable<K> {
   void EraseIfAll(Pred pred) {
     for (size_t i = 0; i < slots_.size(); ++i) {
       if (slots_[i].shared) {
-        const Table& t = *slots_[i].table;
-        if (std::none_of(t.begin(), t.end(), [&](const auto& kv) { return pred(kv); })) continue;
+        bool any = false;
+        ForEachEntry(*slots_[i].table, [&](const auto& kv) { any = any || pred(kv); });
+        if (!any) continue;
       }
-      if (absl::erase_if(MutableAt(static_cast<int>(i)), pred) > 0) MarkWhole(i);
+      if (EraseEntriesIf(MutableAt(static_cast<int>(i)), pred) > 0) MarkWhole(i);
     }
   }
 
@@ -657,16 +718,8 @@ class KeyGroupedTable : public KeyedStateTable<K> {
     if (!kCopyAlways && s.table.use_count() == 1) {
       // The snapshot released it: order its reads before our writes.
       std::atomic_thread_fence(std::memory_order_acquire);
-    } else if (s.table->size() < reserved_keys_) {
-      // Not the copy constructor: it sizes the copy for the entries alone,
-      // and a table sized from a hint would grow again.
-      auto copy = std::make_shared<Table>(0, s.table->hash_function(), s.table->key_eq(),
-                                          s.table->get_allocator());
-      copy->reserve(reserved_keys_);
-      copy->insert(s.table->begin(), s.table->end());
-      s.table = std::move(copy);
     } else {
-      s.table = std::make_shared<Table>(*s.table);
+      s.table = CopyTable(*s.table, reserved_keys_);
     }
     s.shared = false;
   }
@@ -772,7 +825,8 @@ class HeapValueState final
       codec.Write(kv.second, out);
     }
   }
-  static absl::Status ReadEntry(DataInputView& in, Table& t, const ValueCodec<V>& codec) {
+  template <typename T>
+  static absl::Status ReadEntry(DataInputView& in, T& t, const ValueCodec<V>& codec) {
     K k{};
     BROOK_RETURN_IF_ERROR(ReadIfSerializable(in, &k));
     if constexpr (kTtl) {
@@ -861,7 +915,8 @@ class HeapKeySetState final
       WriteIfSerializable(kv, out);
     }
   }
-  static absl::Status ReadEntry(DataInputView& in, Table& t, const ValueCodec<V>&) {
+  template <typename T>
+  static absl::Status ReadEntry(DataInputView& in, T& t, const ValueCodec<V>&) {
     K k{};
     BROOK_RETURN_IF_ERROR(ReadIfSerializable(in, &k));
     if constexpr (kTtl) {
@@ -876,6 +931,114 @@ class HeapKeySetState final
 
  private:
   V value_{};  // the value of every present key
+};
+
+// ValueState<V> of an integer key and an empty or small trivially copyable V
+// (kCompactStateApplies): the same semantics and snapshot format as
+// HeapKeySetState / HeapValueState, in CompactStateTable's 8- to 24-byte
+// slots instead of Abseil's tables.
+template <typename K, typename V, bool kTtl>
+class CompactValueState final
+    : public KeyGroupedTable<CompactValueState<K, V, kTtl>, K,
+                             typename CompactStateTable<K, V, kTtl>::Entry, ValueCodec<V>,
+                             CompactStateTable<K, V, kTtl>>,
+      public ValueStateImpl<V> {
+  using Table = CompactStateTable<K, V, kTtl>;
+  using Base = KeyGroupedTable<CompactValueState<K, V, kTtl>, K, typename Table::Entry,
+                               ValueCodec<V>, Table>;
+  static constexpr bool kSet = Table::kSet;
+  // The table it stands in for, whose snapshot entries it writes and reads.
+  using Format = std::conditional_t<kSet, HeapKeySetState<K, V, kTtl>, HeapValueState<K, V, kTtl>>;
+
+ public:
+  using Base::Base;
+  static constexpr bool kSerializable = Serializable<K>;
+
+  const V* Get() override {
+    const typename Table::Found f = this->read_table().Find(this->key());
+    if (!f) return nullptr;
+    if (kTtl && this->IsExpired(f.stamp)) {
+      if (!this->current_shared()) this->table().erase(this->key());
+      return nullptr;
+    }
+    return ValueOf(f);
+  }
+  V* GetMutable() override {
+    if constexpr (kSet) {
+      return const_cast<V*>(Get());  // all values are equal and empty: nothing to copy
+    } else {
+      if (ABSL_PREDICT_FALSE(this->current_shared())) {
+        if (Get() == nullptr) return nullptr;  // a miss must not copy the key group
+      }
+      Table& t = this->table();  // copies a shared key group before handing out a pointer
+      const typename Table::Found f = t.Find(this->key());
+      if (!f) return nullptr;
+      if (kTtl && this->IsExpired(f.stamp)) {
+        t.erase(this->key());
+        return nullptr;
+      }
+      return f.value;
+    }
+  }
+  void Update(V value) override {
+    this->table().Assign(this->key(), value, this->ctx_->timestamp_ms);
+  }
+  void Clear() override {
+    if (this->read_table().contains(this->key())) this->table().erase(this->key());
+  }
+  // One probe; while a snapshot holds the key group, the two-step path
+  // avoids copying it for a key that is only read (see HeapValueState).
+  std::pair<const V*, bool> GetOrInsert(V value) override {
+    if (this->current_shared()) return ValueStateImpl<V>::GetOrInsert(std::move(value));
+    Table& t = this->table();
+    auto [f, inserted] = t.FindOrInsert(this->key(), value, this->ctx_->timestamp_ms);
+    if (kTtl && !inserted && this->IsExpired(f.stamp)) {
+      f = t.Assign(this->key(), value, this->ctx_->timestamp_ms);
+      inserted = true;
+    }
+    return {ValueOf(f), inserted};
+  }
+  void ExpireUpTo(int64_t watermark_ms) override {
+    if constexpr (kTtl) {
+      this->EraseIfAll([&](const auto& kv) {
+        if constexpr (kSet) {
+          return Expired(kv.second, this->ttl_ms_, watermark_ms);
+        } else {
+          return Expired(kv.second.last_update_ms, this->ttl_ms_, watermark_ms);
+        }
+      });
+      if constexpr (Table::kNarrow) {
+        // Every live stamp is now above watermark - ttl.
+        const int64_t floor = watermark_ms - this->ttl_ms_ + 1;
+        for (size_t i = 0; i < this->slots_.size(); ++i) {
+          if (this->slots_[i].table->WantsRebase(floor)) {
+            this->MutableAt(static_cast<int>(i)).Rebase(floor);
+          }
+        }
+      }
+    }
+  }
+  uint8_t kind() const override {
+    return (kSet ? kKeySetStateKind : kValueStateKind) | (kTtl ? kStateTtlBit : 0);
+  }
+
+  static void WriteEntry(const typename Table::value_type& e, DataOutputView& out,
+                         const ValueCodec<V>& codec) {
+    Format::WriteEntry(e, out, codec);
+  }
+  static absl::Status ReadEntry(DataInputView& in, Table& t, const ValueCodec<V>& codec) {
+    return Format::ReadEntry(in, t, codec);
+  }
+
+ private:
+  const V* ValueOf(const typename Table::Found& f) const {
+    if constexpr (kSet) {
+      return &value_;
+    } else {
+      return f.value;
+    }
+  }
+  V value_{};  // a set's value of every present key
 };
 
 template <typename K, typename UK, typename UV>
@@ -1105,6 +1268,13 @@ class HeapKeyedStateBackend {
     ValueCodec<V> codec(std::move(serializer));
     auto make = [&]() -> std::unique_ptr<KeyedStateTable<K>> {
       const int n = range_.size();
+      if constexpr (kCompactStateApplies<K, V>) {
+        if (ttl.enabled()) {
+          return std::make_unique<CompactValueState<K, V, true>>(&ctx_, n, ToMillis(ttl.ttl),
+                                                                 codec);
+        }
+        return std::make_unique<CompactValueState<K, V, false>>(&ctx_, n, 0, codec);
+      }
       if constexpr (std::is_empty_v<V> && std::is_default_constructible_v<V>) {
         if (ttl.enabled()) {
           return std::make_unique<HeapKeySetState<K, V, true>>(&ctx_, n, ToMillis(ttl.ttl), codec);

@@ -31,9 +31,11 @@
 //    dropped). It goes to `conflicts_output` when set, else to
 //    `duplicates_output`; each dropped record goes to at most one side
 //    output. Without a fingerprint conflicts are not detected, and the
-//    operator keeps only the set of seen ids (smaller state, see below). Two
-//    different records with equal 64-bit fingerprints are taken as identical
-//    (for a good 64-bit hash, probability ~2^-64 per pair).
+//    operator keeps only the set of seen ids (smaller state, see below). The
+//    state keeps the fingerprint folded to 32 bits (high half xor low half),
+//    so a conflicting duplicate whose folded fingerprint equals the first
+//    record's is taken as identical: about once in 4 billion conflicting
+//    duplicates of an id (fingerprints are only ever compared within an id).
 //  - Retention (DESIGN.md §5, event-time state TTL): with `retention` r > 0,
 //    an id first seen in a record with timestamp t is forgotten once the
 //    watermark reaches t + r (`t + r <= watermark`); a record of that id
@@ -52,11 +54,12 @@
 // num_conflicting_duplicates; the runtime adds num_records_in and the keyed
 // state gauges state_entries / state_bytes.
 //
-// State, one entry per retained id, in the heap backend's per-key-group hash
-// tables (measured with K = int64_t; see docs/operators.md and
-// bench/operators_benchmark.cc): without fingerprint, a set of ids
-// (8 bytes per slot + 1 control byte; + 8 bytes of timestamp with
-// retention); with fingerprint, the 8-byte fingerprint per id besides.
+// State, one entry per retained id, in the heap backend's per-key-group
+// tables: with an integer K (as int64_t) its compact tables, one slot per id
+// of 8 bytes (the id), or 16 (the id and the 4-byte folded fingerprint and/or
+// the TTL stamp); the tables are 62% to 88% full, about 11 bytes per id
+// without fingerprint and retention and 22 with either or both (measured:
+// BM_DedupStateBytes in bench/operators_benchmark.cc; docs/operators.md).
 //
 // Errors: Open() returns kInvalidArgument for a negative retention, for
 // conflicts_output without fingerprint, or for a state-name clash. Thread-safety: as every function, one instance per
@@ -67,6 +70,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -142,8 +146,9 @@ struct DeduplicateOptions {
   // first record; zero keeps ids forever. See the header comment.
   absl::Duration retention = absl::ZeroDuration();
   // Optional: the fingerprint of a record's fields (deterministic across
-  // processes, e.g. with Fingerprinter). Enables conflict detection; costs 8
-  // bytes of state per id. Default: none (conflicts are not detected).
+  // processes, e.g. with Fingerprinter). Enables conflict detection; kept
+  // folded to 32 bits (see the header comment). Default: none (conflicts
+  // are not detected).
   std::function<uint64_t(const T&)> fingerprint = nullptr;
   // Optional side output for dropped duplicates (all of them, conflicting
   // ones too unless conflicts_output is set). Unset: dropped and counted.
@@ -178,7 +183,8 @@ class Deduplicate final : public KeyedProcessFunction<K, T, T> {
     // StateTtlConfig with ttl 0 = no TTL: ids are kept forever.
     const StateTtlConfig ttl{options_.retention};
     if (options_.fingerprint) {
-      ValueStateDescriptor<uint64_t> d(options_.state_name, ttl);
+      ValueStateDescriptor<uint32_t> d(options_.state_name, ttl,
+                                       std::make_shared<FoldedFingerprintSerializer>());
       d.expected_keys = options_.expected_ids;
       BROOK_ASSIGN_OR_RETURN(fingerprints_, ctx.GetState(d));
     } else {
@@ -215,7 +221,7 @@ class Deduplicate final : public KeyedProcessFunction<K, T, T> {
         return absl::OkStatus();
       }
     } else {
-      const uint64_t fp = options_.fingerprint(value);
+      const uint32_t fp = Fold(options_.fingerprint(value));
       if (auto [first, inserted] = fingerprints_.GetOrInsert(fp); !inserted) {
         Drop(std::forward<V>(value), ctx, /*conflicting=*/*first != fp);
         return absl::OkStatus();
@@ -240,9 +246,32 @@ class Deduplicate final : public KeyedProcessFunction<K, T, T> {
     }
   }
 
+  // The fingerprint kept per id: 32 bits, so that an id with its fingerprint
+  // and TTL stamp fits a 16-byte slot of the state table.
+  static uint32_t Fold(uint64_t fp) { return static_cast<uint32_t>(fp ^ (fp >> 32)); }
+  // Checkpoints keep the 8 bytes they always had: a folded fingerprint is
+  // written zero-extended, and folding is the identity on it, so a
+  // checkpoint that holds full 64-bit fingerprints (written before they were
+  // folded) restores to the same folded values.
+  class FoldedFingerprintSerializer final : public StateSerializer<uint32_t> {
+   public:
+    void Serialize(const uint32_t& fp, DataOutputView& out) const override {
+      TypeSerializer<uint64_t>::Serialize(fp, out);
+    }
+    absl::Status Deserialize(DataInputView& in, uint32_t* fp) const override {
+      uint64_t stored = 0;
+      BROOK_RETURN_IF_ERROR(TypeSerializer<uint64_t>::Deserialize(in, &stored));
+      *fp = Fold(stored);
+      return absl::OkStatus();
+    }
+    std::shared_ptr<const StateSerializer<uint32_t>> Duplicate() const override {
+      return std::make_shared<FoldedFingerprintSerializer>();
+    }
+  };
+
   DeduplicateOptions<T> options_;
-  ValueState<std::monostate> seen_;     // without fingerprint
-  ValueState<uint64_t> fingerprints_;  // with fingerprint
+  ValueState<std::monostate> seen_;    // without fingerprint
+  ValueState<uint32_t> fingerprints_;  // with fingerprint (folded)
   Counter* duplicates_ = nullptr;
   Counter* conflicts_ = nullptr;
 };
