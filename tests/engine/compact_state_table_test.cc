@@ -3,6 +3,7 @@
 // slots rely on to recover keys.
 #include "brook/internal/compact_state_table.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
@@ -111,11 +112,15 @@ TEST(CompactStateTableTest, MatchesAModelWithNarrowStamps) {
       }
       default:
         if (rng() % 500 == 0) {
-          // A TTL sweep: drop stamps below a floor, then move the base.
+          // A TTL sweep (ttl 10 days, watermark now - 1): drop the stamps
+          // below a floor, then move the base.
           now += 20 * 86'400'000LL;
-          const int64_t floor = now - 10 * 86'400'000LL;
-          const size_t removed =
-              t.EraseIf([&](const auto& e) { return e.second.last_update_ms < floor; });
+          const int64_t ttl = 10 * 86'400'000LL;
+          const int64_t floor = now - ttl;
+          ASSERT_EQ(t.AnyExpired(ttl, now - 1), std::any_of(model.begin(), model.end(), [&](const auto& kv) {
+                      return kv.second.last_update_ms < floor;
+                    }));
+          const size_t removed = t.EraseExpired(ttl, now - 1);
           ASSERT_EQ(removed, absl::erase_if(model, [&](const auto& kv) {
                       return kv.second.last_update_ms < floor;
                     }));

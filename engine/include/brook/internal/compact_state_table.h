@@ -44,6 +44,7 @@
 #include "absl/base/optimization.h"
 #include "absl/container/flat_hash_map.h"
 #include "brook/internal/state_table_allocator.h"
+#include "brook/time.h"
 
 namespace brook::internal {
 
@@ -258,6 +259,40 @@ class CompactStateTable {
     return removed;
   }
 
+  // TTL sweeps: whether any entry, and removing every entry, whose stamp
+  // has expired at `watermark_ms` (stamp + ttl_ms <= watermark_ms). Stamps
+  // are compared where they lie; no key is decoded.
+  bool AnyExpired(int64_t ttl_ms, int64_t watermark_ms) const
+    requires kTtl
+  {
+    bool any = false;
+    ForEachStamp([&](int64_t stamp) { any = any || IsExpired(stamp, ttl_ms, watermark_ms); });
+    return any;
+  }
+  size_t EraseExpired(int64_t ttl_ms, int64_t watermark_ms)
+    requires kTtl
+  {
+    size_t removed = 0;
+    for (size_t i = 0, n = Length(); i < n;) {
+      if (slots_[i].code != 0 && IsExpired(StampOf(slots_[i]), ttl_ms, watermark_ms)) {
+        RemoveAt(i);  // the next entry may now be at i
+        ++removed;
+      } else {
+        ++i;
+      }
+    }
+    if (has_zero_ && IsExpired(StampOf(zero_), ttl_ms, watermark_ms)) {
+      has_zero_ = false;
+      ++removed;
+    }
+    if constexpr (kNarrow) {
+      removed += absl::erase_if(overflow_, [&](const auto& kv) {
+        return IsExpired(kv.second.last_update_ms, ttl_ms, watermark_ms);
+      });
+    }
+    return removed;
+  }
+
   // The Abseil tables' spelling, for checkpoint reads (HeapValueState's and
   // HeapKeySetState's ReadEntry).
   void insert_or_assign(const K& key, const Entry& e) {
@@ -329,6 +364,19 @@ class CompactStateTable {
     return static_cast<size_t>((static_cast<unsigned __int128>(code) * capacity_) >> 64);
   }
 
+  static bool IsExpired(int64_t stamp, int64_t ttl_ms, int64_t watermark_ms) {
+    return SaturatingAdd(stamp, ttl_ms) <= watermark_ms;  // as the backend's Expired()
+  }
+  template <typename F>
+  void ForEachStamp(F&& f) const {
+    for (size_t i = 0, n = Length(); i < n; ++i) {
+      if (slots_[i].code != 0) f(StampOf(slots_[i]));
+    }
+    if (has_zero_) f(StampOf(zero_));
+    if constexpr (kNarrow) {
+      for (const auto& kv : overflow_) f(kv.second.last_update_ms);
+    }
+  }
   int64_t StampOf(const Slot& s) const {
     if constexpr (kNarrow) {
       return base_ + static_cast<int64_t>(s.stamp);

@@ -1000,13 +1000,16 @@ class CompactValueState final
   }
   void ExpireUpTo(int64_t watermark_ms) override {
     if constexpr (kTtl) {
-      this->EraseIfAll([&](const auto& kv) {
-        if constexpr (kSet) {
-          return Expired(kv.second, this->ttl_ms_, watermark_ms);
-        } else {
-          return Expired(kv.second.last_update_ms, this->ttl_ms_, watermark_ms);
+      // As EraseIfAll, on the stamps alone.
+      for (size_t i = 0; i < this->slots_.size(); ++i) {
+        if (this->slots_[i].shared &&
+            !this->slots_[i].table->AnyExpired(this->ttl_ms_, watermark_ms)) {
+          continue;
         }
-      });
+        if (this->MutableAt(static_cast<int>(i)).EraseExpired(this->ttl_ms_, watermark_ms) > 0) {
+          this->MarkWhole(i);
+        }
+      }
       if constexpr (Table::kNarrow) {
         // Every live stamp is now above watermark - ttl.
         const int64_t floor = watermark_ms - this->ttl_ms_ + 1;
