@@ -111,6 +111,57 @@ TEST(DeduplicateTest, ConflictingDuplicatesCountedSeparately) {
   EXPECT_EQ(c[0].timestamp_ms, 12);
 }
 
+// The state a Deduplicate with fingerprint and retention wrote before it
+// folded fingerprints to 32 bits: the full 64-bit fingerprint per id, in a
+// ValueState<uint64_t> of the same name (and the same snapshot entries).
+class UnfoldedFingerprints final : public brook::KeyedProcessFunction<int64_t, Ev, Ev> {
+ public:
+  absl::Status Open(RuntimeContext& ctx) override {
+    BROOK_ASSIGN_OR_RETURN(state_, ctx.GetState(brook::ValueStateDescriptor<uint64_t>(
+                                       "dedup-seen-ids", {absl::Hours(1)})));
+    return absl::OkStatus();
+  }
+  absl::Status ProcessElement(const Ev& e, Context&, brook::Collector<Ev>& out) override {
+    if (state_.GetOrInsert(EvFingerprint(e)).second) out.Collect(e);
+    return absl::OkStatus();
+  }
+
+ private:
+  brook::ValueState<uint64_t> state_;
+};
+
+TEST(DeduplicateTest, RestoresFingerprintsCheckpointedBeforeTheyWereFolded) {
+  brook::testing::KeyedProcessFunctionTestHarness<UnfoldedFingerprints> old(
+      UnfoldedFingerprints(), [](const Ev& e) { return e.id; });
+  ASSERT_THAT(old.Open(), IsOk());
+  ASSERT_THAT(old.ProcessElement(Ev{1, "apple", 10}, 10), IsOk());
+  ASSERT_THAT(old.ProcessElement(Ev{2, "pear", 11}, 11), IsOk());
+  ASSERT_NE(EvFingerprint(Ev{1, "apple", 10}) >> 32, 0u);  // the high half matters
+  auto snap = old.Snapshot(1);
+  ASSERT_THAT(snap, IsOk());
+
+  Harness h = MakeHarness({.retention = absl::Hours(1), .fingerprint = EvFingerprint});
+  ASSERT_THAT(h.RestoreFrom({*snap}), IsOk());
+  ASSERT_THAT(h.Open(), IsOk());
+  ASSERT_THAT(Feed(h, {1, "apple", 20}), IsOk());   // a re-send: same fingerprint
+  ASSERT_THAT(Feed(h, {2, "plum", 21}), IsOk());    // a conflict
+  ASSERT_THAT(Feed(h, {3, "fig", 22}), IsOk());     // new
+  EXPECT_THAT(h.ExtractOutputValues(), ElementsAre(Ev{3, "fig", 22}));
+  EXPECT_THAT(h.Metric("num_duplicates"), IsOkAndHolds(2));
+  EXPECT_THAT(h.Metric("num_conflicting_duplicates"), IsOkAndHolds(1));
+
+  // And what it checkpoints now restores the same way.
+  auto again = h.Snapshot(2);
+  ASSERT_THAT(again, IsOk());
+  Harness restored = MakeHarness({.retention = absl::Hours(1), .fingerprint = EvFingerprint});
+  ASSERT_THAT(restored.RestoreFrom({*again}), IsOk());
+  ASSERT_THAT(restored.Open(), IsOk());
+  ASSERT_THAT(Feed(restored, {1, "apple", 30}), IsOk());
+  ASSERT_THAT(Feed(restored, {3, "date", 31}), IsOk());
+  EXPECT_THAT(restored.ExtractOutputValues(), ::testing::IsEmpty());
+  EXPECT_THAT(restored.Metric("num_conflicting_duplicates"), IsOkAndHolds(1));
+}
+
 TEST(DeduplicateTest, ConflictsGoToDuplicatesOutputWithoutConflictsTag) {
   brook::OutputTag<Ev> dups("dups");
   Harness h = MakeHarness({.fingerprint = EvFingerprint, .duplicates_output = dups});
