@@ -229,34 +229,14 @@ class CompactStateTable {
   // Visits every entry as a value_type (built on the fly).
   template <typename F>
   void ForEach(F&& f) const {
-    for (size_t i = 0, n = Length(); i < n; ++i) {
-      if (slots_[i].code != 0) f(EntryOf(slots_[i]));
-    }
-    if (has_zero_) f(EntryOf(zero_));
-    if constexpr (kNarrow) {
-      for (const auto& [k, e] : overflow_) f(value_type(k, e));
-    }
+    ForEachSlot([&](const Slot& s) { f(EntryOf(s)); },
+                [&](const auto& kv) { f(value_type(kv)); });
   }
   // Removes the entries `pred(value_type)` holds for; returns how many.
   template <typename Pred>
   size_t EraseIf(Pred&& pred) {
-    size_t removed = 0;
-    for (size_t i = 0, n = Length(); i < n;) {
-      if (slots_[i].code != 0 && pred(EntryOf(slots_[i]))) {
-        RemoveAt(i);  // the next entry may now be at i
-        ++removed;
-      } else {
-        ++i;
-      }
-    }
-    if (has_zero_ && pred(EntryOf(zero_))) {
-      has_zero_ = false;
-      ++removed;
-    }
-    if constexpr (kNarrow) {
-      removed += absl::erase_if(overflow_, [&](const auto& kv) { return pred(value_type(kv)); });
-    }
-    return removed;
+    return EraseSlotsIf([&](const Slot& s) { return pred(EntryOf(s)); },
+                        [&](const auto& kv) { return pred(value_type(kv)); });
   }
 
   // TTL sweeps: whether any entry, and removing every entry, whose stamp
@@ -266,31 +246,21 @@ class CompactStateTable {
     requires kTtl
   {
     bool any = false;
-    ForEachStamp([&](int64_t stamp) { any = any || IsExpired(stamp, ttl_ms, watermark_ms); });
+    ForEachSlot(
+        [&](const Slot& s) { any = any || IsExpired(StampOf(s), ttl_ms, watermark_ms); },
+        [&](const auto& kv) {
+          any = any || IsExpired(kv.second.last_update_ms, ttl_ms, watermark_ms);
+        });
     return any;
   }
   size_t EraseExpired(int64_t ttl_ms, int64_t watermark_ms)
     requires kTtl
   {
-    size_t removed = 0;
-    for (size_t i = 0, n = Length(); i < n;) {
-      if (slots_[i].code != 0 && IsExpired(StampOf(slots_[i]), ttl_ms, watermark_ms)) {
-        RemoveAt(i);  // the next entry may now be at i
-        ++removed;
-      } else {
-        ++i;
-      }
-    }
-    if (has_zero_ && IsExpired(StampOf(zero_), ttl_ms, watermark_ms)) {
-      has_zero_ = false;
-      ++removed;
-    }
-    if constexpr (kNarrow) {
-      removed += absl::erase_if(overflow_, [&](const auto& kv) {
-        return IsExpired(kv.second.last_update_ms, ttl_ms, watermark_ms);
-      });
-    }
-    return removed;
+    return EraseSlotsIf(
+        [&](const Slot& s) { return IsExpired(StampOf(s), ttl_ms, watermark_ms); },
+        [&](const auto& kv) {
+          return IsExpired(kv.second.last_update_ms, ttl_ms, watermark_ms);
+        });
   }
 
   // The Abseil tables' spelling, for checkpoint reads (HeapValueState's and
@@ -367,15 +337,34 @@ class CompactStateTable {
   static bool IsExpired(int64_t stamp, int64_t ttl_ms, int64_t watermark_ms) {
     return SaturatingAdd(stamp, ttl_ms) <= watermark_ms;  // as the backend's Expired()
   }
-  template <typename F>
-  void ForEachStamp(F&& f) const {
+  // Every occupied slot (the zero key's included), then every overflow entry.
+  template <typename SlotFn, typename OverflowFn>
+  void ForEachSlot(SlotFn&& on_slot, OverflowFn&& on_overflow) const {
     for (size_t i = 0, n = Length(); i < n; ++i) {
-      if (slots_[i].code != 0) f(StampOf(slots_[i]));
+      if (slots_[i].code != 0) on_slot(slots_[i]);
     }
-    if (has_zero_) f(StampOf(zero_));
+    if (has_zero_) on_slot(zero_);
     if constexpr (kNarrow) {
-      for (const auto& kv : overflow_) f(kv.second.last_update_ms);
+      for (const auto& kv : overflow_) on_overflow(kv);
     }
+  }
+  template <typename SlotPred, typename OverflowPred>
+  size_t EraseSlotsIf(SlotPred&& slot_pred, OverflowPred&& overflow_pred) {
+    size_t removed = 0;
+    for (size_t i = 0, n = Length(); i < n;) {
+      if (slots_[i].code != 0 && slot_pred(slots_[i])) {
+        RemoveAt(i);  // the next entry may now be at i
+        ++removed;
+      } else {
+        ++i;
+      }
+    }
+    if (has_zero_ && slot_pred(zero_)) {
+      has_zero_ = false;
+      ++removed;
+    }
+    if constexpr (kNarrow) removed += absl::erase_if(overflow_, overflow_pred);
+    return removed;
   }
   int64_t StampOf(const Slot& s) const {
     if constexpr (kNarrow) {
