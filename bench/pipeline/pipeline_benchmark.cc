@@ -756,11 +756,16 @@ int64_t RssBytes() {
   return n == 2 ? static_cast<int64_t>(pages_resident) * sysconf(_SC_PAGESIZE) : 0;
 }
 
-double CpuSeconds() {
+// The process's CPU seconds so far: user, and user + system.
+struct CpuTimes {
+  double user = 0;
+  double total = 0;
+};
+CpuTimes CpuSeconds() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
-  return secs(u.ru_utime) + secs(u.ru_stime);
+  return {secs(u.ru_utime), secs(u.ru_utime) + secs(u.ru_stime)};
 }
 
 // Samples RSS every 5 ms on its own thread while alive; Peak() is the max.
@@ -791,6 +796,9 @@ struct Measurement {
   double events_per_second = 0;
   double wall_seconds = 0;
   double cpu_seconds_per_million = 0;
+  // User time only: the system time is mostly the kernel zeroing new pages,
+  // which on a VM varies from run to run far more than the job's own work.
+  double user_cpu_seconds_per_million = 0;
   int64_t peak_added_bytes = 0;  // peak RSS during the run above RSS before it
   int64_t rss_before_bytes = 0;
 };
@@ -835,11 +843,13 @@ RunReport Measure(const std::function<absl::StatusOr<Outcome>()>& run, double ev
   Measurement& m = r.measurement;
   {
     RssSampler sampler;
-    const double cpu0 = CpuSeconds();
+    const CpuTimes cpu0 = CpuSeconds();
     const auto t0 = std::chrono::steady_clock::now();
     outcome = run();
     m.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    m.cpu_seconds_per_million = (CpuSeconds() - cpu0) / (events / 1e6);
+    const CpuTimes cpu1 = CpuSeconds();
+    m.cpu_seconds_per_million = (cpu1.total - cpu0.total) / (events / 1e6);
+    m.user_cpu_seconds_per_million = (cpu1.user - cpu0.user) / (events / 1e6);
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
     m.peak_added_bytes = std::max(sampler.Peak(), int64_t{u.ru_maxrss} * 1024) - rss_before;
@@ -1039,10 +1049,11 @@ int main(int argc, char** argv) {
         const std::optional<Outcome> outcome = r.outcome;
         way.runs.push_back(m);
         std::printf(
-            "rep %d %-8s %6.2f M events/s  wall %6.2f s  cpu %.3f s/M events  "
+            "rep %d %-8s %6.2f M events/s  wall %6.2f s  cpu %.3f s/M events (user %.3f)  "
             "peak +%5.0f MiB (rss before %.0f MiB)  %s\n",
             rep + 1, way.name.c_str(), m.events_per_second / 1e6, m.wall_seconds,
-            m.cpu_seconds_per_million, MiB(m.peak_added_bytes), MiB(m.rss_before_bytes),
+            m.cpu_seconds_per_million, m.user_cpu_seconds_per_million, MiB(m.peak_added_bytes),
+            MiB(m.rss_before_bytes),
             outcome->ToString().c_str());
         std::fflush(stdout);
         if (!reference.has_value()) {

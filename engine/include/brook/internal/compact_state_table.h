@@ -102,7 +102,9 @@ struct Slot {
 };
 
 // Zero-filled slot arrays: fresh pages are zero already, so a large array
-// costs no memset and its pages are touched only as slots fill.
+// costs no memset; its pages are faulted in for writing when it is
+// allocated (one fault per page, rather than a read fault and then a write
+// fault with a TLB flush on every CPU: compact_state_table.cc).
 void* AllocateZeroed(size_t bytes, bool huge_pages);
 void FreeZeroed(void* p, size_t bytes, bool huge_pages);
 
