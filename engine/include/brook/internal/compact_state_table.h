@@ -328,7 +328,8 @@ class CompactStateTable {
   // The first free slot of the array past the capacity holds the last
   // cluster's tail; its last slot stays empty, as a sentinel.
   static size_t TailFor(size_t capacity) { return std::min<size_t>(256, capacity / 64 + 16); }
-  size_t Length() const { return slots_ == nullptr ? 0 : capacity_ + TailFor(capacity_); }
+  static size_t LengthFor(size_t capacity) { return capacity + TailFor(capacity); }
+  size_t Length() const { return slots_ == nullptr ? 0 : LengthFor(capacity_); }
   size_t MaxSize() const { return capacity_ / 8 * 7; }
   static size_t Grown(size_t capacity) { return capacity + capacity * 2 / 5; }
   static size_t CapacityFor(size_t n) { return std::max(kMinCapacity, n / 7 * 8 + 8); }
@@ -477,7 +478,6 @@ class CompactStateTable {
   void Rehash(size_t capacity) {
     Slot* old = slots_;
     const size_t old_length = Length();
-    const size_t old_capacity = capacity_;
     for (;;) {
       Allocate(capacity);
       // The old array is sorted by code: each entry goes at its home or
@@ -496,21 +496,19 @@ class CompactStateTable {
       capacity = Grown(capacity);
     }
     if (old != nullptr) {
-      compact_table::FreeZeroed(old, (old_capacity + TailFor(old_capacity)) * sizeof(Slot),
-                                huge_pages_);
+      compact_table::FreeZeroed(old, old_length * sizeof(Slot), huge_pages_);
     }
   }
   void Allocate(size_t capacity) {
     capacity_ = capacity;
     slots_ = static_cast<Slot*>(
-        compact_table::AllocateZeroed(Length_(capacity) * sizeof(Slot), huge_pages_));
+        compact_table::AllocateZeroed(LengthFor(capacity) * sizeof(Slot), huge_pages_));
   }
   void Free() {
     if (slots_ != nullptr) compact_table::FreeZeroed(slots_, Length() * sizeof(Slot), huge_pages_);
     slots_ = nullptr;
     capacity_ = 0;
   }
-  static size_t Length_(size_t capacity) { return capacity + TailFor(capacity); }
 
   Slot* slots_ = nullptr;
   size_t capacity_ = 0;
