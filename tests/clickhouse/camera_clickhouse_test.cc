@@ -236,14 +236,22 @@ std::vector<std::string> Duplicates(const ClickHouseClient& client, const std::s
 }
 
 TEST_F(CameraClickHouseTest, ExactlyOnceAfterSigkillsOfTheJob) {
-  // 4 s paced; 12 kills each at most 300 ms after a start cover less
-  // (Release).
+  // Every kill comes at most 2 * kKillDelayMs after its run started, and a
+  // restored run paces on from where its checkpoint left off, so the killed
+  // runs together cover at most kKilledRuns * 2 * kKillDelayMs of the paced
+  // input. With a second more input than that, no killed run reaches the end
+  // of its input: a SIGKILL after the end-of-input commit is the sink's
+  // documented known limit (docs/results-stores.md), not what this tests.
+  // Under ASan, 4 s of input let the sixth kill land after it once.
+  constexpr int kKilledRuns = kMinKills + 2;
+  constexpr int64_t kRate = 500000;
+  constexpr int64_t kEvents = kRate * (kKilledRuns * 2 * kKillDelayMs + 1000) / 1000;
   ASSERT_EQ(
-      RunJob(Plus(Generated(2000000), {"--output=" + Path("reference.csv")}), Path("stderr-ref")),
+      RunJob(Plus(Generated(kEvents), {"--output=" + Path("reference.csv")}), Path("stderr-ref")),
       0)
       << ReadFile(Path("stderr-ref"));
   const std::vector<std::string> job =
-      Plus(Generated(2000000, 500000),
+      Plus(Generated(kEvents, kRate),
            {Url(), "--results_table=killed", "--checkpoint_dir=" + Path("checkpoints"),
             "--checkpoint_interval=100ms"});
   std::mt19937 random(std::random_device{}());
@@ -253,8 +261,8 @@ TEST_F(CameraClickHouseTest, ExactlyOnceAfterSigkillsOfTheJob) {
     ++runs;
     const std::string log = Path(absl::StrCat("stderr-", runs));
     const absl::Duration kill_after =
-        kills < kMinKills + 2 ? absl::Milliseconds(kKillDelayMs + random() % kKillDelayMs)
-                              : absl::ZeroDuration();
+        kills < kKilledRuns ? absl::Milliseconds(kKillDelayMs + random() % kKillDelayMs)
+                            : absl::ZeroDuration();
     const int status = RunJob(job, log, kill_after);
     restores += ReadFile(log);
     if (status == -9) {
