@@ -356,6 +356,68 @@ TEST(ExecutionChannelTest, FinishedBatchesGoBackToTheirProducer) {
   EXPECT_GE(again.capacity(), 100u);
 }
 
+// A watermark pushed while the channel's last element is a batch still
+// queued rides on it: the batch then carries the watermark that follows its
+// records. Anything else (a taken batch, a batch that carries one already, a
+// latency marker) keeps the watermark an element of its own, so every
+// watermark still arrives, in order. Riding never waits on a full channel:
+// it adds no element.
+TEST(ExecutionChannelTest, AWatermarkRidesOnTheBatchBeforeItWhileQueued) {
+  using Gate = brook::internal::InputGate<int64_t>;
+  using Element = brook::internal::ChannelElement<int64_t>;
+  using Kind = Element::Kind;
+  Gate gate(/*num_channels=*/1, /*capacity_batches=*/2);
+  auto push_records = [&](std::vector<int64_t> values) {
+    Element e;
+    for (int64_t v : values) e.records.push_back({v, v});
+    return gate.Push(0, std::move(e), nullptr);
+  };
+  auto push_control = [&](Kind kind, int64_t watermark_ms) {
+    Element e;
+    e.kind = kind;
+    e.watermark_ms = watermark_ms;
+    return gate.Push(0, std::move(e), nullptr);
+  };
+  std::deque<brook::internal::Mail> mail;
+  Element element;
+  int channel = 0;
+  auto poll = [&] { return gate.Poll(false, &mail, &element, &channel); };
+
+  ASSERT_TRUE(push_records({1, 2}));
+  ASSERT_TRUE(push_records({3}));
+  ASSERT_TRUE(push_control(Kind::kWatermark, 10));  // the channel is full: rides, no wait
+  ASSERT_EQ(poll(), Gate::Next::kElement);
+  EXPECT_EQ(element.kind, Kind::kRecords);
+  EXPECT_EQ(element.records.size(), 2u);
+  EXPECT_FALSE(element.watermark_follows);
+  ASSERT_TRUE(push_control(Kind::kWatermark, 20));  // the batch carries one already
+  ASSERT_EQ(poll(), Gate::Next::kElement);
+  EXPECT_EQ(element.kind, Kind::kRecords);
+  EXPECT_EQ(element.records.size(), 1u);
+  EXPECT_TRUE(element.watermark_follows);
+  EXPECT_EQ(element.watermark_ms, 10);
+  ASSERT_EQ(poll(), Gate::Next::kElement);
+  EXPECT_EQ(element.kind, Kind::kWatermark);
+  EXPECT_EQ(element.watermark_ms, 20);
+  EXPECT_EQ(poll(), Gate::Next::kNothing);
+
+  // Taken: the next watermark is an element of its own.
+  ASSERT_TRUE(push_records({4}));
+  ASSERT_EQ(poll(), Gate::Next::kElement);
+  ASSERT_TRUE(push_control(Kind::kWatermark, 30));
+  ASSERT_TRUE(push_control(Kind::kLatencyMarker, 0));
+  ASSERT_EQ(poll(), Gate::Next::kElement);
+  EXPECT_EQ(element.kind, Kind::kWatermark);
+  EXPECT_EQ(element.watermark_ms, 30);
+  ASSERT_TRUE(push_control(Kind::kWatermark, 40));  // behind a marker: its own element
+  ASSERT_EQ(poll(), Gate::Next::kElement);
+  EXPECT_EQ(element.kind, Kind::kLatencyMarker);
+  ASSERT_EQ(poll(), Gate::Next::kElement);
+  EXPECT_EQ(element.kind, Kind::kWatermark);
+  EXPECT_EQ(element.watermark_ms, 40);
+  EXPECT_EQ(poll(), Gate::Next::kNothing);
+}
+
 TEST(ExecutionChainTest, MapFilterFlatMapAcrossParallelismChanges) {
   brook::StreamExecutionEnvironment env({.parallelism = 2, .batch_size = 50});
   auto sink = std::make_shared<brook::CollectSink<int64_t>>();

@@ -86,14 +86,19 @@ class Mailbox {
 // Elements of one channel are never reordered, so a checkpoint barrier
 // (kBarrier) separates the records before checkpoint `checkpoint_id` from
 // those after it, as Flink's CheckpointBarrier. A kLatencyMarker (Flink's
-// LatencyMarker) queues behind the records sent before it.
+// LatencyMarker) queues behind the records sent before it. A watermark
+// pushed while the channel's last element is a batch still queued rides on
+// that batch (InputGate::Push).
 template <typename T>
 struct ChannelElement {
   enum class Kind : uint8_t {
     kRecords, kWatermark, kIdle, kActive, kEndOfInput, kBarrier, kLatencyMarker
   };
   Kind kind = Kind::kRecords;
+  // kWatermark; and kRecords when watermark_follows: the watermark that
+  // follows the batch's records.
   int64_t watermark_ms = 0;
+  bool watermark_follows = false;  // kRecords only
   int64_t checkpoint_id = 0;  // kBarrier only
   bool savepoint = false;     // kBarrier only
   int64_t marked_time_us = 0;  // kLatencyMarker only: when its source emitted it
@@ -121,10 +126,20 @@ class InputGate final : public Mailbox {
   // Returns false when the job was cancelled. With `recycled` set, also
   // swaps into it an empty batch (its capacity kept) that the consumer has
   // finished with, if the channel has one; else leaves it as it is.
+  // A watermark that follows a batch the consumer has not taken yet rides on
+  // that batch (the consumer applies it right after the batch's records):
+  // the consumer takes one element, and is woken once, where it took two. A
+  // keyed edge pushes its partly filled batches before every watermark.
+  // Every watermark still reaches the consumer, in order: one never replaces
+  // another.
   bool Push(int channel, ChannelElement<T> element, Counter* backpressured_ms,
             Batch* recycled = nullptr) {
     std::unique_lock<std::mutex> lock(mu_);
     Channel& ch = channels_[channel];
+    if (element.kind == ChannelElement<T>::Kind::kWatermark && !ch.queue.empty() &&
+        JoinWatermark(ch.queue.back(), element.watermark_ms)) {
+      return !cancelled();
+    }
     if (ch.queue.size() >= capacity_ && !cancelled()) {
       const absl::Time start = absl::Now();
       producer_cv_.wait(lock, [&] { return ch.queue.size() < capacity_ || cancelled(); });
@@ -188,6 +203,14 @@ class InputGate final : public Mailbox {
     std::vector<Batch> free;
   };
 
+  // Under mu_. Whether `last` (still queued) took the watermark: a batch
+  // that carries none yet does.
+  static bool JoinWatermark(ChannelElement<T>& last, int64_t watermark_ms) {
+    if (last.kind != ChannelElement<T>::Kind::kRecords || last.watermark_follows) return false;
+    last.watermark_ms = watermark_ms;
+    last.watermark_follows = true;
+    return true;
+  }
   // Under mu_.
   void Recycle(ChannelElement<T>* element, int channel) {
     Batch& records = element->records;

@@ -73,7 +73,8 @@ class InputSubtask final : public SubtaskBase {
       case Kind::kRecords: {
         absl::Status s = head_->ProcessBatch(e.records);
         e.records.clear();
-        return s;
+        if (!s.ok() || !e.watermark_follows) return s;
+        return Apply(alignment_.OnWatermark(channel, e.watermark_ms));
       }
       case Kind::kWatermark:
         return Apply(alignment_.OnWatermark(channel, e.watermark_ms));
