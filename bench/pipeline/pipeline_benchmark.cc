@@ -25,9 +25,9 @@
 // ranked by count descending then item ascending.
 //
 // Each run prints events/s, CPU seconds per million events (getrusage, all
-// threads; user time alone in parentheses), the peak resident memory it added (RSS sampled from
-// /proc/self/statm every 5 ms, and ru_maxrss, above the RSS before the run:
-// the input is held by all three)
+// threads; user time alone in parentheses), the peak resident memory it
+// added (RSS sampled from /proc/self/statm every 5 ms, and ru_maxrss, above
+// the RSS before the run: the input is held by all three)
 // and a checksum of its result rows: the sum over rows of a 64-bit hash of
 // (window_start, window_end, location, rank, item, count), i.e. a hash of the
 // sorted multiset of rows. All checksums, row counts and counters
